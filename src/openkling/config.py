@@ -1,0 +1,155 @@
+"""The one configuration object: `OPENKLING_*` variables, an optional TOML file, CLI overrides.
+
+Precedence, highest first: values passed in code (the CLI's flags), environment variables,
+the TOML file named by `OPENKLING_CONFIG`, the defaults below. `docs/configuration.md` lists
+every field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: Model names Kling clients send; by default every one is served by `Settings.provider`.
+KLING_MODELS: tuple[str, ...] = (
+    "kling-v1",
+    "kling-v1-5",
+    "kling-v1-6",
+    "kling-v2-master",
+    "kling-v2-1",
+    "kling-v2-1-master",
+    "kling-v2-5-turbo",
+    "kling-v2-6",
+    "kling-v3",
+)
+#: Newer models accept any duration in 3..15 s; the others only 5 and 10.
+FLEXIBLE_DURATION_MODELS: tuple[str, ...] = ("kling-v2-6", "kling-v3")
+
+
+class ModelRoute(BaseModel):
+    """Where one model name goes: a provider and the options it runs with."""
+
+    provider: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    durations: list[int] | None = Field(
+        None, description="Allowed durations in seconds; default 5 and 10."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPENKLING_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("openkling-data")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default SQLite at <data_dir>/openkling.db."
+    )
+    public_url: str | None = Field(
+        None, description="Base URL clients reach this server at (behind a proxy); default "
+        "http://<host>:<port>."
+    )
+    secret_key: str | None = Field(
+        None, description="Master secret (signs file URLs, encrypts JWT secrets); default a "
+        "random key kept in <data_dir>/secret.key."
+    )
+    log_level: str = "info"
+
+    # Engine
+    embedded_worker: bool = Field(True, description="Run a worker inside `openkling serve`.")
+    poll_interval: float = Field(1.0, gt=0, description="Idle worker's look for new tasks, s.")
+    lease_seconds: float = Field(60.0, gt=0)
+    heartbeat_seconds: float = Field(10.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    retry_base_seconds: float = Field(2.0, ge=0)
+    retry_max_seconds: float = Field(300.0, ge=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+
+    # Limits (per account)
+    max_unfinished_tasks: int = Field(50, ge=1)
+    rate_limit_per_second: float = Field(50.0, gt=0)
+    rate_limit_burst: int = Field(100, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    auth_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a verified key is trusted without a database read."
+    )
+
+    # Callbacks
+    allow_private_callbacks: bool = False
+    callback_timeout: float = Field(10.0, gt=0)
+    callback_retry_seconds: float = Field(
+        3600.0, ge=0, description="Give up on a callback this long after its first try."
+    )
+
+    # Storage
+    storage: Literal["local", "s3"] = "local"
+    url_ttl_seconds: int = Field(24 * 3600, ge=1)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_prefix: str = ""
+
+    # Providers and models
+    provider: str = Field(
+        "diffusers", description="Provider serving every Kling model name unless `models` "
+        "says otherwise: a built-in name or `module:factory`."
+    )
+    provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[str, ModelRoute] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("OPENKLING_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'openkling.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def model_routes(self) -> dict[str, ModelRoute]:
+        """Every servable model name: the Kling names on the default provider, plus `models`."""
+        routes = {
+            name: ModelRoute(
+                provider=self.provider,
+                durations=list(range(3, 16)) if name in FLEXIBLE_DURATION_MODELS else None,
+            )
+            for name in KLING_MODELS
+        }
+        routes.update(self.models)
+        return routes
+
+    def options_for(self, route: ModelRoute) -> dict[str, Any]:
+        return {**self.provider_options.get(route.provider, {}), **route.options}

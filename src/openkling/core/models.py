@@ -1,0 +1,193 @@
+"""The text2video request as Kling defines it, and the normalized spec providers receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_PROMPT = 2500
+
+
+class TaskStatus(StrEnum):
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEED = "succeed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
+
+
+UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
+
+CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"]
+AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+
+
+class CameraConfig(BaseModel):
+    """Six camera axes; Kling requires exactly one of them to move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizontal: float = Field(0.0, ge=-10, le=10)
+    vertical: float = Field(0.0, ge=-10, le=10)
+    pan: float = Field(0.0, ge=-10, le=10)
+    tilt: float = Field(0.0, ge=-10, le=10)
+    roll: float = Field(0.0, ge=-10, le=10)
+    zoom: float = Field(0.0, ge=-10, le=10)
+
+    @model_validator(mode="after")
+    def _exactly_one_axis(self) -> CameraConfig:
+        moving = [axis for axis in AXES if getattr(self, axis) != 0]
+        if len(moving) != 1:
+            raise ValueError(
+                f"exactly one of {', '.join(AXES)} must be non-zero (got {len(moving)})"
+            )
+        return self
+
+
+class CameraControl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: CameraType
+    config: CameraConfig | None = None
+
+    @model_validator(mode="after")
+    def _config_only_for_simple(self) -> CameraControl:
+        if self.type == "simple" and self.config is None:
+            raise ValueError("config is required when type is 'simple'")
+        if self.type != "simple" and self.config is not None:
+            raise ValueError(f"config must be absent when type is '{self.type}'")
+        return self
+
+
+class Text2VideoRequest(BaseModel):
+    """The create body. Unknown keys are ignored so newer Kling clients keep working."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=(), populate_by_name=True)
+
+    model_name: str | None = Field(
+        None,
+        validation_alias=AliasChoices("model_name", "model"),
+        description="Kling model name; the legacy field `model` means the same.",
+        examples=["kling-v1"],
+    )
+    prompt: str = Field(..., max_length=MAX_PROMPT, description="What the video shows.")
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    cfg_scale: float | None = Field(None, ge=0, le=1, description="Prompt adherence, 0..1.")
+    mode: Literal["std", "pro"] | None = None
+    aspect_ratio: Literal["16:9", "9:16", "1:1"] | None = None
+    duration: str | None = Field(
+        None, description='Seconds as a string, "5" or "10" (3..15 on newer models).'
+    )
+    camera_control: CameraControl | None = None
+    callback_url: str | None = Field(None, max_length=2048)
+    external_task_id: str | None = Field(None, max_length=128)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_as_string(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value if value is None else _bad_duration()
+        if isinstance(value, int | float):
+            if float(value) != int(value):
+                _bad_duration()
+            return str(int(value))
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.isdigit():
+                _bad_duration()
+            return str(int(text))
+        return _bad_duration()
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_range(cls, value: str | None) -> str | None:
+        if value is not None and not 3 <= int(value) <= 15:
+            raise ValueError('must be "5" or "10" (3..15 on models that allow it)')
+        return value
+
+    @field_validator("external_task_id", "callback_url")
+    @classmethod
+    def _empty_is_absent(cls, value: str | None) -> str | None:
+        return value if value else None
+
+
+def _bad_duration() -> Any:
+    raise ValueError('must be a whole number of seconds, e.g. "5" or "10"')
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """What a provider is asked to make: the request with every default filled in."""
+
+    task_id: str
+    model_name: str
+    prompt: str
+    negative_prompt: str | None
+    cfg_scale: float
+    mode: str
+    aspect_ratio: str
+    duration: int
+    camera_control: dict[str, Any] | None = None
+    kind: str = "text2video"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def request_fields(self) -> dict[str, Any]:
+        """The Kling create fields, as a relay would send them upstream."""
+        body: dict[str, Any] = {
+            "model_name": self.model_name,
+            "prompt": self.prompt,
+            "cfg_scale": self.cfg_scale,
+            "mode": self.mode,
+            "aspect_ratio": self.aspect_ratio,
+            "duration": str(self.duration),
+        }
+        if self.negative_prompt:
+            body["negative_prompt"] = self.negative_prompt
+        if self.camera_control is not None:
+            body["camera_control"] = self.camera_control
+        return body
+
+
+def normalized_request(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
+    """The stored form of a request: defaults applied, transport-only fields dropped."""
+    return {
+        "model_name": model_name,
+        "prompt": req.prompt,
+        "negative_prompt": req.negative_prompt or None,
+        "cfg_scale": 0.5 if req.cfg_scale is None else req.cfg_scale,
+        "mode": req.mode or "std",
+        "aspect_ratio": req.aspect_ratio or "16:9",
+        "duration": int(req.duration or "5"),
+        "camera_control": (
+            req.camera_control.model_dump(exclude_none=True) if req.camera_control else None
+        ),
+    }
+
+
+def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, Any]) -> (
+        GenerationSpec):
+    return GenerationSpec(
+        task_id=task_id,
+        model_name=stored["model_name"],
+        prompt=stored["prompt"],
+        negative_prompt=stored.get("negative_prompt"),
+        cfg_scale=float(stored["cfg_scale"]),
+        mode=stored["mode"],
+        aspect_ratio=stored["aspect_ratio"],
+        duration=int(stored["duration"]),
+        camera_control=stored.get("camera_control"),
+        options=dict(options),
+    )

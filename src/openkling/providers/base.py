@@ -1,0 +1,126 @@
+"""The provider protocol: the one seam between the engine and whatever makes a video.
+
+A provider is constructed cheaply from its settings (the API process builds one only to call
+`check`, at create time); heavy work such as loading a model happens in `start`, which only a
+worker calls. `run` must be idempotent per task id: the engine executes at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from openkling.core.models import GenerationSpec
+from openkling.storage.base import Storage
+
+
+class ProviderError(Exception):
+    """The task cannot succeed: it ends `failed` with this message as task_status_msg."""
+
+
+class TransientProviderError(Exception):
+    """Worth another attempt later (upstream 5xx, a crashed model process, a timeout).
+
+    `retry_after` (seconds) overrides the engine's exponential backoff; `count_attempt=False`
+    re-queues without spending an attempt (e.g. every upstream channel is busy).
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, count_attempt: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.count_attempt = count_attempt
+
+
+class TaskCancelled(Exception):
+    """Raised by a provider (or `TaskContext.raise_if_cancelled`) once cancellation is seen."""
+
+
+@dataclass(frozen=True)
+class VideoOutput:
+    """One generated video: either stored by us (`storage_key`) or hosted elsewhere (`url`)."""
+
+    id: str
+    duration: float
+    storage_key: str | None = None
+    url: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": self.id, "duration": round(self.duration, 3)}
+        if self.storage_key is not None:
+            record["storage_key"] = self.storage_key
+        if self.url is not None:
+            record["url"] = self.url
+        return record
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    videos: list[VideoOutput]
+
+
+class TaskContext:
+    """What a running provider may do to its task: report, persist state, notice cancellation."""
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        attempt: int,
+        state: dict[str, Any],
+        storage: Storage,
+        work_dir: Path,
+        save_state: Callable[[dict[str, Any]], Awaitable[None]],
+        report: Callable[[float | None], Awaitable[None]],
+    ) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        self.state: dict[str, Any] = dict(state)
+        self.storage = storage
+        self.work_dir = work_dir
+        self.cancelled = asyncio.Event()
+        self._save_state = save_state
+        self._report = report
+
+    async def save_state(self, **updates: Any) -> None:
+        """Durably merge provider state (e.g. an upstream task id) before acting on it."""
+        self.state.update(updates)
+        await self._save_state(dict(self.state))
+
+    async def set_processing(self) -> None:
+        """Mark the task `processing` (work has really begun)."""
+        await self._report(None)
+
+    async def report_progress(self, percent: float) -> None:
+        """Expose progress (0..100); implies `processing`. Cheap to call often."""
+        await self._report(max(0.0, min(100.0, percent)))
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise TaskCancelled("cancelled")
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Given a spec and a context, return videos."""
+
+    name: str
+    #: How many tasks one worker runs on this provider at once.
+    concurrency: int
+
+    def check(self, spec: GenerationSpec) -> None:
+        """Reject what this provider cannot honour (raise KlingError 1201). No I/O."""
+
+    async def start(self) -> None:
+        """Acquire heavy resources (model processes, HTTP pools). Called once per worker."""
+
+    async def close(self) -> None:
+        """Release what `start` acquired."""
+
+    async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        """Make the videos; raise ProviderError, TransientProviderError or TaskCancelled."""
+        ...

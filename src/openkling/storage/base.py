@@ -1,0 +1,22 @@
+"""Where finished videos live. Keys are relative paths such as `videos/<task>/<video>.mp4`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Storage(Protocol):
+    async def put_file(self, key: str, source: Path, content_type: str = "video/mp4") -> None:
+        """Store a local file under `key` (moving or copying it)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove `key`; a missing key is not an error."""
+
+    async def exists(self, key: str) -> bool:
+        ...
+
+    def url_for(self, key: str) -> str:
+        """An absolute URL a client can download from (signed and expiring where possible)."""
+        ...
