@@ -94,12 +94,8 @@ class Settings(BaseSettings):
     )
 
     # Storage
-    storage: Literal["local", "s3"] = "local"
+    storage: Literal["local"] = "local"
     url_ttl_seconds: int = Field(24 * 3600, ge=1)
-    s3_bucket: str | None = None
-    s3_endpoint_url: str | None = None
-    s3_region: str | None = None
-    s3_prefix: str = ""
 
     # Providers and models
     provider: str = Field(
@@ -150,6 +146,3 @@ class Settings(BaseSettings):
         }
         routes.update(self.models)
         return routes
-
-    def options_for(self, route: ModelRoute) -> dict[str, Any]:
-        return {**self.provider_options.get(route.provider, {}), **route.options}

@@ -1,0 +1,69 @@
+"""The openkling Python SDK: a client for openkling, official Kling and `/kling` gateways.
+
+It imports nothing from the server side, so `pip install openkling` users who only call an
+API never load the server's dependencies. See docs/client.md.
+"""
+
+from openkling.client._async import AsyncKlingClient
+from openkling.client._auth import APIKeyAuth, Credentials, JWTAuth
+from openkling.client._base import GenerateResult, PollPolicy, RetryPolicy
+from openkling.client._errors import (
+    AccountError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    InvalidParameterError,
+    KlingClientError,
+    NotFoundError,
+    PolicyError,
+    QuotaError,
+    RateLimitError,
+    ServerError,
+    TaskFailedError,
+    WaitTimeoutError,
+)
+from openkling.client._models import (
+    AspectRatio,
+    CameraConfig,
+    CameraControl,
+    CameraType,
+    Mode,
+    Task,
+    TaskStatus,
+    Video,
+)
+from openkling.client._sync import KlingClient
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIKeyAuth",
+    "APITimeoutError",
+    "AccountError",
+    "AspectRatio",
+    "AsyncKlingClient",
+    "AuthenticationError",
+    "CameraConfig",
+    "CameraControl",
+    "CameraType",
+    "Credentials",
+    "GenerateResult",
+    "InvalidParameterError",
+    "JWTAuth",
+    "KlingClient",
+    "KlingClientError",
+    "Mode",
+    "NotFoundError",
+    "PolicyError",
+    "PollPolicy",
+    "QuotaError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "Task",
+    "TaskFailedError",
+    "TaskStatus",
+    "Video",
+    "WaitTimeoutError",
+]

@@ -1,0 +1,36 @@
+"""Locally stored videos under signed, expiring URLs; Range requests for seeking players."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import FileResponse
+
+from openkling.api.deps import RuntimeDep
+from openkling.core.errors import Code, KlingError
+from openkling.storage.local import LocalStorage
+
+router = APIRouter(tags=["files"])
+
+
+@router.get("/files/{key:path}", summary="Download a stored video (signed URL)")
+async def download(
+    key: str,
+    runtime: RuntimeDep,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=128)],
+) -> FileResponse:
+    storage = runtime.storage
+    if not isinstance(storage, LocalStorage):
+        raise KlingError.not_found("file")
+    if not storage.signer.verify(key, expires, signature):
+        raise KlingError(Code.NO_ACCESS, "this link is invalid or has expired")
+    try:
+        path = storage.path_for(key)
+    except ValueError as exc:
+        raise KlingError.not_found("file") from exc
+    if not path.is_file():
+        raise KlingError.not_found("file")
+    return FileResponse(path, media_type="video/mp4", filename=path.name,
+                        content_disposition_type="inline")

@@ -1,0 +1,145 @@
+"""`openkling keys create|list|revoke`: account credentials. Secrets are printed once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openkling.cli.options import DatabaseUrl, DataDir, settings_from
+from openkling.config import Settings
+from openkling.core.clock import now_ms
+from openkling.core.secrets import (
+    api_key_hint,
+    generate_callback_secret,
+    generate_credential,
+    hash_api_key,
+)
+from openkling.runtime import Runtime
+
+app = typer.Typer(help="Manage account credentials.", no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+
+def _with_runtime(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def run() -> T:
+        runtime = Runtime.build(settings, with_providers=False)
+        try:
+            await runtime.migrate()
+            return await job(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Option("--name", help="Account name (created if new).")],
+    label: Annotated[str | None, typer.Option(help="A note for this credential.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a credential (and the account, if new). The secrets are shown only now."""
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    if not name.strip() or len(name) > 128:
+        raise typer.BadParameter("must be 1..128 characters", param_hint="--name")
+
+    async def job(runtime: Runtime) -> dict[str, object]:
+        now = now_ms()
+        callback_secret = generate_callback_secret()
+        account, created = await runtime.accounts.get_or_create(
+            name, now=now, callback_secret_enc=runtime.master.encrypt(callback_secret)
+        )
+        cred = generate_credential()
+        record = await runtime.accounts.add_credential(
+            account.id,
+            label=label or name,
+            api_key_hash=hash_api_key(cred.api_key),
+            api_key_hint=api_key_hint(cred.api_key),
+            access_key=cred.access_key,
+            secret_key_enc=runtime.master.encrypt(cred.secret_key),
+            now=now,
+        )
+        out: dict[str, object] = {
+            "account": account.name,
+            "account_created": created,
+            "credential_id": record.id,
+            "api_key": cred.api_key,
+            "access_key": cred.access_key,
+            "secret_key": cred.secret_key,
+        }
+        if created:
+            out["callback_secret"] = callback_secret
+        return out
+
+    result = _with_runtime(settings, job)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console.print(f"[bold]Account:[/bold] {result['account']}"
+                  + (" (new)" if result["account_created"] else ""))
+    console.print(f"API key:     {result['api_key']}")
+    console.print(f"Access key:  {result['access_key']}")
+    console.print(f"Secret key:  {result['secret_key']}")
+    if "callback_secret" in result:
+        console.print(f"Callback signing secret: {result['callback_secret']}")
+    console.print("[yellow]Store these now: they cannot be shown again.[/yellow]")
+
+
+@app.command("list")
+def list_keys(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List credentials (never their secrets)."""
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    pairs = _with_runtime(settings, lambda rt: rt.accounts.list_credentials())
+    rows = [
+        {
+            "id": cred.id,
+            "account": account.name,
+            "label": cred.label,
+            "api_key": cred.api_key_hint,
+            "access_key": cred.access_key,
+            "created": _iso(cred.created_at),
+            "revoked": _iso(cred.revoked_at) if cred.revoked_at else None,
+        }
+        for cred, account in pairs
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("id", "account", "label", "api key", "access key", "created", "revoked")
+    for row in rows:
+        table.add_row(*(str(row[k] or "") for k in
+                        ("id", "account", "label", "api_key", "access_key", "created", "revoked")))
+    console.print(table)
+
+
+@app.command()
+def revoke(
+    key: Annotated[str, typer.Argument(help="Access key, API key hint (from `keys list`) or id.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a credential: its API key and JWTs stop working."""
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    count = _with_runtime(settings, lambda rt: rt.accounts.revoke(key, now=now_ms()))
+    if not count:
+        console.print(f"[red]No active credential matches {key!r}.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Revoked {count} credential(s).")
+
+
+def _iso(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else ""

@@ -1,0 +1,31 @@
+"""Server flags shared by several commands; each overrides its OPENKLING_* variable."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openkling.config import Settings
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="State folder [env: OPENKLING_DATA_DIR]")
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy async URL [env: OPENKLING_DATABASE_URL]"),
+]
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """Settings from the environment and config file, with the given flags on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

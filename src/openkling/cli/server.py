@@ -1,0 +1,115 @@
+"""`openkling serve`, `openkling worker`, `openkling migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from openkling.cli.options import DatabaseUrl, DataDir, settings_from, setup_logging
+from openkling.config import Settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.command()(migrate)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env: OPENKLING_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: OPENKLING_PORT]")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Provider for the Kling model names: diffusers, kling, or "
+                     "module:factory [env: OPENKLING_PROVIDER]"),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="diffusers provider: model id, local folder or tiny-random-wan "
+                     "[env: OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL_ID]"),
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="URL clients reach this server at [env: OPENKLING_PUBLIC_URL]")
+    ] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option("--worker/--no-worker",
+                     help="Run a worker in this process [env: OPENKLING_EMBEDDED_WORKER]"),
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="[env: OPENKLING_LOG_LEVEL]")] = None,
+) -> None:
+    """Serve the Kling API (and, by default, run a worker in the same process)."""
+    import uvicorn
+
+    from openkling.api.app import create_app
+
+    settings = settings_from(
+        host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
+        public_url=public_url, embedded_worker=worker, log_level=log_level,
+    )
+    if model is not None:
+        options = dict(settings.provider_options)
+        options["diffusers"] = {**options.get("diffusers", {}), "model_id": model}
+        settings = settings.model_copy(update={"provider_options": options})
+    setup_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
+    )
+
+
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    provider: Annotated[str | None, typer.Option(help="[env: OPENKLING_PROVIDER]")] = None,
+    log_level: Annotated[str | None, typer.Option(help="[env: OPENKLING_LOG_LEVEL]")] = None,
+) -> None:
+    """Run a standalone worker (scale-out: any number, on any host, sharing the database)."""
+    settings = settings_from(data_dir=data_dir, database_url=database_url, provider=provider,
+                             log_level=log_level)
+    setup_logging(settings.log_level)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from openkling.runtime import Runtime
+    from openkling.worker.runner import Worker
+
+    runtime = Runtime.build(settings)
+    await runtime.migrate()
+    engine = Worker(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await engine.start()
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop()
+        await runtime.close()
+
+
+def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Apply database migrations (serve and worker also do this at start-up)."""
+    from openkling.runtime import Runtime
+
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+
+    async def run() -> None:
+        runtime = Runtime.build(settings, with_providers=False)
+        try:
+            await runtime.migrate()
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+    typer.echo("database is at the latest schema")

@@ -1,0 +1,129 @@
+"""Who is calling: a static API key or a Kling-style HS256 JWT, both as `Bearer <token>`.
+
+Verified credentials are remembered for `auth_cache_seconds`, so the hot poll path usually
+costs no database read for authentication; a revocation takes effect within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TypeVar
+
+import jwt
+
+from openkling.core.errors import Code, KlingError
+from openkling.core.secrets import MasterKey, hash_api_key
+from openkling.store.accounts import AccountStore
+from openkling.store.records import AccountRecord, CredentialRecord
+
+JWT_LEEWAY_SECONDS = 5
+_CACHE_LIMIT = 10_000
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: int
+    account_name: str
+    credential_id: int
+
+
+class Authenticator:
+    def __init__(self, accounts: AccountStore, master: MasterKey, cache_seconds: float) -> None:
+        self._accounts = accounts
+        self._master = master
+        self._ttl = cache_seconds
+        self._api_keys: dict[str, tuple[float, Principal]] = {}
+        self._jwt_secrets: dict[str, tuple[float, Principal, str]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        token = _bearer_token(authorization)
+        if token.count(".") == 2 and token.startswith("eyJ"):
+            return await self._from_jwt(token)
+        return await self._from_api_key(token)
+
+    async def _from_api_key(self, api_key: str) -> Principal:
+        digest = hash_api_key(api_key)  # lookup by hash: no secret-dependent comparison
+        now = time.monotonic()
+        cached = self._api_keys.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._accounts.find_by_api_key_hash(digest)
+        principal = _usable(found)
+        self._remember(self._api_keys, digest, (now + self._ttl, principal))
+        return principal
+
+    async def _from_jwt(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError as exc:
+            raise KlingError(Code.AUTH_INVALID, "Authorization: malformed token") from exc
+        if header.get("alg") != "HS256":
+            raise KlingError(Code.AUTH_INVALID, "Authorization: token must be signed with HS256")
+        access_key = claims.get("iss")
+        if not isinstance(access_key, str) or not access_key:
+            raise KlingError(Code.AUTH_INVALID, "Authorization: token has no iss (access key)")
+        now = time.monotonic()
+        cached = self._jwt_secrets.get(access_key)
+        if cached is not None and cached[0] > now:
+            _, principal, secret = cached
+        else:
+            found = await self._accounts.find_by_access_key(access_key)
+            principal = _usable(found)
+            assert found is not None
+            secret = self._master.decrypt(found[0].secret_key_enc)
+            self._remember(self._jwt_secrets, access_key, (now + self._ttl, principal, secret))
+        try:
+            jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                leeway=JWT_LEEWAY_SECONDS,
+                options={"require": ["exp", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise KlingError(Code.TOKEN_EXPIRED, "Authorization: token expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise KlingError(
+                Code.TOKEN_NOT_YET_VALID, "Authorization: token not yet valid (nbf)"
+            ) from exc
+        except jwt.InvalidTokenError as exc:
+            raise KlingError(Code.AUTH_INVALID, f"Authorization: invalid token ({exc})") from exc
+        return principal
+
+    def forget(self) -> None:
+        self._api_keys.clear()
+        self._jwt_secrets.clear()
+
+    def _remember(self, cache: dict[str, _T], key: str, value: _T) -> None:
+        if self._ttl <= 0:
+            return
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if authorization is None or not authorization.strip():
+        raise KlingError(Code.AUTH_MISSING, "Authorization header is missing")
+    scheme, _, token = authorization.strip().partition(" ")
+    if not token:
+        if scheme.lower() == "bearer":
+            raise KlingError(Code.AUTH_MISSING, "Authorization header has no token")
+        token = scheme  # a bare token without the scheme: accept it
+    elif scheme.lower() != "bearer":
+        raise KlingError(Code.AUTH_INVALID, "Authorization: use the Bearer scheme")
+    return token.strip()
+
+
+def _usable(found: tuple[CredentialRecord, AccountRecord] | None) -> Principal:
+    if found is None:
+        raise KlingError(Code.AUTH_INVALID, "Authorization: unknown key")
+    cred, account = found
+    if cred.revoked_at is not None:
+        raise KlingError(Code.AUTH_INVALID, "Authorization: key has been revoked")
+    if account.disabled:
+        raise KlingError(Code.ACCOUNT_EXCEPTION, "account is disabled")
+    return Principal(account_id=account.id, account_name=account.name, credential_id=cred.id)

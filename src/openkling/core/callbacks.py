@@ -1,0 +1,67 @@
+"""Callback URLs: refusing private-network targets, and signing what we send.
+
+Each delivery carries `X-Openkling-Timestamp` (Unix seconds) and
+`X-Openkling-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, keyed with the account's
+callback secret, so a receiver can check origin and freshness. The body is Kling's bare task
+object, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from openkling.core.errors import KlingError
+
+SIGNATURE_HEADER = "X-Openkling-Signature"
+TIMESTAMP_HEADER = "X-Openkling-Timestamp"
+_RESOLVE_TIMEOUT = 3.0
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: int, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def is_public_ip(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_callback_url(url: str, *, allow_private: bool) -> None:
+    """Raise 400/1201 naming callback_url unless it is an http(s) URL to a public host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise KlingError.invalid("callback_url", "must be an absolute http or https URL")
+    if allow_private:
+        return
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise KlingError.invalid("callback_url", "has an invalid port") from exc
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            _RESOLVE_TIMEOUT,
+        )
+    except (OSError, TimeoutError) as exc:
+        raise KlingError.invalid("callback_url", f"host {host!r} does not resolve") from exc
+    for info in infos:
+        address = str(info[4][0])
+        if not is_public_ip(address):
+            raise KlingError.invalid(
+                "callback_url",
+                f"host {host!r} resolves to a private or reserved address ({address}); "
+                "set OPENKLING_ALLOW_PRIVATE_CALLBACKS=true to allow it",
+            )

@@ -1,0 +1,324 @@
+"""The model runs in its own process: loaded once, kept warm, talked to over a pipe.
+
+Why a process and not a thread: inference in a thread of the API process competes for the
+GIL with the event loop (measured: 10-25x slower while clients poll, and polls slow down);
+a separate process does not. A crash of the model process (killed, segfault, out of memory)
+is seen as end-of-file on the pipe: the running task gets a TransientProviderError with a
+clear message and the next task starts a fresh process. The API process never dies with it.
+
+Protocol (tuples, pickled by multiprocessing):
+    parent -> child  ("generate", job_id, call, out_path) | ("stop",)
+    child -> parent  ("ready", info) | ("load_error", text)
+                     ("progress", job_id, step, total)
+                     ("done", job_id, result) | ("cancelled", job_id)
+                     ("error", job_id, kind, text)      kind: "oom" | "error"
+Cancellation is a shared Event the child checks after every denoising step.
+
+Only the standard library is imported here; torch and diffusers load in the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from openkling.providers.base import ProviderError, TaskCancelled, TransientProviderError
+
+log = logging.getLogger("openkling.providers.diffusers")
+
+#: How often the waiting side wakes to look at cancellation (seconds).
+POLL_SECONDS = 0.25
+#: How long a stopping model process may take before it is killed (seconds).
+STOP_SECONDS = 10.0
+
+ProgressCallback = Callable[[int, int], Awaitable[None]]
+
+
+class _ProcessDied(Exception):
+    pass
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory or killed)" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+class ModelProcess:
+    """One model process (one per device), spawned on demand and restarted after a crash."""
+
+    def __init__(self, load_config: dict[str, Any], data_dir: Path, *,
+                 cancel_grace_seconds: float = 60.0) -> None:
+        self.load_config = dict(load_config)
+        self.data_dir = data_dir
+        self.cancel_grace_seconds = cancel_grace_seconds
+        self.info: dict[str, Any] = {}
+        self._mp = multiprocessing.get_context("spawn")
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._cancel: Any = None  # multiprocessing Event, made per process
+        self._ready = False
+        self._pending: str | None = None  # a job the child may still be running
+        self._busy = False
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkling-model-io")
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The model process id while one is running (tests and operators kill it by pid)."""
+        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready and self.pid is not None
+
+    async def start(self) -> None:
+        """Spawn the model process unless one is running; loading continues in the background."""
+        if self._proc is not None and self._proc.is_alive():
+            return
+        self._forget()
+        parent_conn, child_conn = self._mp.Pipe(duplex=True)
+        cancel = self._mp.Event()
+        proc = self._mp.Process(
+            target=child_main,
+            args=(child_conn, cancel, self.load_config, str(self.data_dir)),
+            name="openkling-model",
+            daemon=True,
+        )
+        await asyncio.get_running_loop().run_in_executor(self._io, proc.start)
+        child_conn.close()  # so that the child's death reads as end-of-file here
+        self._proc, self._conn, self._cancel = proc, parent_conn, cancel
+        self.starts += 1
+        log.info("model process %s started for %s", proc.pid, self.load_config.get("model"))
+
+    async def wait_ready(self, cancelled: asyncio.Event | None = None) -> dict[str, Any]:
+        """Wait until the pipeline is loaded; raises ProviderError if it cannot be."""
+        await self.start()
+        while not self._ready:
+            if cancelled is not None and cancelled.is_set():
+                raise TaskCancelled("cancelled while the model was loading")
+            try:
+                message = await self._recv(POLL_SECONDS)
+            except _ProcessDied as died:
+                raise TransientProviderError(
+                    f"the model process exited while loading the model ({died}); it will be "
+                    "started again for the next attempt"
+                ) from None
+            if message is None:
+                continue
+            if message[0] == "ready":
+                self._ready = True
+                self.info = dict(message[1])
+                log.info("model process %s ready: %s", self.pid, self.info)
+            elif message[0] == "load_error":
+                await self._reap()
+                raise ProviderError(
+                    f"could not load model {self.load_config.get('model')!r}: {message[1]}"
+                )
+        return self.info
+
+    async def generate(
+        self,
+        call: dict[str, Any],
+        out_path: Path,
+        on_progress: ProgressCallback,
+        cancelled: asyncio.Event,
+    ) -> dict[str, Any]:
+        """Run one generation in the model process; returns what the child reports."""
+        if self._busy:
+            raise RuntimeError("the model process runs one generation at a time")
+        self._busy = True
+        try:
+            await self.wait_ready(cancelled)
+            await self._finish_pending()
+            return await self._generate(call, out_path, on_progress, cancelled)
+        finally:
+            self._busy = False
+
+    async def _generate(self, call: dict[str, Any], out_path: Path,
+                        on_progress: ProgressCallback, cancelled: asyncio.Event) -> dict[str, Any]:
+        assert self._conn is not None and self._cancel is not None
+        self._cancel.clear()
+        job_id = uuid.uuid4().hex
+        self._conn.send(("generate", job_id, call, str(out_path)))
+        self._pending = job_id
+        deadline: float | None = None
+        try:
+            while True:
+                if cancelled.is_set() and deadline is None:
+                    self._cancel.set()
+                    deadline = time.monotonic() + self.cancel_grace_seconds
+                if deadline is not None and time.monotonic() > deadline:
+                    log.warning("model process %s ignored cancellation; killing it", self.pid)
+                    await self._kill()
+                    raise TaskCancelled("cancelled (the model process was restarted to stop)")
+                try:
+                    message = await self._recv(POLL_SECONDS)
+                except _ProcessDied as died:
+                    if deadline is not None:
+                        raise TaskCancelled("cancelled") from None
+                    raise TransientProviderError(
+                        f"the model process exited unexpectedly while generating ({died}); "
+                        "it is restarted for the next attempt"
+                    ) from None
+                if message is None or message[1] != job_id:
+                    continue
+                kind = message[0]
+                if kind == "progress":
+                    await on_progress(int(message[2]), int(message[3]))
+                    continue
+                self._pending = None
+                if kind == "done":
+                    return dict(message[2])
+                if kind == "cancelled":
+                    raise TaskCancelled("cancelled")
+                if message[2] == "oom":
+                    raise TransientProviderError(
+                        f"out of memory while generating: {message[3]} (consider the "
+                        "cpu_offload or vae_tiling options, or a smaller mode/duration)"
+                    )
+                raise ProviderError(f"generation failed: {message[3]}")
+        except asyncio.CancelledError:
+            # Our caller went away (shutdown): stop the child at the next step; the next
+            # generation first waits for this one to end.
+            self._cancel.set()
+            raise
+
+    async def _finish_pending(self) -> None:
+        """Wait out a generation whose caller went away before it ended."""
+        deadline = time.monotonic() + self.cancel_grace_seconds
+        while self._pending is not None:
+            if time.monotonic() > deadline:
+                await self._kill()
+                await self.wait_ready()
+                return
+            try:
+                message = await self._recv(POLL_SECONDS)
+            except _ProcessDied:
+                await self.wait_ready()
+                return
+            if message is not None and message[1] == self._pending and message[0] != "progress":
+                self._pending = None
+
+    async def _recv(self, wait_s: float) -> tuple[Any, ...] | None:
+        """The next message, None after `wait_s` s; raises _ProcessDied on end-of-file.
+
+        The wait happens on a helper thread so the event loop never blocks.
+        """
+        conn = self._conn
+        if conn is None:
+            raise _ProcessDied("no model process")
+        loop = asyncio.get_running_loop()
+        try:
+            if not await loop.run_in_executor(self._io, conn.poll, wait_s):
+                return None
+            message: tuple[Any, ...] = conn.recv()
+            return message
+        except (EOFError, OSError):
+            code = await self._reap()
+            raise _ProcessDied(_describe_exit(code)) from None
+
+    async def _reap(self) -> int | None:
+        """Collect a dead (or dying) process and forget it; returns its exit code."""
+        proc = self._proc
+        code = None
+        if proc is not None:
+            await asyncio.get_running_loop().run_in_executor(self._io, proc.join, STOP_SECONDS)
+            if proc.is_alive():
+                proc.kill()
+                await asyncio.get_running_loop().run_in_executor(self._io, proc.join, STOP_SECONDS)
+            code = proc.exitcode
+            log.warning("model process %s ended: %s", proc.pid, _describe_exit(code))
+        self._forget()
+        return code
+
+    async def _kill(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+        await self._reap()
+
+    def _forget(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = self._cancel = None
+        self._ready = False
+        self._pending = None
+
+    async def close(self) -> None:
+        """Stop the model process: ask, then kill after STOP_SECONDS."""
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            if self._cancel is not None:
+                self._cancel.set()
+            try:
+                assert self._conn is not None
+                self._conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+            await asyncio.get_running_loop().run_in_executor(self._io, proc.join, STOP_SECONDS)
+            if proc.is_alive():
+                proc.kill()
+                await asyncio.get_running_loop().run_in_executor(self._io, proc.join, STOP_SECONDS)
+            log.info("model process %s stopped", proc.pid)
+        self._forget()
+
+
+def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_dir: str) -> None:
+    """Entry point of the model process: load the pipeline once, then serve generations."""
+    # Ctrl-C reaches the whole process group; the parent decides when this process stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s model[%(process)d] %(message)s")
+    try:
+        from openkling.providers.diffusers.runner import GenerationCancelled, PipelineRunner
+
+        runner = PipelineRunner.load(load_config, Path(data_dir))
+    except Exception as exc:
+        conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
+        conn.close()
+        return
+    conn.send(("ready", runner.describe()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message[0] == "stop":
+            return
+        if message[0] != "generate":
+            continue
+        _, job_id, call, out_path = message
+
+        def progress(step: int, total: int, job_id: str = job_id) -> None:
+            conn.send(("progress", job_id, step, total))
+
+        try:
+            result = runner.generate(call, Path(out_path), progress, cancel.is_set)
+        except GenerationCancelled:
+            conn.send(("cancelled", job_id))
+        except Exception as exc:
+            oom = runner.is_out_of_memory(exc)
+            if oom:
+                runner.release_memory()
+            logging.getLogger(__name__).exception("generation failed")
+            conn.send(("error", job_id, "oom" if oom else "error", f"{type(exc).__name__}: {exc}"))
+        else:
+            conn.send(("done", job_id, result))

@@ -1,0 +1,167 @@
+"""Settings of the local diffusers provider, parsed once from `provider_options.diffusers`.
+
+Values may arrive as strings (environment variables), so every field is a typed Pydantic
+field that coerces. Fields fall into two groups: those fixed when the model process loads
+the pipeline (`LOAD_FIELDS`) and those applied per task, which a model route may override.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: Default model: Wan 2.1 text-to-video, 1.3B parameters, 480p, 16 fps.
+DEFAULT_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+#: The special model id of a tiny randomly initialised Wan pipeline built in code: it produces
+#: noise, in well under a second per video on a CPU, for smoke tests and demos.
+TINY_MODEL = "tiny-random-wan"
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
+    "washed out colors, subtitles, text, watermark, logo, deformed, disfigured, bad anatomy, "
+    "extra fingers, poorly drawn hands, poorly drawn face, fused fingers, messy background, "
+    "walking backwards"
+)
+
+#: Defaults that differ for the tiny model: a small frame, few steps, a short text window.
+TINY_DEFAULTS: dict[str, Any] = {
+    "width": 112,
+    "height": 64,
+    "std_steps": 2,
+    "pro_steps": 4,
+    "max_sequence_length": 64,
+}
+
+#: Fields the model process needs at load time; changing one means loading another pipeline.
+LOAD_FIELDS: tuple[str, ...] = (
+    "model",
+    "pipeline",
+    "device",
+    "dtype",
+    "vae_fp32",
+    "flow_shift",
+    "cpu_offload",
+    "vae_tiling",
+    "torch_compile",
+    "compile_mode",
+    "cache",
+    "cache_threshold",
+    "attention_backend",
+)
+
+
+class DiffusersOptions(BaseModel):
+    """Everything configurable about local generation (documented in docs/providers.md)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    # What to load, and where.
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
+        f"'{TINY_MODEL}' (random weights, noise only).",
+    )
+    pipeline: str = Field(
+        "auto",
+        description="Pipeline class: 'auto' (DiffusionPipeline reads model_index.json) or a "
+        "diffusers class name such as 'WanPipeline'.",
+    )
+    device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', "
+                        "'cuda' or 'cuda:N'.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="'auto': bfloat16 on CUDA, float32 on CPU."
+    )
+    vae_fp32: bool = Field(True, description="Keep the VAE in float32 (Wan's recommendation).")
+    flow_shift: float | None = Field(
+        None, gt=0, description="Override the scheduler's flow_shift (Wan: 3.0 at 480p, 5.0 at "
+        "720p).",
+    )
+
+    # Memory savers and speed-ups.
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+    torch_compile: bool = False
+    compile_mode: str | None = Field(None, description="torch.compile mode, e.g. "
+                                     "'max-autotune-no-cudagraphs'.")
+    cache: Literal["none", "first_block"] = Field(
+        "none", description="Transformer cache: 'first_block' skips the remaining blocks when "
+        "the first block's residual barely changes between steps.",
+    )
+    cache_threshold: float = Field(0.05, gt=0, description="First-block cache threshold.")
+    attention_backend: str | None = Field(
+        None, description="diffusers attention backend, e.g. 'flash' or '_native_cudnn'."
+    )
+
+    # Per-task mapping of the Kling request.
+    width: int = Field(832, ge=16, description="Frame width for 16:9 at the std preset.")
+    height: int = Field(480, ge=16, description="Frame height for 16:9 at the std preset.")
+    fps: int = Field(16, ge=1, le=120, description="The model's frame rate.")
+    frame_step: int = Field(4, ge=1, description="Frame counts are frame_step * k + 1.")
+    std_steps: int = Field(30, ge=1, le=1000)
+    pro_steps: int = Field(50, ge=1, le=1000)
+    std_scale: float = Field(1.0, gt=0, le=4, description="Resolution scale of mode=std.")
+    pro_scale: float = Field(1.0, gt=0, le=4, description="Resolution scale of mode=pro.")
+    guidance_default: float = Field(
+        5.0, ge=0, description="Guidance scale at cfg_scale 0.5 (Kling's default)."
+    )
+    guidance_min: float = Field(
+        1.0, ge=0, description="Guidance scale at cfg_scale 0 (1.0 turns guidance off)."
+    )
+    negative_prompt: str = Field(DEFAULT_NEGATIVE_PROMPT, description="Used when the request "
+                                 "has none.")
+    max_sequence_length: int = Field(512, ge=8, le=4096)
+    seed: int | None = Field(None, ge=0, description="Fixed seed; default derived from the "
+                             "task id, so a retried task renders the same video.")
+    cancel_grace_seconds: float = Field(
+        60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
+        "step before the model process is killed and restarted.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tiny_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("model") == TINY_MODEL:
+            return {**TINY_DEFAULTS, **data}
+        return data
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_16(cls, value: int) -> int:
+        if value % 16:
+            raise ValueError("must be a multiple of 16")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        base = value.split(":", 1)[0]
+        if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
+            raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu'")
+        return value
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model == TINY_MODEL
+
+    def load_config(self) -> dict[str, Any]:
+        """The part the model process loads with (plain data: it crosses a process boundary)."""
+        return {name: getattr(self, name) for name in LOAD_FIELDS}
+
+    def merged(self, overrides: dict[str, Any]) -> DiffusersOptions:
+        """These options with a route's per-task overrides applied."""
+        if not overrides:
+            return self
+        return parse_options({**self.model_dump(exclude_unset=True), **overrides})
+
+
+def parse_options(raw: dict[str, Any]) -> DiffusersOptions:
+    """Parse provider options, failing with one readable line per bad option."""
+    try:
+        return DiffusersOptions.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or 'options'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"invalid diffusers provider options: {problems}") from exc

@@ -1,0 +1,188 @@
+"""The pipeline itself: load once, then generate and encode. Lives in the model process only.
+
+Importing this module imports torch and diffusers; the API process never does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openkling.providers.diffusers.encode import write_mp4
+from openkling.providers.diffusers.options import TINY_MODEL
+
+# Typed as Any: diffusers carries few annotations.
+diffusers: Any = importlib.import_module("diffusers")
+
+log = logging.getLogger("openkling.providers.diffusers.runner")
+
+_DTYPES: dict[str, torch.dtype] = {
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float32": torch.float32,
+}
+
+
+class GenerationCancelled(Exception):
+    """Raised from the step callback once the shared cancel flag is seen."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when this process can see a GPU, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """'auto' is bfloat16 on CUDA (Wan's training precision) and float32 elsewhere."""
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return _DTYPES[name]
+
+
+def model_source(model: str, data_dir: Path) -> str:
+    """Where from_pretrained reads: the tiny model's cached folder, a local folder or a hub id."""
+    if model == TINY_MODEL:
+        from openkling.providers.diffusers.tiny import ensure_saved
+
+        return str(ensure_saved(data_dir / "models" / TINY_MODEL))
+    return model
+
+
+def pipeline_class(name: str) -> Any:
+    if name == "auto":
+        return diffusers.DiffusionPipeline
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
+        raise ValueError(f"pipeline: {name!r} is not a diffusers pipeline class")
+    return cls
+
+
+class PipelineRunner:
+    """A loaded pipeline, configured with the memory savers and speed-ups asked for."""
+
+    def __init__(self, pipe: Any, device: torch.device, dtype: torch.dtype,
+                 config: dict[str, Any]) -> None:
+        self.pipe = pipe
+        self.device = device
+        self.dtype = dtype
+        self.config = config
+        self._call_params = set(inspect.signature(pipe.__call__).parameters)
+
+    @classmethod
+    def load(cls, config: dict[str, Any], data_dir: Path) -> PipelineRunner:
+        device = resolve_device(str(config["device"]))
+        dtype = resolve_dtype(str(config["dtype"]), device)
+        source = model_source(str(config["model"]), data_dir)
+        log.info("loading %s on %s (%s)", source, device, dtype)
+        pipe = pipeline_class(str(config["pipeline"])).from_pretrained(source, dtype=dtype)
+        vae = getattr(pipe, "vae", None)
+        if vae is not None and config.get("vae_fp32") and dtype != torch.float32:
+            vae.to(dtype=torch.float32)
+        if config.get("flow_shift") is not None:
+            scheduler = pipe.scheduler
+            pipe.scheduler = type(scheduler).from_config(
+                scheduler.config, flow_shift=float(config["flow_shift"])
+            )
+        transformer = getattr(pipe, "transformer", None)
+        if config.get("attention_backend"):
+            if transformer is None:
+                raise ValueError("attention_backend: this pipeline has no transformer")
+            transformer.set_attention_backend(str(config["attention_backend"]))
+        if config.get("cache") == "first_block":
+            if transformer is None:
+                raise ValueError("cache: this pipeline has no transformer")
+            transformer.enable_cache(
+                diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"]))
+            )
+        offload = config.get("cpu_offload", "none")
+        if offload == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        elif offload == "sequential":
+            pipe.enable_sequential_cpu_offload(device=device)
+        else:
+            pipe.to(device)
+        if config.get("vae_tiling"):
+            if vae is None or not hasattr(vae, "enable_tiling"):
+                raise ValueError("vae_tiling: this pipeline's VAE cannot tile")
+            vae.enable_tiling()
+        if config.get("torch_compile"):
+            if transformer is None:
+                raise ValueError("torch_compile: this pipeline has no transformer")
+            mode = config.get("compile_mode")
+            transformer.compile(**({"mode": mode} if mode else {}))
+        pipe.set_progress_bar_config(disable=True)
+        return cls(pipe, device, dtype, config)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pipeline": type(self.pipe).__name__,
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "model": self.config.get("model"),
+        }
+
+    def generate(
+        self,
+        call: dict[str, Any],
+        out_path: Path,
+        progress: Callable[[int, int], None],
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Any]:
+        """Run one pipeline call, stopping between steps when `cancelled()`; encode the MP4."""
+        if cancelled():
+            raise GenerationCancelled
+        total = int(call["num_inference_steps"])
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
+                dict[str, Any]):
+            progress(step + 1, total)
+            if cancelled():
+                raise GenerationCancelled
+            return {}
+
+        kwargs: dict[str, Any] = {
+            "prompt": call["prompt"],
+            "negative_prompt": call["negative_prompt"],
+            "width": call["width"],
+            "height": call["height"],
+            "num_frames": call["num_frames"],
+            "num_inference_steps": total,
+            "guidance_scale": call["guidance_scale"],
+            # A CPU generator gives the same noise for a seed on every device.
+            "generator": torch.Generator(device="cpu").manual_seed(int(call["seed"])),
+            "output_type": "np",
+            "callback_on_step_end": on_step_end,
+            "max_sequence_length": call["max_sequence_length"],
+        }
+        kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
+        try:
+            with torch.inference_mode():
+                output = self.pipe(**kwargs)
+        except BaseException:
+            # Stopped mid-loop: reset cache state and offload hooks as a finished call would.
+            self.pipe.maybe_free_model_hooks()
+            raise
+        encoded = write_mp4(output.frames[0], out_path, int(call["fps"]))
+        return {
+            "path": str(encoded.path),
+            "frames": encoded.frames,
+            "fps": encoded.fps,
+            "width": encoded.width,
+            "height": encoded.height,
+        }
+
+    @staticmethod
+    def is_out_of_memory(exc: BaseException) -> bool:
+        return isinstance(exc, torch.OutOfMemoryError)
+
+    def release_memory(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

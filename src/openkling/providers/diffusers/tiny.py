@@ -1,0 +1,125 @@
+"""`tiny-random-wan`: a Wan 2.1 pipeline with tiny, randomly initialised weights.
+
+It exists so that the whole local path (save_pretrained -> from_pretrained -> denoise ->
+decode -> encode) runs with no model hub and no GPU: tests, CI, smoke tests and demos. Its
+weights are random, so every video it makes is NOISE. The pipeline is built in code (a Wan
+transformer, a Wan VAE, a UMT5 encoder and a byte-level tokenizer made with the `tokenizers`
+library; about 300 KB), saved once and then loaded through the same `from_pretrained` path a
+real model takes. Imports torch: only the model process (or a test) imports this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+# Typed as Any: the constructors of these libraries carry no annotations.
+diffusers: Any = importlib.import_module("diffusers")
+transformers: Any = importlib.import_module("transformers")
+
+#: The special tokens, as T5 numbers them (pad 0, end of sequence 1).
+SPECIAL_TOKENS = {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
+#: Width of the text embeddings: the encoder's d_model and the transformer's text_dim.
+TEXT_DIM = 32
+README = (
+    "tiny-random-wan: a Wan 2.1 text-to-video pipeline with tiny RANDOM weights, built by "
+    "openkling for tests and demos. It produces noise, not pictures.\n"
+)
+
+
+def build_tokenizer() -> Any:
+    """A byte-level tokenizer: every byte is a token, so no prompt is ever unknown."""
+    vocab: dict[str, int] = {token: i for i, token in enumerate(SPECIAL_TOKENS.values())}
+    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[symbol] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=SPECIAL_TOKENS["unk_token"]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", vocab["</s>"])]
+    )
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def build_pipeline(seed: int = 0) -> Any:
+    """The tiny pipeline, in memory, with deterministic random weights."""
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = transformers.UMT5EncoderModel(
+        transformers.UMT5Config(
+            vocab_size=len(tokenizer),
+            d_model=TEXT_DIM,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            relative_attention_max_distance=32,
+        )
+    )
+    # Same spatial (8x) and temporal (4x) compression as the real Wan VAE, tiny channels.
+    vae = diffusers.AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    transformer = diffusers.WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=TEXT_DIM,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=1024,
+    )
+    # The scheduler the real Wan 2.1 checkpoints ship with.
+    scheduler = diffusers.UniPCMultistepScheduler(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        num_train_timesteps=1000,
+        flow_shift=3.0,
+    )
+    return diffusers.WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=scheduler,
+    )
+
+
+def ensure_saved(folder: Path) -> Path:
+    """Build and save the tiny pipeline into `folder` unless it is already there.
+
+    Saved into a temporary sibling and renamed, so concurrent model processes never see a
+    half-written folder.
+    """
+    if (folder / "model_index.json").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        build_pipeline().save_pretrained(str(staging))
+        (staging / "README.txt").write_text(README, encoding="utf-8")
+        try:
+            os.replace(staging, folder)
+        except OSError:
+            if not (folder / "model_index.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -1,0 +1,106 @@
+"""Choosing an upstream channel: priority first, then weight, only where a slot is free.
+
+Slot counts are this worker's view (an upstream task holds its slot until it finishes). With
+several workers on one account the upstream's own 1303 answer is the final word, and the
+back-off below makes every worker respect it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterable
+
+from openkling.providers.kling.options import ChannelOptions
+from openkling.providers.kling.upstream import UpstreamClient
+
+
+class Pacer:
+    """A token bucket: at most `rate` calls per second on one channel, with a small burst."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+class Channel:
+    """One upstream account as this worker sees it: client, used slots, back-off state."""
+
+    def __init__(self, options: ChannelOptions, client: UpstreamClient) -> None:
+        self.options = options
+        self.name = options.name
+        self.client = client
+        self.inflight = 0
+        self.busy_until = 0.0
+        self._busy_streak = 0
+        self.pacer = Pacer(options.max_queries_per_second)
+
+    @property
+    def free_slots(self) -> int:
+        return self.options.max_concurrency - self.inflight
+
+    def available(self, now: float) -> bool:
+        return self.free_slots > 0 and now >= self.busy_until
+
+    def mark_busy(self, base: float, retry_after: float | None) -> float:
+        """Back off exponentially (>= base seconds, with jitter) after a 429/1302/1303."""
+        self._busy_streak += 1
+        delay = base * (2.0 ** min(self._busy_streak - 1, 6)) * random.uniform(0.8, 1.2)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self.busy_until = time.monotonic() + delay
+        return delay
+
+    def mark_ok(self) -> None:
+        self._busy_streak = 0
+
+    def acquire(self) -> None:
+        self.inflight += 1
+
+    def release(self) -> None:
+        self.inflight = max(0, self.inflight - 1)
+
+
+class ChannelPool:
+    def __init__(self, channels: Iterable[Channel]) -> None:
+        self.channels = {c.name: c for c in channels}
+
+    def get(self, name: str) -> Channel | None:
+        return self.channels.get(name)
+
+    def serving(self, model_name: str) -> list[Channel]:
+        return [c for c in self.channels.values() if c.options.serves(model_name)]
+
+    def pick(self, model_name: str, exclude: Iterable[str] = ()) -> Channel | None:
+        """The best channel with a free slot: highest priority, then a weighted draw."""
+        now = time.monotonic()
+        skip = set(exclude)
+        ready = [c for c in self.serving(model_name) if c.name not in skip and c.available(now)]
+        if not ready:
+            return None
+        top = max(c.options.priority for c in ready)
+        tier = [c for c in ready if c.options.priority == top]
+        return random.choices(tier, weights=[c.options.weight for c in tier])[0]
+
+    def wait_hint(self, model_name: str, exclude: Iterable[str] = ()) -> float:
+        """Seconds until a channel may be free again (for re-queueing a waiting task)."""
+        now = time.monotonic()
+        skip = set(exclude)
+        waits = [max(0.0, c.busy_until - now) for c in self.serving(model_name)
+                 if c.name not in skip]
+        return min(waits) if waits else 1.0

@@ -1,0 +1,288 @@
+"""Keeps every in-flight upstream task fresh with a bounded amount of work.
+
+Three sources of news, cheapest first:
+- callbacks: the upstream POSTs to our callback route, which records an event; every
+  `event_interval` the tracker reads new events (one indexed range query) and polls those
+  tasks at once;
+- list sweeps: every `list_interval` (with jitter) one `?pageNum=&pageSize=500` query per
+  channel refreshes up to 500 tasks, page after page until every tracked task was seen;
+- single polls for what the sweep missed: soon after submit, then slower (x1.6 per poll up to
+  `max_poll_interval`, with jitter), by a fixed pool of pollers and a per-channel pacer.
+The running task's coroutine only waits on its entry's event; it never polls itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import random
+import time
+from typing import Protocol
+
+from openkling.providers.kling.channels import Channel, ChannelPool
+from openkling.providers.kling.options import KlingOptions
+from openkling.providers.kling.upstream import (
+    UpstreamBusy,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamTask,
+)
+
+log = logging.getLogger("openkling.providers.kling")
+
+
+
+class EventSource(Protocol):
+    """Callback events recorded by the API process (see `openkling.store.relay_events`)."""
+
+    async def latest_id(self) -> int:
+        """The newest event id now (events older than the worker's start are not needed)."""
+        ...
+
+    async def after(self, event_id: int) -> list[tuple[int, str]]:
+        """(event id, our task id) pairs newer than `event_id`, oldest first."""
+        ...
+
+
+_NOT_FOUND_LIMIT = 3
+_LIST_OFF_SECONDS = 300.0
+
+
+class TrackingError(Exception):
+    """Tracking an upstream task ended without a terminal status."""
+
+
+class Tracked:
+    """One upstream task being watched; `changed` fires on every new status or progress."""
+
+    __slots__ = ("changed", "channel", "created_at", "error", "latest", "misses", "next_poll",
+                 "polls", "seen_at", "started", "task_id", "upstream_id")
+
+    def __init__(self, channel: Channel, upstream_id: str, task_id: str,
+                 latest: UpstreamTask | None) -> None:
+        self.channel = channel
+        self.upstream_id = upstream_id
+        self.task_id = task_id
+        self.latest = latest
+        self.error: Exception | None = None
+        self.changed = asyncio.Event()
+        self.started = time.monotonic()
+        self.next_poll = 0.0
+        self.polls = 0
+        self.misses = 0
+        self.seen_at = 0.0
+        self.created_at = latest.created_at if latest else 0
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or (self.latest is not None and self.latest.terminal)
+
+
+class Tracker:
+    def __init__(self, options: KlingOptions, pool: ChannelPool,
+                 events: EventSource | None = None) -> None:
+        self.options = options
+        self.pool = pool
+        self.events = events
+        self._by_channel: dict[str, dict[str, Tracked]] = {n: {} for n in pool.channels}
+        self._by_task: dict[str, Tracked] = {}
+        self._heap: list[tuple[float, int, Tracked]] = []
+        self._seq = 0
+        self._due: asyncio.Queue[Tracked] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._list_off_until: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_event = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks.append(asyncio.create_task(self._schedule_loop(), name="kling-scheduler"))
+        for i in range(self.options.poll_concurrency):
+            self._tasks.append(asyncio.create_task(self._poller(), name=f"kling-poller-{i}"))
+        for name in self.pool.channels:
+            self._tasks.append(
+                asyncio.create_task(self._list_loop(name), name=f"kling-list-{name}")
+            )
+        if self.events is not None:
+            self._tasks.append(asyncio.create_task(self._event_loop(), name="kling-events"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    @property
+    def size(self) -> int:
+        return len(self._by_task)
+
+    # -- tracking --------------------------------------------------------------------------
+    def track(self, channel: Channel, upstream_id: str, task_id: str,
+              latest: UpstreamTask | None = None) -> Tracked:
+        entry = Tracked(channel, upstream_id, task_id, latest)
+        old = self._by_task.pop(task_id, None)
+        if old is not None:
+            self._by_channel[old.channel.name].pop(old.upstream_id, None)
+        self._by_channel[channel.name][upstream_id] = entry
+        self._by_task[task_id] = entry
+        self._reschedule(entry, self.options.first_poll_after * random.uniform(0.8, 1.2))
+        return entry
+
+    def untrack(self, entry: Tracked) -> None:
+        self._by_channel[entry.channel.name].pop(entry.upstream_id, None)
+        if self._by_task.get(entry.task_id) is entry:
+            del self._by_task[entry.task_id]
+
+    def poll_soon(self, task_id: str) -> None:
+        """A callback said something changed: query the task now instead of on schedule."""
+        entry = self._by_task.get(task_id)
+        if entry is not None:
+            self._reschedule(entry, 0.0)
+
+    def _reschedule(self, entry: Tracked, delay: float) -> None:
+        entry.next_poll = time.monotonic() + delay
+        self._seq += 1
+        heapq.heappush(self._heap, (entry.next_poll, self._seq, entry))
+        if delay <= 0 or (self._heap and self._heap[0][2] is entry):
+            self._wake.set()
+
+    def _interval(self, entry: Tracked) -> float:
+        opts = self.options
+        base = opts.first_poll_after * (1.6 ** entry.polls)
+        return min(opts.max_poll_interval, base) * random.uniform(0.75, 1.0)
+
+    def _apply(self, entry: Tracked, task: UpstreamTask) -> None:
+        entry.seen_at = time.monotonic()
+        if task.created_at:
+            entry.created_at = task.created_at
+        previous = entry.latest
+        entry.latest = task
+        if previous is None or (previous.status, previous.progress) != (task.status,
+                                                                        task.progress):
+            entry.changed.set()
+        if task.terminal:
+            self.untrack(entry)
+
+    def _fail(self, entry: Tracked, error: Exception) -> None:
+        entry.error = error
+        entry.changed.set()
+        self.untrack(entry)
+
+    # -- loops -----------------------------------------------------------------------------
+    async def _schedule_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, entry = heapq.heappop(self._heap)
+                if due != entry.next_poll or entry.done or \
+                        self._by_task.get(entry.task_id) is not entry:
+                    continue  # superseded by a later schedule, or finished
+                self._due.put_nowait(entry)
+            delay = self._heap[0][0] - now if self._heap else 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(max(delay, 0.01), 1.0))
+
+    async def _poller(self) -> None:
+        while True:
+            entry = await self._due.get()
+            if entry.done or self._by_task.get(entry.task_id) is not entry:
+                continue
+            try:
+                await self._poll(entry)
+            except Exception:  # a poller must survive anything one answer does to it
+                log.exception("polling upstream task %s failed", entry.upstream_id)
+                self._reschedule(entry, self.options.max_poll_interval)
+
+    async def _poll(self, entry: Tracked) -> None:
+        if time.monotonic() - entry.started > self.options.max_task_seconds:
+            self._fail(entry, TrackingError(
+                f"upstream task did not finish within {self.options.max_task_seconds:.0f} s"))
+            return
+        await entry.channel.pacer.acquire()
+        entry.polls += 1
+        try:
+            task = await entry.channel.client.get(entry.upstream_id)
+        except UpstreamNotFound as exc:
+            entry.misses += 1
+            if entry.misses >= _NOT_FOUND_LIMIT:
+                self._fail(entry, exc)
+            else:
+                self._reschedule(entry, self._interval(entry))
+            return
+        except UpstreamBusy as exc:
+            self._reschedule(entry, max(exc.retry_after or 0.0, self._interval(entry)))
+            return
+        except UpstreamError as exc:
+            log.info("status query failed: %s", exc)
+            self._reschedule(entry, self._interval(entry))
+            return
+        entry.misses = 0
+        self._apply(entry, task)
+        if not entry.done:
+            self._reschedule(entry, self._interval(entry))
+
+    async def _list_loop(self, name: str) -> None:
+        channel = self.pool.channels[name]
+        while True:
+            await asyncio.sleep(self.options.list_interval * random.uniform(0.8, 1.2))
+            tracked = self._by_channel[name]
+            if len(tracked) < 2 or time.monotonic() < self._list_off_until.get(name, 0.0):
+                continue
+            try:
+                await self._sweep(channel, tracked)
+            except UpstreamError as exc:
+                if not isinstance(exc, UpstreamBusy):
+                    log.info("list sweep on %s failed, single polls only for a while: %s",
+                             name, exc)
+                    self._list_off_until[name] = time.monotonic() + _LIST_OFF_SECONDS
+            except Exception:
+                log.exception("list sweep on %s failed", name)
+
+    async def _sweep(self, channel: Channel, tracked: dict[str, Tracked]) -> None:
+        """Refresh tracked tasks page by page, newest first, until all were seen."""
+        size = self.options.list_page_size
+        unseen = set(tracked)
+        known = [e.created_at for e in tracked.values() if e.created_at]
+        oldest = min(known) if known and len(known) == len(tracked) else 0
+        for page in range(1, self.options.max_list_pages + 1):
+            await channel.pacer.acquire()
+            tasks = await channel.client.list_page(page, size)
+            for task in tasks:
+                entry = tracked.get(task.task_id)
+                if entry is None:
+                    continue
+                unseen.discard(task.task_id)
+                self._apply(entry, task)
+                if not entry.done:  # fresh now: push its single poll back
+                    self._reschedule(entry, self.options.max_poll_interval)
+            if not unseen or len(tasks) < size:
+                return
+            if oldest and tasks and max(t.created_at for t in tasks) < oldest - 60_000:
+                return  # past the oldest task we track: the rest is history
+
+    async def _event_loop(self) -> None:
+        assert self.events is not None
+        while True:
+            try:
+                self._last_event = await self.events.latest_id()
+                break
+            except Exception:
+                log.exception("reading upstream callback events failed")
+                await asyncio.sleep(5.0)
+        while True:
+            await asyncio.sleep(self.options.event_interval)
+            try:
+                events = await self.events.after(self._last_event)
+            except Exception:
+                log.exception("reading upstream callback events failed")
+                continue
+            for event_id, task_id in events:
+                self._last_event = max(self._last_event, event_id)
+                self.poll_soon(task_id)

@@ -1,0 +1,240 @@
+"""HTTP calls to one upstream channel, with every failure sorted into what to do about it.
+
+The classes of `UpstreamError` are the decisions the provider takes: wait and retry
+(`UpstreamBusy`), retry then fail over (`UpstreamUnavailable`), fail over at once
+(`UpstreamChannelError`: credentials, account, access), or fail the task
+(`UpstreamRejected`). Messages carry the channel name and the upstream's own words, never a
+header, key or token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from openkling.providers.kling.jwt import sign_token
+from openkling.providers.kling.options import ChannelOptions
+
+log = logging.getLogger("openkling.providers.kling")
+
+TERMINAL = ("succeed", "failed")
+_BUSY_CODES = (1302, 1303)
+_CHANNEL_CODES = (1000, 1001, 1002, 1003, 1004, 1100, 1101, 1102, 1103, 1304)
+_REJECT_CODES = (1200, 1201, 1202, 1300, 1301)
+
+
+class UpstreamError(Exception):
+    def __init__(self, channel: str, message: str, code: int | None = None) -> None:
+        super().__init__(f"upstream {channel}: {message}")
+        self.channel = channel
+        self.upstream_message = message
+        self.code = code
+
+
+class UpstreamBusy(UpstreamError):
+    """429 / 1302 / 1303: the account is at its rate or concurrency limit; try later."""
+
+    def __init__(self, channel: str, message: str, code: int | None, retry_after: float | None):
+        super().__init__(channel, message, code)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(UpstreamError):
+    """5xx, timeout, dropped connection, garbage: worth a retry, then another channel.
+
+    `ambiguous` is True when the request may have reached the upstream and been acted on
+    (a read timeout, a connection dropped after sending): a create must then be looked up
+    before it is repeated anywhere.
+    """
+
+    def __init__(self, channel: str, message: str, code: int | None = None, *,
+                 ambiguous: bool = False) -> None:
+        super().__init__(channel, message, code)
+        self.ambiguous = ambiguous
+
+
+class UpstreamChannelError(UpstreamError):
+    """This channel cannot serve us (credentials, arrears, no access): use another."""
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refuses the request itself (bad parameter, content policy)."""
+
+
+class UpstreamNotFound(UpstreamError):
+    """No such upstream task."""
+
+
+@dataclass(frozen=True)
+class UpstreamTask:
+    """The parts of an upstream task object the relay uses."""
+
+    task_id: str
+    status: str
+    status_msg: str
+    created_at: int
+    updated_at: int
+    external_task_id: str | None = None
+    progress: float | None = None
+    videos: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_wire(cls, data: Any) -> UpstreamTask:
+        if not isinstance(data, dict) or "task_id" not in data:
+            raise ValueError("not a task object")
+        info = data.get("task_info") or {}
+        result = data.get("task_result") or {}
+        videos = result.get("videos") if isinstance(result, dict) else None
+        progress = data.get("progress")
+        return cls(
+            task_id=str(data["task_id"]),
+            status=str(data.get("task_status") or "submitted"),
+            status_msg=str(data.get("task_status_msg") or ""),
+            created_at=_int(data.get("created_at")),
+            updated_at=_int(data.get("updated_at")),
+            external_task_id=info.get("external_task_id") if isinstance(info, dict) else None,
+            progress=float(progress) if isinstance(progress, int | float) else None,
+            videos=[v for v in videos if isinstance(v, dict)] if isinstance(videos, list) else [],
+        )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class UpstreamClient:
+    """The text2video endpoints of one channel over a shared connection pool."""
+
+    def __init__(self, options: ChannelOptions, http: httpx.AsyncClient) -> None:
+        self.options = options
+        self.name = options.name
+        self._http = http
+        self._endpoint = f"{options.base_url}{options.path_prefix}/v1/videos/text2video"
+
+    def _headers(self) -> dict[str, str]:
+        opts = self.options
+        if opts.api_key is not None:
+            token = opts.api_key.get_secret_value()
+        else:
+            assert opts.access_key is not None and opts.secret_key is not None
+            token = sign_token(opts.access_key, opts.secret_key.get_secret_value())
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def create(self, body: dict[str, Any]) -> UpstreamTask:
+        data = await self._call("POST", self._endpoint, json=body)
+        return self._task(data)
+
+    async def get(self, upstream_id: str) -> UpstreamTask:
+        return self._task(await self._call("GET", f"{self._endpoint}/{upstream_id}"))
+
+    async def find_external(self, external_task_id: str) -> UpstreamTask | None:
+        """The task submitted with this external id, or None when the upstream has none.
+
+        The path form (`/text2video/{id}`, id = task or external id) is the documented one;
+        the query form answers the rare case where the id also names another task.
+        """
+        try:
+            task = self._task(await self._call("GET", f"{self._endpoint}/{external_task_id}"))
+        except UpstreamNotFound:
+            return None
+        if task.external_task_id == external_task_id:
+            return task
+        try:
+            data = await self._call(
+                "GET", self._endpoint, params={"external_task_id": external_task_id}
+            )
+        except UpstreamNotFound:
+            return None
+        if isinstance(data, dict):
+            task = self._task(data)
+            return task if task.external_task_id == external_task_id else None
+        return None
+
+    async def list_page(self, page: int, size: int) -> list[UpstreamTask]:
+        data = await self._call("GET", self._endpoint, params={"pageNum": page, "pageSize": size})
+        if not isinstance(data, list):
+            raise UpstreamUnavailable(self.name, "list answer is not an array")
+        tasks = []
+        for item in data:
+            try:
+                tasks.append(UpstreamTask.from_wire(item))
+            except ValueError:
+                continue
+        return tasks
+
+    def _task(self, data: Any) -> UpstreamTask:
+        try:
+            return UpstreamTask.from_wire(data)
+        except ValueError as exc:
+            raise UpstreamUnavailable(self.name, f"malformed task object ({exc})") from None
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(
+                method, url, headers=self._headers(), timeout=self.options.timeout, **kwargs
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise UpstreamUnavailable(self.name, f"cannot connect ({type(exc).__name__})") \
+                from None
+        except httpx.TimeoutException:
+            raise UpstreamUnavailable(self.name, "timed out", ambiguous=True) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(
+                self.name, f"connection failed ({type(exc).__name__})", ambiguous=True
+            ) from None
+        return self._classify(response)
+
+    def _classify(self, response: httpx.Response) -> Any:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            if status >= 500 or status == 200:
+                raise UpstreamUnavailable(self.name, f"HTTP {status} without a JSON envelope",
+                                          ambiguous=status in (200, 502, 504))
+            if status == 429:
+                raise UpstreamBusy(self.name, "HTTP 429", None, _retry_after(response))
+            if status == 404:
+                raise UpstreamNotFound(self.name, "HTTP 404")
+            if status in (401, 403):
+                raise UpstreamChannelError(self.name, f"HTTP {status}")
+            raise UpstreamRejected(self.name, f"HTTP {status}")
+        code = payload.get("code")
+        message = str(payload.get("message") or "")[:500]
+        code = code if isinstance(code, int) else None
+        if status == 200 and code == 0:
+            return payload.get("data")
+        detail = f"{message} (code {code}, HTTP {status})" if message else \
+            f"code {code}, HTTP {status}"
+        log.info("upstream %s answered HTTP %s code %s", self.name, status, code)
+        if code in _BUSY_CODES or (status == 429 and code not in _CHANNEL_CODES):
+            raise UpstreamBusy(self.name, detail, code, _retry_after(response))
+        if code in _CHANNEL_CODES or status in (401, 403):
+            raise UpstreamChannelError(self.name, detail, code)
+        if code == 1203 or status == 404:
+            raise UpstreamNotFound(self.name, detail, code)
+        if status >= 500 or (code is not None and code >= 5000):
+            raise UpstreamUnavailable(self.name, detail, code, ambiguous=status in (502, 504))
+        if code in _REJECT_CODES or 400 <= status < 500:
+            raise UpstreamRejected(self.name, message or detail, code)
+        raise UpstreamUnavailable(self.name, detail, code)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,42 @@
+"""Videos in a local folder, served by the API under signed URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path, PurePosixPath
+
+from openkling.storage.signing import UrlSigner
+
+
+class LocalStorage:
+    def __init__(self, root: Path, signer: UrlSigner) -> None:
+        self.root = root.resolve()
+        self.signer = signer
+
+    def path_for(self, key: str) -> Path:
+        """The file for `key`; refuses keys that would escape the root."""
+        parts = PurePosixPath(key).parts
+        if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(key).is_absolute():
+            raise ValueError(f"invalid storage key {key!r}")
+        return self.root.joinpath(*parts)
+
+    async def put_file(self, key: str, source: Path, content_type: str = "video/mp4") -> None:
+        target = self.path_for(key)
+        await asyncio.to_thread(_move_atomically, source, target)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.path_for(key).is_file)
+
+    def url_for(self, key: str) -> str:
+        return self.signer.url(key)
+
+
+def _move_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)

@@ -1,0 +1,100 @@
+"""SQLAlchemy Core tables. Times are integer milliseconds since the epoch everywhere.
+
+The task row is the source of truth: its queue state (attempts, run_after, lease_owner,
+lease_expires_at, cancel_requested, last_error) lives in the same row as what clients see.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import JSON
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    # Encrypted with the server's master key; signs this account's callback deliveries.
+    Column("callback_secret_enc", LargeBinary, nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("label", String(128), nullable=False),
+    # SHA-256 of the API key (high-entropy random secret, so a fast hash is enough).
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("api_key_hint", String(16), nullable=False),
+    Column("access_key", String(64), nullable=False, unique=True),
+    # The JWT secret must be usable for HMAC verification, so it is encrypted, not hashed.
+    Column("secret_key_enc", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("external_task_id", String(128), nullable=True),
+    Column("model_name", String(64), nullable=False),
+    Column("provider", String(128), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("callback_url", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("status_msg", Text, nullable=False, server_default=""),
+    Column("progress", Integer, nullable=False, server_default=text("0")),
+    Column("result", JSON, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    # Queue state.
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_after", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("last_error", Text, nullable=True),
+    Column("provider_state", JSON, nullable=True),
+    UniqueConstraint("account_id", "kind", "external_task_id", name="uq_tasks_external_id"),
+    Index("ix_tasks_account_created", "account_id", "created_at"),
+    Index("ix_tasks_queue", "status", "lease_owner", "run_after"),
+    Index("ix_tasks_lease", "lease_owner", "lease_expires_at"),
+)
+
+callback_deliveries = Table(
+    "callback_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(24), ForeignKey("tasks.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+)

@@ -1,0 +1,412 @@
+"""Task queries: the create transaction, reads, and the queue (claim, lease, finish, sweep).
+
+Every write a worker makes is compare-and-set on (lease_owner, attempts), so a worker whose
+lease was swept and handed to another can no longer change the task. Status only moves
+forward: terminal writes require an unfinished status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openkling.store.database import Database
+from openkling.store.records import TaskRecord
+from openkling.store.tables import accounts, callback_deliveries, tasks
+
+UNFINISHED = ("submitted", "processing")
+
+#: Builds the callback body for a task that just changed status.
+PayloadFn = Callable[[TaskRecord], str]
+
+
+class DuplicateExternalId(Exception):
+    pass
+
+
+class TooManyUnfinished(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} unfinished tasks")
+        self.limit = limit
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ----- clients' side -------------------------------------------------------------------
+
+    async def insert(self, values: dict[str, Any], *, max_unfinished: int) -> TaskRecord:
+        """One transaction: per-account serialisation, uniqueness, the cap, one INSERT."""
+        account_id = values["account_id"]
+        try:
+            async with self.db.write() as conn:
+                if not self.db.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises
+                    await conn.execute(
+                        select(accounts.c.id).where(accounts.c.id == account_id).with_for_update()
+                    )
+                ext = values.get("external_task_id")
+                if ext is not None and await self._find_external(conn, account_id, ext):
+                    raise DuplicateExternalId(ext)
+                unfinished = await conn.scalar(
+                    select(func.count())
+                    .select_from(tasks)
+                    .where(tasks.c.account_id == account_id, tasks.c.status.in_(UNFINISHED))
+                )
+                if (unfinished or 0) >= max_unfinished:
+                    raise TooManyUnfinished(max_unfinished)
+                row = (await conn.execute(insert(tasks).values(**values).returning(tasks))).one()
+        except IntegrityError as exc:  # a concurrent create won the unique index
+            raise DuplicateExternalId(values.get("external_task_id")) from exc
+        return TaskRecord.from_row(row)
+
+    async def get(self, account_id: int, key: str) -> TaskRecord | None:
+        """By task id, else by the account's external_task_id: one indexed round trip."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(tasks)
+                    .where(
+                        tasks.c.account_id == account_id,
+                        or_(tasks.c.id == key, tasks.c.external_task_id == key),
+                    )
+                    .order_by(case((tasks.c.id == key, 0), else_=1))
+                    .limit(1)
+                )
+            ).first()
+        return TaskRecord.from_row(row) if row is not None else None
+
+    async def get_by_external(self, account_id: int, external_task_id: str) -> TaskRecord | None:
+        async with self.db.read() as conn:
+            return await self._find_external(conn, account_id, external_task_id)
+
+    async def get_any(self, task_id: str) -> TaskRecord | None:
+        """Unscoped read, for the engine only (never for a client's request)."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+        return TaskRecord.from_row(row) if row is not None else None
+
+    async def list(self, account_id: int, *, offset: int, limit: int) -> list[TaskRecord]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(tasks)
+                .where(tasks.c.account_id == account_id)
+                .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+            return [TaskRecord.from_row(r) for r in rows]
+
+    async def request_cancel(
+        self, account_id: int, key: str, *, now: int, payload: PayloadFn
+    ) -> TaskRecord | None:
+        """Fail an unclaimed task at once; flag a running one for its worker to stop."""
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(tasks)
+                    .where(
+                        tasks.c.account_id == account_id,
+                        or_(tasks.c.id == key, tasks.c.external_task_id == key),
+                    )
+                    .order_by(case((tasks.c.id == key, 0), else_=1))
+                    .limit(1)
+                )
+            ).first()
+            if row is None:
+                return None
+            task = TaskRecord.from_row(row)
+            if task.status not in UNFINISHED:
+                return task
+            if task.lease_owner is None:
+                changed = await self._finish(
+                    conn, task.id, None, "failed", "cancelled by the user", None, now, payload
+                )
+                if changed is not None:
+                    return changed
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task.id)
+                .values(cancel_requested=True)
+                .returning(tasks)
+            )
+            return TaskRecord.from_row(result.one())
+
+    # ----- workers' side -------------------------------------------------------------------
+
+    async def claim(
+        self, owner: str, provider: str, limit: int, *, now: int, lease_ms: int
+    ) -> list[TaskRecord]:
+        """Lease up to `limit` runnable tasks of one provider (SKIP LOCKED on PostgreSQL)."""
+        if limit <= 0:
+            return []
+        runnable = (
+            select(tasks.c.id)
+            .where(
+                tasks.c.provider == provider,
+                tasks.c.status.in_(UNFINISHED),
+                tasks.c.lease_owner.is_(None),
+                tasks.c.cancel_requested.is_(False),
+                tasks.c.run_after <= now,
+            )
+            .order_by(tasks.c.run_after, tasks.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.db.write() as conn:
+            rows = await conn.execute(
+                update(tasks)
+                .where(tasks.c.id.in_(runnable.scalar_subquery()))
+                .values(
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_ms,
+                    attempts=tasks.c.attempts + 1,
+                )
+                .returning(tasks)
+            )
+            claimed = [TaskRecord.from_row(r) for r in rows]
+        claimed.sort(key=lambda t: (t.run_after, t.id))
+        return claimed
+
+    async def heartbeat(self, owner: str, *, now: int, lease_ms: int) -> dict[str, bool]:
+        """Renew every lease this worker holds in one statement; map task id -> cancel flag."""
+        async with self.db.write() as conn:
+            rows = await conn.execute(
+                update(tasks)
+                .where(tasks.c.lease_owner == owner, tasks.c.status.in_(UNFINISHED))
+                .values(lease_expires_at=now + lease_ms)
+                .returning(tasks.c.id, tasks.c.cancel_requested)
+            )
+            return {r.id: bool(r.cancel_requested) for r in rows}
+
+    async def cancel_requested(self, owner: str) -> list[str]:
+        """Ids of this worker's tasks whose cancellation was asked for (cheap, indexed)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(tasks.c.id).where(
+                    tasks.c.lease_owner == owner, tasks.c.cancel_requested.is_(True)
+                )
+            )
+            return [r.id for r in rows]
+
+    async def report(
+        self, task: TaskRecord, *, progress: int | None, now: int, payload: PayloadFn
+    ) -> bool:
+        """Mark processing (a status change, with callback) and/or store progress."""
+        async with self.db.write() as conn:
+            if task.status == "submitted":
+                result = await conn.execute(
+                    update(tasks)
+                    .where(_held(task), tasks.c.status == "submitted")
+                    .values(status="processing", progress=progress or 0, updated_at=now)
+                    .returning(tasks)
+                )
+                row = result.first()
+                if row is not None:
+                    await _enqueue_callback(conn, TaskRecord.from_row(row), now, payload)
+                    return True
+            if progress is None:
+                return False
+            result = await conn.execute(
+                update(tasks)
+                .where(_held(task), tasks.c.status == "processing")
+                .values(progress=progress, updated_at=now)
+            )
+            return bool(result.rowcount)
+
+    async def save_state(self, task: TaskRecord, state: dict[str, Any]) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(tasks).where(_held(task)).values(provider_state=state)
+            )
+            return bool(result.rowcount)
+
+    async def finish(
+        self,
+        task: TaskRecord,
+        status: str,
+        *,
+        status_msg: str = "",
+        result: dict[str, Any] | None = None,
+        now: int,
+        payload: PayloadFn,
+    ) -> TaskRecord | None:
+        """Terminal compare-and-set; None when this worker no longer holds the task."""
+        async with self.db.write() as conn:
+            return await self._finish(
+                conn, task.id, task, status, status_msg, result, now, payload
+            )
+
+    async def release(
+        self,
+        task: TaskRecord,
+        *,
+        run_after: int,
+        error: str | None,
+        count_attempt: bool = True,
+    ) -> bool:
+        """Give the task back to the queue (retry later, or shutdown)."""
+        values: dict[str, Any] = {
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "run_after": run_after,
+            "last_error": error,
+        }
+        if not count_attempt:
+            values["attempts"] = tasks.c.attempts - 1
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(tasks).where(_held(task), tasks.c.status.in_(UNFINISHED)).values(**values)
+            )
+            return bool(result.rowcount)
+
+    async def sweep(self, *, now: int, payload: PayloadFn) -> tuple[int, int]:
+        """Re-queue tasks whose lease expired; fail those out of attempts or cancelled."""
+        expired = and_(
+            tasks.c.status.in_(UNFINISHED),
+            tasks.c.lease_owner.is_not(None),
+            tasks.c.lease_expires_at < now,
+        )
+        async with self.db.write() as conn:
+            doomed = (
+                await conn.execute(
+                    select(tasks).where(
+                        expired,
+                        or_(
+                            tasks.c.attempts >= tasks.c.max_attempts,
+                            tasks.c.cancel_requested.is_(True),
+                        ),
+                    )
+                )
+            ).all()
+            failed = 0
+            for row in doomed:
+                task = TaskRecord.from_row(row)
+                msg = (
+                    "cancelled by the user"
+                    if task.cancel_requested
+                    else f"worker lost the task {task.attempts} times; giving up"
+                )
+                if await self._finish(conn, task.id, task, "failed", msg, None, now, payload):
+                    failed += 1
+            requeued = await conn.execute(
+                update(tasks)
+                .where(expired, tasks.c.attempts < tasks.c.max_attempts)
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    run_after=now,
+                    last_error="lease expired (worker stopped or stalled)",
+                )
+            )
+            return requeued.rowcount or 0, failed
+
+    async def fail_unclaimed_cancelled(self, *, now: int, payload: PayloadFn) -> int:
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(tasks).where(
+                        tasks.c.status.in_(UNFINISHED),
+                        tasks.c.lease_owner.is_(None),
+                        tasks.c.cancel_requested.is_(True),
+                    )
+                )
+            ).all()
+            done = 0
+            for row in rows:
+                if await self._finish(
+                    conn, row.id, None, "failed", "cancelled by the user", None, now, payload
+                ):
+                    done += 1
+            return done
+
+    async def next_run_after(self, providers: list[str]) -> int | None:
+        """When the earliest waiting task becomes runnable (to sleep just long enough)."""
+        async with self.db.read() as conn:
+            value = await conn.scalar(
+                select(func.min(tasks.c.run_after)).where(
+                    tasks.c.provider.in_(providers),
+                    tasks.c.status.in_(UNFINISHED),
+                    tasks.c.lease_owner.is_(None),
+                )
+            )
+            return int(value) if value is not None else None
+
+    # ----- helpers -------------------------------------------------------------------------
+
+    async def _find_external(
+        self, conn: AsyncConnection, account_id: int, external_task_id: str
+    ) -> TaskRecord | None:
+        row = (
+            await conn.execute(
+                select(tasks).where(
+                    tasks.c.account_id == account_id,
+                    tasks.c.external_task_id == external_task_id,
+                )
+            )
+        ).first()
+        return TaskRecord.from_row(row) if row is not None else None
+
+    async def _finish(
+        self,
+        conn: AsyncConnection,
+        task_id: str,
+        held: TaskRecord | None,
+        status: str,
+        status_msg: str,
+        result: dict[str, Any] | None,
+        now: int,
+        payload: PayloadFn,
+    ) -> TaskRecord | None:
+        where = [tasks.c.id == task_id, tasks.c.status.in_(UNFINISHED)]
+        where.append(_held(held) if held is not None else tasks.c.lease_owner.is_(None))
+        values: dict[str, Any] = {
+            "status": status,
+            "status_msg": status_msg,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if status == "succeed":
+            values.update(progress=100, result=result)
+        row = (
+            await conn.execute(update(tasks).where(*where).values(**values).returning(tasks))
+        ).first()
+        if row is None:
+            return None
+        record = TaskRecord.from_row(row)
+        await _enqueue_callback(conn, record, now, payload)
+        return record
+
+
+def _held(task: TaskRecord) -> Any:
+    """The compare-and-set guard: still leased by the same claim of the same worker."""
+    return and_(
+        tasks.c.id == task.id,
+        tasks.c.lease_owner == task.lease_owner,
+        tasks.c.attempts == task.attempts,
+    )
+
+
+async def _enqueue_callback(
+    conn: AsyncConnection, task: TaskRecord, now: int, payload: PayloadFn
+) -> None:
+    """The outbox row for a status change, written in the same transaction as the change."""
+    if not task.callback_url:
+        return
+    await conn.execute(
+        insert(callback_deliveries).values(
+            task_id=task.id,
+            account_id=task.account_id,
+            url=task.callback_url,
+            payload=payload(task),
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )

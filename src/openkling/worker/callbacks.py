@@ -1,0 +1,129 @@
+"""Delivers the callback outbox: signed POSTs of the bare task object, retried with backoff.
+
+Deliveries are rows (written with the status change), so they survive restarts; a claim
+pushes a row's next attempt past a lease so that several workers never send it twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import httpx
+
+from openkling.core.callbacks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    check_callback_url,
+    sign,
+)
+from openkling.core.clock import now_ms
+from openkling.core.errors import KlingError
+from openkling.runtime import Runtime
+from openkling.store.records import DeliveryRecord
+from openkling.worker.backoff import backoff_seconds
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+PARALLEL = 16
+IDLE_SECONDS = 1.0
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 300.0
+
+
+class CallbackDeliverer:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._secrets: dict[int, str] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        limits = httpx.Limits(max_connections=PARALLEL)
+        async with httpx.AsyncClient(
+            timeout=self.settings.callback_timeout, follow_redirects=False, limits=limits
+        ) as client:
+            while not self._stopping:
+                try:
+                    sent = await self.deliver_due(client)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("callback delivery pass failed; retrying")
+                    sent = 0
+                if sent:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+                self._wake.clear()
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        lease_ms = int((self.settings.callback_timeout + 30) * 1000)
+        due = await self.runtime.deliveries.claim_due(now=now_ms(), limit=BATCH, lease_ms=lease_ms)
+        if not due:
+            return 0
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(delivery: DeliveryRecord) -> None:
+            async with gate:
+                await self._deliver(client, delivery)
+
+        await asyncio.gather(*(one(d) for d in due))
+        return len(due)
+
+    async def _deliver(self, client: httpx.AsyncClient, delivery: DeliveryRecord) -> None:
+        deliveries = self.runtime.deliveries
+        try:
+            await check_callback_url(
+                delivery.url, allow_private=self.settings.allow_private_callbacks
+            )
+        except KlingError as exc:
+            await deliveries.give_up(delivery.id, now=now_ms(), error=exc.message)
+            log.warning("callback for task %s refused: %s", delivery.task_id, exc.message)
+            return
+        body = delivery.payload.encode()
+        timestamp = int(time.time())
+        secret = await self._secret(delivery.account_id)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "openkling-callbacks",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+        }
+        try:
+            response = await client.post(delivery.url, content=body, headers=headers)
+            error = None if response.is_success else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        if error is None:
+            await deliveries.delivered(delivery.id, now=now_ms())
+            return
+        age_s = (now_ms() - delivery.created_at) / 1000
+        if age_s >= self.settings.callback_retry_seconds:
+            await deliveries.give_up(delivery.id, now=now_ms(), error=error)
+            log.warning("callback for task %s abandoned after %d attempts: %s",
+                        delivery.task_id, delivery.attempts, error)
+            return
+        delay = backoff_seconds(delivery.attempts, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
+        await deliveries.retry_at(delivery.id, when=now_ms() + int(delay * 1000), error=error)
+
+    async def _secret(self, account_id: int) -> str:
+        secret = self._secrets.get(account_id)
+        if secret is None:
+            account = await self.runtime.accounts.get(account_id)
+            if account is None:
+                raise RuntimeError(f"account {account_id} vanished")
+            secret = self.runtime.master.decrypt(account.callback_secret_enc)
+            self._secrets[account_id] = secret
+        return secret

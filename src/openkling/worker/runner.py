@@ -1,0 +1,349 @@
+"""The worker: claims tasks, runs providers, keeps leases alive, sweeps, retries, cancels.
+
+One asyncio loop per process. Provider work must not block it (providers run models in
+their own processes or threads). All leases of a worker are renewed by one statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from openkling.core.clock import now_ms
+from openkling.core.models import spec_from_stored
+from openkling.providers.base import (
+    GenerationResult,
+    Provider,
+    ProviderError,
+    TaskCancelled,
+    TaskContext,
+    TransientProviderError,
+)
+from openkling.runtime import Runtime
+from openkling.store.records import TaskRecord
+from openkling.worker.backoff import backoff_seconds
+from openkling.worker.callbacks import CallbackDeliverer
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200
+CANCEL_CHECK_SECONDS = 1.0
+PROGRESS_WRITE_SECONDS = 0.5
+SWEEP_SECONDS = 5.0
+
+
+@dataclass
+class _Running:
+    record: TaskRecord
+    provider: str
+    ctx: TaskContext
+    job: asyncio.Task[None] | None = None
+    processing: bool = False
+    progress: int = 0
+    last_write: float = 0.0
+    lost: bool = False
+    cancel_deadline: float | None = None
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, *, worker_id: str | None = None) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.providers: dict[str, Provider] = {}
+        self.deliverer = CallbackDeliverer(runtime)
+        self._running: dict[str, _Running] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+
+    # ----- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for name, provider in self.runtime.providers.items():
+            if isinstance(provider, Exception):
+                log.error("provider %s unavailable; its tasks wait in the queue: %s", name,
+                          provider)
+                continue
+            try:
+                await provider.start()
+            except Exception:
+                log.exception("provider %s failed to start; its tasks wait in the queue", name)
+                continue
+            self.providers[name] = provider
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="openkling-claim"),
+            asyncio.create_task(self._lease_loop(), name="openkling-lease"),
+            asyncio.create_task(self._sweep_loop(), name="openkling-sweep"),
+            asyncio.create_task(self.deliverer.run(), name="openkling-callbacks"),
+        ]
+        log.info("worker %s started (providers: %s)", self.id, ", ".join(self.providers) or "-")
+
+    def wake(self) -> None:
+        """A task was created: look for work now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; let running tasks finish within the grace period; release the rest."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        self._stopping = True
+        self._wake.set()
+        jobs = [r.job for r in self._running.values() if r.job is not None]
+        if jobs:
+            log.info("waiting up to %.0fs for %d running task(s)", grace, len(jobs))
+            await asyncio.wait(jobs, timeout=grace)
+        for running in list(self._running.values()):
+            if running.job is not None and not running.job.done():
+                running.job.cancel()
+        remaining = [r.job for r in self._running.values() if r.job is not None]
+        if remaining:
+            await asyncio.wait(remaining, timeout=10)
+        self.deliverer.stop()
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for name, provider in self.providers.items():
+            try:
+                await provider.close()
+            except Exception:
+                log.exception("provider %s failed to close", name)
+        log.info("worker %s stopped", self.id)
+
+    # ----- loops ---------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self._claim_once()
+            except Exception:
+                log.exception("claiming tasks failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
+            self._wake.clear()
+
+    async def _claim_once(self) -> None:
+        lease_ms = int(self.settings.lease_seconds * 1000)
+        for name, provider in self.providers.items():
+            free = provider.concurrency - sum(1 for r in self._running.values()
+                                              if r.provider == name)
+            while free > 0 and not self._stopping:
+                batch = await self.runtime.tasks.claim(
+                    self.id, name, min(free, CLAIM_BATCH), now=now_ms(), lease_ms=lease_ms
+                )
+                for record in batch:
+                    self._launch(record, name, provider)
+                free -= len(batch)
+                if len(batch) < CLAIM_BATCH:
+                    break
+
+    async def _idle_seconds(self) -> float:
+        wait = self.settings.poll_interval
+        if self.providers:
+            earliest = await self.runtime.tasks.next_run_after(list(self.providers))
+            if earliest is not None:
+                wait = min(wait, max(0.01, (earliest - now_ms()) / 1000))
+        return wait
+
+    async def _lease_loop(self) -> None:
+        last_renewal = time.monotonic()
+        while True:
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
+            try:
+                if time.monotonic() - last_renewal >= self.settings.heartbeat_seconds:
+                    last_renewal = time.monotonic()
+                    await self._renew_leases()
+                elif self._running:
+                    await self._check_cancellations()
+                self._enforce_cancel_deadlines()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease upkeep failed; retrying")
+
+    async def _renew_leases(self) -> None:
+        owned = await self.runtime.tasks.heartbeat(
+            self.id, now=now_ms(), lease_ms=int(self.settings.lease_seconds * 1000)
+        )
+        for task_id, running in list(self._running.items()):
+            if task_id not in owned:
+                if running.job is not None and not running.job.done():
+                    log.warning("task %s: lease lost; abandoning this run", task_id)
+                    running.lost = True
+                    running.job.cancel()
+            elif owned[task_id]:
+                self._request_cancel(running)
+
+    async def _check_cancellations(self) -> None:
+        flagged = await self.runtime.tasks.cancel_requested(self.id)
+        for task_id in flagged:
+            running = self._running.get(task_id)
+            if running is not None:
+                self._request_cancel(running)
+
+    def _request_cancel(self, running: _Running) -> None:
+        if not running.ctx.cancelled.is_set():
+            running.ctx.cancelled.set()
+            running.cancel_deadline = time.monotonic() + max(5.0, self.settings.heartbeat_seconds)
+
+    def _enforce_cancel_deadlines(self) -> None:
+        now = time.monotonic()
+        for running in self._running.values():
+            if running.cancel_deadline is not None and now > running.cancel_deadline:
+                if running.job is not None and not running.job.done():
+                    running.job.cancel()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                now = now_ms()
+                requeued, failed = await self.runtime.tasks.sweep(
+                    now=now, payload=self.runtime.service.callback_payload
+                )
+                failed += await self.runtime.tasks.fail_unclaimed_cancelled(
+                    now=now, payload=self.runtime.service.callback_payload
+                )
+                if requeued or failed:
+                    log.info("sweeper: %d task(s) re-queued, %d failed", requeued, failed)
+                    self._wake.set()
+                    self.deliverer.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweeping failed; retrying")
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    # ----- one task ------------------------------------------------------------------------
+
+    def _launch(self, record: TaskRecord, name: str, provider: Provider) -> None:
+        work_dir = self.settings.data_dir / "work" / record.id
+        running = _Running(record=record, provider=name, ctx=None)  # type: ignore[arg-type]
+        running.processing = record.status == "processing"
+
+        async def save_state(state: dict[str, Any]) -> None:
+            if not await self.runtime.tasks.save_state(record, state):
+                raise TaskCancelled("lease lost")
+
+        async def report(percent: float | None) -> None:
+            await self._report(running, percent)
+
+        running.ctx = TaskContext(
+            task_id=record.id,
+            attempt=record.attempts,
+            state=record.provider_state or {},
+            storage=self.runtime.storage,
+            work_dir=work_dir,
+            save_state=save_state,
+            report=report,
+        )
+        if record.cancel_requested:
+            running.ctx.cancelled.set()
+        self._running[record.id] = running
+        running.job = asyncio.create_task(self._execute(running, provider),
+                                          name=f"openkling-task-{record.id}")
+
+    async def _execute(self, running: _Running, provider: Provider) -> None:
+        record = running.record
+        payload = self.runtime.service.callback_payload
+        try:
+            running.ctx.work_dir.mkdir(parents=True, exist_ok=True)
+            route = self.runtime.registry.resolve(record.model_name)
+            spec = spec_from_stored(record.id, record.request, route.options)
+            result = await provider.run(spec, running.ctx)
+            await self._succeed(running, result)
+        except TaskCancelled:
+            await self.runtime.tasks.finish(
+                record, "failed", status_msg="cancelled by the user", now=now_ms(), payload=payload
+            )
+        except ProviderError as exc:
+            await self.runtime.tasks.finish(
+                record, "failed", status_msg=str(exc) or "generation failed", now=now_ms(),
+                payload=payload,
+            )
+        except TransientProviderError as exc:
+            await self._retry_or_fail(running, exc)
+        except asyncio.CancelledError:
+            await self._on_interrupted(running)
+        except Exception as exc:
+            log.exception("task %s: provider %s crashed", record.id, running.provider)
+            await self._retry_or_fail(running, TransientProviderError(
+                f"internal error in provider {running.provider}: {type(exc).__name__}"))
+        finally:
+            shutil.rmtree(running.ctx.work_dir, ignore_errors=True)
+            self._running.pop(record.id, None)
+            self._wake.set()
+            self.deliverer.wake()
+
+    async def _succeed(self, running: _Running, result: GenerationResult) -> None:
+        if not result.videos:
+            raise ProviderError("the provider returned no video")
+        done = await self.runtime.tasks.finish(
+            running.record,
+            "succeed",
+            result={"videos": [video.to_record() for video in result.videos]},
+            now=now_ms(),
+            payload=self.runtime.service.callback_payload,
+        )
+        if done is None:
+            log.warning("task %s: finished after losing its lease; result discarded",
+                        running.record.id)
+
+    async def _retry_or_fail(self, running: _Running, exc: TransientProviderError) -> None:
+        record = running.record
+        if exc.count_attempt and record.attempts >= record.max_attempts:
+            await self.runtime.tasks.finish(
+                record, "failed",
+                status_msg=f"{exc} (gave up after {record.attempts} attempts)",
+                now=now_ms(), payload=self.runtime.service.callback_payload,
+            )
+            return
+        delay = exc.retry_after
+        if delay is None:
+            delay = backoff_seconds(record.attempts, base=self.settings.retry_base_seconds,
+                                    cap=self.settings.retry_max_seconds)
+        log.info("task %s: retrying in %.1fs (%s)", record.id, delay, exc)
+        await self.runtime.tasks.release(
+            record, run_after=now_ms() + int(delay * 1000), error=str(exc),
+            count_attempt=exc.count_attempt,
+        )
+
+    async def _on_interrupted(self, running: _Running) -> None:
+        record = running.record
+        if running.lost:
+            return  # someone else holds the task now
+        if running.ctx.cancelled.is_set():
+            await self.runtime.tasks.finish(
+                record, "failed", status_msg="cancelled by the user", now=now_ms(),
+                payload=self.runtime.service.callback_payload,
+            )
+        else:  # shutdown: hand the task back without spending an attempt
+            await self.runtime.tasks.release(
+                record, run_after=now_ms(), error="worker shut down", count_attempt=False
+            )
+
+    async def _report(self, running: _Running, percent: float | None) -> None:
+        now = time.monotonic()
+        progress = running.progress if percent is None else int(percent)
+        if running.processing:
+            if percent is None or progress == running.progress:
+                return
+            if now - running.last_write < PROGRESS_WRITE_SECONDS and progress < 100:
+                return
+        status = "processing" if running.processing else "submitted"
+        record = dataclasses.replace(running.record, status=status)
+        await self.runtime.tasks.report(
+            record, progress=progress, now=now_ms(), payload=self.runtime.service.callback_payload
+        )
+        if not running.processing:
+            self.deliverer.wake()
+        running.processing = True
+        running.progress = progress
+        running.last_write = now
