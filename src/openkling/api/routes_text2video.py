@@ -81,7 +81,7 @@ async def list_tasks(
     if external_task_id:
         task = await runtime.service.get_by_external(principal, external_task_id)
         return envelope(runtime.service.to_wire(task), request_id)
-    tasks = await runtime.service.list(principal, page_num, page_size)
+    tasks = await runtime.service.list_page(principal, page_num, page_size)
     return envelope([runtime.service.to_wire(t) for t in tasks], request_id)
 
 

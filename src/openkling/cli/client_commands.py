@@ -90,7 +90,7 @@ class ExitCode(IntEnum):
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", envvar=ENV_BASE_URL, show_default=False,
-                 help=f"API server URL [default: login file, else {DEFAULT_BASE_URL}]."),
+                 help=f"API server URL (default: the login file's, else {DEFAULT_BASE_URL})."),
 ]
 PrefixOpt = Annotated[
     str | None,
@@ -116,7 +116,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 TimeoutOpt = Annotated[
     float | None,
     typer.Option("--timeout", min=0, show_default=False,
-                 help="Give up waiting after this many seconds [default: wait forever]."),
+                 help="Give up waiting after this many seconds (default: wait forever)."),
 ]
 
 
@@ -262,7 +262,7 @@ def _show_tasks(tasks: list[Task]) -> None:
         return
     table = Table()
     for column in ("Task ID", "Status", "Progress", "External ID", "Created", "Video"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("Task ID", "Created"), overflow="fold")
     for task in tasks:
         video = task.videos[0] if task.videos else None
         table.add_row(
@@ -302,8 +302,8 @@ def _errors(conn: Connection) -> Iterator[None]:
         _fail(ExitCode.SERVER, f"server error: {exc}")
     except APIConnectionError as exc:
         _fail(ExitCode.UNREACHABLE,
-              f"server unreachable at {conn.base_url}{conn.prefix}: {exc.message}. Is it "
-              "running, and are --base-url and --prefix right?")
+              f"{exc.message}. Is the server running, and are --base-url "
+              f"({conn.base_url}) and --prefix ({conn.prefix or 'none'}) right?")
     except KlingClientError as exc:
         _fail(ExitCode.ERROR, str(exc))
 
@@ -393,8 +393,8 @@ def text2video(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the video and download "
                                        "it.")] = False,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Where to save the video (implies --wait) [default: "
-        "<task_id>.mp4].", show_default=False)] = None,
+        "--output", "-o", help="Where to save the video (implies --wait; default: "
+        "./<task_id>.mp4).", show_default=False)] = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="With --wait: only "
                                               "wait, do not download.")] = False,
     timeout: TimeoutOpt = None,
@@ -500,7 +500,7 @@ def task_wait(
 def task_download(
     task_id: Annotated[str, typer.Argument(show_default=False)],
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="File or directory [default: ./<task_id>.mp4].",
+        "--output", "-o", help="File or directory (default: ./<task_id>.mp4).",
         show_default=False)] = None,
     as_json: JsonOpt = False,
     base_url: BaseUrlOpt = None,

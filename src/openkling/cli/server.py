@@ -34,7 +34,8 @@ def serve(
                      "[env: OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL_ID]"),
     ] = None,
     public_url: Annotated[
-        str | None, typer.Option(help="URL clients reach this server at [env: OPENKLING_PUBLIC_URL]")
+        str | None,
+        typer.Option(help="URL clients reach this server at [env: OPENKLING_PUBLIC_URL]"),
     ] = None,
     worker: Annotated[
         bool | None,

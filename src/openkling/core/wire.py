@@ -1,4 +1,4 @@
-"""The task object exactly as Kling clients expect it (types matter: ids and durations are strings)."""
+"""The task object exactly as Kling clients expect it: ids and durations are strings."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def build_providers(names: list[str], settings: Settings) -> dict[str, Provider 
     for name in names:
         try:
             built[name] = build_provider(name, settings)
-        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, not fatal
+        except Exception as exc:
             log.error("provider %s is unavailable: %s", name, exc)
             built[name] = exc
     return built

@@ -40,7 +40,9 @@ async def upgrade(db: Database) -> None:
 
 async def current_revisions(db: Database) -> frozenset[str]:
     async with db.read() as conn:
-        heads = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads())
+        heads = await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_heads()
+        )
     return frozenset(heads)
 
 

@@ -61,7 +61,9 @@ class TaskStore:
                     raise TooManyUnfinished(max_unfinished)
                 row = (await conn.execute(insert(tasks).values(**values).returning(tasks))).one()
         except IntegrityError as exc:  # a concurrent create won the unique index
-            raise DuplicateExternalId(values.get("external_task_id")) from exc
+            if values.get("external_task_id") is None:
+                raise
+            raise DuplicateExternalId(values["external_task_id"]) from exc
         return TaskRecord.from_row(row)
 
     async def get(self, account_id: int, key: str) -> TaskRecord | None:
@@ -90,7 +92,7 @@ class TaskStore:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return TaskRecord.from_row(row) if row is not None else None
 
-    async def list(self, account_id: int, *, offset: int, limit: int) -> list[TaskRecord]:
+    async def list_page(self, account_id: int, *, offset: int, limit: int) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(
                 select(tasks)
@@ -289,7 +291,8 @@ class TaskStore:
                 msg = (
                     "cancelled by the user"
                     if task.cancel_requested
-                    else f"worker lost the task {task.attempts} times; giving up"
+                    else f"the worker stopped responding (attempt {task.attempts} of "
+                    f"{task.max_attempts}); giving up"
                 )
                 if await self._finish(conn, task.id, task, "failed", msg, None, now, payload):
                     failed += 1

@@ -31,6 +31,11 @@ DENOISE_SHARE = 95.0
 _VIDEO_IDS = uuid.UUID("6f1d3c2a-4b5e-4f60-9a7b-8c9d0e1f2a3b")
 
 
+def video_id_for(task_id: str) -> str:
+    """Deterministic per task: a retried task overwrites the same key instead of adding one."""
+    return str(uuid.uuid5(_VIDEO_IDS, task_id))
+
+
 class DiffusersProvider:
     """Runs a diffusers text-to-video pipeline in a warm model process (one per worker)."""
 
@@ -102,8 +107,7 @@ class DiffusersProvider:
         assert self._process is not None
         await ctx.set_processing()
 
-        # Deterministic per task: a retried task overwrites the same key, never adds one.
-        video_id = str(uuid.uuid5(_VIDEO_IDS, spec.task_id))
+        video_id = video_id_for(spec.task_id)
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         out_path = ctx.work_dir / f"{video_id}.mp4"
         reported = -1

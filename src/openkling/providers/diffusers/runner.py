@@ -78,6 +78,9 @@ class PipelineRunner:
 
     @classmethod
     def load(cls, config: dict[str, Any], data_dir: Path) -> PipelineRunner:
+        # Progress bars belong on a terminal, not in a server's log.
+        diffusers.utils.logging.disable_progress_bar()
+        importlib.import_module("transformers").utils.logging.disable_progress_bar()
         device = resolve_device(str(config["device"]))
         dtype = resolve_dtype(str(config["dtype"]), device)
         source = model_source(str(config["model"]), data_dir)

@@ -1,0 +1,300 @@
+"""Shared fixtures: real servers on loopback ports, real databases (SQLite and PostgreSQL).
+
+Nothing here mocks openkling's own code: `server_factory` runs `openkling serve` as a
+subprocess; the only stand-in is the provider double in tests/doubles/provider.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_DOUBLE = "tests.doubles.provider:ProviderDouble"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "OPENKLING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+# ----- databases -------------------------------------------------------------------------
+
+
+def _postgres_reason() -> str | None:
+    """None when a PostgreSQL server answers, else why the PostgreSQL half is skipped."""
+    try:
+        import asyncpg
+    except ImportError:
+        return "asyncpg is not installed"
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=2)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"no PostgreSQL server at {POSTGRES_ADMIN_URL} ({type(exc).__name__}: {exc})"
+    return None
+
+
+_PG_REASON: str | None = None
+_PG_CHECKED = False
+
+
+def postgres_skip_reason() -> str | None:
+    global _PG_REASON, _PG_CHECKED
+    if not _PG_CHECKED:
+        _PG_REASON, _PG_CHECKED = _postgres_reason(), True
+    return _PG_REASON
+
+
+def create_postgres_database() -> str:
+    """A fresh, empty database for one test; returns its SQLAlchemy async URL."""
+    import asyncpg
+
+    name = f"openkling_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs twice: on SQLite and on PostgreSQL (skipped with a reason)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'openkling.db'}"
+        return
+    reason = postgres_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+# ----- servers ---------------------------------------------------------------------------
+
+
+@dataclass
+class Credentials:
+    account: str
+    api_key: str
+    access_key: str
+    secret_key: str
+    callback_secret: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerHandle:
+    """A real `openkling serve` process on a loopback port."""
+
+    data_dir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> ServerHandle:
+        self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "openkling.cli.main", "serve", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"openkling serve exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"openkling serve did not become ready:\n{self.log()}")
+
+    def create_key(self, name: str = "tester") -> Credentials:
+        out = subprocess.run(
+            [sys.executable, "-m", "openkling.cli.main", "keys", "create", "--name", name,
+             "--json"],
+            env=self.env, capture_output=True, check=True, cwd=ROOT,
+        )
+        data = json.loads(out.stdout)
+        return Credentials(
+            account=data["account"], api_key=data["api_key"], access_key=data["access_key"],
+            secret_key=data["secret_key"], callback_secret=data.get("callback_secret"),
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `openkling <args>` against this server's data (same environment)."""
+        return subprocess.run(
+            [sys.executable, "-m", "openkling.cli.main", *args],
+            env=self.env, capture_output=True, text=True, cwd=ROOT,
+        )
+
+    def stop(self, timeout: float = 60) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> ServerHandle:
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+def server_env(data_dir: Path, provider: str, extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKLING_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        HF_HUB_OFFLINE="1",
+        OPENKLING_DATA_DIR=str(data_dir),
+        OPENKLING_PROVIDER=provider,
+        OPENKLING_ALLOW_PRIVATE_CALLBACKS="true",
+        OPENKLING_POLL_INTERVAL="0.2",
+        OPENKLING_LOG_LEVEL="info",
+    )
+    env.update(extra or {})
+    return env
+
+
+ServerFactory = Callable[..., ServerHandle]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    started: list[ServerHandle] = []
+
+    def start(
+        env: dict[str, str] | None = None, provider: str = PROVIDER_DOUBLE, *,
+        name: str | None = None,
+    ) -> ServerHandle:
+        data_dir = tmp_path / (name or f"server{len(started)}")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, provider, env))
+        started.append(handle)
+        return handle.start()
+
+    yield start
+    for handle in started:
+        handle.stop(timeout=30)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerHandle]:
+    """One server per test module and database kind, for tests that can share it."""
+    env = {"OPENKLING_RATE_LIMIT_PER_SECOND": "1000", "OPENKLING_RATE_LIMIT_BURST": "1000"}
+    db_url = None
+    if request.param == "postgresql":
+        reason = postgres_skip_reason()
+        if reason:
+            pytest.skip(reason)
+        db_url = create_postgres_database()
+        env["OPENKLING_DATABASE_URL"] = db_url
+    data_dir = tmp_path_factory.mktemp(f"api-{request.param}")
+    handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, PROVIDER_DOUBLE, env))
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop(timeout=30)
+        if db_url:
+            drop_postgres_database(db_url)
+
+
+@pytest.fixture
+def live_server(server_factory: ServerFactory) -> ServerHandle:
+    return server_factory()
+
+
+@pytest.fixture
+def credentials(live_server: ServerHandle) -> Credentials:
+    return live_server.create_key("tester")
+
+
+@pytest.fixture
+async def http(live_server: ServerHandle) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
+        yield client
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], statuses: set[str],
+    timeout: float = 30,
+) -> dict[str, object]:
+    """Poll a task until its status is in `statuses`; returns the task object."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await client.get(path, headers=headers)
+        data = response.json()["data"]
+        if data["task_status"] in statuses:
+            return dict(data)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task stuck in {data['task_status']}: {data}")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,64 @@
+"""The callback URL guard and the signature receivers verify."""
+
+from __future__ import annotations
+
+import pytest
+
+from openkling.core.callbacks import check_callback_url, is_public_ip, sign, verify
+from openkling.core.errors import KlingError
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1",
+     "fe80::1", "fd00:ec2::254", "0.0.0.0", "::ffff:127.0.0.1", "100.64.0.1", "224.0.0.1"],
+)
+def test_private_reserved_and_metadata_addresses_are_not_public(address: str) -> None:
+    assert not is_public_ip(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+def test_public_addresses(address: str) -> None:
+    assert is_public_ip(address)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9000/hook", "http://localhost/hook", "http://[::1]/x",
+     "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/cb"],
+)
+async def test_private_targets_refused_by_default(url: str) -> None:
+    with pytest.raises(KlingError) as info:
+        await check_callback_url(url, allow_private=False)
+    assert info.value.code == 1201 and info.value.message.startswith("callback_url:")
+
+
+async def test_private_targets_allowed_when_configured() -> None:
+    await check_callback_url("http://127.0.0.1:9000/hook", allow_private=True)
+
+
+async def test_public_ip_literal_accepted() -> None:
+    await check_callback_url("https://8.8.8.8/hook", allow_private=False)
+
+
+@pytest.mark.parametrize("url", ["ftp://8.8.8.8/x", "not a url", "http:///path", "/relative"])
+async def test_non_http_urls_refused(url: str) -> None:
+    with pytest.raises(KlingError) as info:
+        await check_callback_url(url, allow_private=True)
+    assert "http" in info.value.message
+
+
+async def test_unresolvable_host_refused() -> None:
+    with pytest.raises(KlingError) as info:
+        await check_callback_url("http://no-such-host.invalid/x", allow_private=False)
+    assert "does not resolve" in info.value.message
+
+
+def test_signature_round_trip_and_tamper() -> None:
+    body = b'{"task_id":"1"}'
+    signature = sign("whsec_x", 1700000000, body)
+    assert signature.startswith("v1=")
+    assert verify("whsec_x", 1700000000, body, signature)
+    assert not verify("whsec_x", 1700000001, body, signature)
+    assert not verify("whsec_y", 1700000000, body, signature)
+    assert not verify("whsec_x", 1700000000, body + b" ", signature)

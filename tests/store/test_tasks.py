@@ -1,0 +1,217 @@
+"""The task store on SQLite and PostgreSQL: create transaction, queue, leases, sweeping."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from openkling.core.ids import new_task_id
+from openkling.store import migrate
+from openkling.store.accounts import AccountStore
+from openkling.store.database import Database
+from openkling.store.deliveries import DeliveryStore
+from openkling.store.records import TaskRecord
+from openkling.store.tasks import DuplicateExternalId, TaskStore, TooManyUnfinished
+
+LEASE = 30_000
+
+
+def payload(task: TaskRecord) -> str:
+    return f'{{"task_id":"{task.id}","task_status":"{task.status}"}}'
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await migrate.upgrade(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def store(db: Database) -> TaskStore:
+    return TaskStore(db)
+
+
+async def make_account(db: Database, name: str = "acme") -> int:
+    account, _ = await AccountStore(db).get_or_create(name, now=1, callback_secret_enc=b"x")
+    return account.id
+
+
+def values(account_id: int, now: int = 1_000, **over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": new_task_id(), "account_id": account_id, "kind": "text2video",
+        "external_task_id": None, "model_name": "kling-v1", "provider": "double",
+        "request": {"prompt": "x"}, "callback_url": None, "status": "submitted",
+        "status_msg": "", "progress": 0, "created_at": now, "updated_at": now, "attempts": 0,
+        "max_attempts": 2, "run_after": now, "cancel_requested": False,
+    }
+    base.update(over)
+    return base
+
+
+async def test_migrations_are_current(db: Database) -> None:
+    assert await migrate.is_current(db)
+    await migrate.upgrade(db)  # idempotent
+    assert await migrate.is_current(db)
+
+
+async def test_external_id_unique_per_account_only(db: Database, store: TaskStore) -> None:
+    a, b = await make_account(db, "a"), await make_account(db, "b")
+    await store.insert(values(a, external_task_id="mine"), max_unfinished=10)
+    with pytest.raises(DuplicateExternalId):
+        await store.insert(values(a, external_task_id="mine"), max_unfinished=10)
+    other = await store.insert(values(b, external_task_id="mine"), max_unfinished=10)
+    assert (await store.get(b, "mine")) == other
+    assert await store.get(a, other.id) is None  # tenants are isolated
+
+
+async def test_get_prefers_task_id_over_external_id(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    first = await store.insert(values(a), max_unfinished=10)
+    second = await store.insert(values(a, external_task_id=first.id), max_unfinished=10)
+    assert (await store.get(a, first.id)) == first
+    assert (await store.get_by_external(a, first.id)) == second
+
+
+async def test_unfinished_cap(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    for _ in range(3):
+        await store.insert(values(a), max_unfinished=3)
+    with pytest.raises(TooManyUnfinished):
+        await store.insert(values(a), max_unfinished=3)
+
+
+async def test_cap_holds_under_concurrent_creates(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    results = await asyncio.gather(
+        *(store.insert(values(a), max_unfinished=5) for _ in range(12)), return_exceptions=True
+    )
+    created = [r for r in results if isinstance(r, TaskRecord)]
+    refused = [r for r in results if isinstance(r, TooManyUnfinished)]
+    assert len(created) == 5 and len(refused) == 7
+
+
+async def test_list_newest_first_with_paging(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    ids = [(await store.insert(values(a, now=1000 + i), max_unfinished=99)).id for i in range(5)]
+    page1 = await store.list_page(a, offset=0, limit=2)
+    page3 = await store.list_page(a, offset=4, limit=2)
+    assert [t.id for t in page1] == ids[::-1][:2]
+    assert [t.id for t in page3] == [ids[0]]
+
+
+async def test_claim_respects_limit_run_after_and_provider(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    ready = [await store.insert(values(a), max_unfinished=99) for _ in range(3)]
+    await store.insert(values(a, run_after=10_000), max_unfinished=99)
+    await store.insert(values(a, provider="other"), max_unfinished=99)
+    claimed = await store.claim("w1", "double", 2, now=2_000, lease_ms=LEASE)
+    assert [t.id for t in claimed] == [t.id for t in ready[:2]]
+    assert all(t.lease_owner == "w1" and t.attempts == 1 for t in claimed)
+    rest = await store.claim("w2", "double", 10, now=2_000, lease_ms=LEASE)
+    assert [t.id for t in rest] == [ready[2].id]
+
+
+async def test_concurrent_claimers_never_share_a_task(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    for _ in range(40):
+        await store.insert(values(a), max_unfinished=99)
+    batches = await asyncio.gather(
+        *(store.claim(f"w{i}", "double", 7, now=2_000, lease_ms=LEASE) for i in range(8))
+    )
+    claimed = [t.id for batch in batches for t in batch]
+    assert len(claimed) == len(set(claimed)) == 40
+
+
+async def test_status_moves_forward_with_compare_and_set(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    await store.insert(values(a, callback_url="http://hook"), max_unfinished=9)
+    (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
+    assert await store.report(task, progress=None, now=2_100, payload=payload)
+    processing = dataclasses.replace(task, status="processing")
+    assert await store.report(processing, progress=40, now=2_200, payload=payload)
+    done = await store.finish(task, "succeed", result={"videos": []}, now=2_300, payload=payload)
+    assert done is not None and done.status == "succeed" and done.progress == 100
+    assert done.updated_at == 2_300 and done.lease_owner is None
+    # A late write (failed after succeed) changes nothing.
+    assert await store.finish(task, "failed", now=2_400, payload=payload) is None
+    assert (await store.get(a, task.id)).status == "succeed"  # type: ignore[union-attr]
+    deliveries = await DeliveryStore(db).for_task(task.id)
+    assert [d.payload.split('"task_status":"')[1][:-2] for d in deliveries] == [
+        "processing", "succeed"]
+
+
+async def test_swept_lease_fences_out_the_old_worker(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    await store.insert(values(a), max_unfinished=9)
+    (old,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
+    assert await store.sweep(now=3_500, payload=payload) == (1, 0)
+    (new,) = await store.claim("w2", "double", 1, now=3_600, lease_ms=LEASE)
+    assert new.id == old.id and new.attempts == 2
+    assert await store.finish(old, "succeed", result={}, now=3_700, payload=payload) is None
+    assert not await store.save_state(old, {"x": 1})
+    assert await store.finish(new, "succeed", result={"videos": []}, now=3_800,
+                              payload=payload) is not None
+
+
+async def test_sweep_fails_after_attempts_spent(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    await store.insert(values(a, max_attempts=1), max_unfinished=9)
+    (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
+    assert await store.sweep(now=5_000, payload=payload) == (0, 1)
+    swept = await store.get(a, task.id)
+    assert swept is not None and swept.status == "failed" and "giving up" in swept.status_msg
+
+
+async def test_heartbeat_renews_and_reports_cancellation(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    await store.insert(values(a), max_unfinished=9)
+    (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
+    assert await store.heartbeat("w1", now=2_500, lease_ms=1_000) == {task.id: False}
+    assert await store.sweep(now=3_200, payload=payload) == (0, 0)  # renewed until 3_500
+    await store.request_cancel(a, task.id, now=3_300, payload=payload)
+    assert await store.heartbeat("w1", now=3_300, lease_ms=1_000) == {task.id: True}
+    assert await store.cancel_requested("w1") == [task.id]
+
+
+async def test_cancel_unclaimed_fails_at_once(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    task = await store.insert(values(a), max_unfinished=9)
+    cancelled = await store.request_cancel(a, task.id, now=2_000, payload=payload)
+    assert cancelled is not None and cancelled.status == "failed"
+    assert await store.claim("w1", "double", 5, now=3_000, lease_ms=LEASE) == []
+    assert await store.request_cancel(a + 1, task.id, now=2_000, payload=payload) is None
+
+
+async def test_release_without_spending_an_attempt(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    await store.insert(values(a), max_unfinished=9)
+    (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
+    assert await store.release(task, run_after=9_000, error="busy", count_attempt=False)
+    assert await store.claim("w1", "double", 1, now=8_000, lease_ms=LEASE) == []
+    (again,) = await store.claim("w1", "double", 1, now=9_000, lease_ms=LEASE)
+    assert again.attempts == 1 and again.last_error == "busy"
+    assert await store.next_run_after(["double"]) is None
+
+
+async def test_deliveries_one_at_a_time_per_task(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    await store.insert(values(a, callback_url="http://hook"), max_unfinished=9)
+    (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
+    await store.report(task, progress=None, now=2_100, payload=payload)
+    await store.finish(task, "failed", status_msg="x", now=2_200, payload=payload)
+    deliveries = DeliveryStore(db)
+    first = await deliveries.claim_due(now=3_000, limit=10, lease_ms=5_000)
+    assert [d.payload for d in first] == [payload(dataclasses.replace(task, status="processing"))]
+    assert await deliveries.claim_due(now=3_001, limit=10, lease_ms=5_000) == []
+    await deliveries.delivered(first[0].id, now=3_100)
+    second = await deliveries.claim_due(now=3_200, limit=10, lease_ms=5_000)
+    assert len(second) == 1 and '"failed"' in second[0].payload
+    await deliveries.retry_at(second[0].id, when=9_000, error="HTTP 500")
+    assert await deliveries.claim_due(now=8_000, limit=10, lease_ms=5_000) == []
+    assert len(await deliveries.claim_due(now=9_000, limit=10, lease_ms=5_000)) == 1
