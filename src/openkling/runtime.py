@@ -73,4 +73,5 @@ class Runtime:
         await migrate.upgrade(self.db)
 
     async def close(self) -> None:
+        self.tasks.close()
         await self.db.dispose()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from openkling.api.deps import PrincipalDep, RequestIdDep, RuntimeDep
+from openkling.api.deps import PrincipalDep, context
 from openkling.api.envelope import envelope
 from openkling.api.errors import validation_to_kling
 from openkling.api.schemas import ERROR_RESPONSES, TaskEnvelope, TaskListEnvelope
@@ -35,12 +35,8 @@ router = APIRouter(tags=["text2video"], responses=ERROR_RESPONSES)
         }
     },
 )
-async def create_task(
-    http_request: Request,
-    principal: PrincipalDep,
-    runtime: RuntimeDep,
-    request_id: RequestIdDep,
-) -> Response:
+async def create_task(http_request: Request, principal: PrincipalDep) -> Response:
+    runtime, request_id = context(http_request)
     request = parse_body(await http_request.body(), Text2VideoRequest)
     task = await runtime.service.create(principal, request)
     wire = runtime.service.to_wire(task)
@@ -55,9 +51,8 @@ async def create_task(
     response_model=TaskEnvelope,
     response_class=Response,
 )
-async def get_task(
-    task_id: str, principal: PrincipalDep, runtime: RuntimeDep, request_id: RequestIdDep
-) -> Response:
+async def get_task(task_id: str, request: Request, principal: PrincipalDep) -> Response:
+    runtime, request_id = context(request)
     task = await runtime.service.get(principal, task_id)
     return envelope(runtime.service.to_wire(task), request_id)
 
@@ -71,13 +66,13 @@ async def get_task(
     response_class=Response,
 )
 async def list_tasks(
+    request: Request,
     principal: PrincipalDep,
-    runtime: RuntimeDep,
-    request_id: RequestIdDep,
     page_num: Annotated[int, Query(alias="pageNum", ge=1, le=1000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 30,
     external_task_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
+    runtime, request_id = context(request)
     if external_task_id:
         task = await runtime.service.get_by_external(principal, external_task_id)
         return envelope(runtime.service.to_wire(task), request_id)
@@ -93,9 +88,8 @@ async def list_tasks(
     response_model=TaskEnvelope,
     response_class=Response,
 )
-async def cancel_task(
-    task_id: str, principal: PrincipalDep, runtime: RuntimeDep, request_id: RequestIdDep
-) -> Response:
+async def cancel_task(task_id: str, request: Request, principal: PrincipalDep) -> Response:
+    runtime, request_id = context(request)
     task = await runtime.service.cancel(principal, task_id)
     return envelope(runtime.service.to_wire(task), request_id)
 

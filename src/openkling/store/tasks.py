@@ -7,14 +7,16 @@ forward: terminal writes require an unfinished status.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openkling.store.database import Database
+from openkling.store.fastread import SqliteFastReader
 from openkling.store.records import TaskRecord
 from openkling.store.tables import accounts, callback_deliveries, tasks
 
@@ -34,9 +36,29 @@ class TooManyUnfinished(Exception):
         self.limit = limit
 
 
+# Two index lookups instead of one OR: the primary key, then the (account, kind, external id)
+# unique index. Polls by task id, the common case, cost a single primary-key probe.
+_GET_BY_ID = select(tasks).where(
+    tasks.c.id == bindparam("key"), tasks.c.account_id == bindparam("account_id")
+)
+_GET_BY_EXTERNAL = select(tasks).where(
+    tasks.c.account_id == bindparam("account_id"),
+    tasks.c.kind == bindparam("kind"),
+    tasks.c.external_task_id == bindparam("key"),
+)
+
+
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._fast = (
+            {q: SqliteFastReader(db.sqlite_path, q) for q in (_GET_BY_ID, _GET_BY_EXTERNAL)}
+            if db.sqlite_path else None
+        )
+
+    def close(self) -> None:
+        for reader in (self._fast or {}).values():
+            reader.close()
 
     # ----- clients' side -------------------------------------------------------------------
 
@@ -67,24 +89,25 @@ class TaskStore:
         return TaskRecord.from_row(row)
 
     async def get(self, account_id: int, key: str) -> TaskRecord | None:
-        """By task id, else by the account's external_task_id: one indexed round trip."""
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(tasks)
-                    .where(
-                        tasks.c.account_id == account_id,
-                        or_(tasks.c.id == key, tasks.c.external_task_id == key),
-                    )
-                    .order_by(case((tasks.c.id == key, 0), else_=1))
-                    .limit(1)
-                )
-            ).first()
-        return TaskRecord.from_row(row) if row is not None else None
+        """By task id, else by the account's external_task_id."""
+        found = await self._lookup(_GET_BY_ID, account_id, key)
+        if found is None:
+            found = await self._lookup(_GET_BY_EXTERNAL, account_id, key)
+        return found
 
     async def get_by_external(self, account_id: int, external_task_id: str) -> TaskRecord | None:
+        return await self._lookup(_GET_BY_EXTERNAL, account_id, external_task_id)
+
+    async def _lookup(self, query: Any, account_id: int, key: str) -> TaskRecord | None:
+        params = {"account_id": account_id, "key": key, "kind": "text2video"}
+        if self._fast is not None:
+            try:
+                return self._fast[query].fetch_task(**params)
+            except sqlite3.OperationalError:
+                pass  # busy or locked: the async path below waits properly
         async with self.db.read() as conn:
-            return await self._find_external(conn, account_id, external_task_id)
+            row = (await conn.execute(query, params)).first()
+        return TaskRecord.from_row(row) if row is not None else None
 
     async def get_any(self, task_id: str) -> TaskRecord | None:
         """Unscoped read, for the engine only (never for a client's request)."""
@@ -348,6 +371,7 @@ class TaskStore:
             await conn.execute(
                 select(tasks).where(
                     tasks.c.account_id == account_id,
+                    tasks.c.kind == "text2video",
                     tasks.c.external_task_id == external_task_id,
                 )
             )
