@@ -1,0 +1,15 @@
+"""The configuration reference names every setting there is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openkling.config import Settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_every_setting_is_documented() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"OPENKLING_{name.upper()}" not in text]
+    assert missing == []
