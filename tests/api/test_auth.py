@@ -104,3 +104,13 @@ def test_revoked_key_stops_working(server_factory: ServerFactory) -> None:
     # Secrets never reach the log.
     log = server.log()
     assert creds.api_key not in log and creds.secret_key not in log and token not in log
+
+
+def test_disabled_account_is_refused_until_enabled(server_factory: ServerFactory) -> None:
+    server = server_factory({"OPENKLING_AUTH_CACHE_SECONDS": "0"})
+    creds = server.create_key("ivan")
+    assert server.cli("keys", "disable-account", "ivan").returncode == 0
+    assert code_of(get(server, f"Bearer {creds.api_key}")) == (429, 1100)
+    assert server.cli("keys", "enable-account", "ivan").returncode == 0
+    assert code_of(get(server, f"Bearer {creds.api_key}")) == (200, 0)
+    assert server.cli("keys", "disable-account", "nobody").returncode == 1

@@ -143,3 +143,30 @@ def revoke(
 
 def _iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else ""
+
+
+@app.command("disable-account")
+def disable_account(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Suspend an account: its requests get 429 / 1100 until it is enabled again."""
+    _set_disabled(name, True, settings_from(data_dir=data_dir, database_url=database_url))
+
+
+@app.command("enable-account")
+def enable_account(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Lift a suspension."""
+    _set_disabled(name, False, settings_from(data_dir=data_dir, database_url=database_url))
+
+
+def _set_disabled(name: str, disabled: bool, settings: Settings) -> None:
+    if not _with_runtime(settings, lambda rt: rt.accounts.set_disabled(name, disabled)):
+        console.print(f"[red]No account named {name!r}.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Account {name!r} {'disabled' if disabled else 'enabled'}.")
