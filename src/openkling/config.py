@@ -94,7 +94,13 @@ class Settings(BaseSettings):
     )
 
     # Storage
-    storage: Literal["local"] = "local"
+    storage: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = Field(
+        None, description="For S3-compatible services (MinIO, R2, ...); default AWS."
+    )
+    s3_region: str | None = None
     url_ttl_seconds: int = Field(24 * 3600, ge=1)
 
     # Providers and models

@@ -74,4 +74,5 @@ class Runtime:
 
     async def close(self) -> None:
         self.tasks.close()
+        await self.storage.close()
         await self.db.dispose()

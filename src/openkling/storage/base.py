@@ -20,3 +20,6 @@ class Storage(Protocol):
     def url_for(self, key: str) -> str:
         """An absolute URL a client can download from (signed and expiring where possible)."""
         ...
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -34,6 +34,9 @@ class LocalStorage:
     def url_for(self, key: str) -> str:
         return self.signer.url(key)
 
+    async def close(self) -> None:
+        return None
+
 
 def _move_atomically(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,86 @@
+"""Videos in an S3-compatible bucket (AWS S3, MinIO, R2, …), handed out as presigned URLs.
+
+Uploads go through aiobotocore (async); presigning is pure computation, done with a plain
+botocore client so `url_for` stays synchronous and cheap. Credentials come from the usual
+AWS sources (environment, shared config, instance roles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+class S3Storage:
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        url_ttl_seconds: int = 86400,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._client_args: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "config": Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        }
+        self._ttl = url_ttl_seconds
+        self._session = get_session()
+        self._signer = botocore.session.get_session().create_client("s3", **self._client_args)
+        self._lock = asyncio.Lock()
+        self._client: Any = None
+        self._context: Any = None
+
+    async def _s3(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                self._context = self._session.create_client("s3", **self._client_args)
+                self._client = await self._context.__aenter__()
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    async def put_file(self, key: str, source: Path, content_type: str = "video/mp4") -> None:
+        client = await self._s3()
+        body = await asyncio.to_thread(source.read_bytes)
+        await client.put_object(
+            Bucket=self.bucket, Key=self._key(key), Body=body, ContentType=content_type
+        )
+
+    async def delete(self, key: str) -> None:
+        client = await self._s3()
+        await client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    async def exists(self, key: str) -> bool:
+        client = await self._s3()
+        try:
+            await client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def url_for(self, key: str) -> str:
+        url: str = self._signer.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=self._ttl,
+        )
+        return url
+
+    async def close(self) -> None:
+        if self._context is not None:
+            await self._context.__aexit__(None, None, None)
+            self._client = self._context = None
