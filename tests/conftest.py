@@ -217,6 +217,7 @@ def server_env(data_dir: Path, provider: str, extra: dict[str, str] | None) -> d
         OPENKLING_ALLOW_PRIVATE_CALLBACKS="true",
         OPENKLING_POLL_INTERVAL="0.2",
         OPENKLING_LOG_LEVEL="info",
+        OPENKLING_SHUTDOWN_GRACE_SECONDS="2",
     )
     env.update(extra or {})
     return env

@@ -64,7 +64,7 @@ def test_unknown_key_and_bad_scheme_are_1002(server: ServerHandle, carol: Creden
 
 
 def test_jwt_failures(server: ServerHandle, carol: Credentials) -> None:
-    wrong_secret = kling_jwt(carol.access_key, "not-the-secret")
+    wrong_secret = kling_jwt(carol.access_key, "not-the-secret-but-just-as-long-as-one")
     assert code_of(get(server, f"Bearer {wrong_secret}")) == (401, 1002)
     unknown_issuer = kling_jwt("AKUNKNOWN", carol.secret_key)
     assert code_of(get(server, f"Bearer {unknown_issuer}")) == (401, 1002)
