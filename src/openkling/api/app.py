@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from openkling import __version__
 from openkling.api import routes_files, routes_health, routes_text2video
+from openkling.api.deps import SECURITY_SCHEME
 from openkling.api.errors import install_error_handlers
 from openkling.api.limits import RateLimiter
 from openkling.api.middleware import RequestContextMiddleware
@@ -75,7 +76,8 @@ def _openapi_with_request_schemas(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version,
                              description=app.description, routes=app.routes)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEME
+        components = schema["components"].setdefault("schemas", {})
         request_schema = Text2VideoRequest.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )

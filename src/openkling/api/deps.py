@@ -1,23 +1,31 @@
-"""Request dependencies: the runtime, the caller (authenticated and rate limited), request id."""
+"""Per-request helpers: the runtime, the request id, and the caller (authenticated, rate limited).
+
+The Kling routes call `authenticate` themselves instead of declaring FastAPI dependencies: on
+the poll path, dependency solving cost more than the task lookup itself. Their OpenAPI entries
+declare the bearer scheme explicitly (`BEARER`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from openkling.api.errors import request_id_of
 from openkling.api.limits import RateLimiter
 from openkling.core.auth import Principal
 from openkling.runtime import Runtime
 
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="bearer",
-    description="An openkling API key, or a Kling-style HS256 JWT signed with your secret key "
-    "(iss = access key).",
-)
+SECURITY_SCHEME: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An openkling API key, or a Kling-style HS256 JWT signed with your "
+        "secret key (iss = access key).",
+    }
+}
+#: `openapi_extra` for routes that require the bearer token.
+BEARER: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -26,9 +34,14 @@ def runtime_of(request: Request) -> Runtime:
 
 
 def context(request: Request) -> tuple[Runtime, str]:
-    """The runtime and request id. Handlers call this instead of declaring two more
-    dependencies: on the poll path FastAPI's dependency solving costs more than the lookup."""
     return runtime_of(request), request_id_of(request)
+
+
+async def authenticate(request: Request) -> Principal:
+    principal = await runtime_of(request).auth.authenticate(request.headers.get("authorization"))
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.hit(principal.account_id)
+    return principal
 
 
 # `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool.
@@ -36,16 +49,4 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime_of(request)
 
 
-async def get_principal(
-    request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    runtime = runtime_of(request)
-    principal = await runtime.auth.authenticate(request.headers.get("authorization"))
-    limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.hit(principal.account_id)
-    return principal
-
-
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from openkling.api.deps import PrincipalDep, context
+from openkling.api.deps import BEARER, authenticate, context
 from openkling.api.envelope import envelope
 from openkling.api.errors import validation_to_kling
 from openkling.api.schemas import ERROR_RESPONSES, TaskEnvelope, TaskListEnvelope
@@ -27,6 +27,7 @@ router = APIRouter(tags=["text2video"], responses=ERROR_RESPONSES)
     response_model=TaskEnvelope,
     response_class=Response,
     openapi_extra={
+        **BEARER,
         "requestBody": {
             "required": True,
             "content": {
@@ -35,7 +36,8 @@ router = APIRouter(tags=["text2video"], responses=ERROR_RESPONSES)
         }
     },
 )
-async def create_task(http_request: Request, principal: PrincipalDep) -> Response:
+async def create_task(http_request: Request) -> Response:
+    principal = await authenticate(http_request)
     runtime, request_id = context(http_request)
     request = parse_body(await http_request.body(), Text2VideoRequest)
     task = await runtime.service.create(principal, request)
@@ -50,8 +52,10 @@ async def create_task(http_request: Request, principal: PrincipalDep) -> Respons
     summary="Query one task by task_id or external_task_id",
     response_model=TaskEnvelope,
     response_class=Response,
+    openapi_extra=BEARER,
 )
-async def get_task(task_id: str, request: Request, principal: PrincipalDep) -> Response:
+async def get_task(task_id: str, request: Request) -> Response:
+    principal = await authenticate(request)
     runtime, request_id = context(request)
     task = await runtime.service.get(principal, task_id)
     return envelope(runtime.service.to_wire(task), request_id)
@@ -64,14 +68,15 @@ async def get_task(task_id: str, request: Request, principal: PrincipalDep) -> R
     "`data` is an array of the caller's tasks, newest first.",
     response_model=TaskListEnvelope | TaskEnvelope,
     response_class=Response,
+    openapi_extra=BEARER,
 )
 async def list_tasks(
     request: Request,
-    principal: PrincipalDep,
     page_num: Annotated[int, Query(alias="pageNum", ge=1, le=1000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 30,
     external_task_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
+    principal = await authenticate(request)
     runtime, request_id = context(request)
     if external_task_id:
         task = await runtime.service.get_by_external(principal, external_task_id)
@@ -87,8 +92,10 @@ async def list_tasks(
     "next checkpoint. Finished tasks are returned unchanged.",
     response_model=TaskEnvelope,
     response_class=Response,
+    openapi_extra=BEARER,
 )
-async def cancel_task(task_id: str, request: Request, principal: PrincipalDep) -> Response:
+async def cancel_task(task_id: str, request: Request) -> Response:
+    principal = await authenticate(request)
     runtime, request_id = context(request)
     task = await runtime.service.cancel(principal, task_id)
     return envelope(runtime.service.to_wire(task), request_id)
