@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, python, rss_mb, start, wrk  # noqa: E402
+from _common import free_port, python, rss_mb, start, wrk
 
 
 def main() -> None:

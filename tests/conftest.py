@@ -245,20 +245,26 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         handle.stop(timeout=30)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+#: Servers shared by a whole module must not throttle the module's many requests.
+SHARED_ENV = {
+    "OPENKLING_RATE_LIMIT_PER_SECOND": "1000",
+    "OPENKLING_RATE_LIMIT_BURST": "1000",
+    "OPENKLING_MAX_UNFINISHED_TASKS": "1000",
+}
+
+
+def _module_server(
+    tmp_path_factory: pytest.TempPathFactory, database: str
 ) -> Iterator[ServerHandle]:
-    """One server per test module and database kind, for tests that can share it."""
-    env = {"OPENKLING_RATE_LIMIT_PER_SECOND": "1000", "OPENKLING_RATE_LIMIT_BURST": "1000"}
+    env = dict(SHARED_ENV)
     db_url = None
-    if request.param == "postgresql":
+    if database == "postgresql":
         reason = postgres_skip_reason()
         if reason:
             pytest.skip(reason)
         db_url = create_postgres_database()
         env["OPENKLING_DATABASE_URL"] = db_url
-    data_dir = tmp_path_factory.mktemp(f"api-{request.param}")
+    data_dir = tmp_path_factory.mktemp(f"shared-{database}")
     handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, PROVIDER_DOUBLE, env))
     handle.start()
     try:
@@ -267,6 +273,20 @@ def api_server(
         handle.stop(timeout=30)
         if db_url:
             drop_postgres_database(db_url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerHandle]:
+    """One server per test module and database kind, for tests that can share it."""
+    yield from _module_server(tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """One SQLite server per test module (client and CLI tests share it)."""
+    yield from _module_server(tmp_path_factory, "sqlite")
 
 
 @pytest.fixture

@@ -133,7 +133,9 @@ async def test_duplicate_external_task_id(client: httpx.AsyncClient, alice: Cred
     assert second.json()["message"].startswith("external_task_id:")
 
 
-async def test_list_paging_newest_first(client: httpx.AsyncClient, api_server: ServerHandle) -> None:
+async def test_list_paging_newest_first(
+    client: httpx.AsyncClient, api_server: ServerHandle
+) -> None:
     who = api_server.create_key(f"lister-{uuid.uuid4().hex[:6]}")
     ids = []
     for i in range(5):

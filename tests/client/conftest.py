@@ -26,9 +26,10 @@ def _clean_client_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def client_kwargs(server: Any, credentials: Any, **overrides: Any) -> dict[str, Any]:
+def client_kwargs(server: Any, keys: Any, /, **overrides: Any) -> dict[str, Any]:
+    """Client arguments for `server` (or a proxy) with `keys`' API key; overrides win."""
     kwargs: dict[str, Any] = {
-        "base_url": server.base_url, "api_key": credentials.api_key,
+        "base_url": server.base_url, "api_key": keys.api_key,
         "poll": FAST_POLL, "retry": FAST_RETRY, "timeout": 30.0,
     }
     kwargs.update(overrides)
@@ -51,3 +52,15 @@ async def aclient(live_server: Any, credentials: Any) -> AsyncIterator[AsyncKlin
 def proxy(live_server: Any) -> Iterator[FaultInjectingProxyDouble]:
     with fault_proxy(live_server.base_url) as double:
         yield double
+
+
+# One server per module instead of one per test: the client tests exercise the client, and
+# each creates its own tasks (and, where it lists, its own account).
+@pytest.fixture
+def live_server(shared_server: Any) -> Any:
+    return shared_server
+
+
+@pytest.fixture(scope="module")
+def credentials(shared_server: Any) -> Any:
+    return shared_server.create_key("client-tests")

@@ -23,7 +23,11 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 @dataclass
 class Fault:
-    """Answer `times` matching requests with `status` (and a Kling envelope when `code`)."""
+    """Answer `times` matching requests with `status` (and a Kling envelope when `code`).
+
+    With `forward`, the request still reaches the server first and only its reply is lost,
+    like a gateway timing out after the upstream did the work.
+    """
 
     status: int
     times: int
@@ -31,6 +35,7 @@ class Fault:
     retry_after: str | None = None
     path_contains: str = ""
     body: bytes | None = None
+    forward: bool = False
 
 
 @dataclass
@@ -67,7 +72,7 @@ class FaultInjectingProxyDouble:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 """Quiet: pytest shows failures, not every request."""
 
             def _handle(self) -> None:
@@ -77,7 +82,7 @@ class FaultInjectingProxyDouble:
                 with state.lock:
                     state.seen.append(Seen(self.command, self.path,
                                            self.headers.get("authorization"), fault is not None))
-                if fault is not None:
+                if fault is not None and not fault.forward:
                     self._answer_fault(fault)
                     return
                 headers = {k: v for k, v in self.headers.items()
@@ -85,6 +90,9 @@ class FaultInjectingProxyDouble:
                 with httpx.Client(timeout=30) as client:
                     reply = client.request(self.command, state.upstream + self.path,
                                            content=body, headers=headers)
+                if fault is not None:
+                    self._answer_fault(fault)
+                    return
                 self.send_response(reply.status_code)
                 for key, value in reply.headers.items():
                     if key.lower() not in _HOP_BY_HOP:

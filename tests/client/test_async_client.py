@@ -22,7 +22,7 @@ from openkling.client import (
 )
 
 from .conftest import client_kwargs
-from .doubles import FaultInjectingProxyDouble, Fault
+from .doubles import Fault, FaultInjectingProxyDouble
 
 
 async def test_create_get_list_and_iterate(live_server: Any) -> None:

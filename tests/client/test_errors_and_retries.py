@@ -7,6 +7,7 @@ import socket
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from openkling.client import (
@@ -21,10 +22,11 @@ from openkling.client import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    TaskResult,
 )
 
 from .conftest import FAST_RETRY, client_kwargs
-from .doubles import FaultInjectingProxyDouble, Fault
+from .doubles import Fault, FaultInjectingProxyDouble
 
 
 def _proxied(proxy: FaultInjectingProxyDouble, credentials: Any, **overrides: Any) -> KlingClient:
@@ -80,7 +82,7 @@ def test_duplicate_external_task_id_is_invalid(
 
 
 def test_too_many_unfinished_tasks_is_a_rate_limit(server_factory: Any) -> None:
-    server = server_factory.start(env={"OPENKLING_MAX_UNFINISHED_TASKS": "1"})
+    server = server_factory(env={"OPENKLING_MAX_UNFINISHED_TASKS": "1"})
     credentials = server.create_key("busy")
     with KlingClient(**client_kwargs(server, credentials, max_retries=0)) as client:
         running = client.text2video.create("hold the slot [sleep=30]")
@@ -91,7 +93,7 @@ def test_too_many_unfinished_tasks_is_a_rate_limit(server_factory: Any) -> None:
 
 
 def test_request_rate_limit_carries_retry_after(server_factory: Any) -> None:
-    server = server_factory.start(env={"OPENKLING_RATE_LIMIT_PER_SECOND": "0.01",
+    server = server_factory(env={"OPENKLING_RATE_LIMIT_PER_SECOND": "0.01",
                                        "OPENKLING_RATE_LIMIT_BURST": "1"})
     credentials = server.create_key("hasty")
     # The server asks for ~100 s, more than the client will wait, so the error surfaces.
@@ -194,3 +196,35 @@ def test_max_retries_zero_surfaces_the_first_failure(
         client.text2video.list()
     assert caught.value.retry_after == 0.0
     assert len(proxy.seen) == 1
+
+
+def test_a_create_whose_reply_was_lost_is_not_made_twice(
+    proxy: FaultInjectingProxyDouble, live_server: Any
+) -> None:
+    """The first create reaches the server but its reply is lost (502); the retry is refused
+    as a duplicate external_task_id, and the client returns the task that was created."""
+    fresh = live_server.create_key(f"lost-{uuid.uuid4().hex[:8]}")
+    proxy.inject(Fault(status=502, code=None, times=1, forward=True, body=b"gateway timeout"))
+    external = f"once-{uuid.uuid4().hex}"
+    with _proxied(proxy, fresh) as client:
+        task = client.text2video.create("only once", external_task_id=external)
+        assert task.external_task_id == external
+        assert [t.task_id for t in client.text2video.list()] == [task.task_id]
+    assert _posts(proxy) == 2
+
+
+def test_a_refused_video_link_is_renewed(client: KlingClient, tmp_path: Any) -> None:
+    """A task object kept past its link's expiry: the server refuses the old link (403) and
+    the client fetches the task again for a fresh one. Expiry is simulated by a bad
+    signature, since real links live at least a minute."""
+    done = client.text2video.wait(client.text2video.create("short-lived link"), timeout=60)
+    video = done.videos[0]
+    stale_url = video.url.replace("signature=", "signature=0")
+    assert httpx.get(stale_url, timeout=10).status_code == 403
+    stale_video = video.model_copy(update={"url": stale_url})
+    stale = done.model_copy(update={"task_result": TaskResult(videos=[stale_video])})
+    path = client.text2video.download(stale, tmp_path / "renewed.mp4")
+    assert path.read_bytes() == httpx.get(video.url, timeout=10).content
+    with pytest.raises(AccountError) as caught:  # a bare Video cannot be renewed
+        client.text2video.download(stale_video, tmp_path / "stale.mp4")
+    assert caught.value.code == 1103 and caught.value.http_status == 403

@@ -158,6 +158,13 @@ def test_gateway_prefix(live_server: Any, credentials: Any) -> None:
         assert client.text2video.get(task.task_id).task_id == task.task_id
 
 
+def test_a_wrong_prefix_is_a_1202(live_server: Any, credentials: Any) -> None:
+    with KlingClient(**client_kwargs(live_server, credentials, prefix="/nope")) as client, \
+            pytest.raises(NotFoundError) as caught:
+        client.text2video.list()
+    assert caught.value.code == 1202
+
+
 def test_unknown_task_is_not_found(client: KlingClient) -> None:
     with pytest.raises(NotFoundError) as caught:
         client.text2video.get("123456789012345678")

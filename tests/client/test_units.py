@@ -13,6 +13,7 @@ from openkling.client import (
     AccountError,
     APIError,
     APIKeyAuth,
+    APITimeoutError,
     AuthenticationError,
     InvalidParameterError,
     JWTAuth,
@@ -25,10 +26,10 @@ from openkling.client import (
     ServerError,
     Task,
     TaskStatus,
+    Video,
+    _base,
 )
-from openkling.client import _base
 from openkling.client._errors import error_from_response
-
 
 SECRET = "a-secret-key-long-enough-for-hs256-0123456789"
 
@@ -246,3 +247,51 @@ def test_client_imports_nothing_from_the_server() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, timeout=120)
     assert result.stdout.strip() == "", f"server modules loaded: {result.stdout}"
+
+
+def _task(created_at: int) -> Task:
+    return Task.model_validate({"task_id": "1", "task_status": "submitted",
+                                "created_at": created_at, "updated_at": created_at})
+
+
+def test_a_duplicate_is_adopted_only_when_retried_and_recent() -> None:
+    body = {"code": 1201, "message": "external_task_id: already used", "request_id": "r",
+            "data": None}
+    refusal = _reply(400, body)
+    assert not _base.refused_as_own_duplicate(refusal)  # no retry: a genuine duplicate
+    refusal.extensions[_base.RETRIES] = 1
+    assert _base.refused_as_own_duplicate(refusal)
+    now_ms = 1_700_000_000_000
+    assert _base.adopt_if_ours(_task(now_ms + 50), refusal, now_ms).task_id == "1"
+    with pytest.raises(InvalidParameterError):
+        _base.adopt_if_ours(_task(now_ms - 3_600_000), refusal, now_ms)
+
+
+def test_credentials_go_only_to_the_api_origin() -> None:
+    with KlingClient(base_url="http://127.0.0.1:8000", prefix="/kling", api_key="k") as client:
+        config = client.config
+        own = _base.video_url(config, Video(id="v", url="/files/v.mp4?sig=1"))
+        assert own == "http://127.0.0.1:8000/files/v.mp4?sig=1"
+        assert _base.same_origin(config, own)
+        assert not _base.same_origin(config, "https://cdn.example/v.mp4")
+        assert not _base.same_origin(config, "http://127.0.0.1:9000/v.mp4")
+
+
+def test_a_read_timeout_is_retried_for_reads_then_typed() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise httpx.ReadTimeout("slow", request=request)
+
+    policy = RetryPolicy(max_retries=2, backoff_initial=0.001, backoff_max=0.002)
+    with KlingClient(base_url="http://127.0.0.1:1", api_key="k", retry=policy, timeout=0.5,
+                     limits=httpx.Limits(max_connections=1),
+                     transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(APITimeoutError):
+            client.text2video.get("1")
+        assert calls == ["GET"] * 3
+        calls.clear()
+        with pytest.raises(APITimeoutError):  # a create may have been received: no retry
+            client.text2video.create("a cat")
+        assert calls == ["POST"]

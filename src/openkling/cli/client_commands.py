@@ -171,7 +171,8 @@ class Connection:
     ) -> Connection:
         """Flags and environment first; the login file fills what they leave unset. Keys are
         taken as a set: any key given on the command line replaces all the file's keys."""
-        saved = read_config(config_path())
+        complete = base_url and prefix is not None and (api_key or access_key or secret_key)
+        saved = {} if complete else read_config(config_path())
         if not (api_key or access_key or secret_key):
             api_key = saved.get("api_key") or None
             access_key = saved.get("access_key") or None
@@ -292,7 +293,10 @@ def _errors(conn: Connection) -> Iterator[None]:
     except AccountError as exc:
         _fail(ExitCode.ACCOUNT, f"account problem: {exc}")
     except NotFoundError as exc:
-        _fail(ExitCode.NOT_FOUND, f"not found: {exc}")
+        hint = ""
+        if exc.code == 1202:
+            hint = f". Is --prefix right (now {conn.prefix or 'none'}; gateways use /kling)?"
+        _fail(ExitCode.NOT_FOUND, f"not found: {exc}{hint}")
     except (InvalidParameterError, PolicyError) as exc:
         _fail(ExitCode.INVALID, f"rejected: {exc}")
     except RateLimitError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from openkling.cli import keys, server
+from openkling.cli import client_commands, keys, server
 
 app = typer.Typer(
     name="openkling",
@@ -14,12 +14,7 @@ app = typer.Typer(
 )
 server.register(app)
 app.add_typer(keys.app, name="keys")
-try:  # the client commands live in their own module (and need no server dependency)
-    from openkling.cli import client_commands
-except ImportError:  # pragma: no cover - only while the client is being developed
-    client_commands = None  # type: ignore[assignment]
-if client_commands is not None:
-    client_commands.register(app)
+client_commands.register(app)
 
 
 def main() -> None:

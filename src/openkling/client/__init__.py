@@ -30,6 +30,8 @@ from openkling.client._models import (
     CameraType,
     Mode,
     Task,
+    TaskInfo,
+    TaskResult,
     TaskStatus,
     Video,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "ServerError",
     "Task",
     "TaskFailedError",
+    "TaskInfo",
+    "TaskResult",
     "TaskStatus",
     "Video",
     "WaitTimeoutError",

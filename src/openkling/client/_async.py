@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +93,7 @@ class AsyncKlingClient:
                     continue
                 delay = _base.retry_delay(self.config.retry, attempt, request, response=response)
                 if delay is None:
+                    response.extensions[_base.RETRIES] = attempt
                     return response
             attempt += 1
             await asyncio.sleep(delay)
@@ -100,7 +102,7 @@ class AsyncKlingClient:
         self, url: str, path: Path, on_progress: ByteProgress | None
     ) -> Path:
         request = Request("GET", url)
-        headers: dict[str, str] = {}
+        headers = {"Accept": "*/*"}
         if _base.same_origin(self.config, url):
             headers["Authorization"] = f"Bearer {self.config.credentials.token()}"
         attempt = 0
@@ -171,7 +173,12 @@ class AsyncText2Video:
             camera_control=camera_control, callback_url=callback_url,
             external_task_id=external_task_id,
         )
-        return _base.parse_task(await self._client._send(request))
+        started_ms = time.time() * 1000
+        response = await self._client._send(request)
+        if external_task_id and _base.refused_as_own_duplicate(response):
+            found = await self.get(external_task_id=external_task_id)
+            return _base.adopt_if_ours(found, response, started_ms)
+        return _base.parse_task(response)
 
     async def get(self, task_id: str | None = None, *, external_task_id: str | None = None) -> Task:
         """One task by its `task_id`, or by the `external_task_id` given at creation."""

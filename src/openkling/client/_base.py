@@ -367,6 +367,39 @@ def should_retry_response(response: httpx.Response) -> bool:
     return False
 
 
+#: Where `_send` notes in a reply's `extensions` how many retries it took.
+RETRIES = "openkling.retries"
+
+
+def refused_as_own_duplicate(response: httpx.Response) -> bool:
+    """Whether a create was refused as a duplicate `external_task_id` after being retried.
+
+    When a reply is lost (a gateway's 502 after the server created the task), the retry with
+    the same `external_task_id` is refused as a duplicate, yet the task the caller wants
+    exists; `adopt_if_ours` then decides whether the existing task is that one.
+    """
+    if not response.extensions.get(RETRIES) or response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (isinstance(body, dict) and body.get("code") == 1201
+            and "external_task_id" in str(body.get("message", "")))
+
+
+#: How much older than this create call (client clock vs server clock) an adopted task may be.
+ADOPT_SKEW_MS = 300_000
+
+
+def adopt_if_ours(found: Task, refusal: httpx.Response, started_ms: float) -> Task:
+    """The task an earlier attempt created, unless it predates this call: then the caller
+    really did reuse the id, and the refusal stands."""
+    if found.created_at is not None and found.created_at >= started_ms - ADOPT_SKEW_MS:
+        return found
+    raise error_from_response(refusal)
+
+
 def is_expired_token(response: httpx.Response) -> bool:
     return response.status_code == 401 and _envelope_code(response) == 1004
 

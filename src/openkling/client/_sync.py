@@ -92,6 +92,7 @@ class KlingClient:
                     continue
                 delay = _base.retry_delay(self.config.retry, attempt, request, response=response)
                 if delay is None:
+                    response.extensions[_base.RETRIES] = attempt
                     return response
             attempt += 1
             time.sleep(delay)
@@ -100,7 +101,7 @@ class KlingClient:
         self, url: str, path: Path, on_progress: ByteProgress | None
     ) -> Path:
         request = Request("GET", url)
-        headers: dict[str, str] = {}
+        headers = {"Accept": "*/*"}
         if _base.same_origin(self.config, url):
             headers["Authorization"] = f"Bearer {self.config.credentials.token()}"
         attempt = 0
@@ -171,7 +172,12 @@ class Text2Video:
             camera_control=camera_control, callback_url=callback_url,
             external_task_id=external_task_id,
         )
-        return _base.parse_task(self._client._send(request))
+        started_ms = time.time() * 1000
+        response = self._client._send(request)
+        if external_task_id and _base.refused_as_own_duplicate(response):
+            found = self.get(external_task_id=external_task_id)
+            return _base.adopt_if_ours(found, response, started_ms)
+        return _base.parse_task(response)
 
     def get(self, task_id: str | None = None, *, external_task_id: str | None = None) -> Task:
         """One task by its `task_id`, or by the `external_task_id` given at creation."""

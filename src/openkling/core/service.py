@@ -104,7 +104,9 @@ class TaskService:
             raise KlingError.not_found()
         return task
 
-    async def list_page(self, principal: Principal, page_num: int, page_size: int) -> list[TaskRecord]:
+    async def list_page(
+        self, principal: Principal, page_num: int, page_size: int
+    ) -> list[TaskRecord]:
         return await self._store.list_page(
             principal.account_id, offset=(page_num - 1) * page_size, limit=page_size
         )
