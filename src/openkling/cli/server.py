@@ -31,7 +31,12 @@ def serve(
     model: Annotated[
         str | None,
         typer.Option(help="diffusers provider: model id, local folder or tiny-random-wan "
-                     "[env: OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL_ID]"),
+                     "[env: OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL]"),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="diffusers provider: auto, cuda, cuda:N or cpu "
+                     "[env: OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE]"),
     ] = None,
     public_url: Annotated[
         str | None,
@@ -53,9 +58,10 @@ def serve(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
         public_url=public_url, embedded_worker=worker, log_level=log_level,
     )
-    if model is not None:
+    local = {k: v for k, v in (("model", model), ("device", device)) if v is not None}
+    if local:
         options = dict(settings.provider_options)
-        options["diffusers"] = {**options.get("diffusers", {}), "model_id": model}
+        options["diffusers"] = {**options.get("diffusers", {}), **local}
         settings = settings.model_copy(update={"provider_options": options})
     setup_logging(settings.log_level)
     uvicorn.run(

@@ -281,6 +281,21 @@ class ModelProcess:
         self._forget()
 
 
+def _missing_local_folder(model: str) -> str | None:
+    """Why `model` cannot be loaded, when it is plainly a local path that does not exist.
+
+    Checked before torch is imported, so a typo fails in a fraction of a second.
+    """
+    if not model.startswith(("/", "./", "../", "~")) and not Path(model).is_absolute():
+        return None
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        return f"no such model folder: {folder}"
+    if not (folder / "model_index.json").is_file():
+        return f"{folder} has no model_index.json (not a diffusers pipeline folder)"
+    return None
+
+
 def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_dir: str) -> None:
     """Entry point of the model process: load the pipeline once, then serve generations."""
     # Ctrl-C reaches the whole process group; the parent decides when this process stops.
@@ -288,6 +303,9 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s model[%(process)d] %(message)s")
     try:
+        missing = _missing_local_folder(str(load_config.get("model", "")))
+        if missing:
+            raise FileNotFoundError(missing)
         from openkling.providers.diffusers.runner import GenerationCancelled, PipelineRunner
 
         runner = PipelineRunner.load(load_config, Path(data_dir))

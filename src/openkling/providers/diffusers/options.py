@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 #: Default model: Wan 2.1 text-to-video, 1.3B parameters, 480p, 16 fps.
 DEFAULT_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
@@ -26,8 +34,8 @@ DEFAULT_NEGATIVE_PROMPT = (
 
 #: Defaults that differ for the tiny model: a small frame, few steps, a short text window.
 TINY_DEFAULTS: dict[str, Any] = {
-    "width": 112,
-    "height": 64,
+    "width": 80,
+    "height": 48,
     "std_steps": 2,
     "pro_steps": 4,
     "max_sequence_length": 64,
@@ -39,6 +47,7 @@ LOAD_FIELDS: tuple[str, ...] = (
     "pipeline",
     "device",
     "dtype",
+    "cpu_threads",
     "vae_fp32",
     "flow_shift",
     "cpu_offload",
@@ -59,6 +68,7 @@ class DiffusersOptions(BaseModel):
     # What to load, and where.
     model: str = Field(
         DEFAULT_MODEL,
+        validation_alias=AliasChoices("model", "model_id"),
         description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
         f"'{TINY_MODEL}' (random weights, noise only).",
     )
@@ -71,6 +81,10 @@ class DiffusersOptions(BaseModel):
                         "'cuda' or 'cuda:N'.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="'auto': bfloat16 on CUDA, float32 on CPU."
+    )
+    cpu_threads: int | None = Field(
+        None, ge=1, description="Torch threads when the device is the CPU; default: all cores "
+        "but one, which stays free for the API process.",
     )
     vae_fp32: bool = Field(True, description="Keep the VAE in float32 (Wan's recommendation).")
     flow_shift: float | None = Field(
@@ -121,7 +135,7 @@ class DiffusersOptions(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _tiny_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("model") == TINY_MODEL:
+        if isinstance(data, dict) and TINY_MODEL in (data.get("model"), data.get("model_id")):
             return {**TINY_DEFAULTS, **data}
         return data
 

@@ -18,6 +18,7 @@ from openkling.providers.base import (
     GenerationResult,
     ProviderError,
     TaskContext,
+    TransientProviderError,
     VideoOutput,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call
@@ -119,8 +120,14 @@ class DiffusersProvider:
                 reported = percent
                 await ctx.report_progress(percent)
 
-        result = await self._process.generate(call.to_dict(), out_path, on_progress,
-                                              ctx.cancelled)
+        try:
+            result = await self._process.generate(call.to_dict(), out_path, on_progress,
+                                                  ctx.cancelled)
+        except TransientProviderError:
+            if self._process.pid is None:
+                # Crashed: respawn now, so the model is loading (or warm) for the next task.
+                await self._process.start()
+            raise
         ctx.raise_if_cancelled()
         key = f"videos/{spec.task_id}/{video_id}.mp4"
         await ctx.storage.put_file(key, out_path)
