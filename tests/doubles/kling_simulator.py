@@ -201,7 +201,7 @@ class KlingSimulatorDouble:
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
             return None
-        return fault  # "drop" (before acting) or "drop-after" (act, then drop)
+        return fault  # "drop" (before acting), "drop-after"/"slow-after" (act, then drop/wait)
 
     def _send_callbacks(self, task: SimTask) -> None:
         if not task.callback_url:
@@ -274,6 +274,8 @@ class KlingSimulatorDouble:
             sim._send_callbacks(task)
             if fault == "drop-after":
                 return _DroppedResponse()
+            if fault == "slow-after":  # accepted, but the answer comes late
+                await asyncio.sleep(sim.slow_seconds)
             data = sim.task_object(task, now)
             return sim.envelope({k: data[k] for k in
                                  ("task_id", "task_status", "task_info", "created_at",

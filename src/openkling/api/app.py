@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from openkling import __version__
-from openkling.api import routes_files, routes_health, routes_text2video
+from openkling.api import routes_files, routes_health, routes_text2video, routes_upstream
 from openkling.api.deps import SECURITY_SCHEME
 from openkling.api.errors import install_error_handlers
 from openkling.api.limits import RateLimiter
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_text2video.router, prefix="/kling/v1")
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
-    _include_optional_routers(app)
+    app.include_router(routes_upstream.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi_with_request_schemas(app)  # type: ignore[method-assign]
     return app
@@ -90,12 +90,3 @@ def _openapi_with_request_schemas(app: FastAPI) -> dict[str, Any]:
                 operation.get("responses", {}).pop("422", None)
         app.openapi_schema = schema
     return app.openapi_schema
-
-
-def _include_optional_routers(app: FastAPI) -> None:
-    """Routes that belong to a provider (e.g. upstream callbacks for the Kling relay)."""
-    try:
-        from openkling.api import routes_upstream
-    except ImportError:
-        return
-    app.include_router(routes_upstream.router)

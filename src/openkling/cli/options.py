@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +25,26 @@ def settings_from(**overrides: Any) -> Settings:
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
+class RedactSecrets(logging.Filter):
+    """Keep per-task callback tokens out of access logs (they are part of the URL path)."""
+
+    _TOKEN_PATH = re.compile(r"(/upstream/kling/[^/\s]+/)[^/?\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN_PATH.sub(r"\1<redacted>", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """One format for our logs and uvicorn's; secrets never reach a handler."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # httpx logs every request URL at INFO: signed video URLs and upstream calls by the
+    # thousand. Their failures still surface through our own messages.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

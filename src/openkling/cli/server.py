@@ -69,6 +69,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep setup_logging's handler (and its redaction filter)
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
     )
 

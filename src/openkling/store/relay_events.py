@@ -13,38 +13,20 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    String,
-    Table,
-    Text,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openkling.core.clock import now_ms
 from openkling.store.database import Database
-from openkling.store.tables import metadata, tasks
+from openkling.store.tables import relay_events, tasks
 
 #: Events older than this are deleted; a worker that missed one falls back on polling.
 RETENTION_MS = 3600 * 1000
 _PRUNE_EVERY_S = 600.0
 _MAX_PAYLOAD = 64 * 1024
 
-relay_events = Table(
-    "relay_events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("task_id", String(24), nullable=False, index=True),
-    Column("payload", Text, nullable=False),
-    Column("created_at", BigInteger, nullable=False, index=True),
-)
 
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 async def callback_token(conn: AsyncConnection, task_id: str) -> str | None:
     """The per-task token the relay saved before registering its callback URL."""

@@ -98,3 +98,14 @@ callback_deliveries = Table(
     Column("last_error", Text, nullable=True),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
+
+# Upstream callbacks to the Kling relay, recorded by the API for the worker tracking the task
+# (see store/relay_events.py).
+relay_events = Table(
+    "relay_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(24), nullable=False, index=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False, index=True),
+)

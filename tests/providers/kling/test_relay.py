@@ -7,9 +7,6 @@ import logging
 from typing import Any
 
 import pytest
-
-from openkling.core.errors import KlingError
-from openkling.providers.base import ProviderError, TransientProviderError
 from tests.doubles.kling_simulator import RunningSimulator
 from tests.providers.kling.conftest import (
     AK,
@@ -19,6 +16,9 @@ from tests.providers.kling.conftest import (
     key_channel,
     spec_for,
 )
+
+from openkling.core.errors import KlingError
+from openkling.providers.base import ProviderError, TransientProviderError
 
 
 async def test_jwt_channel_relays_and_rehosts(simulator: RunningSimulator, make_provider: Any,
@@ -65,7 +65,7 @@ async def test_every_field_is_passed_through(simulator: RunningSimulator, make_p
         seen.append(body)
         return await real_create(body)
 
-    client.create = spy  # type: ignore[method-assign]
+    client.create = spy
     task = new_task()
     spec = spec_for(task)
     spec = type(spec)(**{**spec.__dict__, "negative_prompt": "blur",

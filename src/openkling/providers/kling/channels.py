@@ -101,6 +101,9 @@ class ChannelPool:
         """Seconds until a channel may be free again (for re-queueing a waiting task)."""
         now = time.monotonic()
         skip = set(exclude)
-        waits = [max(0.0, c.busy_until - now) for c in self.serving(model_name)
-                 if c.name not in skip]
+        waits = [
+            # a full channel frees a slot when one of its tasks ends: unknown, so guess 1 s
+            max(c.busy_until - now, 0.0 if c.free_slots > 0 else 1.0)
+            for c in self.serving(model_name) if c.name not in skip
+        ]
         return min(waits) if waits else 1.0

@@ -94,6 +94,7 @@ class KlingOptions(BaseModel):
     list_page_size: int = Field(500, ge=1, le=500)
     max_list_pages: int = Field(40, ge=1)
     poll_concurrency: int = Field(32, ge=1, description="Status queries in flight at once.")
+    max_connections: int = Field(32, ge=1, description="Upstream HTTP requests at once.")
     event_interval: float = Field(0.5, gt=0, description="How often callbacks are picked up.")
     max_task_seconds: float = Field(6 * 3600.0, gt=0, description="Give up on an upstream task.")
     # Retries

@@ -74,6 +74,7 @@ class KlingProvider:
         #: Set before `start` to read callback events from elsewhere (tests, other stores).
         self.event_source: EventSource | None = None
         self._http: httpx.AsyncClient | None = None
+        self._gate = asyncio.Semaphore(1)
         self._pool: ChannelPool | None = None
         self._tracker: Tracker | None = None
         self._db: Database | None = None
@@ -88,13 +89,17 @@ class KlingProvider:
         async with self._start_lock:
             if self._tracker is not None:
                 return
+            connections = self.options.max_connections
             self._http = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=self.options.poll_concurrency + 100,
-                                    max_keepalive_connections=self.options.poll_concurrency + 20),
+                limits=httpx.Limits(max_connections=connections,
+                                    max_keepalive_connections=connections),
                 follow_redirects=False,
             )
+            self._gate = asyncio.Semaphore(max(1, connections // 2))
+            queries = asyncio.Semaphore(max(1, connections - connections // 2))
             self._pool = ChannelPool(
-                Channel(c, UpstreamClient(c, self._http)) for c in self.options.channels
+                Channel(c, UpstreamClient(c, self._http, self._gate, queries))
+                for c in self.options.channels
             )
             events = self.event_source
             if events is None and self.callback_base is not None:
@@ -350,7 +355,7 @@ class KlingProvider:
             try:
                 await rehost(self._http, ctx.storage, url, key=key, work_dir=ctx.work_dir,
                              max_bytes=self.options.max_download_bytes,
-                             time_limit=self.options.download_timeout)
+                             time_limit=self.options.download_timeout, gate=self._gate)
                 return
             except RehostError as exc:
                 raise ProviderError(str(exc)) from None

@@ -8,6 +8,7 @@ content type (an expired signed URL typically answers with an error page).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -34,12 +35,13 @@ def looks_like_video(head: bytes) -> bool:
 
 
 async def download(http: httpx.AsyncClient, url: str, target: Path, *, max_bytes: int,
-                   time_limit: float) -> int:
+                   time_limit: float, gate: asyncio.Semaphore | None = None) -> int:
     """Stream `url` into `target`; return its size. Query strings (signatures) are not logged."""
     shown = url.split("?", 1)[0]
     written = 0
     try:
-        async with http.stream("GET", url, timeout=time_limit, follow_redirects=True) as response:
+        async with gate or contextlib.nullcontext(), \
+                http.stream("GET", url, timeout=time_limit, follow_redirects=True) as response:
             if response.status_code >= 500 or response.status_code == 429:
                 raise RehostTransient(f"video download answered HTTP {response.status_code}")
             if response.status_code != 200:
@@ -71,12 +73,14 @@ async def download(http: httpx.AsyncClient, url: str, target: Path, *, max_bytes
 
 
 async def rehost(http: httpx.AsyncClient, storage: Storage, url: str, *, key: str,
-                 work_dir: Path, max_bytes: int, time_limit: float) -> None:
+                 work_dir: Path, max_bytes: int, time_limit: float,
+                 gate: asyncio.Semaphore | None = None) -> None:
     """Download into a scratch file under `work_dir`, then hand it to storage as `key`."""
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
     target = work_dir / (key.replace("/", "_") + ".part")
     try:
-        await download(http, url, target, max_bytes=max_bytes, time_limit=time_limit)
+        await download(http, url, target, max_bytes=max_bytes, time_limit=time_limit,
+                       gate=gate)
         await storage.put_file(key, target, "video/mp4")
     finally:
         await asyncio.to_thread(target.unlink, missing_ok=True)

@@ -129,9 +129,16 @@ class Tracker:
         old = self._by_task.pop(task_id, None)
         if old is not None:
             self._by_channel[old.channel.name].pop(old.upstream_id, None)
-        self._by_channel[channel.name][upstream_id] = entry
+        peers = self._by_channel[channel.name]
+        peers[upstream_id] = entry
         self._by_task[task_id] = entry
-        self._reschedule(entry, self.options.first_poll_after * random.uniform(0.8, 1.2))
+        if len(peers) >= 2:  # the channel's list sweeps cover it; a single poll is a fallback
+            delay = self.options.max_poll_interval
+        elif latest is None:  # adopted without a status: ask at once
+            delay = 0.0
+        else:
+            delay = self.options.first_poll_after
+        self._reschedule(entry, delay * random.uniform(0.8, 1.2))
         return entry
 
     def untrack(self, entry: Tracked) -> None:
@@ -260,8 +267,8 @@ class Tracker:
                     continue
                 unseen.discard(task.task_id)
                 self._apply(entry, task)
-                if not entry.done:  # fresh now: push its single poll back
-                    self._reschedule(entry, self.options.max_poll_interval)
+                if not entry.done:  # fresh now: sweeps keep it so, a single poll is a fallback
+                    self._reschedule(entry, 3 * self.options.max_poll_interval)
             if not unseen or len(tasks) < size:
                 return
             if oldest and tasks and max(t.created_at for t in tasks) < oldest - 60_000:

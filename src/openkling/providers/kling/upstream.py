@@ -9,6 +9,7 @@ header, key or token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,10 +116,15 @@ def _int(value: Any) -> int:
 class UpstreamClient:
     """The text2video endpoints of one channel over a shared connection pool."""
 
-    def __init__(self, options: ChannelOptions, http: httpx.AsyncClient) -> None:
+    def __init__(self, options: ChannelOptions, http: httpx.AsyncClient,
+                 submit_gate: asyncio.Semaphore, query_gate: asyncio.Semaphore) -> None:
         self.options = options
         self.name = options.name
         self._http = http
+        # Requests wait here, not in httpcore's pool (whose queue costs O(waiting x conns)),
+        # and status queries never queue behind a burst of creates.
+        self._submit_gate = submit_gate
+        self._query_gate = query_gate
         self._endpoint = f"{options.base_url}{options.path_prefix}/v1/videos/text2video"
 
     def _headers(self) -> dict[str, str]:
@@ -131,7 +137,7 @@ class UpstreamClient:
         return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     async def create(self, body: dict[str, Any]) -> UpstreamTask:
-        data = await self._call("POST", self._endpoint, json=body)
+        data = await self._call("POST", self._endpoint, json=body, gate=self._submit_gate)
         return self._task(data)
 
     async def get(self, upstream_id: str) -> UpstreamTask:
@@ -178,11 +184,13 @@ class UpstreamClient:
         except ValueError as exc:
             raise UpstreamUnavailable(self.name, f"malformed task object ({exc})") from None
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, url: str, gate: asyncio.Semaphore | None = None,
+                    **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(
-                method, url, headers=self._headers(), timeout=self.options.timeout, **kwargs
-            )
+            async with gate or self._query_gate:
+                response = await self._http.request(
+                    method, url, headers=self._headers(), timeout=self.options.timeout, **kwargs
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise UpstreamUnavailable(self.name, f"cannot connect ({type(exc).__name__})") \
                 from None
