@@ -224,10 +224,6 @@ class Worker:
     # ----- one task ------------------------------------------------------------------------
 
     def _launch(self, record: TaskRecord, name: str, provider: Provider) -> None:
-        work_dir = self.settings.data_dir / "work" / record.id
-        running = _Running(record=record, provider=name, ctx=None)  # type: ignore[arg-type]
-        running.processing = record.status == "processing"
-
         async def save_state(state: dict[str, Any]) -> None:
             if not await self.runtime.tasks.save_state(record, state):
                 raise TaskCancelled("lease lost")
@@ -235,17 +231,19 @@ class Worker:
         async def report(percent: float | None) -> None:
             await self._report(running, percent)
 
-        running.ctx = TaskContext(
+        ctx = TaskContext(
             task_id=record.id,
             attempt=record.attempts,
             state=record.provider_state or {},
             storage=self.runtime.storage,
-            work_dir=work_dir,
+            work_dir=self.settings.data_dir / "work" / record.id,
             save_state=save_state,
             report=report,
         )
         if record.cancel_requested:
-            running.ctx.cancelled.set()
+            ctx.cancelled.set()
+        running = _Running(record=record, provider=name, ctx=ctx,
+                           processing=record.status == "processing")
         self._running[record.id] = running
         running.job = asyncio.create_task(self._execute(running, provider),
                                           name=f"openkling-task-{record.id}")

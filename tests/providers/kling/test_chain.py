@@ -22,8 +22,20 @@ FAST_TRACKING = {
 PATH = "/kling/v1/videos/text2video"
 
 
-async def test_openkling_relays_to_another_openkling(server_factory: ServerFactory) -> None:
-    upstream = server_factory(name="b")
+UPSTREAM_KINDS = {
+    # B with the provider double, and B generating for real with the tiny local model.
+    "double": ({}, "tests.doubles.provider:ProviderDouble"),
+    "tiny-wan": ({"OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan"},
+                 "diffusers"),
+}
+
+
+@pytest.mark.parametrize("upstream_kind", list(UPSTREAM_KINDS))
+async def test_openkling_relays_to_another_openkling(
+    server_factory: ServerFactory, upstream_kind: str
+) -> None:
+    env, provider = UPSTREAM_KINDS[upstream_kind]
+    upstream = server_factory(env, provider=provider, name="b")
     upstream_key = upstream.create_key("relay-account")
     relay = server_factory(
         {
@@ -43,7 +55,7 @@ async def test_openkling_relays_to_another_openkling(server_factory: ServerFacto
         assert created.status_code == 200, created.text
         task_id = created.json()["data"]["task_id"]
         done = await wait_for_status(http, f"{PATH}/{task_id}", client_key.headers,
-                                     {"succeed", "failed"}, timeout=60)
+                                     {"succeed", "failed"}, timeout=120)
         assert done["task_status"] == "succeed", done
         assert done["task_id"] == task_id
         assert done["task_info"] == {"external_task_id": "client-order-7"}
