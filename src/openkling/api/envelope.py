@@ -17,19 +17,24 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def envelope(data: Any, request_id: str, status_code: int = 200) -> Response:
+def success_body(data: Any, request_id: str) -> bytes:
     body = {"code": 0, "message": "SUCCEED", "request_id": request_id, "data": data}
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-        status_code=status_code,
-        media_type="application/json",
-    )
+    return _dumps(body)
+
+
+def error_body(error: KlingError, request_id: str) -> bytes:
+    return _dumps(error.to_dict(request_id))
+
+
+def envelope(data: Any, request_id: str, status_code: int = 200) -> Response:
+    return Response(success_body(data, request_id), status_code=status_code,
+                    media_type="application/json")
 
 
 def error_response(error: KlingError, request_id: str) -> Response:
-    return Response(
-        json.dumps(error.to_dict(request_id), separators=(",", ":"), ensure_ascii=False).encode(),
-        status_code=error.http_status,
-        media_type="application/json",
-        headers=error.headers,
-    )
+    return Response(error_body(error, request_id), status_code=error.http_status,
+                    media_type="application/json", headers=error.headers)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -53,6 +53,7 @@ def serve(
     import uvicorn
 
     from openkling.api.app import create_app
+    from openkling.api.fastpath import PollFastPath
 
     settings = settings_from(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
@@ -65,7 +66,7 @@ def serve(
         settings = settings.model_copy(update={"provider_options": options})
     setup_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        PollFastPath(create_app(settings)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

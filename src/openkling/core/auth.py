@@ -6,9 +6,11 @@ costs no database read for authentication; a revocation takes effect within that
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import jwt
 
@@ -36,6 +38,7 @@ class Authenticator:
         self._ttl = cache_seconds
         self._api_keys: dict[str, tuple[float, Principal]] = {}
         self._jwt_secrets: dict[str, tuple[float, Principal, str]] = {}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = _bearer_token(authorization)
@@ -49,7 +52,8 @@ class Authenticator:
         cached = self._api_keys.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        found = await self._accounts.find_by_api_key_hash(digest)
+        found = await self._once("key:" + digest,
+                                 lambda: self._accounts.find_by_api_key_hash(digest))
         principal = _usable(found)
         self._remember(self._api_keys, digest, (now + self._ttl, principal))
         return principal
@@ -70,7 +74,8 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             _, principal, secret = cached
         else:
-            found = await self._accounts.find_by_access_key(access_key)
+            found = await self._once("ak:" + access_key,
+                                     lambda: self._accounts.find_by_access_key(access_key))
             principal = _usable(found)
             assert found is not None
             secret = self._master.decrypt(found[0].secret_key_enc)
@@ -96,6 +101,17 @@ class Authenticator:
     def forget(self) -> None:
         self._api_keys.clear()
         self._jwt_secrets.clear()
+
+    async def _once(self, key: str, fetch: Callable[[], Awaitable[_T]]) -> _T:
+        """Single flight: when a cached credential expires under load, the many requests
+        that notice it at once share one database read instead of each making their own."""
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(fetch())
+            self._inflight[key] = future
+            future.add_done_callback(lambda _: self._inflight.pop(key, None))
+        result: _T = await asyncio.shield(future)
+        return result
 
     def _remember(self, cache: dict[str, _T], key: str, value: _T) -> None:
         if self._ttl <= 0:

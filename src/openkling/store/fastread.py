@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Boolean, Select
@@ -31,6 +32,7 @@ class SqliteFastReader:
         self._conn: sqlite3.Connection | None = None
         self._json = {c.name for c in tasks.c if isinstance(c.type, JSON)}
         self._bool = {c.name for c in tasks.c if isinstance(c.type, Boolean)}
+        self._columns: list[tuple[str, Callable[[Any], Any] | None]] | None = None
 
     def fetch_task(self, **params: Any) -> TaskRecord | None:
         conn = self._connection()
@@ -39,15 +41,19 @@ class SqliteFastReader:
         row = cursor.fetchone()
         if row is None:
             return None
-        names = [d[0] for d in cursor.description]
-        record: dict[str, Any] = {}
-        for name, value in zip(names, row, strict=True):
-            if name in self._json and value is not None:
-                value = json.loads(value)
-            elif name in self._bool:
-                value = bool(value)
-            record[name] = value
-        return TaskRecord(**record)
+        if self._columns is None:  # the statement is fixed, so is its column list
+            self._columns = [(d[0], self._converter(d[0])) for d in cursor.description]
+        return TaskRecord(**{
+            name: convert(value) if convert is not None and value is not None else value
+            for (name, convert), value in zip(self._columns, row, strict=True)
+        })
+
+    def _converter(self, column: str) -> Callable[[Any], Any] | None:
+        if column in self._json:
+            return json.loads
+        if column in self._bool:
+            return bool
+        return None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
