@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from tests.conftest import Credentials, ServerHandle, wait_for_status
 
@@ -321,7 +322,15 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
         assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
             "/Text2VideoRequest")
         assert "422" not in post["responses"]
+        ok = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ok.endswith("/CreatedEnvelope")
+        get = spec["paths"][f"{prefix}/videos/text2video/{{task_id}}"]["get"]
+        assert get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/TaskEnvelope")
+        assert get["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/ErrorEnvelope")
         assert post["security"] == [{"bearer": []}]
+    validate(spec)  # a valid OpenAPI 3 document, usable by client generators
     request_schema = spec["components"]["schemas"]["Text2VideoRequest"]
     assert "prompt" in request_schema["required"]
     task = spec["components"]["schemas"]["TaskObject"]["properties"]

@@ -14,7 +14,17 @@ from openkling.storage.local import LocalStorage
 router = APIRouter(tags=["files"])
 
 
-@router.get("/files/{key:path}", summary="Download a stored video (signed URL)")
+@router.get(
+    "/files/{key:path}",
+    summary="Download a stored video (signed URL)",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+        206: {"description": "Partial content (Range request)"},
+        403: {"description": "Invalid or expired signature (1103)"},
+        404: {"description": "No such file (1203)"},
+    },
+)
 async def download(
     key: str,
     runtime: RuntimeDep,

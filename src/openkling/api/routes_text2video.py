@@ -7,12 +7,17 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ValidationError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from openkling.api.deps import BEARER, authenticate, context
 from openkling.api.envelope import envelope
 from openkling.api.errors import validation_to_kling
-from openkling.api.schemas import ERROR_RESPONSES, TaskEnvelope, TaskListEnvelope
+from openkling.api.schemas import (
+    ERROR_RESPONSES,
+    CreatedEnvelope,
+    TaskEnvelope,
+    TaskListEnvelope,
+)
 from openkling.core.errors import Code, KlingError
 from openkling.core.models import Text2VideoRequest
 
@@ -24,8 +29,8 @@ router = APIRouter(tags=["text2video"], responses=ERROR_RESPONSES)
 @router.post(
     "/videos/text2video",
     summary="Create a text-to-video task",
-    response_model=TaskEnvelope,
-    response_class=Response,
+    response_model=CreatedEnvelope,
+    response_class=JSONResponse,
     openapi_extra={
         **BEARER,
         "requestBody": {
@@ -51,7 +56,7 @@ async def create_task(http_request: Request) -> Response:
     "/videos/text2video/{task_id}",
     summary="Query one task by task_id or external_task_id",
     response_model=TaskEnvelope,
-    response_class=Response,
+    response_class=JSONResponse,
     openapi_extra=BEARER,
 )
 async def get_task(task_id: str, request: Request) -> Response:
@@ -67,7 +72,7 @@ async def get_task(task_id: str, request: Request) -> Response:
     description="With `external_task_id`, `data` is that single task object; otherwise "
     "`data` is an array of the caller's tasks, newest first.",
     response_model=TaskListEnvelope | TaskEnvelope,
-    response_class=Response,
+    response_class=JSONResponse,
     openapi_extra=BEARER,
 )
 async def list_tasks(
@@ -91,7 +96,7 @@ async def list_tasks(
     description="A task not yet started ends `failed` at once; a running one stops at its "
     "next checkpoint. Finished tasks are returned unchanged.",
     response_model=TaskEnvelope,
-    response_class=Response,
+    response_class=JSONResponse,
     openapi_extra=BEARER,
 )
 async def cancel_task(task_id: str, request: Request) -> Response:

@@ -32,6 +32,14 @@ class TaskObject(BaseModel):
     progress: int = Field(0, description="openkling extension: percent done, 0..100.")
 
 
+class CreatedTask(BaseModel):
+    task_id: str = Field(description="Digits only, as a string.", examples=["866889456698785798"])
+    task_status: str = Field(description="submitted")
+    task_info: TaskInfo
+    created_at: int = Field(description="Unix time in milliseconds.")
+    updated_at: int = Field(description="Unix time in milliseconds.")
+
+
 class _Envelope(BaseModel):
     code: int = Field(0, description="0 on success, else a Kling error code.")
     message: str = Field("SUCCEED")
@@ -40,6 +48,10 @@ class _Envelope(BaseModel):
 
 class TaskEnvelope(_Envelope):
     data: TaskObject
+
+
+class CreatedEnvelope(_Envelope):
+    data: CreatedTask
 
 
 class TaskListEnvelope(_Envelope):
