@@ -21,6 +21,7 @@ router = APIRouter(tags=["files"])
     responses={
         200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
         206: {"description": "Partial content (Range request)"},
+        400: {"description": "Missing or malformed expires/signature (1201)"},
         403: {"description": "Invalid or expired signature (1103)"},
         404: {"description": "No such file (1203)"},
     },
