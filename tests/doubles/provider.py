@@ -6,8 +6,8 @@
 - "[reject]"       -> `check` refuses the request at create time (400/1201)
 - otherwise        -> succeeds at once with a real tiny H.264 MP4 (tests/data/tiny.mp4)
 
-If OPENKLING_DOUBLE_LOG names a file, every finished run appends "<task_id> <outcome>\n", so
-tests can prove a task ran to completion exactly once.
+If OPENKLING_DOUBLE_LOG names a file, every finished run appends "<task_id> <outcome> <pid>\n",
+so tests can prove a task ran to completion exactly once, and which process ran it.
 """
 
 from __future__ import annotations
@@ -81,4 +81,4 @@ class ProviderDouble:
     def _log(self, task_id: str, outcome: str) -> None:
         if self.log_path:
             with open(self.log_path, "a") as fh:
-                fh.write(f"{task_id} {outcome}\n")
+                fh.write(f"{task_id} {outcome} {os.getpid()}\n")

@@ -172,10 +172,10 @@ async def test_heartbeat_renews_and_reports_cancellation(db: Database, store: Ta
     a = await make_account(db)
     await store.insert(values(a), max_unfinished=9)
     (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
-    assert await store.heartbeat("w1", now=2_500, lease_ms=1_000) == {task.id: False}
+    assert await store.heartbeat("w1", [task.id], now=2_500, lease_ms=1_000) == {task.id: False}
     assert await store.sweep(now=3_200, payload=payload) == (0, 0)  # renewed until 3_500
     await store.request_cancel(a, task.id, now=3_300, payload=payload)
-    assert await store.heartbeat("w1", now=3_300, lease_ms=1_000) == {task.id: True}
+    assert await store.heartbeat("w1", [task.id], now=3_300, lease_ms=1_000) == {task.id: True}
     assert await store.cancel_requested("w1") == [task.id]
 
 
@@ -215,3 +215,25 @@ async def test_deliveries_one_at_a_time_per_task(db: Database, store: TaskStore)
     await deliveries.retry_at(second[0].id, when=9_000, error="HTTP 500")
     assert await deliveries.claim_due(now=8_000, limit=10, lease_ms=5_000) == []
     assert len(await deliveries.claim_due(now=9_000, limit=10, lease_ms=5_000)) == 1
+
+
+async def test_heartbeat_renews_only_the_runs_named(db: Database, store: TaskStore) -> None:
+    """A claimed task its worker no longer runs (an orphan) is not kept alive by heartbeats."""
+    a = await make_account(db)
+    for _ in range(2):
+        await store.insert(values(a), max_unfinished=9)
+    running, orphan = await store.claim("w1", "double", 2, now=2_000, lease_ms=1_000)
+    assert await store.heartbeat("w1", [running.id, "no-such-task"], now=2_500,
+                                 lease_ms=1_000) == {running.id: False}
+    assert await store.sweep(now=3_200, payload=payload) == (1, 0)  # the orphan, re-queued
+    (again,) = await store.claim("w2", "double", 5, now=3_300, lease_ms=1_000)
+    assert again.id == orphan.id
+
+
+async def test_heartbeat_in_chunks(db: Database, store: TaskStore) -> None:
+    a = await make_account(db)
+    for _ in range(1_203):
+        await store.insert(values(a), max_unfinished=2_000)
+    claimed = await store.claim("w1", "double", 2_000, now=2_000, lease_ms=1_000)
+    held = await store.heartbeat("w1", [t.id for t in claimed], now=2_500, lease_ms=1_000)
+    assert len(held) == 1_203

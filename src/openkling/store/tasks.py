@@ -8,7 +8,7 @@ forward: terminal writes require an unfinished status.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
@@ -21,6 +21,7 @@ from openkling.store.records import TaskRecord
 from openkling.store.tables import accounts, callback_deliveries, tasks
 
 UNFINISHED = ("submitted", "processing")
+_HEARTBEAT_CHUNK = 500
 
 #: Builds the callback body for a task that just changed status.
 PayloadFn = Callable[[TaskRecord], str]
@@ -197,16 +198,32 @@ class TaskStore:
         claimed.sort(key=lambda t: (t.run_after, t.id))
         return claimed
 
-    async def heartbeat(self, owner: str, *, now: int, lease_ms: int) -> dict[str, bool]:
-        """Renew every lease this worker holds in one statement; map task id -> cancel flag."""
+    async def heartbeat(
+        self, owner: str, task_ids: Collection[str], *, now: int, lease_ms: int
+    ) -> dict[str, bool]:
+        """Renew the leases of the tasks this worker is running (one statement per 500);
+        map each task id still held -> its cancel flag.
+
+        Only the named tasks are renewed: a run that ended without reaching the database
+        (a crash between claim and launch, a failed final write) lets its lease expire, so
+        the sweeper can hand the task to someone else.
+        """
+        held: dict[str, bool] = {}
+        ids = list(task_ids)
         async with self.db.write() as conn:
-            rows = await conn.execute(
-                update(tasks)
-                .where(tasks.c.lease_owner == owner, tasks.c.status.in_(UNFINISHED))
-                .values(lease_expires_at=now + lease_ms)
-                .returning(tasks.c.id, tasks.c.cancel_requested)
-            )
-            return {r.id: bool(r.cancel_requested) for r in rows}
+            for start in range(0, len(ids), _HEARTBEAT_CHUNK):
+                rows = await conn.execute(
+                    update(tasks)
+                    .where(
+                        tasks.c.id.in_(ids[start:start + _HEARTBEAT_CHUNK]),
+                        tasks.c.lease_owner == owner,
+                        tasks.c.status.in_(UNFINISHED),
+                    )
+                    .values(lease_expires_at=now + lease_ms)
+                    .returning(tasks.c.id, tasks.c.cancel_requested)
+                )
+                held.update({r.id: bool(r.cancel_requested) for r in rows})
+        return held
 
     async def cancel_requested(self, owner: str) -> list[str]:
         """Ids of this worker's tasks whose cancellation was asked for (cheap, indexed)."""
@@ -317,7 +334,9 @@ class TaskStore:
                     else f"the worker stopped responding (attempt {task.attempts} of "
                     f"{task.max_attempts}); giving up"
                 )
-                if await self._finish(conn, task.id, task, "failed", msg, None, now, payload):
+                # Still expired at write time: a heartbeat in between means the worker lives.
+                if await self._finish(conn, task.id, task, "failed", msg, None, now, payload,
+                                      tasks.c.lease_expires_at < now):
                     failed += 1
             requeued = await conn.execute(
                 update(tasks)
@@ -388,8 +407,9 @@ class TaskStore:
         result: dict[str, Any] | None,
         now: int,
         payload: PayloadFn,
+        *conditions: Any,
     ) -> TaskRecord | None:
-        where = [tasks.c.id == task_id, tasks.c.status.in_(UNFINISHED)]
+        where = [tasks.c.id == task_id, tasks.c.status.in_(UNFINISHED), *conditions]
         where.append(_held(held) if held is not None else tasks.c.lease_owner.is_(None))
         values: dict[str, Any] = {
             "status": status,

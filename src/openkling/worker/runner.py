@@ -133,8 +133,7 @@ class Worker:
     async def _claim_once(self) -> None:
         lease_ms = int(self.settings.lease_seconds * 1000)
         for name, provider in self.providers.items():
-            free = provider.concurrency - sum(1 for r in self._running.values()
-                                              if r.provider == name)
+            free = provider.concurrency - self._running_count(name)
             while free > 0 and not self._stopping:
                 batch = await self.runtime.tasks.claim(
                     self.id, name, min(free, CLAIM_BATCH), now=now_ms(), lease_ms=lease_ms
@@ -146,12 +145,23 @@ class Worker:
                     break
 
     async def _idle_seconds(self) -> float:
+        """Until the next poll, or sooner when a retry we could take falls due.
+
+        With every slot busy there is nothing to claim: a finishing run sets the wake event.
+        A task that is runnable now but was not claimed (another worker's, or cancelled and
+        awaiting the sweeper) must not make this loop spin either.
+        """
         wait = self.settings.poll_interval
-        if self.providers:
-            earliest = await self.runtime.tasks.next_run_after(list(self.providers))
-            if earliest is not None:
+        free = [name for name, provider in self.providers.items()
+                if provider.concurrency > self._running_count(name)]
+        if free:
+            earliest = await self.runtime.tasks.next_run_after(free)
+            if earliest is not None and earliest > now_ms():
                 wait = min(wait, max(0.01, (earliest - now_ms()) / 1000))
         return wait
+
+    def _running_count(self, provider: str) -> int:
+        return sum(1 for r in self._running.values() if r.provider == provider)
 
     async def _lease_loop(self) -> None:
         last_renewal = time.monotonic()
@@ -170,10 +180,16 @@ class Worker:
                 log.exception("lease upkeep failed; retrying")
 
     async def _renew_leases(self) -> None:
+        # Judge only the runs that existed before the statement: a task claimed while it ran
+        # is not in its answer, and is not lost.
+        running_before = dict(self._running)
+        if not running_before:
+            return
         owned = await self.runtime.tasks.heartbeat(
-            self.id, now=now_ms(), lease_ms=int(self.settings.lease_seconds * 1000)
+            self.id, running_before, now=now_ms(),
+            lease_ms=int(self.settings.lease_seconds * 1000),
         )
-        for task_id, running in list(self._running.items()):
+        for task_id, running in running_before.items():
             if task_id not in owned:
                 if running.job is not None and not running.job.done():
                     log.warning("task %s: lease lost; abandoning this run", task_id)
