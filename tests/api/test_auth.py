@@ -77,6 +77,8 @@ def test_jwt_failures(server: ServerHandle, carol: Credentials) -> None:
     assert code_of(get(server, f"Bearer {none_alg}")) == (401, 1002)
     no_exp = jwt.encode({"iss": carol.access_key}, carol.secret_key, algorithm="HS256")
     assert code_of(get(server, f"Bearer {no_exp}")) == (401, 1002)
+    nul_issuer = kling_jwt("AK\x00", carol.secret_key)  # once a 500 on PostgreSQL
+    assert code_of(get(server, f"Bearer {nul_issuer}")) == (401, 1002)
     garbage = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.bad-signature"
     assert code_of(get(server, f"Bearer {garbage}")) == (401, 1002)
 

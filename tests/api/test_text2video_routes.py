@@ -187,6 +187,13 @@ async def test_list_bounds(
         (b'{"prompt": "x", "camera_control": {"type": "simple"}}', 1201, "camera_control"),
         (b'{"prompt": "x", "callback_url": "ftp://x"}', 1201, "callback_url"),
         (b'{"prompt": "[reject]"}', 1201, "prompt"),
+        # Found by review and fuzzing: each of these was once a 500.
+        (b'{"prompt": "x", "duration": 1e400}', 1201, "duration"),
+        (b'{"prompt": "x", "cfg_scale": NaN}', 1200, None),
+        (b'{"prompt": "x", "callback_url": "http://[::1/x"}', 1201, "callback_url"),
+        (b'{"prompt": "x", "cfg_scale": true}', 1201, "cfg_scale"),
+        (b'{"prompt": "nul \\u0000 inside"}', 1201, "prompt"),
+        (b'{"prompt": "x", "external_task_id": "a\\u0000b"}', 1201, "external_task_id"),
     ],
 )
 async def test_bad_create_bodies_get_kling_errors(
@@ -236,6 +243,22 @@ async def test_oversized_body_rejected_before_parsing(
     streamed = await client.post("/v1/videos/text2video", content=chunks(),
                                  headers=alice.headers)
     assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/videos/text2video/a%00b", "/v1/videos/text2video?external_task_id=a%00b",
+             "/kling/v1/videos/text2video/" + "9" * 200])
+async def test_odd_lookup_keys_are_not_found(
+    client: httpx.AsyncClient, alice: Credentials, path: str
+) -> None:
+    response = await client.get(path, headers=alice.headers)
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["code"] in (1201, 1203)
+
+
+async def test_non_hex_file_signature_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/files/x.mp4?expires=99999999999&signature=%C3%A9")
+    assert response.status_code == 403 and response.json()["code"] == 1103
 
 
 async def test_unknown_route_and_method(client: httpx.AsyncClient, alice: Credentials) -> None:

@@ -111,8 +111,8 @@ def parse_body(raw: bytes, model: type[M]) -> M:
     if not raw.strip():
         raise KlingError(Code.INVALID_REQUEST, "a JSON object body is required")
     try:
-        value: Any = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        value: Any = json.loads(raw, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise KlingError(Code.INVALID_REQUEST, f"malformed JSON body: {exc}") from exc
     if not isinstance(value, dict):
         raise KlingError(Code.INVALID_REQUEST, "the request body must be a JSON object")
@@ -120,3 +120,7 @@ def parse_body(raw: bytes, model: type[M]) -> M:
         return model.model_validate(value)
     except ValidationError as exc:
         raise validation_to_kling([dict(e) for e in exc.errors()]) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

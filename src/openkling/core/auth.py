@@ -67,7 +67,7 @@ class Authenticator:
         if header.get("alg") != "HS256":
             raise KlingError(Code.AUTH_INVALID, "Authorization: token must be signed with HS256")
         access_key = claims.get("iss")
-        if not isinstance(access_key, str) or not access_key:
+        if not isinstance(access_key, str) or not access_key or "\x00" in access_key:
             raise KlingError(Code.AUTH_INVALID, "Authorization: token has no iss (access key)")
         now = time.monotonic()
         cached = self._jwt_secrets.get(access_key)

@@ -40,12 +40,15 @@ def is_public_ip(address: str) -> bool:
 
 async def check_callback_url(url: str, *, allow_private: bool) -> None:
     """Raise 400/1201 naming callback_url unless it is an http(s) URL to a public host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise KlingError.invalid("callback_url", f"is not a valid URL ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise KlingError.invalid("callback_url", "must be an absolute http or https URL")
     if allow_private:
         return
-    host = parts.hostname
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:

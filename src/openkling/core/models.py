@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -95,13 +96,28 @@ class Text2VideoRequest(BaseModel):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("model_name", "prompt", "negative_prompt", "callback_url", "external_task_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL, and no client means to send one.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("cfg_scale", mode="before")
+    @classmethod
+    def _cfg_scale_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number in [0, 1], not a boolean")
+        return value
+
     @field_validator("duration", mode="before")
     @classmethod
     def _duration_as_string(cls, value: Any) -> Any:
         if value is None or isinstance(value, bool):
             return value if value is None else _bad_duration()
         if isinstance(value, int | float):
-            if float(value) != int(value):
+            if not math.isfinite(value) or float(value) != int(value):
                 _bad_duration()
             return str(int(value))
         if isinstance(value, str):

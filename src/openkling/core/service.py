@@ -46,9 +46,8 @@ class TaskService:
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
         if provider is None or isinstance(provider, Exception):
-            raise KlingError(
-                Code.UNAVAILABLE, f"model {model.name} is unavailable on this server: {provider}"
-            )
+            # The cause (an import error, a bad option) is in the server log, not for clients.
+            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server")
         provider.check(spec_from_stored("0", stored, model.options))
         if req.callback_url:
             await check_callback_url(
@@ -93,13 +92,14 @@ class TaskService:
         return task
 
     async def get(self, principal: Principal, key: str) -> TaskRecord:
-        task = await self._store.get(principal.account_id, key)
+        task = await self._store.get(principal.account_id, key) if _storable(key) else None
         if task is None:
             raise KlingError.not_found()
         return task
 
     async def get_by_external(self, principal: Principal, external_task_id: str) -> TaskRecord:
-        task = await self._store.get_by_external(principal.account_id, external_task_id)
+        task = (await self._store.get_by_external(principal.account_id, external_task_id)
+                if _storable(external_task_id) else None)
         if task is None:
             raise KlingError.not_found()
         return task
@@ -114,7 +114,7 @@ class TaskService:
     async def cancel(self, principal: Principal, key: str) -> TaskRecord:
         task = await self._store.request_cancel(
             principal.account_id, key, now=now_ms(), payload=self.callback_payload
-        )
+        ) if _storable(key) else None
         if task is None:
             raise KlingError.not_found()
         return task
@@ -124,3 +124,8 @@ class TaskService:
 
     def callback_payload(self, task: TaskRecord) -> str:
         return json.dumps(self.to_wire(task), separators=(",", ":"))
+
+
+def _storable(key: str) -> bool:
+    """No stored id contains NUL (PostgreSQL cannot even compare one): such keys match nothing."""
+    return "\x00" not in key and len(key) <= 128

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from urllib.parse import quote, urlencode
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class UrlSigner:
@@ -25,6 +28,6 @@ class UrlSigner:
         return f"{self._base}/files/{quote(key)}?{query}"
 
     def verify(self, key: str, expires: int, signature: str, *, now: float | None = None) -> bool:
-        if expires < (time.time() if now is None else now):
+        if expires < (time.time() if now is None else now) or not _HEX64.fullmatch(signature):
             return False
         return hmac.compare_digest(self.signature(key, expires), signature)
