@@ -91,7 +91,7 @@ async def test_retries_through_injected_faults(
     proxy.inject(Fault(status=429, code=1302, times=1, retry_after="0"))
     proxy.inject(Fault(status=503, code=5001, times=1))
     async with AsyncKlingClient(**client_kwargs(proxy, credentials)) as client:
-        task = await client.text2video.create("retry me")
+        task = await client.text2video.create("retry me", external_task_id="retry-me")
         assert task.task_status is TaskStatus.SUBMITTED
     assert [s.injected for s in proxy.seen] == [True, True, False]
 

@@ -168,11 +168,24 @@ def test_unavailable_is_retried_for_reads_and_creates(
     proxy.inject(Fault(status=503, code=None, times=2, body=b"upstream unavailable"))
     proxy.inject(Fault(status=500, code=5000, times=1, path_contains="/text2video/"))
     with _proxied(proxy, fresh) as client:
-        task = client.text2video.create("retried once created once")
+        task = client.text2video.create("retried once created once",
+                                        external_task_id=f"order-{uuid.uuid4().hex[:8]}")
         assert client.text2video.get(task.task_id).task_id == task.task_id
         # The injected failures never reached the server: exactly one task exists.
         assert [t.task_id for t in client.text2video.list()] == [task.task_id]
     assert proxy.remaining() == 0
+
+
+def test_create_without_external_id_is_not_repeated_after_a_5xx(
+    proxy: FaultInjectingProxyDouble, live_server: Any
+) -> None:
+    fresh = live_server.create_key(f"once-{uuid.uuid4().hex[:8]}")
+    proxy.inject(Fault(status=502, code=None, times=1, body=b"bad gateway"))
+    with _proxied(proxy, fresh) as client:
+        with pytest.raises(ServerError):
+            client.text2video.create("maybe made")
+        assert client.text2video.list() == []  # the 502 came from the proxy: nothing made
+    assert len(proxy.seen) == 2  # the failed create (not repeated), then the list
 
 
 def test_retries_give_up_with_a_server_error(

@@ -144,16 +144,26 @@ def test_external_ids_are_path_escaped() -> None:
     assert slashed.params == {"external_task_id": "a/b"}
 
 
+READ = _base.Request("GET", "/v1/videos/text2video/1")
+CREATE = _base.Request("POST", "/v1/videos/text2video", json={"prompt": "x"})
+CREATE_WITH_ID = _base.Request("POST", "/v1/videos/text2video",
+                               json={"prompt": "x", "external_task_id": "mine"})
+
+
 @pytest.mark.parametrize(
-    ("status", "code", "retried"),
-    [(429, 1302, True), (429, 1303, True), (429, 1102, False), (429, 1304, False),
-     (503, 5001, True), (502, None, True), (400, 1201, False), (404, 1203, False),
-     (401, 1002, False)],
+    ("request_", "status", "code", "retried"),
+    [(CREATE, 429, 1302, True), (CREATE, 429, 1303, True), (CREATE, 429, 1102, False),
+     (CREATE, 429, 1304, False), (READ, 503, 5001, True), (READ, 502, None, True),
+     (CREATE_WITH_ID, 503, 5001, True), (CREATE_WITH_ID, 502, None, True),
+     # A 5xx may hide a create that happened: without an external id, never repeat it.
+     (CREATE, 503, 5001, False), (CREATE, 502, None, False),
+     (CREATE, 400, 1201, False), (READ, 404, 1203, False), (READ, 401, 1002, False)],
 )
-def test_which_replies_are_retried(status: int, code: int | None, retried: bool) -> None:
+def test_which_replies_are_retried(
+    request_: _base.Request, status: int, code: int | None, retried: bool
+) -> None:
     body = {"code": code, "message": "m", "request_id": "r", "data": None}
-    request = _base.Request("POST", "/v1/videos/text2video")
-    delay = _base.retry_delay(RetryPolicy(), 0, request, response=_reply(status, body))
+    delay = _base.retry_delay(RetryPolicy(), 0, request_, response=_reply(status, body))
     assert (delay is not None) is retried
 
 

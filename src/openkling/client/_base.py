@@ -202,6 +202,13 @@ class Request:
     def idempotent(self) -> bool:
         return self.method in ("GET", "HEAD")
 
+    @property
+    def repeatable(self) -> bool:
+        """Safe to send again after a reply that may hide a success (a 5xx, a dropped
+        connection): reads, and creates carrying an `external_task_id`, whose repeat the
+        server refuses as a duplicate (and `adopt_if_ours` turns back into the task)."""
+        return self.idempotent or bool(self.json and self.json.get("external_task_id"))
+
 
 def create_request(
     prompt: str,
@@ -418,6 +425,8 @@ def retry_delay(
     if response is not None:
         if not should_retry_response(response):
             return None
+        if response.status_code >= 500 and not request.repeatable:
+            return None  # the create may have happened: a repeat could make a second task
         hinted = retry_after_seconds(response)
         if hinted is not None:
             return hinted if hinted <= policy.max_retry_after else None
@@ -425,7 +434,7 @@ def retry_delay(
     if error is not None:
         # A connection that never opened sent nothing, so even a create is safe to repeat.
         never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
-        if never_sent or request.idempotent:
+        if never_sent or request.repeatable:
             return policy.backoff(attempt)
     return None
 
