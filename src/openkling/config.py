@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     )
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     models: dict[str, ModelRoute] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_lease(self) -> Settings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds:g}) must be shorter than "
+                f"lease_seconds ({self.lease_seconds:g}), or every lease expires between "
+                "heartbeats and tasks run twice"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,12 @@ from openkling.store.accounts import AccountStore
 from openkling.store.database import Database
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import TaskRecord
-from openkling.store.tasks import DuplicateExternalId, TaskStore, TooManyUnfinished
+from openkling.store.tasks import (
+    DuplicateExternalId,
+    DuplicateTaskId,
+    TaskStore,
+    TooManyUnfinished,
+)
 
 LEASE = 30_000
 
@@ -237,3 +242,16 @@ async def test_heartbeat_in_chunks(db: Database, store: TaskStore) -> None:
     claimed = await store.claim("w1", "double", 2_000, now=2_000, lease_ms=1_000)
     held = await store.heartbeat("w1", [t.id for t in claimed], now=2_500, lease_ms=1_000)
     assert len(held) == 1_203
+
+
+async def test_clashing_task_id_is_told_apart_from_a_duplicate_external_id(
+    db: Database, store: TaskStore
+) -> None:
+    a = await make_account(db)
+    first = await store.insert(values(a, external_task_id="x"), max_unfinished=9)
+    with pytest.raises(DuplicateTaskId):
+        await store.insert(values(a, id=first.id), max_unfinished=9)
+    with pytest.raises(DuplicateTaskId):
+        await store.insert(values(a, id=first.id, external_task_id="y"), max_unfinished=9)
+    with pytest.raises(DuplicateExternalId):
+        await store.insert(values(a, external_task_id="x"), max_unfinished=9)

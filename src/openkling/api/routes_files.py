@@ -14,8 +14,9 @@ from openkling.storage.local import LocalStorage
 router = APIRouter(tags=["files"])
 
 
-@router.get(
+@router.api_route(
     "/files/{key:path}",
+    methods=["GET", "HEAD"],  # players probe with HEAD before they seek
     summary="Download a stored video (signed URL)",
     response_class=FileResponse,
     responses={

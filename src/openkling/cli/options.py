@@ -26,17 +26,20 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 class RedactSecrets(logging.Filter):
-    """Keep per-task callback tokens out of access logs (they are part of the URL path)."""
+    """Keep URL secrets out of access logs: the relay's per-task callback tokens (in the path)
+    and the signatures of download links (in the query)."""
 
     _TOKEN_PATH = re.compile(r"(/upstream/kling/[^/\s]+/)[^/?\s\"]+")
+    _SIGNATURE = re.compile(r"((?:signature|Signature)=)[^&\s\"]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._TOKEN_PATH.sub(r"\1<redacted>", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
+            record.args = tuple(self._redact(arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
         return True
+
+    def _redact(self, text: str) -> str:
+        return self._SIGNATURE.sub(r"\1<redacted>", self._TOKEN_PATH.sub(r"\1<redacted>", text))
 
 
 def setup_logging(level: str) -> None:

@@ -39,6 +39,7 @@ class Authenticator:
         self._api_keys: dict[str, tuple[float, Principal]] = {}
         self._jwt_secrets: dict[str, tuple[float, Principal, str]] = {}
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._unknown: dict[str, float] = {}  # API-key hash -> "unknown" until (monotonic)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = _bearer_token(authorization)
@@ -52,8 +53,12 @@ class Authenticator:
         cached = self._api_keys.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
+        if self._unknown.get(digest, 0.0) > now:
+            raise KlingError(Code.AUTH_INVALID, "Authorization: unknown key")
         found = await self._once("key:" + digest,
                                  lambda: self._accounts.find_by_api_key_hash(digest))
+        if found is None:  # remembered too: guessing keys must not cost a query each
+            self._remember(self._unknown, digest, now + self._ttl)
         principal = _usable(found)
         self._remember(self._api_keys, digest, (now + self._ttl, principal))
         return principal
@@ -97,10 +102,6 @@ class Authenticator:
         except jwt.InvalidTokenError as exc:
             raise KlingError(Code.AUTH_INVALID, f"Authorization: invalid token ({exc})") from exc
         return principal
-
-    def forget(self) -> None:
-        self._api_keys.clear()
-        self._jwt_secrets.clear()
 
     async def _once(self, key: str, fetch: Callable[[], Awaitable[_T]]) -> _T:
         """Single flight: when a cached credential expires under load, the many requests

@@ -33,6 +33,3 @@ def new_task_id() -> str:
         _last_ms = ms
         return str((ms << 22) | (_NODE << 12) | _sequence)
 
-
-def new_video_id() -> str:
-    return new_task_id()

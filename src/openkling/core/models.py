@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_PROMPT = 2500
 
-
-class TaskStatus(StrEnum):
-    SUBMITTED = "submitted"
-    PROCESSING = "processing"
-    SUCCEED = "succeed"
-    FAILED = "failed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
-
-
-UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 
 CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"]
 AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")

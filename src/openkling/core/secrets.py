@@ -24,10 +24,6 @@ def api_key_hint(api_key: str) -> str:
     return f"{api_key[:3]}...{api_key[-6:]}"
 
 
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
 @dataclass(frozen=True)
 class NewCredential:
     api_key: str

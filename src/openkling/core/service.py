@@ -17,7 +17,14 @@ from openkling.core.registry import ModelRegistry
 from openkling.core.wire import task_to_wire
 from openkling.providers.base import Provider
 from openkling.store.records import TaskRecord
-from openkling.store.tasks import DuplicateExternalId, TaskStore, TooManyUnfinished
+from openkling.store.tasks import (
+    DuplicateExternalId,
+    DuplicateTaskId,
+    TaskStore,
+    TooManyUnfinished,
+)
+
+_ID_ATTEMPTS = 3
 
 
 class TaskService:
@@ -74,9 +81,7 @@ class TaskService:
             "cancel_requested": False,
         }
         try:
-            task = await self._store.insert(
-                values, max_unfinished=self._settings.max_unfinished_tasks
-            )
+            task = await self._insert(values)
         except DuplicateExternalId as exc:
             raise KlingError.invalid(
                 "external_task_id",
@@ -90,6 +95,17 @@ class TaskService:
         if self.on_created is not None:
             self.on_created()
         return task
+
+    async def _insert(self, values: dict[str, Any]) -> TaskRecord:
+        """Insert; on the (very unlikely) clash of two processes' ids, again with a new id."""
+        for _ in range(_ID_ATTEMPTS - 1):
+            try:
+                return await self._store.insert(
+                    values, max_unfinished=self._settings.max_unfinished_tasks
+                )
+            except DuplicateTaskId:
+                values = {**values, "id": new_task_id()}
+        return await self._store.insert(values, max_unfinished=self._settings.max_unfinished_tasks)
 
     async def get(self, principal: Principal, key: str) -> TaskRecord:
         task = await self._store.get(principal.account_id, key) if _storable(key) else None

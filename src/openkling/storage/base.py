@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 @runtime_checkable
 class Storage(Protocol):
     async def put_file(self, key: str, source: Path, content_type: str = "video/mp4") -> None:
-        """Store a local file under `key` (moving or copying it)."""
+        """Store a local file under `key`; the source may be moved (do not reuse it)."""
 
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error."""

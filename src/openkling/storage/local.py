@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -39,7 +41,15 @@ class LocalStorage:
 
 
 def _move_atomically(source: Path, target: Path) -> None:
+    """Rename when source and target share a file system (the usual case: both live in the
+    data dir), else copy to a partial file and rename that, so readers never see half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(source, partial)
     partial.replace(target)

@@ -63,17 +63,6 @@ class DeliveryStore:
             rows = await conn.execute(select(cd).where(cd.c.task_id == task_id).order_by(cd.c.id))
             return [_record(r) for r in rows]
 
-    async def next_due(self) -> int | None:
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(cd.c.next_attempt_at)
-                .where(cd.c.state == "pending")
-                .order_by(cd.c.next_attempt_at)
-                .limit(1)
-            )
-            value = rows.scalar()
-            return int(value) if value is not None else None
-
     async def _set(self, delivery_id: int, **values: object) -> None:
         async with self.db.write() as conn:
             await conn.execute(update(cd).where(cd.c.id == delivery_id).values(**values))

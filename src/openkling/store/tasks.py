@@ -31,6 +31,10 @@ class DuplicateExternalId(Exception):
     pass
 
 
+class DuplicateTaskId(Exception):
+    pass
+
+
 class TooManyUnfinished(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"at most {limit} unfinished tasks")
@@ -83,10 +87,11 @@ class TaskStore:
                 if (unfinished or 0) >= max_unfinished:
                     raise TooManyUnfinished(max_unfinished)
                 row = (await conn.execute(insert(tasks).values(**values).returning(tasks))).one()
-        except IntegrityError as exc:  # a concurrent create won the unique index
-            if values.get("external_task_id") is None:
-                raise
-            raise DuplicateExternalId(values["external_task_id"]) from exc
+        except IntegrityError as exc:  # another create won a unique index: which one?
+            ext = values.get("external_task_id")
+            if ext is not None and await self.get_by_external(account_id, ext) is not None:
+                raise DuplicateExternalId(ext) from exc
+            raise DuplicateTaskId(values["id"]) from exc
         return TaskRecord.from_row(row)
 
     async def get(self, account_id: int, key: str) -> TaskRecord | None:
@@ -108,12 +113,6 @@ class TaskStore:
                 pass  # busy or locked: the async path below waits properly
         async with self.db.read() as conn:
             row = (await conn.execute(query, params)).first()
-        return TaskRecord.from_row(row) if row is not None else None
-
-    async def get_any(self, task_id: str) -> TaskRecord | None:
-        """Unscoped read, for the engine only (never for a client's request)."""
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return TaskRecord.from_row(row) if row is not None else None
 
     async def list_page(self, account_id: int, *, offset: int, limit: int) -> list[TaskRecord]:
