@@ -324,6 +324,8 @@ async def test_video_download_with_range_and_signature_checks(
     whole = await client.get(url)
     assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
     assert whole.content[4:8] == b"ftyp"
+    head = await client.head(url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(whole.content)
     part = await client.get(url, headers={"Range": "bytes=4-7"})
     assert part.status_code == 206 and part.content == b"ftyp"
     assert part.headers["content-range"] == f"bytes 4-7/{len(whole.content)}"

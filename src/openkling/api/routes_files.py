@@ -14,9 +14,8 @@ from openkling.storage.local import LocalStorage
 router = APIRouter(tags=["files"])
 
 
-@router.api_route(
+@router.get(
     "/files/{key:path}",
-    methods=["GET", "HEAD"],  # players probe with HEAD before they seek
     summary="Download a stored video (signed URL)",
     response_class=FileResponse,
     responses={
@@ -46,3 +45,7 @@ async def download(
         raise KlingError.not_found("file")
     return FileResponse(path, media_type="video/mp4", filename=path.name,
                         content_disposition_type="inline")
+
+
+# Players probe with HEAD before they seek; same handler, one OpenAPI entry.
+router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)
