@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from openkling.core.callbacks import check_callback_url, is_public_ip, sign, verify
+from openkling.core.callbacks import (
+    check_callback_url,
+    is_public_ip,
+    pinned_request,
+    sign,
+    verify,
+)
 from openkling.core.errors import KlingError
 
 
@@ -62,3 +68,19 @@ def test_signature_round_trip_and_tamper() -> None:
     assert not verify("whsec_x", 1700000001, body, signature)
     assert not verify("whsec_y", 1700000000, body, signature)
     assert not verify("whsec_x", 1700000000, body + b" ", signature)
+
+
+def test_pinned_request_keeps_host_and_server_name() -> None:
+    url, headers, extensions = pinned_request("https://hooks.example.com:8443/cb?x=1", "8.8.8.8")
+    assert url == "https://8.8.8.8:8443/cb?x=1"
+    assert headers == {"Host": "hooks.example.com:8443"}
+    assert extensions == {"sni_hostname": "hooks.example.com"}
+    url, headers, extensions = pinned_request("http://hooks.example.com/cb", "2001:4860::8888")
+    assert url == "http://[2001:4860::8888]/cb" and headers == {"Host": "hooks.example.com"}
+    assert extensions == {}
+    assert pinned_request("http://127.0.0.1:9/x", None) == ("http://127.0.0.1:9/x", {}, {})
+
+
+async def test_check_returns_the_address_it_checked() -> None:
+    assert await check_callback_url("https://8.8.8.8/hook", allow_private=False) == "8.8.8.8"
+    assert await check_callback_url("http://127.0.0.1/hook", allow_private=True) is None

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from openkling.core.errors import KlingError
 
@@ -38,8 +39,12 @@ def is_public_ip(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_callback_url(url: str, *, allow_private: bool) -> None:
-    """Raise 400/1201 naming callback_url unless it is an http(s) URL to a public host."""
+async def check_callback_url(url: str, *, allow_private: bool) -> str | None:
+    """Raise 400/1201 naming callback_url unless it is an http(s) URL to a public host.
+
+    Returns the checked address to connect to (None when private targets are allowed), so
+    that the delivery cannot be steered elsewhere by a second DNS answer (DNS rebinding).
+    """
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -48,7 +53,7 @@ async def check_callback_url(url: str, *, allow_private: bool) -> None:
     if parts.scheme not in ("http", "https") or not host:
         raise KlingError.invalid("callback_url", "must be an absolute http or https URL")
     if allow_private:
-        return
+        return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
@@ -68,3 +73,19 @@ async def check_callback_url(url: str, *, allow_private: bool) -> None:
                 f"host {host!r} resolves to a private or reserved address ({address}); "
                 "set OPENKLING_ALLOW_PRIVATE_CALLBACKS=true to allow it",
             )
+    return str(infos[0][4][0])
+
+
+def pinned_request(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL, extra headers and httpx extensions that send `url`'s request to `address`
+    while keeping its Host header and, for https, its TLS server name and certificate check."""
+    if address is None:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    pinned = urlunsplit(parts._replace(netloc=netloc))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, {"Host": host_header}, extensions

@@ -17,6 +17,7 @@ from openkling.core.callbacks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     check_callback_url,
+    pinned_request,
     sign,
 )
 from openkling.core.clock import now_ms
@@ -85,7 +86,7 @@ class CallbackDeliverer:
     async def _deliver(self, client: httpx.AsyncClient, delivery: DeliveryRecord) -> None:
         deliveries = self.runtime.deliveries
         try:
-            await check_callback_url(
+            address = await check_callback_url(
                 delivery.url, allow_private=self.settings.allow_private_callbacks
             )
         except KlingError as exc:
@@ -101,8 +102,10 @@ class CallbackDeliverer:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
+        url, pin_headers, extensions = pinned_request(delivery.url, address)
         try:
-            response = await client.post(delivery.url, content=body, headers=headers)
+            response = await client.post(url, content=body, headers={**headers, **pin_headers},
+                                         extensions=extensions)
             error = None if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
