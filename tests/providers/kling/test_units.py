@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from tests.providers.kling.conftest import AK, SK
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.jwt import sign_token
 from openkling.providers.kling.options import ChannelOptions, KlingOptions
-from openkling.providers.kling.rehost import looks_like_video
+from openkling.providers.kling.rehost import RehostError, download, looks_like_video
 from openkling.providers.kling.upstream import (
     UpstreamBusy,
     UpstreamChannelError,
@@ -202,3 +203,49 @@ def test_video_sniffing() -> None:
     assert looks_like_video(b"\x00\x00\x00\x18ftypmp42")
     assert looks_like_video(b"\x1a\x45\xdf\xa3rest")
     assert not looks_like_video(b"<!doctype html>")
+
+
+# --- video downloads stay out of private networks (review finding) -------------------------
+
+
+def _mock_client(routes: dict[str, httpx.Response]) -> httpx.AsyncClient:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return routes.get(str(request.url), httpx.Response(404))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v.mp4", "http://169.254.169.254/latest",
+                                 "http://10.1.2.3/v.mp4", "file:///etc/passwd"])
+async def test_download_refuses_private_hosts_that_are_not_channels(
+    url: str, tmp_path: Path
+) -> None:
+    async with _mock_client({}) as http:
+        with pytest.raises(RehostError, match="refusing to download"):
+            await download(http, url, tmp_path / "v", max_bytes=10_000, time_limit=5)
+
+
+async def test_download_checks_every_redirect_hop(tmp_path: Path) -> None:
+    routes = {
+        "http://upstream.test/v.mp4": httpx.Response(
+            302, headers={"location": "http://10.0.0.7/internal"}),
+    }
+    async with _mock_client(routes) as http:
+        with pytest.raises(RehostError, match="refusing to download"):
+            await download(http, "http://upstream.test/v.mp4", tmp_path / "v",
+                           max_bytes=10_000, time_limit=5,
+                           trusted_hosts=frozenset({"upstream.test"}))
+
+
+async def test_download_from_a_channel_host_follows_its_redirects(tmp_path: Path) -> None:
+    video = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
+    routes = {
+        "http://upstream.test/v.mp4": httpx.Response(302, headers={"location": "/real.mp4"}),
+        "http://upstream.test/real.mp4": httpx.Response(
+            200, content=video, headers={"content-type": "video/mp4"}),
+    }
+    async with _mock_client(routes) as http:
+        size = await download(http, "http://upstream.test/v.mp4", tmp_path / "v",
+                              max_bytes=10_000, time_limit=5,
+                              trusted_hosts=frozenset({"upstream.test"}))
+    assert size == len(video) and (tmp_path / "v").read_bytes() == video

@@ -17,6 +17,7 @@ import random
 import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -79,6 +80,11 @@ class KlingProvider:
         self._tracker: Tracker | None = None
         self._db: Database | None = None
         self._start_lock = asyncio.Lock()
+        #: Video downloads may reach these hosts even on private networks (a chained
+        #: openkling, a gateway on the LAN); any other host must be public.
+        self._trusted_hosts = frozenset(
+            host for c in self.options.channels if (host := urlsplit(c.base_url).hostname)
+        )
 
     # -- Provider protocol -----------------------------------------------------------------
     def check(self, spec: GenerationSpec) -> None:
@@ -236,16 +242,23 @@ class KlingProvider:
         if self.callback_base is not None:
             body["callback_url"] = f"{self.callback_base}/{ctx.task_id}/{token}"
         attempt = 0
+        maybe_landed = False
         while True:
             ctx.raise_if_cancelled()
             try:
                 task = await channel.client.create(body)
             except UpstreamUnavailable as exc:
+                maybe_landed = maybe_landed or exc.ambiguous
                 found = await self._landed(channel, ctx.task_id, exc)
                 if found is not None:
                     task = found
                 else:
                     if attempt >= self.options.submit_retries:
+                        if maybe_landed:  # an earlier try may still show up here: never
+                            raise _Ambiguous(  # submit elsewhere until this channel says no
+                                f"submit to {channel.name} may have landed; it is looked up "
+                                "again before anything is submitted elsewhere"
+                            ) from None
                         raise
                     attempt += 1
                     await asyncio.sleep(self._backoff(attempt))
@@ -355,7 +368,8 @@ class KlingProvider:
             try:
                 await rehost(self._http, ctx.storage, url, key=key, work_dir=ctx.work_dir,
                              max_bytes=self.options.max_download_bytes,
-                             time_limit=self.options.download_timeout, gate=self._gate)
+                             time_limit=self.options.download_timeout, gate=self._gate,
+                             trusted_hosts=self._trusted_hosts)
                 return
             except RehostError as exc:
                 raise ProviderError(str(exc)) from None

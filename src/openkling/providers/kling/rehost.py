@@ -11,15 +11,20 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from openkling.core.callbacks import check_callback_url, pinned_request
+from openkling.core.errors import KlingError
 from openkling.storage.base import Storage
 
 log = logging.getLogger("openkling.providers.kling")
 
 _BAD_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _EBML = b"\x1a\x45\xdf\xa3"
+_MAX_REDIRECTS = 5
 
 
 class RehostError(Exception):
@@ -34,53 +39,96 @@ def looks_like_video(head: bytes) -> bool:
     return (len(head) >= 8 and head[4:8] == b"ftyp") or head.startswith(_EBML)
 
 
-async def download(http: httpx.AsyncClient, url: str, target: Path, *, max_bytes: int,
-                   time_limit: float, gate: asyncio.Semaphore | None = None) -> int:
-    """Stream `url` into `target`; return its size. Query strings (signatures) are not logged."""
-    shown = url.split("?", 1)[0]
-    written = 0
+async def _target(url: str, trusted_hosts: frozenset[str]) -> tuple[str, dict[str, str],
+                                                                    dict[str, Any]]:
+    """Where to connect for `url`: a configured upstream host as is; any other host only at a
+    public address, pinned to the address checked (a video URL comes from the upstream's
+    answer and must not reach into our private network)."""
+    host = urlsplit(url).hostname or ""
+    if host in trusted_hosts:
+        return url, {}, {}
     try:
-        async with gate or contextlib.nullcontext(), \
-                http.stream("GET", url, timeout=time_limit, follow_redirects=True) as response:
-            if response.status_code >= 500 or response.status_code == 429:
-                raise RehostTransient(f"video download answered HTTP {response.status_code}")
-            if response.status_code != 200:
-                raise RehostError(f"video download answered HTTP {response.status_code}")
-            ctype = response.headers.get("content-type", "").lower()
-            if ctype.startswith(_BAD_TYPES):
-                raise RehostError(f"upstream video is not a video (content type {ctype})")
-            length = response.headers.get("content-length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise RehostError(f"upstream video is larger than {max_bytes} bytes")
-            head = b""
-            out = await asyncio.to_thread(target.open, "wb")
-            try:
-                async for chunk in response.aiter_bytes(256 * 1024):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise RehostError(f"upstream video is larger than {max_bytes} bytes")
-                    if len(head) < 16:
-                        head += chunk[: 16 - len(head)]
-                    await asyncio.to_thread(out.write, chunk)
-            finally:
-                await asyncio.to_thread(out.close)
+        address = await check_callback_url(url, allow_private=False)
+    except KlingError as exc:
+        reason = exc.message.removeprefix("callback_url: ").split("; set ")[0]
+        raise RehostError(f"refusing to download the video: {reason}") from None
+    return pinned_request(url, address)
+
+
+async def download(http: httpx.AsyncClient, url: str, target: Path, *, max_bytes: int,
+                   time_limit: float, gate: asyncio.Semaphore | None = None,
+                   trusted_hosts: frozenset[str] = frozenset()) -> int:
+    """Stream `url` into `target` within `time_limit` seconds in all; return its size.
+
+    Redirects are followed by hand (at most 5), each hop checked like the first. Query
+    strings (signatures) are not logged.
+    """
+    try:
+        async with asyncio.timeout(time_limit), gate or contextlib.nullcontext():
+            for _ in range(_MAX_REDIRECTS + 1):
+                next_url = await _fetch(http, url, target, max_bytes, trusted_hosts)
+                if next_url is None:
+                    break
+                url = next_url
+            else:
+                raise RehostError("video download redirected too many times")
+    except TimeoutError:
+        raise RehostTransient(f"video download took longer than {time_limit:g} s") from None
     except httpx.HTTPError as exc:
         raise RehostTransient(f"video download failed ({type(exc).__name__})") from None
+    head, written = await asyncio.to_thread(_head, target)
     if not looks_like_video(head):
         raise RehostError("upstream file is not a video (no MP4/WebM header)")
-    log.debug("downloaded %s (%d bytes)", shown, written)
+    log.debug("downloaded %s (%d bytes)", url.split("?", 1)[0], written)
     return written
+
+
+def _head(path: Path) -> tuple[bytes, int]:
+    with path.open("rb") as fh:
+        return fh.read(16), path.stat().st_size
+
+
+async def _fetch(http: httpx.AsyncClient, url: str, target: Path, max_bytes: int,
+                 trusted_hosts: frozenset[str]) -> str | None:
+    """One hop: the redirect's next URL, or None once the body is in `target`."""
+    request_url, headers, extensions = await _target(url, trusted_hosts)
+    written = 0
+    async with http.stream("GET", request_url, headers=headers, extensions=extensions,
+                           follow_redirects=False) as response:
+        if response.is_redirect and "location" in response.headers:
+            return urljoin(url, response.headers["location"])
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RehostTransient(f"video download answered HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise RehostError(f"video download answered HTTP {response.status_code}")
+        ctype = response.headers.get("content-type", "").lower()
+        if ctype.startswith(_BAD_TYPES):
+            raise RehostError(f"upstream video is not a video (content type {ctype})")
+        length = response.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_bytes:
+            raise RehostError(f"upstream video is larger than {max_bytes} bytes")
+        out = await asyncio.to_thread(target.open, "wb")
+        try:
+            async for chunk in response.aiter_bytes(256 * 1024):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise RehostError(f"upstream video is larger than {max_bytes} bytes")
+                await asyncio.to_thread(out.write, chunk)
+        finally:
+            await asyncio.to_thread(out.close)
+    return None
 
 
 async def rehost(http: httpx.AsyncClient, storage: Storage, url: str, *, key: str,
                  work_dir: Path, max_bytes: int, time_limit: float,
-                 gate: asyncio.Semaphore | None = None) -> None:
+                 gate: asyncio.Semaphore | None = None,
+                 trusted_hosts: frozenset[str] = frozenset()) -> None:
     """Download into a scratch file under `work_dir`, then hand it to storage as `key`."""
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
     target = work_dir / (key.replace("/", "_") + ".part")
     try:
         await download(http, url, target, max_bytes=max_bytes, time_limit=time_limit,
-                       gate=gate)
+                       gate=gate, trusted_hosts=trusted_hosts)
         await storage.put_file(key, target, "video/mp4")
     finally:
         await asyncio.to_thread(target.unlink, missing_ok=True)
