@@ -70,6 +70,7 @@ class ProviderDouble:
             await ctx.report_progress(100 * step / steps)
             await asyncio.sleep(seconds / steps)
         video_id = f"{spec.task_id}-0"
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
         local = ctx.work_dir / "video.mp4"
         shutil.copyfile(SAMPLE, local)
         key = f"videos/{spec.task_id}/{video_id}.mp4"

@@ -81,6 +81,7 @@ class TaskContext:
         self.attempt = attempt
         self.state: dict[str, Any] = dict(state)
         self.storage = storage
+        #: Scratch space for this run, removed afterwards; created by the provider if needed.
         self.work_dir = work_dir
         self.cancelled = asyncio.Event()
         self._save_state = save_state

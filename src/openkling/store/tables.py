@@ -78,6 +78,8 @@ tasks = Table(
     Column("provider_state", JSON, nullable=True),
     UniqueConstraint("account_id", "kind", "external_task_id", name="uq_tasks_external_id"),
     Index("ix_tasks_account_created", "account_id", "created_at"),
+    # The unfinished-task cap counts (account, status) inside every create transaction.
+    Index("ix_tasks_account_status", "account_id", "status"),
     Index("ix_tasks_queue", "status", "lease_owner", "run_after"),
     Index("ix_tasks_lease", "lease_owner", "lease_expires_at"),
 )

@@ -268,7 +268,6 @@ class Worker:
         record = running.record
         payload = self.runtime.service.callback_payload
         try:
-            running.ctx.work_dir.mkdir(parents=True, exist_ok=True)
             route = self.runtime.registry.resolve(record.model_name)
             spec = spec_from_stored(record.id, record.request, route.options)
             result = await provider.run(spec, running.ctx)

@@ -74,6 +74,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index('ix_tasks_account_created', ['account_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_tasks_account_status', ['account_id', 'status'], unique=False)
         batch_op.create_index('ix_tasks_lease', ['lease_owner', 'lease_expires_at'], unique=False)
         batch_op.create_index('ix_tasks_queue', ['status', 'lease_owner', 'run_after'], unique=False)
 
@@ -110,6 +111,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_queue')
         batch_op.drop_index('ix_tasks_lease')
+        batch_op.drop_index('ix_tasks_account_status')
         batch_op.drop_index('ix_tasks_account_created')
 
     op.drop_table('tasks')
