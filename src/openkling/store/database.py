@@ -7,6 +7,8 @@ reads run without a transaction. PostgreSQL: plain transactions, row locks where
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,14 +34,24 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        self._writers: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that will write: takes SQLite's write lock up front."""
-        async with self.engine.connect() as conn:
-            await conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
-            async with conn.begin():
-                yield conn
+        """A transaction that will write: takes SQLite's write lock up front.
+
+        SQLite admits one writer at a time, and a writer that finds the lock taken waits in
+        SQLite's busy handler, which sleeps in growing steps (up to 100 ms) instead of being
+        woken: under load that made creates wait up to a second. Writers of this process
+        therefore queue on an asyncio lock first; only other processes meet the busy handler.
+        """
+        async with self._writers:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
