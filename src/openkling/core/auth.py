@@ -39,7 +39,7 @@ class Authenticator:
         self._api_keys: dict[str, tuple[float, Principal]] = {}
         self._jwt_secrets: dict[str, tuple[float, Principal, str]] = {}
         self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._unknown: dict[str, float] = {}  # API-key hash -> "unknown" until (monotonic)
+        self._unknown: dict[str, float] = {}  # "key:<hash>" / "ak:<access key>" -> unknown until
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = _bearer_token(authorization)
@@ -53,12 +53,12 @@ class Authenticator:
         cached = self._api_keys.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        if self._unknown.get(digest, 0.0) > now:
+        if self._unknown.get("key:" + digest, 0.0) > now:
             raise KlingError(Code.AUTH_INVALID, "Authorization: unknown key")
         found = await self._once("key:" + digest,
                                  lambda: self._accounts.find_by_api_key_hash(digest))
         if found is None:  # remembered too: guessing keys must not cost a query each
-            self._remember(self._unknown, digest, now + self._ttl)
+            self._remember(self._unknown, "key:" + digest, now + self._ttl)
         principal = _usable(found)
         self._remember(self._api_keys, digest, (now + self._ttl, principal))
         return principal
@@ -79,8 +79,12 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             _, principal, secret = cached
         else:
+            if self._unknown.get("ak:" + access_key, 0.0) > now:
+                raise KlingError(Code.AUTH_INVALID, "Authorization: unknown key")
             found = await self._once("ak:" + access_key,
                                      lambda: self._accounts.find_by_access_key(access_key))
+            if found is None:
+                self._remember(self._unknown, "ak:" + access_key, now + self._ttl)
             principal = _usable(found)
             assert found is not None
             secret = self._master.decrypt(found[0].secret_key_enc)
