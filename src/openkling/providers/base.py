@@ -105,6 +105,27 @@ class TaskContext:
             raise TaskCancelled("cancelled")
 
 
+class EventSource(Protocol):
+    """Upstream callback events the API recorded for running tasks (the store provides them;
+    see `openkling.store.relay_events`). A provider treats an event as "look again now"."""
+
+    async def latest_id(self) -> int:
+        """The newest event id now (events older than the worker's start are not needed)."""
+        ...
+
+    async def after(self, event_id: int) -> list[tuple[int, str]]:
+        """(event id, our task id) pairs newer than `event_id`, oldest first."""
+        ...
+
+
+@runtime_checkable
+class ReceivesEvents(Protocol):
+    """A provider that wants upstream callback events: the worker attaches a source before
+    `start`, so the provider itself never opens the database."""
+
+    def attach_events(self, source: EventSource) -> None: ...
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Given a spec and a context, return videos."""

@@ -24,12 +24,14 @@ from openkling.providers.base import (
     GenerationResult,
     Provider,
     ProviderError,
+    ReceivesEvents,
     TaskCancelled,
     TaskContext,
     TransientProviderError,
 )
 from openkling.runtime import Runtime
 from openkling.store.records import TaskRecord
+from openkling.store.relay_events import RelayEventReader
 from openkling.worker.backoff import backoff_seconds
 from openkling.worker.callbacks import CallbackDeliverer
 
@@ -74,6 +76,8 @@ class Worker:
                 log.error("provider %s unavailable; its tasks wait in the queue: %s", name,
                           provider)
                 continue
+            if isinstance(provider, ReceivesEvents):
+                provider.attach_events(RelayEventReader(self.runtime.db))
             try:
                 await provider.start()
             except Exception:

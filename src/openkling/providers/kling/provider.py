@@ -25,6 +25,7 @@ from openkling.config import Settings
 from openkling.core.errors import KlingError
 from openkling.core.models import GenerationSpec
 from openkling.providers.base import (
+    EventSource,
     GenerationResult,
     ProviderError,
     TaskCancelled,
@@ -35,7 +36,7 @@ from openkling.providers.base import (
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.rehost import RehostError, RehostTransient, rehost
-from openkling.providers.kling.tracker import EventSource, Tracked, Tracker, TrackingError
+from openkling.providers.kling.tracker import Tracked, Tracker, TrackingError
 from openkling.providers.kling.upstream import (
     UpstreamBusy,
     UpstreamChannelError,
@@ -46,7 +47,6 @@ from openkling.providers.kling.upstream import (
     UpstreamTask,
     UpstreamUnavailable,
 )
-from openkling.store.database import Database
 
 log = logging.getLogger("openkling.providers.kling")
 
@@ -72,13 +72,12 @@ class KlingProvider:
             f"{settings.public_url.rstrip('/')}{CALLBACK_PATH}"
             if self.options.callbacks and settings.public_url else None
         )
-        #: Set before `start` to read callback events from elsewhere (tests, other stores).
+        #: Attached by the worker before `start` (see `attach_events`).
         self.event_source: EventSource | None = None
         self._http: httpx.AsyncClient | None = None
         self._gate = asyncio.Semaphore(1)
         self._pool: ChannelPool | None = None
         self._tracker: Tracker | None = None
-        self._db: Database | None = None
         self._start_lock = asyncio.Lock()
         #: Video downloads may reach these hosts even on private networks (a chained
         #: openkling, a gateway on the LAN); any other host must be public.
@@ -87,6 +86,10 @@ class KlingProvider:
         )
 
     # -- Provider protocol -----------------------------------------------------------------
+    def attach_events(self, source: EventSource) -> None:
+        """Upstream callbacks recorded by the API reach the tracker through this source."""
+        self.event_source = source
+
     def check(self, spec: GenerationSpec) -> None:
         if not any(c.serves(spec.model_name) for c in self.options.channels):
             raise KlingError.invalid("model_name", f"{spec.model_name} is not served here")
@@ -107,9 +110,7 @@ class KlingProvider:
                 Channel(c, UpstreamClient(c, self._http, self._gate, queries))
                 for c in self.options.channels
             )
-            events = self.event_source
-            if events is None and self.callback_base is not None:
-                events = await self._store_events()
+            events = self.event_source if self.callback_base is not None else None
             self._tracker = Tracker(self.options, self._pool, events)
             await self._tracker.start()
 
@@ -120,9 +121,6 @@ class KlingProvider:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        if self._db is not None:
-            await self._db.dispose()
-            self._db = None
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         await self.start()
@@ -143,13 +141,6 @@ class KlingProvider:
     def tracker(self) -> Tracker:
         assert self._tracker is not None, "start() first"
         return self._tracker
-
-    async def _store_events(self) -> EventSource | None:
-        """Callback events live in the task database; read them with our own small engine."""
-        from openkling.store.relay_events import RelayEventReader
-
-        self._db = Database(self.settings.resolved_database_url)
-        return RelayEventReader(self._db)
 
     async def _obtain(self, spec: GenerationSpec, ctx: TaskContext) -> (
             tuple[Channel, UpstreamTask | None]):

@@ -19,8 +19,8 @@ import heapq
 import logging
 import random
 import time
-from typing import Protocol
 
+from openkling.providers.base import EventSource
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.upstream import (
@@ -32,18 +32,6 @@ from openkling.providers.kling.upstream import (
 
 log = logging.getLogger("openkling.providers.kling")
 
-
-
-class EventSource(Protocol):
-    """Callback events recorded by the API process (see `openkling.store.relay_events`)."""
-
-    async def latest_id(self) -> int:
-        """The newest event id now (events older than the worker's start are not needed)."""
-        ...
-
-    async def after(self, event_id: int) -> list[tuple[int, str]]:
-        """(event id, our task id) pairs newer than `event_id`, oldest first."""
-        ...
 
 
 _NOT_FOUND_LIMIT = 3
