@@ -232,6 +232,27 @@ async def test_ambiguous_create_with_unreachable_upstream_does_not_fail_over(
     assert second_simulator.sim.submits[task.task_id] == 0
 
 
+async def test_ambiguous_then_plain_failures_never_fail_over(
+        simulator: RunningSimulator, second_simulator: RunningSimulator, make_provider: Any,
+        new_task: Any) -> None:
+    """Review finding: a 504 (may have landed) followed by plain 503s must not make the relay
+    submit on another channel: the first channel is asked again on the next attempt."""
+    simulator.sim.faults.create.extend(["timeout", "503", "503"])
+    provider = await make_provider(
+        [jwt_channel(simulator, priority=10), key_channel(second_simulator)],
+        submit_retries=2,
+    )
+    task = new_task()
+    with pytest.raises(TransientProviderError):
+        await provider.run(spec_for(task), task.context())
+    assert task.state["tried"] == ["ak"]
+    assert second_simulator.sim.submits[task.task_id] == 0
+    result = await provider.run(spec_for(task), task.context())  # the next attempt
+    assert len(result.videos) == 1
+    assert simulator.sim.submits[task.task_id] == 1
+    assert second_simulator.sim.submits[task.task_id] == 0
+
+
 async def test_retry_after_crash_adopts_instead_of_resubmitting(
         simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
     """The worker died after the submit, before it could save the upstream id."""
