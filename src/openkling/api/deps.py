@@ -1,4 +1,4 @@
-"""Per-request helpers: the runtime, the request id, and the caller (authenticated, rate limited).
+"""Per-request helpers: the API's services, the request id, and the caller.
 
 The Kling routes call `authenticate` themselves instead of declaring FastAPI dependencies: on
 the poll path, dependency solving cost more than the task lookup itself. Their OpenAPI entries
@@ -12,9 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from openkling.api.errors import request_id_of
-from openkling.api.limits import RateLimiter
+from openkling.api.services import ApiServices
 from openkling.core.auth import Principal
-from openkling.runtime import Runtime
 
 SECURITY_SCHEME: dict[str, Any] = {
     "bearer": {
@@ -28,25 +27,25 @@ SECURITY_SCHEME: dict[str, Any] = {
 BEARER: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def services_of(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
 
 
-def context(request: Request) -> tuple[Runtime, str]:
-    return runtime_of(request), request_id_of(request)
+def context(request: Request) -> tuple[ApiServices, str]:
+    return services_of(request), request_id_of(request)
 
 
 async def authenticate(request: Request) -> Principal:
-    principal = await runtime_of(request).auth.authenticate(request.headers.get("authorization"))
-    limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.hit(principal.account_id)
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers.get("authorization"))
+    services.limiter.hit(principal.account_id)
     return principal
 
 
 # `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool.
-async def get_runtime(request: Request) -> Runtime:
-    return runtime_of(request)
+async def get_services(request: Request) -> ApiServices:
+    return services_of(request)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ServicesDep = Annotated[ApiServices, Depends(get_services)]

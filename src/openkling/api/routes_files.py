@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import FileResponse
 
-from openkling.api.deps import RuntimeDep
+from openkling.api.deps import ServicesDep
 from openkling.core.errors import Code, KlingError
 from openkling.storage.local import LocalStorage
 
@@ -28,11 +28,11 @@ router = APIRouter(tags=["files"])
 )
 async def download(
     key: str,
-    runtime: RuntimeDep,
+    services: ServicesDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
 ) -> FileResponse:
-    storage = runtime.storage
+    storage = services.storage
     if not isinstance(storage, LocalStorage):
         raise KlingError.not_found("file")
     if not storage.signer.verify(key, expires, signature):

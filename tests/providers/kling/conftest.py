@@ -15,7 +15,7 @@ from tests.doubles.kling_simulator import KlingSimulatorDouble, RunningSimulator
 from openkling.config import Settings
 from openkling.core.ids import new_task_id
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import TaskContext
+from openkling.core.provider import TaskContext
 from openkling.providers.kling import KlingProvider
 
 AK, SK = "AK-test-access", "SK-test-secret-do-not-log-0123456789abcdef"

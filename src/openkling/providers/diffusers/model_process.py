@@ -33,7 +33,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from openkling.providers.base import ProviderError, TaskCancelled, TransientProviderError
+from openkling.core.provider import ProviderError, TaskCancelled, TransientProviderError
+from openkling.errors import OpenKlingError
 
 log = logging.getLogger("openkling.providers.diffusers")
 
@@ -45,7 +46,7 @@ STOP_SECONDS = 10.0
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 
 
-class _ProcessDied(Exception):
+class _ProcessDied(OpenKlingError):
     pass
 
 

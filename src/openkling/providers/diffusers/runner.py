@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from openkling.errors import OpenKlingError
 from openkling.providers.diffusers.encode import write_mp4
 from openkling.providers.diffusers.options import TINY_MODEL
 
@@ -30,7 +31,7 @@ _DTYPES: dict[str, torch.dtype] = {
 }
 
 
-class GenerationCancelled(Exception):
+class GenerationCancelled(OpenKlingError):
     """Raised from the step callback once the shared cancel flag is seen."""
 
 
