@@ -1,9 +1,11 @@
 """Where each process kind is put together from Settings: nothing else constructs these parts.
 
 - every process opens `Resources` (database, stores, storage, master key, model routes);
-- the API process adds `ApiServices` (`api_process`), and by default an embedded worker;
+- the API process adds `ApiParts` (`api_process`, which `api.app.create_app` runs as its
+  lifespan), and by default an embedded worker;
 - a worker process adds providers and a `Worker` (`worker_process`).
-Parts receive their few collaborators explicitly, so each can be built alone in a test.
+Parts receive their few collaborators explicitly, so each can be built alone in a test. This
+module imports no `api` module: the API sits above it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from openkling.api.limits import RateLimiter
-from openkling.api.services import ApiServices
 from openkling.config import Settings
 from openkling.core.auth import Authenticator
 from openkling.core.provider import ReceivesEvents
@@ -36,6 +36,17 @@ from openkling.worker.deliverer import CallbackDeliverer, SecretLookup
 from openkling.worker.engine import Worker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApiParts:
+    """What the API's routes work with, besides its own rate limiter."""
+
+    auth: Authenticator
+    tasks: TaskService
+    storage: Storage
+    #: For readiness and the relay's upstream callbacks (`openkling.store.relay_events`).
+    db: Database
 
 
 @dataclass
@@ -84,11 +95,10 @@ class Resources:
         await self.db.dispose()
 
 
-def build_api(resources: Resources, providers: Providers) -> ApiServices:
+def build_api(resources: Resources, providers: Providers) -> ApiParts:
     settings = resources.settings
-    return ApiServices(
+    return ApiParts(
         auth=Authenticator(resources.accounts, resources.master, settings.auth_cache_seconds),
-        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         tasks=TaskService(
             settings=settings,
             store=resources.tasks,
@@ -143,20 +153,20 @@ def _secret_lookup(resources: Resources) -> SecretLookup:
 
 
 @asynccontextmanager
-async def api_process(settings: Settings) -> AsyncIterator[ApiServices]:
+async def api_process(settings: Settings) -> AsyncIterator[ApiParts]:
     """The API's parts for the lifetime of the application; with `embedded_worker`, a worker
     too, which a new task wakes at once."""
     resources = Resources.open(settings)
     try:
         await resources.migrate()
         providers = resources.build_providers()
-        services = build_api(resources, providers)
+        parts = build_api(resources, providers)
         worker = build_worker(resources, providers) if settings.embedded_worker else None
         if worker is not None:
-            services.tasks.on_created = worker.wake
+            parts.tasks.on_created = worker.wake
             await worker.start()
         try:
-            yield services
+            yield parts
         finally:
             if worker is not None:
                 await worker.stop()

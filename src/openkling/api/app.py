@@ -57,8 +57,8 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with api_process(settings) as services:
-            app.state.services = services
+        async with api_process(settings) as parts:
+            app.state.services = ApiServices.from_parts(parts, settings)
             try:
                 yield
             finally:

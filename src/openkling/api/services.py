@@ -1,10 +1,12 @@
-"""What the routes work with, handed to the application once by the assembly."""
+"""What the routes work with: the assembly's parts plus this process's rate limiter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from openkling.api.limits import RateLimiter
+from openkling.assembly import ApiParts
+from openkling.config import Settings
 from openkling.core.auth import Authenticator
 from openkling.core.service import TaskService
 from openkling.storage.base import Storage
@@ -17,5 +19,14 @@ class ApiServices:
     limiter: RateLimiter
     tasks: TaskService
     storage: Storage
-    #: For readiness and the relay's upstream callbacks (`openkling.store.relay_events`).
     db: Database
+
+    @classmethod
+    def from_parts(cls, parts: ApiParts, settings: Settings) -> ApiServices:
+        return cls(
+            auth=parts.auth,
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            tasks=parts.tasks,
+            storage=parts.storage,
+            db=parts.db,
+        )

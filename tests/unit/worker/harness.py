@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openkling.api.services import ApiServices
-from openkling.assembly import Resources, build_api, build_worker
+from openkling.assembly import ApiParts, Resources, build_api, build_worker
 from openkling.config import Settings
 from openkling.core.auth import Principal
 from openkling.core.models import Text2VideoRequest
@@ -35,7 +34,7 @@ FAST: dict[str, Any] = {
 @dataclass
 class Harness:
     resources: Resources
-    api: ApiServices
+    api: ApiParts
     worker: Worker
     principal: Principal
 

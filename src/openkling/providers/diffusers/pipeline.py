@@ -22,7 +22,7 @@ from openkling.providers.diffusers.options import TINY_MODEL
 # Typed as Any: diffusers carries few annotations.
 diffusers: Any = importlib.import_module("diffusers")
 
-log = logging.getLogger("openkling.providers.diffusers.runner")
+log = logging.getLogger("openkling.providers.diffusers.pipeline")
 
 _DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
