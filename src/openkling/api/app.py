@@ -6,22 +6,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.types import Receive, Scope, Send
 
 from openkling import __version__
 from openkling.api import routes_files, routes_health, routes_text2video, routes_upstream
-from openkling.api.deps import SECURITY_SCHEME
 from openkling.api.errors import install_error_handlers
 from openkling.api.fastpath import poll_key, send_poll
 from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
-from openkling.core.models import Text2VideoRequest
 
 log = logging.getLogger(__name__)
 
@@ -78,26 +74,5 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.openapi = lambda: _openapi_with_request_schemas(app)  # type: ignore[method-assign]
     return app
 
-
-def _openapi_with_request_schemas(app: FastAPI) -> dict[str, Any]:
-    """Create bodies are parsed by hand (any Content-Type); publish their schemas anyway."""
-    if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)
-        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEME
-        components = schema["components"].setdefault("schemas", {})
-        request_schema = Text2VideoRequest.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        components.update(request_schema.pop("$defs", {}))
-        components["Text2VideoRequest"] = request_schema
-        for name in ("HTTPValidationError", "ValidationError"):  # we answer 400, never 422
-            components.pop(name, None)
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
-        app.openapi_schema = schema
-    return app.openapi_schema

@@ -1,30 +1,29 @@
 """Per-request helpers: the API's services, the request id, and the caller.
 
-The Kling routes call `authenticate` themselves instead of declaring FastAPI dependencies: on
-the poll path, dependency solving cost more than the task lookup itself. Their OpenAPI entries
-declare the bearer scheme explicitly (`BEARER`).
+The poll is answered by `api/poll.py` without FastAPI's dependency solving (on that path it
+cost more than the task lookup itself); the other Kling routes call `authenticate` directly or
+as a dependency.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 
 from openkling.api.errors import request_id_of
 from openkling.api.services import ApiServices
 from openkling.core.auth import Principal
 
-SECURITY_SCHEME: dict[str, Any] = {
-    "bearer": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "An openkling API key, or a Kling-style HS256 JWT signed with your "
-        "secret key (iss = access key).",
-    }
-}
-#: `openapi_extra` for routes that require the bearer token.
-BEARER: dict[str, Any] = {"security": [{"bearer": []}]}
+#: Declares the bearer scheme in OpenAPI for the routes that list it in `dependencies`; it
+#: checks nothing (`authenticate` does), so a missing or foreign header passes through it.
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearer",
+    description="An openkling API key, or a Kling-style HS256 JWT signed with your secret key "
+    "(iss = access key).",
+    auto_error=False,
+)
 
 
 def services_of(request: Request) -> ApiServices:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import FileResponse
 
 from openkling.api.deps import ServicesDep
+from openkling.api.schemas import ErrorEnvelope
 from openkling.core.errors import Code, KlingError
 from openkling.storage.local import LocalStorage
 
@@ -24,6 +25,7 @@ router = APIRouter(tags=["files"])
         400: {"description": "Missing or malformed expires/signature (1201)"},
         403: {"description": "Invalid or expired signature (1103)"},
         404: {"description": "No such file (1203)"},
+        "default": {"model": ErrorEnvelope, "description": "Any other failure (Kling envelope)"},
     },
 )
 async def download(
