@@ -3,7 +3,6 @@ path, and (by default) an in-process worker that a new task wakes at once."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,8 +17,6 @@ from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
-
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """A self-hosted, Kling-compatible video generation API.
 
