@@ -13,6 +13,7 @@ import time
 
 import httpx
 
+from openkling.core.backoff import backoff_seconds
 from openkling.core.callbacks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -24,7 +25,6 @@ from openkling.core.clock import now_ms
 from openkling.core.errors import KlingError
 from openkling.runtime import Runtime
 from openkling.store.records import DeliveryRecord
-from openkling.worker.backoff import backoff_seconds
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from openkling.core.backoff import backoff_seconds
 from openkling.core.clock import now_ms
 from openkling.core.models import spec_from_stored
 from openkling.providers.base import (
@@ -32,7 +33,6 @@ from openkling.providers.base import (
 from openkling.runtime import Runtime
 from openkling.store.records import TaskRecord
 from openkling.store.relay_events import RelayEventReader
-from openkling.worker.backoff import backoff_seconds
 from openkling.worker.callbacks import CallbackDeliverer
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from openkling.config import Settings
+from openkling.core.backoff import backoff_seconds
 from openkling.core.errors import KlingError
 from openkling.core.models import GenerationSpec
 from openkling.providers.base import (
@@ -280,9 +281,8 @@ class KlingProvider:
             return None
 
     def _backoff(self, attempt: int) -> float:
-        opts = self.options
-        delay = min(opts.retry_max, opts.retry_base * 2.0 ** (attempt - 1))
-        return float(delay * random.uniform(0.5, 1.5))
+        return backoff_seconds(attempt, base=self.options.retry_base,
+                               cap=self.options.retry_max, jitter=0.5)
 
     async def _follow(self, channel: Channel, initial: UpstreamTask | None,
                       ctx: TaskContext) -> UpstreamTask:
