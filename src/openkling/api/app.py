@@ -20,6 +20,7 @@ from openkling.api.middleware import RequestContextMiddleware
 from openkling.config import Settings
 from openkling.core.models import Text2VideoRequest
 from openkling.runtime import Runtime
+from openkling.store.rate_buckets import shared_buckets
 from openkling.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime.build(settings)
         await runtime.migrate()
         app.state.runtime = runtime
+        limiter: RateLimiter = app.state.rate_limiter
+        limiter.share(shared_buckets(runtime.db, settings.redis_url))
         worker: Worker | None = None
         if settings.embedded_worker:
             worker = Worker(runtime)
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 await worker.stop()
+            await limiter.close()
             await runtime.close()
 
     app = FastAPI(

@@ -40,7 +40,7 @@ def context(request: Request) -> tuple[Runtime, str]:
 async def authenticate(request: Request) -> Principal:
     principal = await runtime_of(request).auth.authenticate(request.headers.get("authorization"))
     limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.hit(principal.account_id)
+    await limiter.hit(principal.account_id)
     return principal
 
 

@@ -53,7 +53,7 @@ class PollFastPath:
                     break
             principal = await runtime.auth.authenticate(authorization)
             limiter: RateLimiter = self.state.rate_limiter
-            limiter.hit(principal.account_id)
+            await limiter.hit(principal.account_id)
             task = await runtime.service.get(principal, key)
             body, status = success_body(runtime.service.to_wire(task), request_id), 200
         except KlingError as error:
