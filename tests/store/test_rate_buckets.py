@@ -21,6 +21,7 @@ from openkling.store.rate_buckets import (
     REDIS_KEY_PREFIX,
     PostgresBuckets,
     RedisBuckets,
+    deployment_namespace,
     shared_buckets,
 )
 from tests.conftest import (
@@ -172,5 +173,19 @@ async def test_sqlite_without_redis_keeps_the_limit_in_memory(tmp_path: Any) -> 
         await db.dispose()
 
 
-def test_redis_keys_are_namespaced() -> None:
+async def test_deployments_sharing_a_redis_have_separate_buckets() -> None:
+    if reason := await _redis_reason():
+        pytest.skip(reason)
+    one = deployment_namespace("postgresql+asyncpg://u:secret@db:5432/one")
+    assert one == deployment_namespace("postgresql+asyncpg://u:other@db:5432/one")
+    assert one != deployment_namespace("postgresql+asyncpg://u:secret@db:5432/two")
+    first, second = RedisBuckets(REDIS_URL, one), RedisBuckets(REDIS_URL, "elsewhere")
+    account = _account()
+    try:
+        assert (await first.take(account, 5, 0.001, 5))[0] == 5
+        assert (await second.take(account, 5, 0.001, 5))[0] == 5
+        assert (await first.take(account, 5, 0.001, 5))[0] == 0
+    finally:
+        await first.close()
+        await second.close()
     assert REDIS_KEY_PREFIX == "openkling:rate:"

@@ -8,10 +8,11 @@ requests never reach the store.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from openkling.store.database import Database
 
@@ -33,7 +34,8 @@ ON CONFLICT (account_id) DO UPDATE SET
 RETURNING granted, tokens
 """)
 
-# The same bucket in Redis: a hash {t: tokens, s: stamp ms} per account, expiring once full.
+# The same bucket in Redis: a hash {t: tokens, s: stamp ms} per account and deployment,
+# expiring once it would be full again.
 _TAKE_LUA = """
 local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local clock = redis.call('TIME')
@@ -76,7 +78,7 @@ class PostgresBuckets:
 class RedisBuckets:
     """Buckets as Redis hashes, updated by one Lua script (one round trip)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str = "") -> None:
         try:
             from redis.asyncio import Redis
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -86,10 +88,11 @@ class RedisBuckets:
             ) from exc
         self._redis: Any = Redis.from_url(url)
         self._script = self._redis.register_script(_TAKE_LUA)
+        self._prefix = f"{REDIS_KEY_PREFIX}{namespace}:" if namespace else REDIS_KEY_PREFIX
 
     async def take(self, account_id: int, want: int, rate: float,
                    burst: float) -> tuple[int, float]:
-        granted, left = await self._script(keys=[f"{REDIS_KEY_PREFIX}{account_id}"],
+        granted, left = await self._script(keys=[f"{self._prefix}{account_id}"],
                                            args=[repr(rate), repr(burst), want])
         return int(granted), float(left)
 
@@ -97,11 +100,19 @@ class RedisBuckets:
         await self._redis.aclose()
 
 
+def deployment_namespace(database_url: str) -> str:
+    """Account ids are per database: deployments sharing one Redis must not share buckets.
+    Processes of one deployment use the same database URL (its password is left out)."""
+    url = make_url(database_url)
+    where = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
 def shared_buckets(db: Database, redis_url: str | None) -> PostgresBuckets | RedisBuckets | None:
     """Redis where configured, else PostgreSQL; None on SQLite (one process is the
     deployment, and its own memory is exact)."""
     if redis_url:
-        return RedisBuckets(redis_url)
+        return RedisBuckets(redis_url, deployment_namespace(db.url))
     if not db.is_sqlite:
         return PostgresBuckets(db)
     return None

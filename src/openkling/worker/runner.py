@@ -26,11 +26,13 @@ from openkling.providers.base import (
     Provider,
     ProviderError,
     ReceivesEvents,
+    SharesSlots,
     TaskCancelled,
     TaskContext,
     TransientProviderError,
 )
 from openkling.runtime import Runtime
+from openkling.store.channel_slots import ChannelSlots
 from openkling.store.records import TaskRecord
 from openkling.store.relay_events import RelayEventReader
 from openkling.worker.callbacks import CallbackDeliverer
@@ -78,6 +80,8 @@ class Worker:
                 continue
             if isinstance(provider, ReceivesEvents):
                 provider.attach_events(RelayEventReader(self.runtime.db))
+            if isinstance(provider, SharesSlots) and not self.runtime.db.is_sqlite:
+                provider.attach_slots(ChannelSlots(self.runtime.db))
             try:
                 await provider.start()
             except Exception:
