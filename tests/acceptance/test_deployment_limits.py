@@ -92,7 +92,7 @@ def test_channel_concurrency_holds_across_three_workers(
     channel = {"name": "acct", "base_url": upstream.base_url, "access_key": AK,
                "secret_key": SK, "timeout": 5.0, "max_concurrency": 2}
     options = {**FAST, "rehost": False, "channels": [channel]}
-    config.write_text(f"[provider_options.kling]\n" + "".join(
+    config.write_text("[provider_options.kling]\n" + "".join(
         f"{key} = {json.dumps(value)}\n" for key, value in options.items() if key != "channels"
     ) + "channels = [" + ", ".join(
         "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in c.items()) + "}"
