@@ -1,8 +1,9 @@
 """Choosing an upstream channel: priority first, then weight, only where a slot is free.
 
-Slot counts are this worker's view (an upstream task holds its slot until it finishes). With
-several workers on one account the upstream's own 1303 answer is the final word, and the
-back-off below makes every worker respect it.
+Slot counts here are this worker's view (an upstream task holds its slot until it finishes).
+On a shared database the provider also reserves each slot for the whole deployment (see
+`provider.py` and `store/channel_slots.py`); the upstream's own 1303 answer stays the final
+word, and the back-off below makes every worker respect it.
 """
 
 from __future__ import annotations
