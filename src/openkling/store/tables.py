@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -110,4 +111,16 @@ relay_events = Table(
     Column("task_id", String(24), nullable=False, index=True),
     Column("payload", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False, index=True),
+)
+
+# Per-account request-rate token buckets shared by every API process on PostgreSQL (see
+# store/rate_buckets.py). No foreign key: its check would lock the account row that every
+# create transaction locks too.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("tokens", Float, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("granted", Integer, nullable=False),
 )
