@@ -30,7 +30,7 @@ from tests.conftest import (
 )
 from tests.doubles.kling_simulator import KlingSimulatorDouble, RunningSimulator
 from tests.integration.providers.kling.conftest import AK, FAST, SK
-from tests.store.test_rate_buckets import REDIS_URL, _redis_reason
+from tests.integration.store.test_rate_buckets import REDIS_URL, _redis_reason
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

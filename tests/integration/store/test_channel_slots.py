@@ -18,7 +18,7 @@ from openkling.store.database import Database
 from openkling.store.tables import tasks
 from openkling.store.tasks import TaskStore
 from tests.conftest import create_postgres_database, drop_postgres_database, postgres_skip_reason
-from tests.store.test_tasks import make_account, values
+from tests.integration.store.test_tasks import make_account, values
 
 
 @pytest.fixture
