@@ -51,7 +51,7 @@ def test_register_adds_the_client_commands() -> None:
     app = typer.Typer()
     register(app)
     names = {command.name for command in app.registered_commands}
-    assert names == {"text2video", "login"}
+    assert names == {"text2video", "login", "env"}
     assert [group.name for group in app.registered_groups] == ["task"]
 
 
