@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from openkling import __version__
 from openkling.api import routes_files, routes_health, routes_text2video, routes_upstream
 from openkling.api.deps import SECURITY_SCHEME
+from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
 from openkling.api.limits import RateLimiter
 from openkling.api.middleware import RequestContextMiddleware
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     install_error_handlers(app)
+    install_docs_ui(app)
     app.include_router(routes_text2video.router, prefix="/v1")
     app.include_router(routes_text2video.router, prefix="/kling/v1")
     app.include_router(routes_files.router)

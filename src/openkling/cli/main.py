@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -31,42 +30,40 @@ INSTALL_SERVER = (
 )
 
 
-def _server_commands() -> dict[str, click.Command]:
+def _server_commands() -> dict[str, Any]:
     """The real server commands; raises ModuleNotFoundError without the server extra."""
     from openkling.cli import keys, server
 
     holder = typer.Typer()
     server.register(holder)
     holder.add_typer(keys.app, name="keys")
-    group = typer.main.get_group(holder)
-    return dict(group.commands)
+    return dict(typer.main.get_group(holder).commands)
 
 
-def _missing_extra(name: str, reason: ModuleNotFoundError) -> click.Command:
+def _missing_extra(name: str, reason: ModuleNotFoundError) -> Any:
     """Stands in for a server command the install lacks: explains, and exits non-zero."""
+    holder = typer.Typer(add_completion=False)
 
-    def explain(args: tuple[str, ...]) -> None:
+    @holder.command(name, help=SERVER_COMMANDS[name], add_help_option=False,
+                    context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def explain() -> None:
         fail(ExitCode.ERROR,
              f"`openkling {name}` needs the server extra, which is not installed "
              f"({reason}). Install it {INSTALL_SERVER}.")
 
-    return click.Command(
-        name, callback=explain, help=SERVER_COMMANDS[name],
-        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-        add_help_option=False,
-    )
+    return typer.main.get_command(holder)
 
 
 class _RootGroup(TyperGroup):
-    """Typer's group, with the server commands resolved only when asked for."""
+    """Typer's group, with the server commands resolved only when asked for. (Contexts and
+    commands are typed `Any`: Typer's click classes are private to it.)"""
 
-    _loaded: dict[str, click.Command] | None = None
+    _loaded: dict[str, Any] | None = None
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return [*SERVER_COMMANDS, *super().list_commands(ctx)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in SERVER_COMMANDS:
             return super().get_command(ctx, cmd_name)
         if self._loaded is None:
