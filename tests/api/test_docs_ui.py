@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from openkling.api.app import create_app
 from openkling.config import Settings
@@ -33,9 +34,13 @@ def asset_urls(html: str) -> list[str]:
 
 
 @pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+def app(tmp_path: Path) -> FastAPI:
+    return create_app(Settings(data_dir=tmp_path))
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     # The docs pages need no runtime, so the app is served without its lifespan.
-    app = create_app(Settings(data_dir=tmp_path))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
@@ -73,8 +78,10 @@ async def test_assets_are_served(
     assert marker in response.content
 
 
-async def test_one_docs_page_each_and_no_cdn_default_left(http: httpx.AsyncClient) -> None:
-    docs_routes = [route for route in http._transport.app.routes  # type: ignore[attr-defined]
+async def test_one_docs_page_each_and_no_cdn_default_left(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    docs_routes = [route for route in app.routes
                    if getattr(route, "path", None) in ("/docs", "/redoc")]
     assert len(docs_routes) == 2
     assert (await http.get("/docs/oauth2-redirect")).status_code == 200

@@ -256,7 +256,8 @@ def test_progress_is_an_integer_in_json(
     done = run(app, "text2video", "whole percent", "--wait", "--no-download", "--json",
                *conn(live_server, credentials))
     assert done.exit_code == 0, done.output
-    assert '"progress": 100,' in done.stdout and "100.0" not in done.stdout
+    progress = json.loads(done.stdout)["progress"]
+    assert progress == 100 and type(progress) is int  # "100", not "100.0"
 
 
 def test_a_wrong_key_at_login_does_not_suggest_running_login(
