@@ -303,3 +303,21 @@ def test_env_without_credentials_says_how_to_get_them(app: typer.Typer) -> None:
     result = run(app, "env")
     assert result.exit_code == ExitCode.AUTHENTICATION
     assert "openkling login" in result.output
+
+
+def test_the_cli_uses_only_the_sdks_public_names() -> None:
+    import ast
+
+    import openkling.client
+
+    cli = Path(__file__).resolve().parents[2] / "src" / "openkling" / "cli"
+    private, unexported = [], []
+    for source in cli.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "openkling.client"):
+                if node.module != "openkling.client":
+                    private.append(f"{source.name}: {node.module}")
+                unexported += [alias.name for alias in node.names
+                               if alias.name not in openkling.client.__all__]
+    assert private == [] and unexported == []
