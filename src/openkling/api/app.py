@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from openkling import __version__
 from openkling.api import routes_files, routes_health, routes_text2video, routes_upstream
+from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
 from openkling.api.fastpath import poll_key, send_poll
 from openkling.api.middleware import RequestContextMiddleware
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
     )
     app.fast_poll = fast_poll
     install_error_handlers(app)
+    install_docs_ui(app)
     app.include_router(routes_text2video.router, prefix="/v1")
     app.include_router(routes_text2video.router, prefix="/kling/v1")
     app.include_router(routes_files.router)

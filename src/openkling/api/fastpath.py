@@ -3,7 +3,7 @@
 Through FastAPI's middleware stack, routing and request objects one poll cost ~4x the lookup
 itself (see docs/benchmarks.md). `OpenKlingApp.__call__` hands exactly the poll request shape
 (GET, no query string) to `answer_poll` here, and everything else, lifespan included, to
-FastAPI. Same function, so both paths answer alike (tests/api/test_fastpath.py).
+FastAPI. Same function, so both paths answer alike (tests/integration/api/test_fastpath.py).
 """
 
 from __future__ import annotations

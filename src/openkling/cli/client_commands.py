@@ -1,26 +1,21 @@
-"""Client commands: `text2video`, `task get|list|wait|download|cancel` and `login`.
+"""Client commands: `text2video`, `task get|list|wait|download|cancel`, `login` and `env`.
 
 They talk to any Kling-compatible API through `openkling.client`. Connection settings come
-from flags, then environment variables, then the file `openkling login` writes (TOML, mode
-0600, in the user's config directory). Exit codes are the `ExitCode` values below and are
-listed in docs/client.md.
+from flags, then environment variables, then the file `openkling login` writes (see
+cli/connection.py). Exit codes are `ExitCode`'s and are listed in docs/client.md.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import shlex
 import sys
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import platformdirs
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -35,7 +30,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from openkling.cli.connection import (
+    Connection,
+    ConnectionFlags,
+    config_path,
+    connection_options,
+    write_config,
+)
+from openkling.cli.exits import ExitCode, fail
 from openkling.client import (
+    DEFAULT_BASE_URL,
     AccountError,
     APIConnectionError,
     AspectRatio,
@@ -52,151 +56,17 @@ from openkling.client import (
     TaskFailedError,
     TaskStatus,
     WaitTimeoutError,
-)
-from openkling.client._base import (
-    DEFAULT_BASE_URL,
-    ENV_ACCESS_KEY,
-    ENV_API_KEY,
-    ENV_BASE_URL,
-    ENV_PREFIX,
-    ENV_SECRET_KEY,
     normalize_prefix,
 )
 
-#: Where `openkling login` keeps its settings unless this variable names another file.
-ENV_CLIENT_CONFIG = "OPENKLING_CLIENT_CONFIG"
+__all__ = ["ExitCode", "register"]
 
-
-class ExitCode(IntEnum):
-    """What a client command's exit status means (2 is Typer's own usage error)."""
-
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    AUTHENTICATION = 3
-    ACCOUNT = 4
-    NOT_FOUND = 5
-    INVALID = 6
-    RATE_LIMITED = 7
-    SERVER = 8
-    UNREACHABLE = 9
-    TASK_FAILED = 10
-    TIMEOUT = 11
-    INTERRUPTED = 130
-
-
-# --- connection settings ------------------------------------------------------------------
-
-BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option("--base-url", envvar=ENV_BASE_URL, show_default=False,
-                 help=f"API server URL (default: the login file's, else {DEFAULT_BASE_URL})."),
-]
-PrefixOpt = Annotated[
-    str | None,
-    typer.Option("--prefix", envvar=ENV_PREFIX, show_default=False,
-                 help='Path prefix: "" for openkling or official Kling, "/kling" for gateways.'),
-]
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option("--api-key", envvar=ENV_API_KEY, show_default=False,
-                 help="Static bearer API key (openkling or a gateway)."),
-]
-AccessKeyOpt = Annotated[
-    str | None,
-    typer.Option("--access-key", envvar=ENV_ACCESS_KEY, show_default=False,
-                 help="Kling access key (with --secret-key: signs JWTs)."),
-]
-SecretKeyOpt = Annotated[
-    str | None,
-    typer.Option("--secret-key", envvar=ENV_SECRET_KEY, show_default=False,
-                 help="Kling secret key (with --access-key)."),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TimeoutOpt = Annotated[
     float | None,
     typer.Option("--timeout", min=0, show_default=False,
                  help="Give up waiting after this many seconds (default: wait forever)."),
 ]
-
-
-def config_path() -> Path:
-    override = os.environ.get(ENV_CLIENT_CONFIG)
-    if override:
-        return Path(override).expanduser()
-    return platformdirs.user_config_path("openkling") / "client.toml"
-
-
-def read_config(path: Path) -> dict[str, str]:
-    """The login file's string settings; a missing file is an empty one."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        _fail(ExitCode.USAGE, f"cannot read the login file {path}: {exc}")
-    return {key: value for key, value in data.items() if isinstance(value, str)}
-
-
-def write_config(path: Path, values: dict[str, str]) -> None:
-    """Write the login file readable by its owner only, replacing it atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lines = ["# openkling client settings, written by `openkling login`"]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
-    partial = path.with_name(path.name + ".tmp")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(partial, path)
-    os.chmod(path, 0o600)
-
-
-@dataclass(frozen=True)
-class Connection:
-    base_url: str
-    prefix: str
-    api_key: str | None
-    access_key: str | None
-    secret_key: str | None
-
-    @classmethod
-    def resolve(
-        cls,
-        base_url: str | None,
-        prefix: str | None,
-        api_key: str | None,
-        access_key: str | None,
-        secret_key: str | None,
-    ) -> Connection:
-        """Flags and environment first; the login file fills what they leave unset. Keys are
-        taken as a set: any key given on the command line replaces all the file's keys."""
-        complete = base_url and prefix is not None and (api_key or access_key or secret_key)
-        saved = {} if complete else read_config(config_path())
-        if not (api_key or access_key or secret_key):
-            api_key = saved.get("api_key") or None
-            access_key = saved.get("access_key") or None
-            secret_key = saved.get("secret_key") or None
-        return cls(
-            base_url=base_url or saved.get("base_url") or DEFAULT_BASE_URL,
-            prefix=normalize_prefix(prefix if prefix is not None else saved.get("prefix", "")),
-            api_key=api_key,
-            access_key=access_key,
-            secret_key=secret_key,
-        )
-
-    def client(self) -> KlingClient:
-        if not (self.api_key or self.access_key or self.secret_key):
-            _fail(ExitCode.AUTHENTICATION,
-                  "no credentials: pass --api-key (or --access-key and --secret-key), set "
-                  f"{ENV_API_KEY}, or run `openkling login`")
-        try:
-            return KlingClient(
-                base_url=self.base_url, prefix=self.prefix, api_key=self.api_key,
-                access_key=self.access_key, secret_key=self.secret_key,
-            )
-        except ValueError as exc:
-            _fail(ExitCode.USAGE, str(exc))
 
 
 # --- output -------------------------------------------------------------------------------
@@ -208,11 +78,6 @@ def _out() -> Console:
 
 def _err() -> Console:
     return Console(stderr=True, highlight=False)
-
-
-def _fail(code: ExitCode, message: str) -> NoReturn:
-    _err().print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
-    raise typer.Exit(int(code))
 
 
 _STYLE = {
@@ -253,8 +118,12 @@ def _show_task(task: Task) -> None:
     table.add_row("Created", _when(task.created))
     table.add_row("Updated", _when(task.updated))
     for number, video in enumerate(task.videos, 1):
-        table.add_row(f"Video {number}", f"{video.url}\n{video.duration} s, id {video.id}")
-    _out().print(table)
+        table.add_row(f"Video {number}", f"{video.duration} s, id {video.id}")
+    out = _out()
+    out.print(table)
+    for number, video in enumerate(task.videos, 1):
+        # One unbroken line, so the signed URL can be copied whatever the terminal's width.
+        out.print(f"Video {number} URL: {video.url}", markup=False, soft_wrap=True)
 
 
 def _show_tasks(tasks: list[Task]) -> None:
@@ -277,39 +146,40 @@ def _show_tasks(tasks: list[Task]) -> None:
 
 
 @contextmanager
-def _errors(conn: Connection) -> Iterator[None]:
+def _errors(conn: Connection, *, logging_in: bool = False) -> Iterator[None]:
     """Turn every SDK error into one clear line on stderr and its exit code."""
     try:
         yield
     except TaskFailedError as exc:
-        _fail(ExitCode.TASK_FAILED, f"task {exc.task.task_id} failed: {exc.message}")
+        fail(ExitCode.TASK_FAILED, f"task {exc.task.task_id} failed: {exc.message}")
     except WaitTimeoutError as exc:
-        _fail(ExitCode.TIMEOUT, f"{exc.message}; resume with `openkling task wait "
-                                f"{exc.task.task_id}`")
+        fail(ExitCode.TIMEOUT, f"{exc.message}; resume with `openkling task wait "
+                               f"{exc.task.task_id}`")
     except AuthenticationError as exc:
-        _fail(ExitCode.AUTHENTICATION,
-              f"authentication failed: {exc}. Check the key (--api-key, or --access-key and "
-              "--secret-key) or run `openkling login`.")
+        where = ("the key given to `openkling login`" if logging_in else
+                 "the key (--api-key, or --access-key and --secret-key), or run "
+                 "`openkling login` to save a working one")
+        fail(ExitCode.AUTHENTICATION, f"authentication failed: {exc}. Check {where}.")
     except AccountError as exc:
-        _fail(ExitCode.ACCOUNT, f"account problem: {exc}")
+        fail(ExitCode.ACCOUNT, f"account problem: {exc}")
     except NotFoundError as exc:
         hint = ""
         if exc.code == 1202:
             hint = f". Is --prefix right (now {conn.prefix or 'none'}; gateways use /kling)?"
-        _fail(ExitCode.NOT_FOUND, f"not found: {exc}{hint}")
+        fail(ExitCode.NOT_FOUND, f"not found: {exc}{hint}")
     except (InvalidParameterError, PolicyError) as exc:
-        _fail(ExitCode.INVALID, f"rejected: {exc}")
+        fail(ExitCode.INVALID, f"rejected: {exc}")
     except RateLimitError as exc:
         hint = f"; retry after {exc.retry_after:g} s" if exc.retry_after is not None else ""
-        _fail(ExitCode.RATE_LIMITED, f"rate limited: {exc}{hint}")
+        fail(ExitCode.RATE_LIMITED, f"rate limited: {exc}{hint}")
     except ServerError as exc:
-        _fail(ExitCode.SERVER, f"server error: {exc}")
+        fail(ExitCode.SERVER, f"server error: {exc}")
     except APIConnectionError as exc:
-        _fail(ExitCode.UNREACHABLE,
-              f"{exc.message}. Is the server running, and are --base-url "
-              f"({conn.base_url}) and --prefix ({conn.prefix or 'none'}) right?")
+        fail(ExitCode.UNREACHABLE,
+             f"{exc.message}. Is the server running, and are --base-url "
+             f"({conn.base_url}) and --prefix ({conn.prefix or 'none'}) right?")
     except KlingClientError as exc:
-        _fail(ExitCode.ERROR, str(exc))
+        fail(ExitCode.ERROR, str(exc))
 
 
 @contextmanager
@@ -317,9 +187,9 @@ def _interruptible(task_id: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        _fail(ExitCode.INTERRUPTED,
-              f"stopped waiting; task {task_id} keeps running. Resume with "
-              f"`openkling task wait {task_id}`.")
+        fail(ExitCode.INTERRUPTED,
+             f"stopped waiting; task {task_id} keeps running. Resume with "
+             f"`openkling task wait {task_id}`.")
 
 
 def _wait(client: KlingClient, task: Task, timeout: float | None, quiet: bool) -> Task:
@@ -349,7 +219,7 @@ def _wait(client: KlingClient, task: Task, timeout: float | None, quiet: bool) -
         return client.text2video.wait(task, timeout=timeout, on_progress=update)
 
 
-def _download(client: KlingClient, task: Task, output: Path | None, quiet: bool) -> Path:
+def _download(client: KlingClient, task: Task, output: str | None, quiet: bool) -> Path:
     if quiet:
         return client.text2video.download(task, output)
     columns = (
@@ -382,6 +252,7 @@ def _finish(task: Task, path: Path | None, as_json: bool) -> None:
 # --- commands -----------------------------------------------------------------------------
 
 
+@connection_options
 def text2video(
     prompt: Annotated[str, typer.Argument(help="What the video shows.", show_default=False)],
     model: Annotated[str | None, typer.Option("--model", help="model_name, e.g. kling-v1.",
@@ -396,21 +267,18 @@ def text2video(
     callback_url: Annotated[str | None, typer.Option(show_default=False)] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the video and download "
                                        "it.")] = False,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Where to save the video (implies --wait; default: "
-        "./<task_id>.mp4).", show_default=False)] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="File or folder (a trailing / makes a folder) to save the video "
+        "in; implies --wait (default: ./<task_id>.mp4).", show_default=False)] = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="With --wait: only "
                                               "wait, do not download.")] = False,
     timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
 ) -> None:
     """Create a text-to-video task; with --wait, follow it and download the video."""
-    conn = Connection.resolve(base_url, prefix, api_key, access_key, secret_key)
+    conn = Connection.resolve(flags)
     with conn.client() as client, _errors(conn):
         task = client.text2video.create(
             prompt, model_name=model, negative_prompt=negative_prompt, cfg_scale=cfg_scale,
@@ -433,20 +301,18 @@ task_app = typer.Typer(help="Look up, follow, download and cancel tasks.",
 
 
 @task_app.command("get")
+@connection_options
 def task_get(
     task_id: Annotated[str, typer.Argument(help="task_id (or external_task_id).",
                                            show_default=False)],
     external: Annotated[bool, typer.Option("--external", help="TASK_ID is an "
                                            "external_task_id.")] = False,
     as_json: JsonOpt = False,
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
 ) -> None:
     """Show one task."""
-    conn = Connection.resolve(base_url, prefix, api_key, access_key, secret_key)
+    conn = Connection.resolve(flags)
     with conn.client() as client, _errors(conn):
         if external:
             task = client.text2video.get(external_task_id=task_id)
@@ -456,20 +322,18 @@ def task_get(
 
 
 @task_app.command("list")
+@connection_options
 def task_list(
     page: Annotated[int, typer.Option("--page", min=1, max=1000, help="Page number.")] = 1,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=500,
                                            help="Tasks per page.")] = 30,
     all_pages: Annotated[bool, typer.Option("--all", help="Every task, all pages.")] = False,
     as_json: JsonOpt = False,
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
 ) -> None:
     """List tasks, newest first."""
-    conn = Connection.resolve(base_url, prefix, api_key, access_key, secret_key)
+    conn = Connection.resolve(flags)
     with conn.client() as client, _errors(conn):
         if all_pages:
             tasks = list(client.text2video.iter_all(page_size=page_size))
@@ -482,18 +346,16 @@ def task_list(
 
 
 @task_app.command("wait")
+@connection_options
 def task_wait(
     task_id: Annotated[str, typer.Argument(show_default=False)],
     timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
 ) -> None:
     """Wait until a task succeeds (exit 0) or fails (exit 10), showing its progress."""
-    conn = Connection.resolve(base_url, prefix, api_key, access_key, secret_key)
+    conn = Connection.resolve(flags)
     with conn.client() as client, _errors(conn), _interruptible(task_id):
         task = client.text2video.get(task_id)
         task = _wait(client, task, timeout, quiet=as_json)
@@ -501,20 +363,18 @@ def task_wait(
 
 
 @task_app.command("download")
+@connection_options
 def task_download(
     task_id: Annotated[str, typer.Argument(show_default=False)],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="File or directory (default: ./<task_id>.mp4).",
-        show_default=False)] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="File or folder: an existing folder, or a path ending in /, "
+        "gets <task_id>.mp4 (default: ./<task_id>.mp4).", show_default=False)] = None,
     as_json: JsonOpt = False,
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
 ) -> None:
     """Download a finished task's video."""
-    conn = Connection.resolve(base_url, prefix, api_key, access_key, secret_key)
+    conn = Connection.resolve(flags)
     with conn.client() as client, _errors(conn):
         task = client.text2video.get(task_id)
         path = _download(client, task, output, quiet=as_json)
@@ -525,46 +385,43 @@ def task_download(
 
 
 @task_app.command("cancel")
+@connection_options
 def task_cancel(
     task_id: Annotated[str, typer.Argument(show_default=False)],
     as_json: JsonOpt = False,
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
 ) -> None:
     """Cancel an unfinished task (an openkling extension; official Kling has no cancel)."""
-    conn = Connection.resolve(base_url, prefix, api_key, access_key, secret_key)
+    conn = Connection.resolve(flags)
     with conn.client() as client, _errors(conn):
         _finish(client.text2video.cancel(task_id), None, as_json)
 
 
+@connection_options
 def login(
-    base_url: BaseUrlOpt = None,
-    prefix: PrefixOpt = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
+    *,
+    flags: ConnectionFlags,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check the key "
                                          "against the server before saving.")] = True,
 ) -> None:
     """Save a server URL and key for the other commands (file mode 0600)."""
-    if not (api_key or access_key or secret_key):
+    api_key, access_key, secret_key = flags.api_key, flags.access_key, flags.secret_key
+    if not flags.has_key:
         if not sys.stdin.isatty():
-            _fail(ExitCode.USAGE, "give --api-key (or --access-key and --secret-key)")
+            fail(ExitCode.USAGE, "give --api-key (or --access-key and --secret-key)")
         api_key = typer.prompt("API key", hide_input=True)
     if bool(access_key) != bool(secret_key):
-        _fail(ExitCode.USAGE, "--access-key and --secret-key go together")
+        fail(ExitCode.USAGE, "--access-key and --secret-key go together")
     if api_key and access_key:
-        _fail(ExitCode.USAGE, "give either --api-key or --access-key and --secret-key")
+        fail(ExitCode.USAGE, "give either --api-key or --access-key and --secret-key")
     conn = Connection(
-        base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
-        prefix=normalize_prefix(prefix or ""),
+        base_url=(flags.base_url or DEFAULT_BASE_URL).rstrip("/"),
+        prefix=normalize_prefix(flags.prefix or ""),
         api_key=api_key, access_key=access_key, secret_key=secret_key,
     )
     if verify:
-        with conn.client() as client, _errors(conn):
+        with conn.client() as client, _errors(conn, logging_in=True):
             client.text2video.list(1, 1)
     values = {"base_url": conn.base_url, "prefix": conn.prefix}
     if api_key:
@@ -577,9 +434,21 @@ def login(
     _out().print(f"Saved {conn.base_url}{conn.prefix} credentials to {path}")
 
 
+@connection_options
+def env(*, flags: ConnectionFlags) -> None:
+    """Print the saved connection as shell exports: eval "$(openkling env)"."""
+    conn = Connection.resolve(flags)
+    if not conn.has_key:
+        fail(ExitCode.AUTHENTICATION,
+             "no credentials to print: run `openkling login` (or pass --api-key)")
+    for name, value in conn.environment().items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the client commands to the root `openkling` app."""
     app.command("text2video")(text2video)
     app.command("login")(login)
+    app.command("env")(env)
     app.add_typer(task_app, name="task")
 

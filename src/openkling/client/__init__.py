@@ -6,7 +6,18 @@ API never load the server's dependencies. See docs/client.md.
 
 from openkling.client._async import AsyncKlingClient
 from openkling.client._auth import APIKeyAuth, Credentials, JWTAuth
-from openkling.client._base import GenerateResult, PollPolicy, RetryPolicy
+from openkling.client._base import (
+    DEFAULT_BASE_URL,
+    ENV_ACCESS_KEY,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_PREFIX,
+    ENV_SECRET_KEY,
+    GenerateResult,
+    PollPolicy,
+    RetryPolicy,
+    normalize_prefix,
+)
 from openkling.client._errors import (
     AccountError,
     APIConnectionError,
@@ -38,6 +49,12 @@ from openkling.client._models import (
 from openkling.client._sync import KlingClient
 
 __all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_ACCESS_KEY",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_PREFIX",
+    "ENV_SECRET_KEY",
     "APIConnectionError",
     "APIError",
     "APIKeyAuth",
@@ -70,4 +87,5 @@ __all__ = [
     "TaskStatus",
     "Video",
     "WaitTimeoutError",
+    "normalize_prefix",
 ]

@@ -1,4 +1,4 @@
-"""The asyncio client: `_sync`'s twin; decisions live in `_base`, this module sends and sleeps."""
+"""The asyncio client; scripts/unasync.py generates `_sync` from it, so edit this one."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from openkling.client._models import AspectRatio, CameraControl, Mode, Task, Vid
 
 
 class AsyncKlingClient:
-    """The async Kling API client; the same arguments and methods as `KlingClient`, awaited.
+    """A Kling API client for openkling, official Kling, or a `/kling` gateway.
 
-    >>> async with AsyncKlingClient(base_url="http://127.0.0.1:8000", api_key="ok_...") as c:
-    ...     result = await c.text2video.generate("a cat surfing", path="cat.mp4")
+    >>> async with AsyncKlingClient(base_url="http://127.0.0.1:8000", api_key="ok_...") as client:
+    ...     result = await client.text2video.generate("a cat surfing", path="cat.mp4")
 
     Unset arguments come from the environment (`OPENKLING_BASE_URL`, `OPENKLING_PREFIX`,
     `OPENKLING_API_KEY`, `KLING_ACCESS_KEY` + `KLING_SECRET_KEY`); see docs/client.md.

@@ -51,9 +51,8 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 TEXT2VIDEO = "/v1/videos/text2video"
-#: Kling's documented bounds for the list query.
+#: Kling's documented bound for the list query's page number.
 MAX_PAGE_NUM = 1000
-MAX_PAGE_SIZE = 500
 
 #: `on_progress` for `wait`: called with the task after every poll.
 TaskProgress = Callable[[Task], None]
@@ -501,12 +500,14 @@ def pick_video(task: Task, index: int) -> Video:
 
 
 def target_path(path: str | os.PathLike[str] | None, video: Video, task_id: str | None) -> Path:
-    """`path` itself, or `<task_id or video id>.mp4` inside it when it is a directory."""
+    """`path` itself, or `<task_id or video id>.mp4` inside it when it names a folder: an
+    existing one, or any path written with a trailing separator (`out/`), created if missing."""
     name = f"{task_id or video.id}.mp4"
     if path is None:
         return Path.cwd() / name
-    target = Path(path).expanduser()
-    if target.is_dir():
+    raw = os.fspath(path)
+    target = Path(raw).expanduser()
+    if raw.endswith(("/", os.sep)) or target.is_dir():
         return target / name
     return target
 

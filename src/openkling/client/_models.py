@@ -8,19 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: Model names Kling has published; any other string is passed through unchanged.
-KNOWN_MODELS: tuple[str, ...] = (
-    "kling-v1",
-    "kling-v1-5",
-    "kling-v1-6",
-    "kling-v2-master",
-    "kling-v2-1",
-    "kling-v2-1-master",
-    "kling-v2-5-turbo",
-    "kling-v2-6",
-    "kling-v3",
-)
-
 
 class TaskStatus(StrEnum):
     SUBMITTED = "submitted"
@@ -154,7 +141,7 @@ class Task(BaseModel):
     task_result: TaskResult = Field(default_factory=TaskResult)
     created_at: int | None = None
     updated_at: int | None = None
-    progress: float | None = Field(
+    progress: int | None = Field(
         None, description="openkling's percentage 0..100; absent on official Kling."
     )
 
@@ -162,6 +149,14 @@ class Task(BaseModel):
     @classmethod
     def _id_as_string(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _whole_percent(cls, value: Any) -> Any:
+        """The wire sends an integer; a gateway's `42.5` is rounded rather than refused."""
+        if isinstance(value, float):
+            return round(value)
+        return value
 
     @field_validator("task_info", "task_result", mode="before")
     @classmethod

@@ -1,3 +1,4 @@
+# Generated from _async.py by scripts/unasync.py: edit that file, then run the script.
 """The blocking client; decisions live in `_base`, this module only sends and sleeps."""
 
 from __future__ import annotations

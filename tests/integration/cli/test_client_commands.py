@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import tomllib
 import uuid
 from pathlib import Path
@@ -51,7 +52,7 @@ def test_register_adds_the_client_commands() -> None:
     app = typer.Typer()
     register(app)
     names = {command.name for command in app.registered_commands}
-    assert names == {"text2video", "login"}
+    assert names == {"text2video", "login", "env"}
     assert [group.name for group in app.registered_groups] == ["task"]
 
 
@@ -227,3 +228,96 @@ def test_login_with_access_key_pair_and_a_bad_key(
     assert saved["access_key"] == credentials.access_key and "api_key" not in saved
     created = run(app, "text2video", "signed by the login file", "--json")
     assert created.exit_code == 0, created.output
+
+
+def test_download_into_a_folder_named_with_a_slash(
+    app: typer.Typer, live_server: Any, credentials: Any, tmp_path: Path
+) -> None:
+    c = conn(live_server, credentials)
+    done = json.loads(run(app, "text2video", "to a folder", "--wait", "--no-download",
+                          "--json", *c).stdout)
+    folder = tmp_path / "newdir"
+    result = run(app, "task", "download", done["task_id"], "--output", f"{folder}/", *c)
+    assert result.exit_code == 0, result.output
+    saved = folder / f"{done['task_id']}.mp4"
+    assert saved.read_bytes()[4:8] == b"ftyp"
+    assert f"Saved {saved}" in result.stdout.replace("\n", "")
+
+    waited = run(app, "text2video", "wait into a folder", "--output", f"{tmp_path}/clips/",
+                 "--json", *c)
+    assert waited.exit_code == 0, waited.output
+    task = json.loads(waited.stdout)
+    assert task["downloaded_to"] == str(tmp_path / "clips" / f"{task['task_id']}.mp4")
+
+
+def test_progress_is_an_integer_in_json(
+    app: typer.Typer, live_server: Any, credentials: Any
+) -> None:
+    done = run(app, "text2video", "whole percent", "--wait", "--no-download", "--json",
+               *conn(live_server, credentials))
+    assert done.exit_code == 0, done.output
+    progress = json.loads(done.stdout)["progress"]
+    assert progress == 100 and type(progress) is int  # "100", not "100.0"
+
+
+def test_a_wrong_key_at_login_does_not_suggest_running_login(
+    app: typer.Typer, live_server: Any
+) -> None:
+    bad = run(app, "login", "--base-url", live_server.base_url, "--api-key", "wrong")
+    assert bad.exit_code == ExitCode.AUTHENTICATION
+    message = " ".join(bad.output.split())
+    assert "authentication failed" in message
+    assert "run `openkling login`" not in message
+    assert "Check the key given to `openkling login`" in message
+
+
+def test_the_signed_url_is_printed_unbroken_in_a_narrow_terminal(
+    app: typer.Typer, live_server: Any, credentials: Any
+) -> None:
+    c = conn(live_server, credentials)
+    done = json.loads(run(app, "text2video", "narrow", "--wait", "--no-download", "--json",
+                          *c).stdout)
+    url = done["task_result"]["videos"][0]["url"]
+    assert len(url) > 60
+    shown = run(app, "task", "get", done["task_id"], *c, env={"COLUMNS": "60"})
+    assert shown.exit_code == 0, shown.output
+    assert f"Video 1 URL: {url}" in shown.stdout.splitlines()
+
+
+def test_env_prints_the_connection_for_eval(
+    app: typer.Typer, live_server: Any, credentials: Any, tmp_path: Path
+) -> None:
+    saved = run(app, "login", "--base-url", live_server.base_url, "--api-key",
+                credentials.api_key)
+    assert saved.exit_code == 0, saved.output
+    printed = run(app, "env")
+    assert printed.exit_code == 0, printed.output
+    shell = subprocess.run(
+        ["bash", "-c", 'eval "$1"; echo "$OPENKLING_BASE_URL $OPENKLING_API_KEY"', "-",
+         printed.stdout], capture_output=True, text=True, check=True,
+    )
+    assert shell.stdout.split() == [live_server.base_url, credentials.api_key]
+
+
+def test_env_without_credentials_says_how_to_get_them(app: typer.Typer) -> None:
+    result = run(app, "env")
+    assert result.exit_code == ExitCode.AUTHENTICATION
+    assert "openkling login" in result.output
+
+
+def test_the_cli_uses_only_the_sdks_public_names() -> None:
+    import ast
+
+    import openkling.client
+
+    cli = Path(__file__).resolve().parents[2] / "src" / "openkling" / "cli"
+    private, unexported = [], []
+    for source in cli.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "openkling.client"):
+                if node.module != "openkling.client":
+                    private.append(f"{source.name}: {node.module}")
+                unexported += [alias.name for alias in node.names
+                               if alias.name not in openkling.client.__all__]
+    assert private == [] and unexported == []

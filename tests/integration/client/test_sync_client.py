@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,20 @@ def test_another_accounts_task_is_not_found(client: KlingClient, live_server: An
     with KlingClient(**client_kwargs(live_server, other)) as stranger, \
             pytest.raises(NotFoundError):
         stranger.text2video.get(task.task_id)
+
+
+def test_download_to_a_folder_path_with_a_slash_creates_it(
+    client: KlingClient, tmp_path: Path
+) -> None:
+    done = client.text2video.wait(client.text2video.create("into a new folder"), timeout=60)
+    path = client.text2video.download(done, f"{tmp_path}/out/")
+    assert path == tmp_path / "out" / f"{done.task_id}.mp4"
+    assert path.read_bytes()[4:8] == b"ftyp"
+    again = client.text2video.download(done, str(tmp_path / "out"))  # existing, no slash
+    assert again == path
+
+
+def test_progress_is_the_wire_integer(client: KlingClient) -> None:
+    done = client.text2video.wait(client.text2video.create("whole percent"), timeout=60)
+    assert type(done.progress) is int and done.progress == 100
+    assert json.dumps(done.to_wire()["progress"]) == "100"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import jwt
@@ -305,3 +306,26 @@ def test_a_read_timeout_is_retried_for_reads_then_typed() -> None:
         with pytest.raises(APITimeoutError):  # a create may have been received: no retry
             client.text2video.create("a cat")
         assert calls == ["POST"]
+
+
+def test_progress_is_a_whole_percent() -> None:
+    wire = {"task_id": "1", "task_status": "processing"}
+    assert Task.model_validate({**wire, "progress": 42}).progress == 42
+    rounded = Task.model_validate({**wire, "progress": 42.4}).progress  # a lenient gateway
+    assert rounded == 42 and type(rounded) is int
+    assert Task.model_validate(wire).progress is None
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("clip.mp4", "clip.mp4"),               # a file name is used as it is
+    ("new/", "new/7.mp4"),                  # a trailing slash names a folder (the download
+                                            # creates it)
+    ("existing", "existing/7.mp4"),         # an existing folder, even without the slash
+    (None, "7.mp4"),                        # nothing: the current folder
+])
+def test_download_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         given: str | None, expected: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing").mkdir()
+    video = Video(id="v1", url="/files/v1.mp4")
+    assert tmp_path / _base.target_path(given, video, "7") == tmp_path / expected
