@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: listed: PyJWT imports it on its own whenever it happens to be installed.)
 SERVER_MODULES = (
     "openkling.api", "openkling.core", "openkling.store", "openkling.storage",
-    "openkling.worker", "openkling.providers", "openkling.runtime", "openkling.config",
+    "openkling.worker", "openkling.providers", "openkling.assembly", "openkling.config",
     "fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "asyncpg", "aiosqlite",
     "pydantic_settings", "torch", "diffusers",
 )
