@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         3600.0, ge=0, description="Give up on a callback this long after its first try."
     )
 
+    # Input images (image2video, images/generations)
+    allow_private_image_urls: bool = Field(
+        False, description="Allow image URLs that resolve to non-public addresses."
+    )
+    image_fetch_seconds: float = Field(
+        20.0, gt=0, description="Time limit for downloading one input image URL."
+    )
+
     # Storage
     storage: Literal["local", "s3"] = "local"
     s3_bucket: str | None = None
