@@ -19,6 +19,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+#: Units per second of video, per image or per task; see core/costs.py.
+DEFAULT_UNIT_PRICES: dict[str, float] = {
+    "videos/text2video/std": 0.2,
+    "videos/text2video/pro": 0.7,
+    "videos/image2video/std": 0.2,
+    "videos/image2video/pro": 0.7,
+    "images/generations": 0.25,
+    "default": 1.0,
+}
+
 #: Model names Kling clients send; by default every one is served by `Settings.provider`.
 KLING_MODELS: tuple[str, ...] = (
     "kling-v1",
@@ -91,6 +101,13 @@ class Settings(BaseSettings):
     callback_timeout: float = Field(10.0, gt=0)
     callback_retry_seconds: float = Field(
         3600.0, ge=0, description="Give up on a callback this long after its first try."
+    )
+
+    # Quotas
+    unit_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_UNIT_PRICES),
+        description="Units per second of video / per image / per task, keyed "
+        "'<family>/<mode>', '<family>' or 'default'.",
     )
 
     # Input images (image2video, images/generations)

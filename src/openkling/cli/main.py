@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from openkling.cli import client_commands, keys, server
+from openkling.cli import client_commands, keys, quotas, server
 
 app = typer.Typer(
     name="openkling",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 server.register(app)
 app.add_typer(keys.app, name="keys")
+quotas.register(app)
 client_commands.register(app)
 
 
