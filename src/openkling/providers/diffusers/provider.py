@@ -68,7 +68,7 @@ class DiffusersProvider:
 
     def check(self, spec: GenerationSpec) -> None:
         """Reject at create time what a local model cannot honour (400/1201), no I/O."""
-        if spec.kind != "text2video":
+        if spec.kind != "videos/text2video":
             raise KlingError.invalid(
                 "model_name", f"{spec.kind} is not supported by the local diffusers provider"
             )

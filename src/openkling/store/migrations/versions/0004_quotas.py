@@ -1,4 +1,5 @@
-"""quotas: resource packs of units per account and the charge each task holds on one
+"""quotas (resource packs of units per account, the charge each task holds on one) and task
+families (a task's kind is its family path: 'text2video' becomes 'videos/text2video')
 
 Revision ID: 0004
 Revises: 0002
@@ -42,9 +43,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("task_id"),
     )
     op.create_index("ix_quota_charges_pack_id", "quota_charges", ["pack_id"])
+    op.execute("UPDATE tasks SET kind = 'videos/text2video' WHERE kind = 'text2video'")
 
 
 def downgrade() -> None:
+    op.execute("UPDATE tasks SET kind = 'text2video' WHERE kind = 'videos/text2video'")
     op.drop_index("ix_quota_charges_pack_id", table_name="quota_charges")
     op.drop_table("quota_charges")
     op.drop_index("ix_quota_packs_account_id", table_name="quota_packs")
