@@ -71,5 +71,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (413, "Request body too large (1200)"),
         (429, "Rate (1302) or unfinished-task (1303) limit"),
         (500, "Internal error (5000)"),
+        # Every other failure is an envelope too; declaring it also keeps FastAPI from
+        # documenting a 422 we never send.
+        ("default", "Any other failure, with its Kling code"),
     )
 }

@@ -18,7 +18,7 @@ from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
 from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import (
+from openkling.core.provider import (
     GenerationResult,
     ImageOutput,
     ProviderError,
