@@ -116,9 +116,18 @@ class Settings(BaseSettings):
         "'<family>/<mode>', '<family>' or 'default'.",
     )
 
+    accept_ignored_fields: list[str] = Field(
+        default_factory=list, description="Optional fields a provider cannot honour that are "
+        "accepted and ignored (the task says so in task_status_msg) instead of refused.",
+    )
+
     # Input images (image2video, images/generations)
     allow_private_image_urls: bool = Field(
         False, description="Allow image URLs that resolve to non-public addresses."
+    )
+    max_image_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Body limit of creates that take images "
+        "(base64 of two 10 MB images fits).",
     )
     image_fetch_seconds: float = Field(
         20.0, gt=0, description="Time limit for downloading one input image URL."

@@ -22,8 +22,8 @@ from openkling.core.family_requests import (
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest, normalized_request
+from openkling.store.tasks import TEXT2VIDEO as TEXT2VIDEO
 
-TEXT2VIDEO = "videos/text2video"
 IMAGE2VIDEO = "videos/image2video"
 IMAGES = "images/generations"
 

@@ -21,7 +21,7 @@ from openkling.providers.diffusers.families import (  # noqa: E402 - after the s
     image_options,
     images_call,
 )
-from openkling.providers.diffusers.runner import (  # noqa: E402
+from openkling.providers.diffusers.pipeline import (  # noqa: E402
     GenerationCancelled,
     PipelineRunner,
 )
