@@ -3,7 +3,6 @@ path, and (by default) an in-process worker that a new task wakes at once."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,8 +24,6 @@ from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
 from openkling.core.families import FAMILIES
-
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """A self-hosted, Kling-compatible video generation API.
 

@@ -41,9 +41,15 @@ class JsonBodyRequest(Request):
 class JsonBodyRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_body = self.body_field is not None
 
         async def handle(request: Request) -> Response:
-            return await handler(JsonBodyRequest(request.scope, request.receive))
+            wrapped = JsonBodyRequest(request.scope, request.receive)
+            if takes_body:
+                # Read here, outside FastAPI's body parsing (which turns every exception into
+                # a 400), so that the body limit's BodyTooLarge reaches its middleware: 413.
+                await wrapped.body()
+            return await handler(wrapped)
 
         return handle
 

@@ -74,3 +74,14 @@ async def test_other_requests_pass_through(clients: Any) -> None:
     assert (await fast.get("/healthz")).json() == {"status": "ok"}
     nested = await fast.get("/v1/videos/text2video/1/cancel", headers=auth)
     assert nested.json()["code"] == 1202
+
+
+async def test_a_poll_with_a_query_string_is_answered_by_the_route_alike(clients: Any) -> None:
+    plain, fast, alice, _ = clients
+    auth = {"Authorization": f"Bearer {alice['api_key']}"}
+    created = (await plain.post("/v1/videos/text2video", headers=auth,
+                                json={"prompt": "x"})).json()["data"]
+    path = f"/v1/videos/text2video/{created['task_id']}"
+    via_route = comparable(await fast.get(f"{path}?lang=en", headers=auth))
+    assert via_route == comparable(await fast.get(path, headers=auth))
+    assert via_route[1]["data"]["task_id"] == created["task_id"]
