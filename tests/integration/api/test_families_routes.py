@@ -3,6 +3,7 @@ scoping, image inputs, image results, /account/costs, quotas, auth before 404.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -20,6 +21,7 @@ from tests.conftest import (
     server_env,
     wait_for_status,
 )
+from tests.doubles.receiver import CallbackReceiverDouble
 
 
 def b64(width: int = 640, height: int = 360, fmt: str = "PNG") -> str:
@@ -210,3 +212,17 @@ async def test_quota_spend_refund_and_exhaustion(server: ServerHandle,
                                            json={"prompt": "too much"}), 429, 1102)
     assert "needs 1 units" in message
     assert await remaining() == 0.5
+
+
+async def test_family_tasks_call_back_with_their_result(http: httpx.AsyncClient,
+                                                        alice: Credentials) -> None:
+    with CallbackReceiverDouble() as receiver:
+        created = await http.post("/v1/images/generations", headers=alice.headers,
+                                  json={"prompt": "hook", "n": 2,
+                                        "callback_url": receiver.url})
+        assert created.status_code == 200, created.text
+        received = await asyncio.to_thread(receiver.wait_for, 2)
+    last = received[-1].json
+    assert last["task_id"] == created.json()["data"]["task_id"]
+    assert last["task_status"] == "succeed" and "code" not in last
+    assert [image["index"] for image in last["task_result"]["images"]] == [0, 1]
