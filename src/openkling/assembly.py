@@ -20,7 +20,7 @@ import httpx
 from openkling.config import Settings
 from openkling.core.auth import Authenticator
 from openkling.core.image_fetch import ImageFetcher
-from openkling.core.provider import ReceivesEvents
+from openkling.core.provider import ReceivesEvents, SharesSlots
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
 from openkling.core.service import TaskService
@@ -30,6 +30,7 @@ from openkling.storage.base import Storage
 from openkling.storage.factory import build_storage
 from openkling.store import migrate
 from openkling.store.accounts import AccountStore
+from openkling.store.channel_slots import ChannelSlots
 from openkling.store.database import Database
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import TaskRecord
@@ -129,6 +130,8 @@ def build_worker(resources: Resources, providers: Providers) -> Worker:
     for provider in providers.available.values():
         if isinstance(provider, ReceivesEvents):
             provider.attach_events(RelayEventReader(resources.db))
+        if isinstance(provider, SharesSlots) and not resources.db.is_sqlite:
+            provider.attach_slots(ChannelSlots(resources.db))
     deliverer = CallbackDeliverer(
         resources.deliveries,
         secret_for=_secret_lookup(resources),

@@ -93,10 +93,14 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(300.0, ge=0)
     shutdown_grace_seconds: float = Field(20.0, ge=0)
 
-    # Limits (per account)
+    # Limits (per account, for the whole deployment)
     max_unfinished_tasks: int = Field(50, ge=1)
     rate_limit_per_second: float = Field(50.0, gt=0)
     rate_limit_burst: int = Field(100, ge=1)
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db shared by every API process for the request "
+        "rate limit; default: the database on PostgreSQL, this process's memory on SQLite."
+    )
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     auth_cache_seconds: float = Field(
         2.0, ge=0, description="How long a verified key is trusted without a database read."

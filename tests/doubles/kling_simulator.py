@@ -114,6 +114,8 @@ class KlingSimulatorDouble:
         self.faults = Faults()
         self.public_url = public_url
         self._unfinished: dict[str, list[int]] = collections.defaultdict(list)
+        #: Most upstream tasks one account had unfinished at once (what 1303 would guard).
+        self.peak_unfinished: collections.Counter[str] = collections.Counter()
         self._ids = itertools.count(int(time.time() * 1000) << 20)
         self.auth_failures: list[int] = []
         self.app = self._build()
@@ -271,6 +273,8 @@ class KlingSimulatorDouble:
             if external:
                 sim.by_external[(account, external)] = task
             heapq.heappush(sim._unfinished[account], task.done_at)
+            sim.peak_unfinished[account] = max(sim.peak_unfinished[account],
+                                               len(sim._unfinished[account]))
             sim._send_callbacks(task)
             if fault == "drop-after":
                 return _DroppedResponse()
@@ -336,7 +340,8 @@ class KlingSimulatorDouble:
         @app.get("/_sim/stats")
         async def stats() -> dict[str, Any]:
             return {"requests": dict(sim.requests), "tasks": len(sim.tasks),
-                    "submits_max": max(sim.submits.values(), default=0)}
+                    "submits_max": max(sim.submits.values(), default=0),
+                    "peak_unfinished": dict(sim.peak_unfinished)}
 
         @app.get("/_sim/tasks")
         async def all_tasks() -> dict[str, Any]:

@@ -58,11 +58,13 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with api_process(settings) as parts:
-            app.state.services = ApiServices.from_parts(parts, settings)
+            services = ApiServices.from_parts(parts, settings)
+            app.state.services = services
             try:
                 yield
             finally:
                 del app.state.services
+                await services.limiter.close()
 
     app = OpenKlingApp(
         title="openkling",

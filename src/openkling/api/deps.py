@@ -38,7 +38,7 @@ def context(request: Request) -> tuple[ApiServices, str]:
 async def authenticate(request: Request) -> Principal:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers.get("authorization"))
-    services.limiter.hit(principal.account_id)
+    await services.limiter.hit(principal.account_id)
     return principal
 
 

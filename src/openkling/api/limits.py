@@ -1,37 +1,127 @@
-"""Per-account request rate limit: a token bucket in this process's memory.
+"""Per-account request rate limit for the whole deployment.
 
-With several API processes each enforces its own bucket, so the effective limit is the
-configured rate times the number of processes (see docs/deployment.md).
+One API process (SQLite): a token bucket per account in memory, exact. Several processes
+(PostgreSQL, or Redis where configured): the bucket lives in the shared store, and each
+process takes tokens from it in small batches ("leases", about `LEASE_SECONDS` of the rate)
+that it then spends locally, so a request costs a store round trip only once per batch.
+Tokens are taken before they are spent, so the deployment never admits more than the rate
+plus the burst; a lease left unspent expires after `LEASE_TTL_SECONDS`, which at worst
+refuses a little early. When the store fails, each process falls back on its own bucket
+(the old per-process limit) and says so once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
+from typing import Protocol
 
 from openkling.core.errors import Code, KlingError
+from openkling.core.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
 
 _MAX_BUCKETS = 100_000
+#: A lease is this many seconds' worth of the account's rate (at most a quarter of the burst).
+LEASE_SECONDS = 0.1
+#: Leased tokens not spent by then are dropped, so a process cannot hoard a burst.
+LEASE_TTL_SECONDS = 1.0
+#: After the shared store failed, use local buckets this long before asking it again.
+FALLBACK_SECONDS = 5.0
+
+
+class SharedBuckets(Protocol):
+    """A token bucket per account held outside the process (see `store.rate_buckets`)."""
+
+    async def take(self, account_id: int, want: int, rate: float,
+                   burst: float) -> tuple[int, float]:
+        """Refill, take up to `want` whole tokens; return (granted, tokens left)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _Lease:
+    __slots__ = ("empty_until", "expires", "lock", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.expires = 0.0
+        #: The store said "empty" until then: refuse locally, don't ask again.
+        self.empty_until = 0.0
+        self.lock = asyncio.Lock()  # one store round trip per account at a time
 
 
 class RateLimiter:
     def __init__(self, rate_per_second: float, burst: int) -> None:
         self.rate = rate_per_second
         self.burst = float(burst)
-        self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, last time)
+        self.lease_size = max(1, min(burst // 4, math.ceil(rate_per_second * LEASE_SECONDS)))
+        self._buckets: dict[int, TokenBucket] = {}
+        self._leases: dict[int, _Lease] = {}
+        self._shared: SharedBuckets | None = None
+        self._local_until = 0.0
 
-    def hit(self, account_id: int) -> None:
+    def share(self, shared: SharedBuckets | None) -> None:
+        """Enforce the limit across processes through `shared` (None: this process only)."""
+        self._shared = shared
+
+    async def close(self) -> None:
+        if self._shared is not None:
+            await self._shared.close()
+            self._shared = None
+
+    async def hit(self, account_id: int) -> None:
+        """Count one request; raise 429/1302 with Retry-After when over the limit."""
         now = time.monotonic()
-        tokens, last = self._buckets.get(account_id, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            wait = (1.0 - tokens) / self.rate
-            self._buckets[account_id] = (tokens, now)
-            raise KlingError(
-                Code.RATE_LIMITED,
-                f"too many requests: at most {self.rate:g} per second for this account",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
-        if len(self._buckets) >= _MAX_BUCKETS and account_id not in self._buckets:
-            self._buckets.clear()
-        self._buckets[account_id] = (tokens - 1.0, now)
+        if self._shared is None or now < self._local_until:
+            return self._hit_local(account_id, now)
+        lease = self._leases.get(account_id)
+        if lease is None:
+            if len(self._leases) >= _MAX_BUCKETS:
+                self._leases.clear()
+            lease = self._leases[account_id] = _Lease()
+        if lease.tokens >= 1 and now < lease.expires:
+            lease.tokens -= 1
+            return None
+        if now < lease.empty_until:
+            raise self._limited(lease.empty_until - now)
+        async with lease.lock:
+            now = time.monotonic()
+            if lease.tokens >= 1 and now < lease.expires:  # another request just leased
+                lease.tokens -= 1
+                return None
+            try:
+                granted, left = await self._shared.take(account_id, self.lease_size,
+                                                        self.rate, self.burst)
+            except Exception as exc:
+                if now >= self._local_until:
+                    log.warning("shared rate limit unavailable, limiting per process for "
+                                "%.0f s: %s", FALLBACK_SECONDS, exc)
+                self._local_until = now + FALLBACK_SECONDS
+                return self._hit_local(account_id, now)
+            if granted < 1:
+                wait = (1.0 - left) / self.rate
+                lease.tokens, lease.empty_until = 0, now + wait
+                raise self._limited(wait)
+            lease.tokens, lease.expires = granted - 1, now + LEASE_TTL_SECONDS
+        return None
+
+    def _hit_local(self, account_id: int, now: float) -> None:
+        bucket = self._buckets.get(account_id)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._buckets.clear()
+            bucket = self._buckets[account_id] = TokenBucket(self.rate, self.burst, now=now)
+        wait = bucket.take(now=now)
+        if wait > 0:
+            raise self._limited(wait)
+
+    def _limited(self, wait: float) -> KlingError:
+        return KlingError(
+            Code.RATE_LIMITED,
+            f"too many requests: at most {self.rate:g} per second for this account",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )

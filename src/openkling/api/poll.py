@@ -33,7 +33,7 @@ async def answer_poll(
 ) -> PollAnswer:
     try:
         principal = await services.auth.authenticate(authorization)
-        services.limiter.hit(principal.account_id)
+        await services.limiter.hit(principal.account_id)
         task = await services.tasks.get(principal, key, kind)
         return PollAnswer(200, success_body(services.tasks.to_wire(task), request_id))
     except KlingError as error:

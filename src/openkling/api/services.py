@@ -1,4 +1,5 @@
-"""What the routes work with: the assembly's parts plus this process's rate limiter."""
+"""What the routes work with: the assembly's parts plus this process's rate limiter (sharing
+its buckets with the deployment where the database or Redis allows)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from openkling.core.auth import Authenticator
 from openkling.core.service import TaskService
 from openkling.storage.base import Storage
 from openkling.store.database import Database
+from openkling.store.rate_buckets import shared_buckets
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,11 @@ class ApiServices:
 
     @classmethod
     def from_parts(cls, parts: ApiParts, settings: Settings) -> ApiServices:
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        limiter.share(shared_buckets(parts.db, settings.redis_url))
         return cls(
             auth=parts.auth,
-            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            limiter=limiter,
             tasks=parts.tasks,
             storage=parts.storage,
             db=parts.db,

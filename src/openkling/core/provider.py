@@ -145,6 +145,26 @@ class ReceivesEvents(Protocol):
     def attach_events(self, source: EventSource) -> None: ...
 
 
+class SlotLedger(Protocol):
+    """Deployment-wide slot counting for upstream accounts shared by several workers (the
+    store provides it on PostgreSQL; see `openkling.store.channel_slots`)."""
+
+    async def reserve(self, name: str, task_id: str, limit: int,
+                      mark: Callable[[], Awaitable[None]]) -> bool:
+        """Count the unfinished tasks holding a slot of `name` (besides `task_id`); when fewer
+        than `limit`, run `mark` (which records the slot in the task's state) and return True.
+        Counting and marking are serialised across the deployment."""
+        ...
+
+
+@runtime_checkable
+class SharesSlots(Protocol):
+    """A provider whose upstream limits span processes: the worker attaches a ledger on a
+    database several workers share; without one, the provider counts in its own memory."""
+
+    def attach_slots(self, ledger: SlotLedger) -> None: ...
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Given a spec and a context, return videos."""

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openkling.core.clock import now_ms
 from openkling.store.database import Database
 from openkling.store.tables import relay_events, tasks
 
@@ -24,9 +25,6 @@ RETENTION_MS = 3600 * 1000
 _PRUNE_EVERY_S = 600.0
 _MAX_PAYLOAD = 64 * 1024
 
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 async def callback_token(conn: AsyncConnection, task_id: str) -> str | None:
     """The per-task token the relay saved before registering its callback URL."""

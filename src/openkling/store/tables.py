@@ -113,6 +113,18 @@ relay_events = Table(
     Column("created_at", BigInteger, nullable=False, index=True),
 )
 
+# Per-account request-rate token buckets shared by every API process on PostgreSQL (see
+# store/rate_buckets.py). No foreign key: its check would lock the account row that every
+# create transaction locks too.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("tokens", Float, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("granted", Integer, nullable=False),
+)
+
 # Quotas: resource packs of units per account (shown by GET /account/costs), and one charge
 # per task that draws on them (see store/quotas.py). An account without packs is unmetered.
 quota_packs = Table(

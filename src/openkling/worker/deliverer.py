@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from openkling.core.backoff import backoff_seconds
 from openkling.core.callbacks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -25,7 +26,6 @@ from openkling.core.clock import now_ms
 from openkling.core.errors import KlingError
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord
-from openkling.worker.backoff import backoff_seconds
 
 log = logging.getLogger(__name__)
 

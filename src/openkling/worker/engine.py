@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openkling.config import Settings
+from openkling.core.backoff import backoff_seconds
 from openkling.core.clock import now_ms
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import (
@@ -33,7 +34,6 @@ from openkling.core.registry import ModelRegistry
 from openkling.storage.base import Storage
 from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.tasks import CANCELLED_MESSAGE, TaskStore
-from openkling.worker.backoff import backoff_seconds
 from openkling.worker.deliverer import CallbackDeliverer
 
 log = logging.getLogger(__name__)

@@ -46,18 +46,18 @@ def test_validation_mapping() -> None:
     assert err.message == "camera_control.config: exactly one"
 
 
-def test_rate_limiter_bucket() -> None:
+async def test_rate_limiter_bucket() -> None:
     limiter = RateLimiter(rate_per_second=1000, burst=2)
-    limiter.hit(1)
-    limiter.hit(1)
+    await limiter.hit(1)
+    await limiter.hit(1)
     try:
         for _ in range(5):
-            limiter.hit(1)
+            await limiter.hit(1)
     except KlingError as exc:
         assert exc.code == Code.RATE_LIMITED and exc.headers["Retry-After"] == "1"
     else:  # pragma: no cover - 5 hits within microseconds must exceed a burst of 2
         raise AssertionError("the bucket never emptied")
-    limiter.hit(2)  # accounts have separate buckets
+    await limiter.hit(2)  # accounts have separate buckets
 
 
 def test_a_rule_across_fields_names_the_field_it_blames() -> None:

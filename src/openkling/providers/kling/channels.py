@@ -1,41 +1,24 @@
 """Choosing an upstream channel: priority first, then weight, only where a slot is free.
 
-Slot counts are this worker's view (an upstream task holds its slot until it finishes). With
-several workers on one account the upstream's own 1303 answer is the final word, and the
-back-off below makes every worker respect it.
+Slot counts here are this worker's view (an upstream task holds its slot until it finishes).
+On a shared database the provider also reserves each slot for the whole deployment (see
+`provider.py` and `store/channel_slots.py`); the upstream's own 1303 answer stays the final
+word, and the back-off below makes every worker respect it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Iterable
 
+from openkling.core.backoff import backoff_seconds
+from openkling.core.ratelimit import TokenBucket
 from openkling.providers.kling.options import ChannelOptions
 from openkling.providers.kling.upstream import UpstreamClient
 
-
-class Pacer:
-    """A token bucket: at most `rate` calls per second on one channel, with a small burst."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
-        self._tokens = self.capacity
-        self._stamp = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await asyncio.sleep((1 - self._tokens) / self.rate)
+#: A busy channel's back-off stops doubling after this many steps (x64 the base).
+_BUSY_MAX_DOUBLINGS = 6
 
 
 class Channel:
@@ -48,7 +31,9 @@ class Channel:
         self.inflight = 0
         self.busy_until = 0.0
         self._busy_streak = 0
-        self.pacer = Pacer(options.max_queries_per_second)
+        #: At most `max_queries_per_second` status queries, with a burst of one second's worth.
+        rate = options.max_queries_per_second
+        self.pacer = TokenBucket(rate, max(1.0, rate))
 
     @property
     def free_slots(self) -> int:
@@ -58,9 +43,11 @@ class Channel:
         return self.free_slots > 0 and now >= self.busy_until
 
     def mark_busy(self, base: float, retry_after: float | None) -> float:
-        """Back off exponentially (>= base seconds, with jitter) after a 429/1302/1303."""
+        """Back off exponentially (from about `base` seconds, with jitter) after a busy answer
+        (HTTP 429, 1302 or 1303); the upstream's Retry-After, when longer, wins."""
         self._busy_streak += 1
-        delay = base * (2.0 ** min(self._busy_streak - 1, 6)) * random.uniform(0.8, 1.2)
+        delay = backoff_seconds(self._busy_streak, base=base,
+                                cap=base * 2.0**_BUSY_MAX_DOUBLINGS)
         if retry_after is not None:
             delay = max(delay, retry_after)
         self.busy_until = time.monotonic() + delay

@@ -7,6 +7,11 @@ Exactly-once, step by step (all state is saved with `ctx.save_state` before it i
    `external_task_id` (= our task id) and adopts what it finds; if a lookup fails it retries
    later rather than risk a second paid task elsewhere.
 3. Only then does it pick a channel and submit; the upstream id is saved the moment it is known.
+
+Channel slots (`max_concurrency`): each worker counts its own in memory; on a shared database
+the worker also attaches a `SlotLedger`, and a task then records `slot = <channel>` in its
+state under a deployment-wide lock before it submits, so all workers together respect the
+limit. The slot is cleared when the upstream task has ended or a submit was refused.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from openkling.config import Settings
+from openkling.core.backoff import backoff_seconds
 from openkling.core.errors import KlingError
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     EventSource,
     GenerationResult,
     ProviderError,
+    SlotLedger,
     TaskCancelled,
     TaskContext,
     TransientProviderError,
@@ -74,6 +81,8 @@ class KlingProvider:
         )
         #: Attached by the worker before `start` (see `attach_events`).
         self.event_source: EventSource | None = None
+        #: Attached by the worker on a database several workers share (see `attach_slots`).
+        self.slots: SlotLedger | None = None
         self._http: httpx.AsyncClient | None = None
         self._gate = asyncio.Semaphore(1)
         self._pool: ChannelPool | None = None
@@ -89,6 +98,10 @@ class KlingProvider:
     def attach_events(self, source: EventSource) -> None:
         """Upstream callbacks recorded by the API reach the tracker through this source."""
         self.event_source = source
+
+    def attach_slots(self, ledger: SlotLedger) -> None:
+        """Channel slots are then counted for the whole deployment, not per worker."""
+        self.slots = ledger
 
     def check(self, spec: GenerationSpec) -> None:
         if not any(c.serves(spec.model_name) for c in self.options.channels):
@@ -129,6 +142,8 @@ class KlingProvider:
             final = await self._follow(channel, initial, ctx)
         finally:
             channel.release()
+        if ctx.state.get("slot") is not None:  # the upstream task ended: its slot is free
+            await ctx.save_state(slot=None)
         return await self._result(spec, ctx, final)
 
     # -- internals -------------------------------------------------------------------------
@@ -152,6 +167,7 @@ class KlingProvider:
             if channel is None:
                 raise ProviderError(f"upstream channel {name} is no longer configured")
             channel.acquire()
+            await self._hold_slot(ctx, channel)
             return channel, None
         for tried in list(state.get("tried", [])):
             channel = self.pool.get(str(tried))
@@ -168,30 +184,59 @@ class KlingProvider:
                          found.task_id, tried)
                 channel.acquire()
                 await ctx.save_state(upstream_task_id=found.task_id, channel=channel.name)
+                await self._hold_slot(ctx, channel)
                 return channel, found
             await self._untry(ctx, channel.name)
         return await self._submit_somewhere(spec, ctx)
 
     async def _untry(self, ctx: TaskContext, name: str) -> None:
+        """The channel definitely holds no task of ours: forget it, and free its slot."""
         tried = [t for t in ctx.state.get("tried", []) if t != name]
-        await ctx.save_state(tried=tried)
+        if ctx.state.get("slot") == name:
+            await ctx.save_state(tried=tried, slot=None)
+        else:
+            await ctx.save_state(tried=tried)
+
+    async def _reserve(self, ctx: TaskContext, channel: Channel) -> bool:
+        """A slot of the channel for the whole deployment (always, without a ledger)."""
+        if self.slots is None or ctx.state.get("slot") == channel.name:
+            return True
+        return await self.slots.reserve(
+            channel.name, ctx.task_id, channel.options.max_concurrency,
+            lambda: ctx.save_state(slot=channel.name),
+        )
+
+    async def _hold_slot(self, ctx: TaskContext, channel: Channel) -> None:
+        """An upstream task exists on this channel: it holds a slot, whatever the count."""
+        if self.slots is not None and ctx.state.get("slot") != channel.name:
+            await ctx.save_state(slot=channel.name)
 
     async def _submit_somewhere(self, spec: GenerationSpec, ctx: TaskContext) -> (
             tuple[Channel, UpstreamTask]):
         failed: set[str] = set()
+        full: set[str] = set()  # no slot left in the deployment (other workers hold them)
         last: Exception | None = None
         while True:
-            channel = self.pool.pick(spec.model_name, exclude=failed)
+            channel = self.pool.pick(spec.model_name, exclude=failed | full)
             if channel is None:
                 serving = {c.name for c in self.pool.serving(spec.model_name)}
                 if serving and serving <= failed:
                     raise TransientProviderError(f"every upstream channel failed; last: {last}")
-                wait = self.pool.wait_hint(spec.model_name, exclude=failed)
+                wait = self.pool.wait_hint(spec.model_name, exclude=failed | full)
                 raise TransientProviderError(
                     "every upstream channel is at its limit",
                     retry_after=max(wait, 1.0) * random.uniform(1.0, 1.5), count_attempt=False,
                 )
             channel.acquire()
+            try:
+                reserved = await self._reserve(ctx, channel)
+            except BaseException:
+                channel.release()
+                raise
+            if not reserved:
+                channel.release()
+                full.add(channel.name)
+                continue
             try:
                 task = await self._submit(channel, spec, ctx)
             except UpstreamBusy as exc:
@@ -280,9 +325,8 @@ class KlingProvider:
             return None
 
     def _backoff(self, attempt: int) -> float:
-        opts = self.options
-        delay = min(opts.retry_max, opts.retry_base * 2.0 ** (attempt - 1))
-        return float(delay * random.uniform(0.5, 1.5))
+        return backoff_seconds(attempt, base=self.options.retry_base,
+                               cap=self.options.retry_max, jitter=0.5)
 
     async def _follow(self, channel: Channel, initial: UpstreamTask | None,
                       ctx: TaskContext) -> UpstreamTask:

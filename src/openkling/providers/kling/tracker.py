@@ -20,6 +20,7 @@ import logging
 import random
 import time
 
+from openkling.core.backoff import backoff_seconds
 from openkling.core.provider import EventSource
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
@@ -32,8 +33,8 @@ from openkling.providers.kling.upstream import (
 
 log = logging.getLogger("openkling.providers.kling")
 
-
-
+#: Each single poll of a task waits this much longer than the one before (up to the cap).
+_POLL_SLOWDOWN = 1.6
 _NOT_FOUND_LIMIT = 3
 _LIST_OFF_SECONDS = 300.0
 
@@ -148,9 +149,9 @@ class Tracker:
             self._wake.set()
 
     def _interval(self, entry: Tracked) -> float:
-        opts = self.options
-        base = opts.first_poll_after * (1.6 ** entry.polls)
-        return min(opts.max_poll_interval, base) * random.uniform(0.75, 1.0)
+        return backoff_seconds(entry.polls + 1, base=self.options.first_poll_after,
+                               cap=self.options.max_poll_interval, factor=_POLL_SLOWDOWN,
+                               jitter=0.25)
 
     def _apply(self, entry: Tracked, task: UpstreamTask) -> None:
         entry.seen_at = time.monotonic()

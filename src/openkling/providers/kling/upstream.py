@@ -16,15 +16,27 @@ from typing import Any
 
 import httpx
 
-from openkling.providers.kling.jwt import sign_token
+from openkling.core.errors import Code
+from openkling.core.kling_jwt import sign_token
+from openkling.core.retry_after import parse_retry_after
 from openkling.providers.kling.options import ChannelOptions
 
 log = logging.getLogger("openkling.providers.kling")
 
 TERMINAL = ("succeed", "failed")
-_BUSY_CODES = (1302, 1303)
-_CHANNEL_CODES = (1000, 1001, 1002, 1003, 1004, 1100, 1101, 1102, 1103, 1304)
-_REJECT_CODES = (1200, 1201, 1202, 1300, 1301)
+_BUSY_CODES = frozenset({Code.RATE_LIMITED, Code.CONCURRENCY_LIMITED})
+#: Codes about the account or its credentials, not the request: another channel may serve.
+_CHANNEL_CODES = frozenset({
+    Code.AUTH_FAILED, Code.AUTH_MISSING, Code.AUTH_INVALID, Code.TOKEN_NOT_YET_VALID,
+    Code.TOKEN_EXPIRED, Code.ACCOUNT_EXCEPTION, Code.ACCOUNT_ARREARS, Code.QUOTA_EXHAUSTED,
+    Code.NO_ACCESS, Code.IP_POLICY,
+})
+_REJECT_CODES = frozenset({
+    Code.INVALID_REQUEST, Code.INVALID_PARAMETER, Code.METHOD_NOT_VALID, Code.PLATFORM_POLICY,
+    Code.CONTENT_POLICY,
+})
+#: Codes from here up are the upstream's own server-side failures.
+_SERVER_CODES_FROM = Code.INTERNAL
 
 
 class UpstreamError(Exception):
@@ -213,7 +225,8 @@ class UpstreamClient:
                 raise UpstreamUnavailable(self.name, f"HTTP {status} without a JSON envelope",
                                           ambiguous=status in (200, 502, 504))
             if status == 429:
-                raise UpstreamBusy(self.name, "HTTP 429", None, _retry_after(response))
+                raise UpstreamBusy(self.name, "HTTP 429", None,
+                                   parse_retry_after(response.headers.get("Retry-After")))
             if status == 404:
                 raise UpstreamNotFound(self.name, "HTTP 404")
             if status in (401, 403):
@@ -228,21 +241,15 @@ class UpstreamClient:
             f"code {code}, HTTP {status}"
         log.info("upstream %s answered HTTP %s code %s", self.name, status, code)
         if code in _BUSY_CODES or (status == 429 and code not in _CHANNEL_CODES):
-            raise UpstreamBusy(self.name, detail, code, _retry_after(response))
+            raise UpstreamBusy(self.name, detail, code,
+                               parse_retry_after(response.headers.get("Retry-After")))
         if code in _CHANNEL_CODES or status in (401, 403):
             raise UpstreamChannelError(self.name, detail, code)
-        if code == 1203 or status == 404:
+        if code == Code.NOT_FOUND or status == 404:
             raise UpstreamNotFound(self.name, detail, code)
-        if status >= 500 or (code is not None and code >= 5000):
+        if status >= 500 or (code is not None and code >= _SERVER_CODES_FROM):
             raise UpstreamUnavailable(self.name, detail, code, ambiguous=status in (502, 504))
         if code in _REJECT_CODES or 400 <= status < 500:
             raise UpstreamRejected(self.name, message or detail, code)
         raise UpstreamUnavailable(self.name, detail, code)
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,8 @@ import httpx
 import jwt
 import pytest
 
+from openkling.core.kling_jwt import sign_token
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.jwt import sign_token
 from openkling.providers.kling.options import ChannelOptions, KlingOptions
 from openkling.providers.kling.rehost import RehostError, download, looks_like_video
 from openkling.providers.kling.upstream import (
@@ -93,6 +95,14 @@ async def test_busy_honours_retry_after() -> None:
     with pytest.raises(UpstreamBusy) as info:
         await client.create({})
     assert info.value.retry_after == 7.0
+
+
+async def test_busy_honours_retry_after_as_an_http_date() -> None:
+    when = format_datetime(datetime.fromtimestamp(time.time() + 60, UTC), usegmt=True)
+    client = _client(_answer(429, 1302, headers={"Retry-After": when}))
+    with pytest.raises(UpstreamBusy) as info:
+        await client.create({})
+    assert info.value.retry_after is not None and 50 <= info.value.retry_after <= 60
 
 
 async def test_timeouts_and_drops_are_ambiguous_refusals_are_not() -> None:

@@ -2,7 +2,7 @@
 families (a task's kind is its family path: 'text2video' becomes 'videos/text2video')
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0005 (rate buckets landed first; console's 0003 is to be chained in when it lands)
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

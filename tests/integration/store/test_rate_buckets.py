@@ -1,0 +1,191 @@
+"""The shared token buckets (PostgreSQL and Redis) and the leasing rate limiter on top.
+
+Several `RateLimiter`s over one store stand for several API processes: together they must
+admit no more than the burst, and exactly the burst when the lease is one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from openkling.api.limits import RateLimiter
+from openkling.core.errors import Code, KlingError
+from openkling.store import migrate
+from openkling.store.database import Database
+from openkling.store.rate_buckets import (
+    REDIS_KEY_PREFIX,
+    PostgresBuckets,
+    RedisBuckets,
+    deployment_namespace,
+    shared_buckets,
+)
+from tests.conftest import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_skip_reason,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def _redis_reason() -> str | None:
+    try:
+        from redis.asyncio import Redis
+    except ImportError:
+        return "redis-py is not installed"
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return f"no Redis at {REDIS_URL} ({type(exc).__name__})"
+    finally:
+        await client.aclose()
+    return None
+
+
+@pytest.fixture(params=["postgresql", "redis"])
+async def buckets(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    if request.param == "redis":
+        reason = await _redis_reason()
+        if reason:
+            pytest.skip(reason)
+        store = RedisBuckets(REDIS_URL)
+        yield store
+        await store.close()
+        return
+    reason = await asyncio.to_thread(postgres_skip_reason)
+    if reason:
+        pytest.skip(reason)
+    url = await asyncio.to_thread(create_postgres_database)
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        yield PostgresBuckets(db)
+    finally:
+        await db.dispose()
+        await asyncio.to_thread(drop_postgres_database, url)
+
+
+def _account() -> int:
+    """A fresh account id (Redis keys outlive a test run)."""
+    return uuid.uuid4().int % 2_000_000_000
+
+
+async def test_a_fresh_bucket_grants_up_to_the_burst_then_nothing(buckets: Any) -> None:
+    account = _account()
+    assert await buckets.take(account, 4, 0.001, 10) == (4, pytest.approx(6.0, abs=0.01))
+    assert (await buckets.take(account, 4, 0.001, 10))[0] == 4
+    granted, left = await buckets.take(account, 4, 0.001, 10)
+    assert granted == 2 and left < 1.0  # a partial grant: what was left
+    granted, left = await buckets.take(account, 4, 0.001, 10)
+    assert granted == 0 and 0 <= left < 1.0
+    assert (await buckets.take(_account(), 1, 0.001, 10))[0] == 1  # accounts are separate
+
+
+async def test_the_bucket_refills_at_the_rate(buckets: Any) -> None:
+    account = _account()
+    assert (await buckets.take(account, 2, 20.0, 2))[0] == 2
+    await asyncio.sleep(0.2)  # 20/s x 0.2 s = 4 tokens, capped at the burst of 2
+    assert (await buckets.take(account, 5, 20.0, 2))[0] == 2
+
+
+async def test_concurrent_takes_never_grant_more_than_the_burst(buckets: Any) -> None:
+    account = _account()
+
+    async def taker() -> int:
+        return sum([(await buckets.take(account, 1, 0.001, 25))[0] for _ in range(20)])
+
+    assert sum(await asyncio.gather(*(taker() for _ in range(4)))) == 25
+
+
+async def test_three_processes_admit_the_burst_once_not_three_times(buckets: Any) -> None:
+    limiters = [RateLimiter(rate_per_second=0.001, burst=12) for _ in range(3)]
+    for limiter in limiters:
+        limiter.share(buckets)
+    account = _account()
+    admitted = refused = 0
+    for _ in range(10):
+        for limiter in limiters:
+            try:
+                await limiter.hit(account)
+                admitted += 1
+            except KlingError as exc:
+                assert exc.code == Code.RATE_LIMITED and int(exc.headers["Retry-After"]) >= 1
+                refused += 1
+    # lease = min(burst // 4, ...) = 1 token at this rate, so not even a lease is stranded
+    assert (admitted, refused) == (12, 18)
+
+
+async def test_leases_save_round_trips_and_never_exceed_the_burst(buckets: Any) -> None:
+    calls = 0
+    take = buckets.take
+
+    async def counting(*args: Any) -> tuple[int, float]:
+        nonlocal calls
+        calls += 1
+        granted, left = await take(*args)
+        return int(granted), float(left)
+
+    buckets.take = counting
+    limiters = [RateLimiter(rate_per_second=100.0, burst=200) for _ in range(3)]
+    assert limiters[0].lease_size == 10
+    for limiter in limiters:
+        limiter.share(buckets)
+    account = _account()
+    admitted = 0
+    for _ in range(100):
+        for limiter in limiters:
+            try:
+                await limiter.hit(account)
+                admitted += 1
+            except KlingError:
+                pass
+    assert 200 <= admitted <= 300  # the burst plus what refilled meanwhile, never 3x
+    assert calls <= 60, calls  # about one round trip per lease of 10, not one per request
+
+
+async def test_a_failing_store_falls_back_to_per_process_limits() -> None:
+    limiter = RateLimiter(rate_per_second=0.001, burst=2)
+    limiter.share(RedisBuckets("redis://127.0.0.1:1/0"))  # nothing listens on port 1
+    await limiter.hit(7)
+    await limiter.hit(7)
+    with pytest.raises(KlingError) as info:
+        await limiter.hit(7)
+    assert info.value.code == Code.RATE_LIMITED
+    await limiter.close()
+
+
+async def test_sqlite_without_redis_keeps_the_limit_in_memory(tmp_path: Any) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert shared_buckets(db, None) is None
+        store = shared_buckets(db, REDIS_URL)
+        assert isinstance(store, RedisBuckets)
+        await store.close()
+        with pytest.raises(ValueError):
+            PostgresBuckets(db)
+    finally:
+        await db.dispose()
+
+
+async def test_deployments_sharing_a_redis_have_separate_buckets() -> None:
+    if reason := await _redis_reason():
+        pytest.skip(reason)
+    one = deployment_namespace("postgresql+asyncpg://u:secret@db:5432/one")
+    assert one == deployment_namespace("postgresql+asyncpg://u:other@db:5432/one")
+    assert one != deployment_namespace("postgresql+asyncpg://u:secret@db:5432/two")
+    first, second = RedisBuckets(REDIS_URL, one), RedisBuckets(REDIS_URL, "elsewhere")
+    account = _account()
+    try:
+        assert (await first.take(account, 5, 0.001, 5))[0] == 5
+        assert (await second.take(account, 5, 0.001, 5))[0] == 5
+        assert (await first.take(account, 5, 0.001, 5))[0] == 0
+    finally:
+        await first.close()
+        await second.close()
+    assert REDIS_KEY_PREFIX == "openkling:rate:"
