@@ -15,8 +15,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
+
 from openkling.config import Settings
 from openkling.core.auth import Authenticator
+from openkling.core.image_fetch import ImageFetcher
 from openkling.core.provider import ReceivesEvents, SharesSlots
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
@@ -96,8 +99,14 @@ class Resources:
         await self.db.dispose()
 
 
-def build_api(resources: Resources, providers: Providers) -> ApiParts:
+def build_api(resources: Resources, providers: Providers,
+              http: httpx.AsyncClient | None = None) -> ApiParts:
+    """`http` fetches input image URLs; without it, creates that carry images are refused."""
     settings = resources.settings
+    images = None if http is None else ImageFetcher(
+        http, allow_private=settings.allow_private_image_urls,
+        time_limit=settings.image_fetch_seconds,
+    )
     return ApiParts(
         auth=Authenticator(resources.accounts, resources.master, settings.auth_cache_seconds),
         tasks=TaskService(
@@ -106,6 +115,8 @@ def build_api(resources: Resources, providers: Providers) -> ApiParts:
             registry=resources.models,
             providers=providers.available,
             url_for=resources.storage.url_for,
+            storage=resources.storage,
+            images=images,
         ),
         storage=resources.storage,
         db=resources.db,
@@ -163,16 +174,17 @@ async def api_process(settings: Settings) -> AsyncIterator[ApiParts]:
     try:
         await resources.migrate()
         providers = resources.build_providers()
-        parts = build_api(resources, providers)
-        worker = build_worker(resources, providers) if settings.embedded_worker else None
-        if worker is not None:
-            parts.tasks.on_created = worker.wake
-            await worker.start()
-        try:
-            yield parts
-        finally:
+        async with httpx.AsyncClient(timeout=settings.image_fetch_seconds) as http:
+            parts = build_api(resources, providers, http)
+            worker = build_worker(resources, providers) if settings.embedded_worker else None
             if worker is not None:
-                await worker.stop()
+                parts.tasks.on_created = worker.wake
+                await worker.start()
+            try:
+                yield parts
+            finally:
+                if worker is not None:
+                    await worker.stop()
     finally:
         await resources.close()
 

@@ -23,6 +23,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+#: Units per second of video, per image or per task; see core/costs.py.
+DEFAULT_UNIT_PRICES: dict[str, float] = {
+    "videos/text2video/std": 0.2,
+    "videos/text2video/pro": 0.7,
+    "videos/image2video/std": 0.2,
+    "videos/image2video/pro": 0.7,
+    "images/generations": 0.25,
+    "default": 1.0,
+}
+
 #: Model names Kling clients send; by default every one is served by `Settings.provider`.
 KLING_MODELS: tuple[str, ...] = (
     "kling-v1",
@@ -101,6 +111,30 @@ class Settings(BaseSettings):
     callback_timeout: float = Field(10.0, gt=0)
     callback_retry_seconds: float = Field(
         3600.0, ge=0, description="Give up on a callback this long after its first try."
+    )
+
+    # Quotas
+    unit_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_UNIT_PRICES),
+        description="Units per second of video / per image / per task, keyed "
+        "'<family>/<mode>', '<family>' or 'default'.",
+    )
+
+    accept_ignored_fields: list[str] = Field(
+        default_factory=list, description="Optional fields a provider cannot honour that are "
+        "accepted and ignored (the task says so in task_status_msg) instead of refused.",
+    )
+
+    # Input images (image2video, images/generations)
+    allow_private_image_urls: bool = Field(
+        False, description="Allow image URLs that resolve to non-public addresses."
+    )
+    max_image_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Body limit of creates that take images "
+        "(base64 of two 10 MB images fits).",
+    )
+    image_fetch_seconds: float = Field(
+        20.0, gt=0, description="Time limit for downloading one input image URL."
     )
 
     # Storage

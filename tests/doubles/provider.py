@@ -4,7 +4,11 @@
 - "[transient]"    -> the first attempt raises TransientProviderError, later ones succeed
 - "[sleep=S]"      -> takes S seconds, reporting progress, honouring cancellation
 - "[reject]"       -> `check` refuses the request at create time (400/1201)
-- otherwise        -> succeeds at once with a real tiny H.264 MP4 (tests/data/tiny.mp4)
+- otherwise        -> succeeds at once with a real tiny H.264 MP4 (tests/data/tiny.mp4), or
+                      for images/generations `n` small PNGs
+
+It serves text2video, image2video and images/generations and honours every optional field
+of them (what a relay does); other families are not declared, so creates are refused.
 
 If OPENKLING_DOUBLE_LOG names a file, every finished run appends "<task_id> <outcome> <pid>\n",
 so tests can prove a task ran to completion exactly once, and which process ran it.
@@ -19,11 +23,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from openkling.config import Settings
 from openkling.core.errors import KlingError
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     GenerationResult,
+    ImageOutput,
     ProviderError,
     TaskCancelled,
     TaskContext,
@@ -37,6 +45,8 @@ SAMPLE_DURATION = 17 / 16
 
 class ProviderDouble:
     name = "double"
+    families = {path: frozenset(FAMILIES[path].optional_fields)
+                for path in (TEXT2VIDEO, IMAGE2VIDEO, IMAGES)}
 
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.concurrency = int(options.get("concurrency", 4))
@@ -69,8 +79,10 @@ class ProviderDouble:
                 raise TaskCancelled("cancelled")
             await ctx.report_progress(100 * step / steps)
             await asyncio.sleep(seconds / steps)
-        video_id = f"{spec.task_id}-0"
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        if spec.kind == IMAGES:
+            return await self._images(spec, ctx)
+        video_id = f"{spec.task_id}-0"
         local = ctx.work_dir / "video.mp4"
         shutil.copyfile(SAMPLE, local)
         key = f"videos/{spec.task_id}/{video_id}.mp4"
@@ -78,6 +90,17 @@ class ProviderDouble:
         self._log(ctx.task_id, "succeed")
         return GenerationResult([VideoOutput(id=video_id, duration=SAMPLE_DURATION,
                                              storage_key=key)])
+
+    async def _images(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        outputs = []
+        for index in range(int(spec.request.get("n", 1))):
+            local = ctx.work_dir / f"{index}.png"
+            Image.new("RGB", (64, 36), (index * 40, 90, 200)).save(local, format="PNG")
+            key = f"images/{spec.task_id}/{index}.png"
+            await ctx.storage.put_file(key, local, "image/png")
+            outputs.append(ImageOutput(index=index, storage_key=key))
+        self._log(ctx.task_id, "succeed")
+        return GenerationResult([], images=outputs)
 
     def _log(self, task_id: str, outcome: str) -> None:
         if self.log_path:

@@ -34,6 +34,14 @@ class StorageDouble:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(source), target)
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    async def read_bytes(self, key: str) -> bytes:
+        return self.path_for(key).read_bytes()
+
     async def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
 

@@ -10,7 +10,13 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from openkling import __version__
-from openkling.api import routes_files, routes_health, routes_text2video, routes_upstream
+from openkling.api import (
+    routes_account,
+    routes_files,
+    routes_health,
+    routes_tasks,
+    routes_upstream,
+)
 from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
 from openkling.api.fastpath import poll_key, send_poll
@@ -18,6 +24,7 @@ from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
+from openkling.core.families import FAMILIES
 
 DESCRIPTION = """A self-hosted, Kling-compatible video generation API.
 
@@ -69,11 +76,18 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
     app.fast_poll = fast_poll
     install_error_handlers(app)
     install_docs_ui(app)
-    app.include_router(routes_text2video.router, prefix="/v1")
-    app.include_router(routes_text2video.router, prefix="/kling/v1")
+    for prefix in ("/v1", "/kling/v1"):
+        app.include_router(routes_tasks.router, prefix=prefix)
+        app.include_router(routes_account.router, prefix=prefix)
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Last: any other path, known or not, authenticates before it is told it does not exist.
+    app.include_router(routes_account.fallback)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
+        image_body_bytes=settings.max_image_body_bytes,
+        image_paths=tuple(f"/{f.path}" for f in FAMILIES.values() if f.image_fields),
+    )
     return app
 

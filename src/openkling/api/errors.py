@@ -43,6 +43,11 @@ def validation_to_kling(errors: list[dict[str, Any]]) -> KlingError:
         loc = loc[1:]
     # Tagged unions and literals add type names to the location; keep the field path only.
     field = ".".join(part for part in loc if not part.startswith(("function-", "literal[")))
+    if not field:
+        # A rule across fields names the field it blames first ("image_tail: cannot ...").
+        named, _, reason = message.partition(": ")
+        if reason and named.replace("_", "").replace("/", "").isalnum():
+            return KlingError.invalid(named, reason)
     return KlingError.invalid(field or "request", message)
 
 

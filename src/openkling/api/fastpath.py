@@ -15,29 +15,32 @@ from starlette.types import Scope, Send
 from openkling.api.envelope import REQUEST_ID_HEADER, new_request_id
 from openkling.api.poll import answer_poll
 from openkling.api.services import ApiServices
+from openkling.core.families import FAMILIES
 
-_POLL_PATH = re.compile(r"/(?:kling/)?v1/videos/text2video/([^/]+)")
+_POLL_PATH = re.compile(r"/(?:kling/)?v1/((?:videos|images)/[^/]+)/([^/]+)")
 _JSON = (b"content-type", b"application/json")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
-def poll_key(scope: Scope) -> str | None:
-    """The task key when this request is a plain poll, else None."""
+def poll_key(scope: Scope) -> tuple[str, str] | None:
+    """(family, task key) when this request is a plain poll of a known family, else None."""
     if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
         match = _POLL_PATH.fullmatch(scope["path"])
-        if match is not None:
-            return match.group(1)
+        if match is not None and match.group(1) in FAMILIES:
+            return match.group(1), match.group(2)
     return None
 
 
-async def send_poll(services: ApiServices, key: str, scope: Scope, send: Send) -> None:
+async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
+                    send: Send) -> None:
     request_id = new_request_id()
     authorization = None
     for name, value in scope["headers"]:
         if name == b"authorization":
             authorization = value.decode("latin-1")
             break
-    answer = await answer_poll(services, authorization, key, request_id)
+    kind, task_key = key
+    answer = await answer_poll(services, authorization, task_key, request_id, kind=kind)
     headers = [_JSON, (_REQUEST_ID, request_id.encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
     headers.append((b"content-length", str(len(answer.body)).encode()))

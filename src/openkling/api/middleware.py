@@ -13,9 +13,13 @@ class RequestContextMiddleware:
     """Gives each request an id (scope state, response header) and refuses oversized bodies
     before anything parses them."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, image_body_bytes: int = 0,
+                 image_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        #: Creates that carry base64 images (paths ending so) may be this large instead.
+        self.image_body_bytes = max(image_body_bytes, max_body_bytes)
+        self.image_paths = image_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,13 +36,15 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        limit = (self.image_body_bytes if scope["path"].endswith(self.image_paths)
+                 else self.max_body_bytes)
         too_large = KlingError(
             Code.INVALID_REQUEST,
-            f"request body is larger than {self.max_body_bytes} bytes",
+            f"request body is larger than {limit} bytes",
             http_status=413,
         )
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await error_response(too_large, request_id)(scope, receive, send_with_id)
                 return
 
@@ -49,7 +55,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise BodyTooLarge(too_large)
             return message
 

@@ -1,4 +1,4 @@
-"""The poll answer: `GET /v1|/kling/v1/videos/text2video/{id}`, one function for both paths.
+"""The poll answer: `GET /v1|/kling/v1/<family>/{id}`, one function for both paths.
 
 Clients poll this route far more than all others together, so the application answers it
 before FastAPI's middleware and routing (`api/fastpath.py`); the FastAPI route answers the
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from openkling.api.envelope import error_body, success_body
 from openkling.api.services import ApiServices
 from openkling.core.errors import Code, KlingError
+from openkling.core.families import TEXT2VIDEO
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,13 @@ class PollAnswer:
 
 
 async def answer_poll(
-    services: ApiServices, authorization: str | None, key: str, request_id: str
+    services: ApiServices, authorization: str | None, key: str, request_id: str, *,
+    kind: str = TEXT2VIDEO,
 ) -> PollAnswer:
     try:
         principal = await services.auth.authenticate(authorization)
         await services.limiter.hit(principal.account_id)
-        task = await services.tasks.get(principal, key)
+        task = await services.tasks.get(principal, key, kind)
         return PollAnswer(200, success_body(services.tasks.to_wire(task), request_id))
     except KlingError as error:
         return PollAnswer(error.http_status, error_body(error, request_id), error.headers)

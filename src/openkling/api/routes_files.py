@@ -13,14 +13,17 @@ from openkling.core.errors import Code, KlingError
 from openkling.storage.local import LocalStorage
 
 router = APIRouter(tags=["files"])
+#: What we store: generated videos and images, and tasks' input images.
+_MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg"}
 
 
 @router.get(
     "/files/{key:path}",
-    summary="Download a stored video (signed URL)",
+    summary="Download a stored video or image (signed URL)",
     response_class=FileResponse,
     responses={
-        200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+        200: {"content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                          for kind in ("video/mp4", "image/png")}},
         206: {"description": "Partial content (Range request)"},
         400: {"description": "Missing or malformed expires/signature (1201)"},
         403: {"description": "Invalid or expired signature (1103)"},
@@ -45,7 +48,8 @@ async def download(
         raise KlingError.not_found("file") from exc
     if not path.is_file():
         raise KlingError.not_found("file")
-    return FileResponse(path, media_type="video/mp4", filename=path.name,
+    media_type = _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return FileResponse(path, media_type=media_type, filename=path.name,
                         content_disposition_type="inline")
 
 

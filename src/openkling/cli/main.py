@@ -21,6 +21,7 @@ SERVER_COMMANDS = {
     "worker": "Run a standalone worker (needs the server extra).",
     "migrate": "Create or upgrade the database schema (needs the server extra).",
     "keys": "Manage account credentials (needs the server extra).",
+    "quota": "Give accounts quotas in units (needs the server extra).",
 }
 
 #: What to run to get the server commands; the package is installed from its clone.
@@ -32,11 +33,12 @@ INSTALL_SERVER = (
 
 def _server_commands() -> dict[str, Any]:
     """The real server commands; raises ModuleNotFoundError without the server extra."""
-    from openkling.cli import keys, server
+    from openkling.cli import keys, quotas, server
 
     holder = typer.Typer()
     server.register(holder)
     holder.add_typer(keys.app, name="keys")
+    quotas.register(holder)
     return dict(typer.main.get_group(holder).commands)
 
 

@@ -39,39 +39,47 @@ def is_public_ip(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_callback_url(url: str, *, allow_private: bool) -> str | None:
-    """Raise 400/1201 naming callback_url unless it is an http(s) URL to a public host.
+async def check_callback_url(
+    url: str,
+    *,
+    allow_private: bool,
+    field: str = "callback_url",
+    setting: str = "OPENKLING_ALLOW_PRIVATE_CALLBACKS",
+) -> str | None:
+    """Raise 400/1201 naming `field` unless `url` is an http(s) URL to a public host.
 
-    Returns the checked address to connect to (None when private targets are allowed), so
-    that the delivery cannot be steered elsewhere by a second DNS answer (DNS rebinding).
+    The same guard serves every URL a client gives us (callbacks, input images); `setting`
+    is the switch the refusal names. Returns the checked address to connect to (None when
+    private targets are allowed), so that the request cannot be steered elsewhere by a second
+    DNS answer (DNS rebinding).
     """
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError as exc:  # e.g. an unclosed IPv6 bracket
-        raise KlingError.invalid("callback_url", f"is not a valid URL ({exc})") from exc
+        raise KlingError.invalid(field, f"is not a valid URL ({exc})") from exc
     if parts.scheme not in ("http", "https") or not host:
-        raise KlingError.invalid("callback_url", "must be an absolute http or https URL")
+        raise KlingError.invalid(field, "must be an absolute http or https URL")
     if allow_private:
         return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise KlingError.invalid("callback_url", "has an invalid port") from exc
+        raise KlingError.invalid(field, "has an invalid port") from exc
     try:
         infos = await asyncio.wait_for(
             asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
             _RESOLVE_TIMEOUT,
         )
     except (OSError, TimeoutError) as exc:
-        raise KlingError.invalid("callback_url", f"host {host!r} does not resolve") from exc
+        raise KlingError.invalid(field, f"host {host!r} does not resolve") from exc
     for info in infos:
         address = str(info[4][0])
         if not is_public_ip(address):
             raise KlingError.invalid(
-                "callback_url",
+                field,
                 f"host {host!r} resolves to a private or reserved address ({address}); "
-                "set OPENKLING_ALLOW_PRIVATE_CALLBACKS=true to allow it",
+                f"set {setting}=true to allow it",
             )
     return str(infos[0][4][0])
 

@@ -53,9 +53,10 @@ class CameraControl(BaseModel):
 
 
 class Text2VideoRequest(BaseModel):
-    """The create body. Unknown keys are ignored so newer Kling clients keep working."""
+    """The create body. Unknown keys are kept (newer Kling fields reach a relay; a local model
+    refuses those it cannot honour, see core/families.py) and never fail validation."""
 
-    model_config = ConfigDict(extra="ignore", protected_namespaces=(), populate_by_name=True)
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), populate_by_name=True)
 
     model_name: str | None = Field(
         None,
@@ -143,8 +144,16 @@ class GenerationSpec:
     aspect_ratio: str
     duration: int
     camera_control: dict[str, Any] | None = None
-    kind: str = "text2video"
+    #: The task family (its path, e.g. "videos/image2video"; see core/families.py).
+    kind: str = "videos/text2video"
     options: dict[str, Any] = field(default_factory=dict)
+    #: The whole stored request, for fields beyond text2video's and for verbatim relaying;
+    #: `request["inputs"]` maps an image field to its stored copy (`key`, `width`, `height`).
+    request: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        return dict(self.request.get("inputs") or {})
 
     def request_fields(self) -> dict[str, Any]:
         """The Kling create fields, as a relay would send them upstream."""
@@ -179,17 +188,21 @@ def normalized_request(req: Text2VideoRequest, model_name: str) -> dict[str, Any
     }
 
 
-def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, Any]) -> (
-        GenerationSpec):
+def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, Any], *,
+                     kind: str = "videos/text2video") -> GenerationSpec:
+    """The spec of a stored request of any family (fields a family lacks get Kling's
+    defaults; the family's own fields are in `request`)."""
     return GenerationSpec(
         task_id=task_id,
         model_name=stored["model_name"],
-        prompt=stored["prompt"],
+        prompt=stored.get("prompt") or "",
         negative_prompt=stored.get("negative_prompt"),
-        cfg_scale=float(stored["cfg_scale"]),
-        mode=stored["mode"],
-        aspect_ratio=stored["aspect_ratio"],
-        duration=int(stored["duration"]),
+        cfg_scale=float(stored.get("cfg_scale", 0.5)),
+        mode=stored.get("mode") or "std",
+        aspect_ratio=stored.get("aspect_ratio") or "16:9",
+        duration=int(stored.get("duration") or 5),
         camera_control=stored.get("camera_control"),
+        kind="videos/text2video" if kind == "text2video" else kind,
         options=dict(options),
+        request=dict(stored),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,8 +60,26 @@ class VideoOutput:
 
 
 @dataclass(frozen=True)
+class ImageOutput:
+    """One generated image (images/generations): stored by us or hosted elsewhere."""
+
+    index: int
+    storage_key: str | None = None
+    url: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"index": self.index}
+        if self.storage_key is not None:
+            record["storage_key"] = self.storage_key
+        if self.url is not None:
+            record["url"] = self.url
+        return record
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     videos: list[VideoOutput]
+    images: list[ImageOutput] = field(default_factory=list)
 
 
 class TaskContext:

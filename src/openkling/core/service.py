@@ -5,16 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.auth import Principal
 from openkling.core.callbacks import check_callback_url
+from openkling.core.costs import task_units
 from openkling.core.errors import Code, KlingError
+from openkling.core.families import (
+    FAMILIES,
+    TEXT2VIDEO,
+    Family,
+    check_honoured,
+    provider_families,
+)
 from openkling.core.ids import new_task_id
-from openkling.core.models import Text2VideoRequest, normalized_request, spec_from_stored
+from openkling.core.image_fetch import ImageFetcher
+from openkling.core.images import InputImage
+from openkling.core.inputs import forget_images, load_images, store_images
+from openkling.core.models import spec_from_stored
 from openkling.core.provider import Provider
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import task_to_wire
+from openkling.storage.base import Storage
+from openkling.store.quotas import QuotaExhausted
 from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.tasks import (
     DuplicateExternalId,
@@ -35,8 +50,12 @@ class TaskService:
         registry: ModelRegistry,
         providers: Mapping[str, Provider],
         url_for: Callable[[str], str],
+        storage: Storage,
+        images: ImageFetcher | None = None,
         on_created: Callable[[], None] | None = None,
     ) -> None:
+        self._storage = storage
+        self._images = images
         self._settings = settings
         self._store = store
         self._registry = registry
@@ -44,31 +63,56 @@ class TaskService:
         self._url_for = url_for
         self.on_created = on_created
 
-    async def create(self, principal: Principal, req: Text2VideoRequest) -> TaskRecord:
-        model = self._registry.resolve(req.model_name)
-        stored = normalized_request(req, model.name)
-        if stored["duration"] not in model.durations:
+    async def create(self, principal: Principal, req: BaseModel,
+                     family: Family = FAMILIES[TEXT2VIDEO]) -> TaskRecord:
+        """Validate what only the server can (model, provider, images, callback, quota) and
+        queue the task; every refusal is a Kling error naming the field."""
+        model = self._registry.resolve(getattr(req, "model_name", None))
+        assert family.normalize is not None
+        stored = family.normalize(req, model.name)
+        if "duration" in stored and stored["duration"] not in model.durations:
             allowed = ", ".join(f'"{d}"' for d in model.durations)
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
         if provider is None:
             # The cause (an import error, a bad option) is in the server log, not for clients.
             raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server")
-        provider.check(spec_from_stored("0", stored, model.options))
-        if req.callback_url:
+        honoured = provider_families(provider).get(family.path)
+        if honoured is None:
+            raise KlingError.invalid(
+                "model_name", f"{family.path} is not served by {model.name} on this server"
+            )
+        ignored = check_honoured(family, req, honoured, who=f"{model.name} on this server",
+                                 accept_ignored=self._settings.accept_ignored_fields)
+        for name in ignored:
+            stored.pop(name, None)
+        if ignored:
+            stored["ignored_fields"] = ignored
+        task_id = new_task_id()
+        images = await self._load_images(family, req)
+        stored["inputs"] = {name: {"key": f"inputs/{task_id}/{name}.{image.extension}",
+                                   "width": image.width, "height": image.height,
+                                   "content_type": image.content_type}
+                            for name, image in images.items()}
+        if not stored["inputs"]:
+            del stored["inputs"]
+        provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
+        callback_url = getattr(req, "callback_url", None)
+        external_task_id = getattr(req, "external_task_id", None)
+        if callback_url:
             await check_callback_url(
-                req.callback_url, allow_private=self._settings.allow_private_callbacks
+                callback_url, allow_private=self._settings.allow_private_callbacks
             )
         now = now_ms()
         values: dict[str, Any] = {
-            "id": new_task_id(),
+            "id": task_id,
             "account_id": principal.account_id,
-            "kind": "text2video",
-            "external_task_id": req.external_task_id,
+            "kind": family.kind,
+            "external_task_id": external_task_id,
             "model_name": model.name,
             "provider": model.provider,
             "request": stored,
-            "callback_url": req.callback_url,
+            "callback_url": callback_url,
             "status": TaskStatus.SUBMITTED,
             "status_msg": "",
             "progress": 0,
@@ -79,56 +123,79 @@ class TaskService:
             "run_after": now,
             "cancel_requested": False,
         }
+        units = task_units(self._settings.unit_prices, family.path, stored)
+        kept = await store_images(self._storage, task_id, images) if images else {}
         try:
-            task = await self._insert(values)
+            task = await self._insert(values, units)
+        except BaseException:
+            await forget_images(self._storage, kept)
+            raise
+        if self.on_created is not None:
+            self.on_created()
+        return task
+
+    async def _load_images(self, family: Family, req: BaseModel) -> dict[str, InputImage]:
+        if not family.image_fields:
+            return {}
+        if self._images is None:
+            raise KlingError(Code.UNAVAILABLE, "image inputs are not available on this server")
+        return await load_images(family, req, self._images)
+
+    async def _insert(self, values: dict[str, Any], units: float) -> TaskRecord:
+        """Insert (Kling errors for the account's limits); on the (very unlikely) clash of two
+        processes' ids, again with a new id."""
+        try:
+            for _ in range(_ID_ATTEMPTS - 1):
+                try:
+                    return await self._store.insert(
+                        values, max_unfinished=self._settings.max_unfinished_tasks, units=units
+                    )
+                except DuplicateTaskId:
+                    values = {**values, "id": new_task_id()}
+            return await self._store.insert(
+                values, max_unfinished=self._settings.max_unfinished_tasks, units=units
+            )
         except DuplicateExternalId as exc:
             raise KlingError.invalid(
                 "external_task_id",
-                f"{req.external_task_id!r} is already used by another task of this account",
+                f"{values['external_task_id']!r} is already used by another task of this "
+                "account",
             ) from exc
         except TooManyUnfinished as exc:
             raise KlingError(
                 Code.CONCURRENCY_LIMITED,
                 f"too many unfinished tasks: this account may have at most {exc.limit}",
             ) from exc
-        if self.on_created is not None:
-            self.on_created()
-        return task
+        except QuotaExhausted as exc:
+            raise KlingError(Code.QUOTA_EXHAUSTED, str(exc)) from exc
 
-    async def _insert(self, values: dict[str, Any]) -> TaskRecord:
-        """Insert; on the (very unlikely) clash of two processes' ids, again with a new id."""
-        for _ in range(_ID_ATTEMPTS - 1):
-            try:
-                return await self._store.insert(
-                    values, max_unfinished=self._settings.max_unfinished_tasks
-                )
-            except DuplicateTaskId:
-                values = {**values, "id": new_task_id()}
-        return await self._store.insert(values, max_unfinished=self._settings.max_unfinished_tasks)
-
-    async def get(self, principal: Principal, key: str) -> TaskRecord:
-        task = await self._store.get(principal.account_id, key) if _storable(key) else None
+    async def get(self, principal: Principal, key: str, kind: str = TEXT2VIDEO) -> TaskRecord:
+        task = (await self._store.get(principal.account_id, key, kind=kind)
+                if _storable(key) else None)
         if task is None:
             raise KlingError.not_found()
         return task
 
-    async def get_by_external(self, principal: Principal, external_task_id: str) -> TaskRecord:
-        task = (await self._store.get_by_external(principal.account_id, external_task_id)
+    async def get_by_external(self, principal: Principal, external_task_id: str,
+                              kind: str = TEXT2VIDEO) -> TaskRecord:
+        task = (await self._store.get_by_external(principal.account_id, external_task_id,
+                                                  kind=kind)
                 if _storable(external_task_id) else None)
         if task is None:
             raise KlingError.not_found()
         return task
 
     async def list_page(
-        self, principal: Principal, page_num: int, page_size: int
+        self, principal: Principal, page_num: int, page_size: int, kind: str = TEXT2VIDEO
     ) -> list[TaskRecord]:
         return await self._store.list_page(
-            principal.account_id, offset=(page_num - 1) * page_size, limit=page_size
+            principal.account_id, offset=(page_num - 1) * page_size, limit=page_size, kind=kind
         )
 
-    async def cancel(self, principal: Principal, key: str) -> TaskRecord:
+    async def cancel(self, principal: Principal, key: str, kind: str = TEXT2VIDEO) -> (
+            TaskRecord):
         task = await self._store.request_cancel(
-            principal.account_id, key, now=now_ms()
+            principal.account_id, key, now=now_ms(), kind=kind
         ) if _storable(key) else None
         if task is None:
             raise KlingError.not_found()

@@ -21,23 +21,37 @@ def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, A
             "videos": [
                 {
                     "id": str(video["id"]),
-                    "url": url_for(video["storage_key"]) if "storage_key" in video
-                    else video["url"],
+                    "url": _url(video, url_for),
                     "duration": format_duration(float(video["duration"])),
                 }
                 for video in task.result.get("videos", [])
             ]
         }
+        if "images" in task.result:  # images/generations: Kling sends images only
+            result = {"images": [{"index": int(image["index"]), "url": _url(image, url_for)}
+                                 for image in task.result["images"]]}
     return {
         "task_id": task.id,
         "task_status": task.status,
-        "task_status_msg": task.status_msg,
+        "task_status_msg": task.status_msg or _ignored_note(task),
         "task_info": {"external_task_id": task.external_task_id} if task.external_task_id else {},
         "task_result": result,
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "progress": task.progress,
     }
+
+
+def _url(item: dict[str, Any], url_for: Callable[[str], str]) -> str:
+    return url_for(item["storage_key"]) if "storage_key" in item else str(item["url"])
+
+
+def _ignored_note(task: TaskRecord) -> str:
+    """Fields the operator lets this server accept and ignore: the task says so."""
+    ignored = task.request.get("ignored_fields") if isinstance(task.request, dict) else None
+    if not ignored or task.status == TaskStatus.FAILED:
+        return ""
+    return f"ignored by this server: {', '.join(ignored)}"
 
 
 def callback_body(task: TaskRecord, url_for: Callable[[str], str]) -> str:

@@ -1,4 +1,7 @@
-"""Where finished videos live. Keys are relative paths such as `videos/<task>/<video>.mp4`."""
+"""Where results (videos, images) and tasks' input images live.
+
+Keys are relative paths such as `videos/<task>/<video>.mp4` or `inputs/<task>/image.png`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,13 @@ from typing import Protocol, runtime_checkable
 class Storage(Protocol):
     async def put_file(self, key: str, source: Path, content_type: str = "video/mp4") -> None:
         """Store a local file under `key`; the source may be moved (do not reuse it)."""
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        """Store small content (an input image) under `key`."""
+
+    async def read_bytes(self, key: str) -> bytes:
+        """The content stored under `key` (small files only: input images, <= 10 MB)."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error."""

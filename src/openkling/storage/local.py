@@ -27,6 +27,12 @@ class LocalStorage:
         target = self.path_for(key)
         await asyncio.to_thread(_move_atomically, source, target)
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(_write_atomically, self.path_for(key), data)
+
+    async def read_bytes(self, key: str) -> bytes:
+        return await asyncio.to_thread(self.path_for(key).read_bytes)
+
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
 
@@ -52,4 +58,11 @@ def _move_atomically(source: Path, target: Path) -> None:
             raise
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(source, partial)
+    partial.replace(target)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
     partial.replace(target)

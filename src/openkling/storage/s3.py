@@ -58,6 +58,19 @@ class S3Storage:
             Bucket=self.bucket, Key=self._key(key), Body=body, ContentType=content_type
         )
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        client = await self._s3()
+        await client.put_object(
+            Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+        )
+
+    async def read_bytes(self, key: str) -> bytes:
+        client = await self._s3()
+        response = await client.get_object(Bucket=self.bucket, Key=self._key(key))
+        async with response["Body"] as stream:
+            data: bytes = await stream.read()
+        return data
+
     async def delete(self, key: str) -> None:
         client = await self._s3()
         await client.delete_object(Bucket=self.bucket, Key=self._key(key))

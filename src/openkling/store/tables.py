@@ -124,3 +124,29 @@ rate_buckets = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Column("granted", Integer, nullable=False),
 )
+
+# Quotas: resource packs of units per account (shown by GET /account/costs), and one charge
+# per task that draws on them (see store/quotas.py). An account without packs is unmetered.
+quota_packs = Table(
+    "quota_packs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("total_units", Float(53), nullable=False),
+    Column("remaining_units", Float(53), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("effective_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+)
+
+quota_charges = Table(
+    "quota_charges",
+    metadata,
+    Column("task_id", String(24), primary_key=True),
+    Column("pack_id", String(32), ForeignKey("quota_packs.id"), nullable=False, index=True),
+    Column("units", Float(53), nullable=False),
+    Column("state", String(16), nullable=False),  # held | spent | refunded
+    Column("created_at", BigInteger, nullable=False),
+    Column("settled_at", BigInteger, nullable=True),
+)

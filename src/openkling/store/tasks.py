@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openkling.errors import OpenKlingError
 from openkling.store.database import Database
 from openkling.store.fastread import SqliteFastReader
+from openkling.store.quotas import QuotaStore
 from openkling.store.records import UNFINISHED, TaskRecord, TaskStatus
 from openkling.store.tables import accounts, callback_deliveries, tasks
 
 _HEARTBEAT_CHUNK = 500
+#: The family of tasks created before families existed, and the default of every query.
+TEXT2VIDEO = "videos/text2video"
 CANCELLED_MESSAGE = "cancelled by the user"
 
 #: Builds the callback body for a task that just changed status.
@@ -48,8 +51,10 @@ class TooManyUnfinished(StoreConflict):
 
 # Two index lookups instead of one OR: the primary key, then the (account, kind, external id)
 # unique index. Polls by task id, the common case, cost a single primary-key probe.
+# A task belongs to its family (kind): asked for under another family it does not exist.
 _GET_BY_ID = select(tasks).where(
-    tasks.c.id == bindparam("key"), tasks.c.account_id == bindparam("account_id")
+    tasks.c.id == bindparam("key"), tasks.c.account_id == bindparam("account_id"),
+    tasks.c.kind == bindparam("kind"),
 )
 _GET_BY_EXTERNAL = select(tasks).where(
     tasks.c.account_id == bindparam("account_id"),
@@ -76,8 +81,10 @@ class TaskStore:
 
     # ----- clients' side -------------------------------------------------------------------
 
-    async def insert(self, values: dict[str, Any], *, max_unfinished: int) -> TaskRecord:
-        """One transaction: per-account serialisation, uniqueness, the cap, one INSERT."""
+    async def insert(self, values: dict[str, Any], *, max_unfinished: int,
+                     units: float = 0.0) -> TaskRecord:
+        """One transaction: per-account serialisation, uniqueness, the cap, the quota hold
+        of `units` (QuotaExhausted when no pack can pay), one INSERT."""
         account_id = values["account_id"]
         try:
             async with self.db.write() as conn:
@@ -86,7 +93,8 @@ class TaskStore:
                         select(accounts.c.id).where(accounts.c.id == account_id).with_for_update()
                     )
                 ext = values.get("external_task_id")
-                if ext is not None and await self._find_external(conn, account_id, ext):
+                if ext is not None and await self._find_external(conn, account_id,
+                                                                 values["kind"], ext):
                     raise DuplicateExternalId(ext)
                 unfinished = await conn.scalar(
                     select(func.count())
@@ -95,26 +103,32 @@ class TaskStore:
                 )
                 if (unfinished or 0) >= max_unfinished:
                     raise TooManyUnfinished(max_unfinished)
+                await QuotaStore.hold(conn, account_id=account_id, task_id=values["id"],
+                                      units=units, now=values["created_at"])
                 row = (await conn.execute(insert(tasks).values(**values).returning(tasks))).one()
         except IntegrityError as exc:  # another create won a unique index: which one?
             ext = values.get("external_task_id")
-            if ext is not None and await self.get_by_external(account_id, ext) is not None:
+            if ext is not None and await self.get_by_external(
+                    account_id, ext, kind=values["kind"]) is not None:
                 raise DuplicateExternalId(ext) from exc
             raise DuplicateTaskId(values["id"]) from exc
         return TaskRecord.from_row(row)
 
-    async def get(self, account_id: int, key: str) -> TaskRecord | None:
-        """By task id, else by the account's external_task_id."""
-        found = await self._lookup(_GET_BY_ID, account_id, key)
+    async def get(self, account_id: int, key: str, *, kind: str = TEXT2VIDEO) -> (
+            TaskRecord | None):
+        """By task id, else by the account's external_task_id; within one family."""
+        found = await self._lookup(_GET_BY_ID, account_id, key, kind)
         if found is None:
-            found = await self._lookup(_GET_BY_EXTERNAL, account_id, key)
+            found = await self._lookup(_GET_BY_EXTERNAL, account_id, key, kind)
         return found
 
-    async def get_by_external(self, account_id: int, external_task_id: str) -> TaskRecord | None:
-        return await self._lookup(_GET_BY_EXTERNAL, account_id, external_task_id)
+    async def get_by_external(self, account_id: int, external_task_id: str, *,
+                              kind: str = TEXT2VIDEO) -> TaskRecord | None:
+        return await self._lookup(_GET_BY_EXTERNAL, account_id, external_task_id, kind)
 
-    async def _lookup(self, query: Any, account_id: int, key: str) -> TaskRecord | None:
-        params = {"account_id": account_id, "key": key, "kind": "text2video"}
+    async def _lookup(self, query: Any, account_id: int, key: str, kind: str) -> (
+            TaskRecord | None):
+        params = {"account_id": account_id, "key": key, "kind": kind}
         if self._fast is not None:
             try:
                 return self._fast[query].fetch_task(**params)
@@ -124,18 +138,20 @@ class TaskStore:
             row = (await conn.execute(query, params)).first()
         return TaskRecord.from_row(row) if row is not None else None
 
-    async def list_page(self, account_id: int, *, offset: int, limit: int) -> list[TaskRecord]:
+    async def list_page(self, account_id: int, *, offset: int, limit: int,
+                        kind: str = TEXT2VIDEO) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(
                 select(tasks)
-                .where(tasks.c.account_id == account_id)
+                .where(tasks.c.account_id == account_id, tasks.c.kind == kind)
                 .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
                 .offset(offset)
                 .limit(limit)
             )
             return [TaskRecord.from_row(r) for r in rows]
 
-    async def request_cancel(self, account_id: int, key: str, *, now: int) -> TaskRecord | None:
+    async def request_cancel(self, account_id: int, key: str, *, now: int,
+                             kind: str = TEXT2VIDEO) -> TaskRecord | None:
         """Fail an unclaimed task at once; flag a running one for its worker to stop."""
         async with self.db.write() as conn:
             row = (
@@ -143,6 +159,7 @@ class TaskStore:
                     select(tasks)
                     .where(
                         tasks.c.account_id == account_id,
+                        tasks.c.kind == kind,
                         or_(tasks.c.id == key, tasks.c.external_task_id == key),
                     )
                     .order_by(case((tasks.c.id == key, 0), else_=1))
@@ -396,13 +413,13 @@ class TaskStore:
     # ----- helpers -------------------------------------------------------------------------
 
     async def _find_external(
-        self, conn: AsyncConnection, account_id: int, external_task_id: str
+        self, conn: AsyncConnection, account_id: int, kind: str, external_task_id: str
     ) -> TaskRecord | None:
         row = (
             await conn.execute(
                 select(tasks).where(
                     tasks.c.account_id == account_id,
-                    tasks.c.kind == "text2video",
+                    tasks.c.kind == kind,
                     tasks.c.external_task_id == external_task_id,
                 )
             )
@@ -442,6 +459,9 @@ class TaskStore:
         if row is None:
             return None
         record = TaskRecord.from_row(row)
+        # The one terminal write, so the quota charge settles here, once.
+        await QuotaStore.settle(conn, task_id=task_id, succeeded=status == TaskStatus.SUCCEED,
+                                now=now)
         await self._enqueue_callback(conn, record, now)
         return record
 

@@ -283,7 +283,7 @@ class Worker:
         record = running.record
         try:
             route = self.models.resolve(record.model_name)
-            spec = spec_from_stored(record.id, record.request, route.options)
+            spec = spec_from_stored(record.id, record.request, route.options, kind=record.kind)
             result = await provider.run(spec, running.ctx)
             await self._succeed(running, result)
         except TaskCancelled:
@@ -305,13 +305,12 @@ class Worker:
             self.deliverer.wake()
 
     async def _succeed(self, running: _Running, result: GenerationResult) -> None:
-        if not result.videos:
-            raise ProviderError("the provider returned no video")
-        done = await self.tasks.succeed(
-            running.record,
-            result={"videos": [video.to_record() for video in result.videos]},
-            now=now_ms(),
-        )
+        if not result.videos and not result.images:
+            raise ProviderError("the provider returned no video and no image")
+        stored: dict[str, Any] = {"videos": [video.to_record() for video in result.videos]}
+        if result.images:
+            stored["images"] = [image.to_record() for image in result.images]
+        done = await self.tasks.succeed(running.record, result=stored, now=now_ms())
         if done is None:
             log.warning("task %s: finished after losing its lease; result discarded",
                         running.record.id)

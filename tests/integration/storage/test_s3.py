@@ -51,6 +51,8 @@ async def test_put_exists_presigned_download_delete(s3_endpoint: str, tmp_path: 
         assert httpx.get(url).content == source.read_bytes()
         await storage.delete("videos/1/clip.mp4")
         assert not await storage.exists("videos/1/clip.mp4")
+        await storage.put_bytes("inputs/1/image.png", b"\x89PNG input", "image/png")
+        assert await storage.read_bytes("inputs/1/image.png") == b"\x89PNG input"
     finally:
         await storage.close()
 

@@ -49,7 +49,7 @@ async def make_account(db: Database, name: str = "acme") -> int:
 
 def values(account_id: int, now: int = 1_000, **over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "id": new_task_id(), "account_id": account_id, "kind": "text2video",
+        "id": new_task_id(), "account_id": account_id, "kind": "videos/text2video",
         "external_task_id": None, "model_name": "kling-v1", "provider": "double",
         "request": {"prompt": "x"}, "callback_url": None, "status": "submitted",
         "status_msg": "", "progress": 0, "created_at": now, "updated_at": now, "attempts": 0,

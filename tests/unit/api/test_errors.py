@@ -58,3 +58,13 @@ async def test_rate_limiter_bucket() -> None:
     else:  # pragma: no cover - 5 hits within microseconds must exceed a burst of 2
         raise AssertionError("the bucket never emptied")
     await limiter.hit(2)  # accounts have separate buckets
+
+
+def test_a_rule_across_fields_names_the_field_it_blames() -> None:
+    from openkling.api.errors import validation_to_kling
+
+    error = validation_to_kling([{"loc": (), "type": "value_error",
+                                  "msg": "Value error, image_tail: cannot be combined"}])
+    assert error.message == "image_tail: cannot be combined"
+    error = validation_to_kling([{"loc": (), "type": "value_error", "msg": "Value error, odd"}])
+    assert error.message == "request: odd"

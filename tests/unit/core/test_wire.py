@@ -9,7 +9,7 @@ from openkling.core.wire import format_duration, task_to_wire
 from openkling.store.records import TaskRecord
 
 BASE = TaskRecord(
-    id="1883136538221328892", account_id=1, kind="text2video", external_task_id=None,
+    id="1883136538221328892", account_id=1, kind="videos/text2video", external_task_id=None,
     model_name="kling-v1", provider="p", request={}, callback_url=None, status="submitted",
     status_msg="", progress=0, result=None, created_at=1795898950787,
     updated_at=1795898950787, attempts=0, max_attempts=3, run_after=0, lease_owner=None,

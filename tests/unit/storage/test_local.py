@@ -45,3 +45,12 @@ async def test_put_and_keys_cannot_escape(tmp_path: Path) -> None:
     for bad in ("../secret.key", "/etc/passwd", "a/../../b", ""):
         with pytest.raises(ValueError):
             storage.path_for(bad)
+
+
+async def test_bytes_round_trip_for_input_images(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "files", UrlSigner(b"k" * 32, "http://h", 60))
+    await storage.put_bytes("inputs/t/image.png", b"\x89PNG...", "image/png")
+    assert await storage.read_bytes("inputs/t/image.png") == b"\x89PNG..."
+    assert not list((tmp_path / "files/inputs/t").glob("*.partial"))
+    with pytest.raises(FileNotFoundError):
+        await storage.read_bytes("inputs/t/missing.png")

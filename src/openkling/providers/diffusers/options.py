@@ -127,6 +127,15 @@ class DiffusersOptions(BaseModel):
     max_sequence_length: int = Field(512, ge=8, le=4096)
     seed: int | None = Field(None, ge=0, description="Fixed seed; default derived from the "
                              "task id, so a retried task renders the same video.")
+    # The other local families, each in its own model process (see families.py).
+    image2video: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the image-to-video model (videos/"
+        "image2video); default Wan 2.2 TI2V 5B, the tiny one with the tiny model.",
+    )
+    images: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the text-to-image model (images/"
+        "generations); default SDXL base 1.0, the tiny one with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -138,6 +147,19 @@ class DiffusersOptions(BaseModel):
         if isinstance(data, dict) and TINY_MODEL in (data.get("model"), data.get("model_id")):
             return {**TINY_DEFAULTS, **data}
         return data
+
+    @model_validator(mode="after")
+    def _family_options_valid(self) -> DiffusersOptions:
+        from openkling.providers.diffusers.families import image2video_options, image_options
+
+        for name, parse in (("image2video", image2video_options), ("images", image_options)):
+            try:
+                parse(getattr(self, name), self.is_tiny)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in (name, *first["loc"]))
+                raise ValueError(f"{where}: {first['msg']}") from None
+        return self
 
     @field_validator("width", "height")
     @classmethod

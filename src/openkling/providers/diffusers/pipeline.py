@@ -65,12 +65,20 @@ def cpu_threads(configured: int | None) -> int:
 
 
 def model_source(model: str, data_dir: Path) -> str:
-    """Where from_pretrained reads: the tiny model's cached folder, a local folder or a hub id."""
-    if model == TINY_MODEL:
-        from openkling.providers.diffusers.tiny import ensure_saved
+    """Where from_pretrained reads: a tiny model's cached folder, a local folder or a hub id."""
+    from openkling.providers.diffusers.tiny import TINY_BUILDERS, ensure_saved
 
-        return str(ensure_saved(data_dir / "models" / TINY_MODEL))
+    if model == TINY_MODEL or model in TINY_BUILDERS:
+        return str(ensure_saved(data_dir / "models" / model, model))
     return model
+
+
+def load_rgb(path: str, size: tuple[int, int]) -> Any:
+    """An input image as RGB, cropped to the frame's shape and resized to it."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        return ImageOps.fit(img.convert("RGB"), size, method=Image.Resampling.LANCZOS)
 
 
 def pipeline_class(name: str) -> Any:
@@ -92,6 +100,7 @@ class PipelineRunner:
         self.dtype = dtype
         self.config = config
         self._call_params = set(inspect.signature(pipe.__call__).parameters)
+        self._img2img: Any = None  # made from `pipe` on the first image-to-image call
 
     @classmethod
     def load(cls, config: dict[str, Any], data_dir: Path) -> PipelineRunner:
@@ -158,9 +167,12 @@ class PipelineRunner:
         progress: Callable[[int, int], None],
         cancelled: Callable[[], bool],
     ) -> dict[str, Any]:
-        """Run one pipeline call, stopping between steps when `cancelled()`; encode the MP4."""
+        """Run one pipeline call, stopping between steps when `cancelled()`; encode the MP4
+        (or, for an image call, write the PNGs)."""
         if cancelled():
             raise GenerationCancelled
+        if call.get("kind") == "images":
+            return self._generate_images(call, out_path, progress, cancelled)
         total = int(call["num_inference_steps"])
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
@@ -184,6 +196,11 @@ class PipelineRunner:
             "callback_on_step_end": on_step_end,
             "max_sequence_length": call["max_sequence_length"],
         }
+        size = (int(call["width"]), int(call["height"]))
+        if call.get("image_path"):
+            kwargs["image"] = load_rgb(str(call["image_path"]), size)
+        if call.get("last_image_path"):
+            kwargs["last_image"] = load_rgb(str(call["last_image_path"]), size)
         kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
         try:
             with torch.inference_mode():
@@ -200,6 +217,61 @@ class PipelineRunner:
             "width": encoded.width,
             "height": encoded.height,
         }
+
+    def _generate_images(
+        self,
+        call: dict[str, Any],
+        out_path: Path,
+        progress: Callable[[int, int], None],
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Any]:
+        """`n` pictures as PNGs named `<out_path stem>-<index>.png` next to `out_path`."""
+        total = int(call["num_inference_steps"])
+        kwargs: dict[str, Any] = {
+            "prompt": call["prompt"],
+            "negative_prompt": call["negative_prompt"] or None,
+            "num_images_per_prompt": int(call["n"]),
+            "num_inference_steps": total,
+            "guidance_scale": call["guidance_scale"],
+            "generator": torch.Generator(device="cpu").manual_seed(int(call["seed"])),
+            "output_type": "pil",
+        }
+        size = (int(call["width"]), int(call["height"]))
+        pipe = self.pipe
+        if call.get("image_path"):
+            if self._img2img is None:
+                self._img2img = diffusers.AutoPipelineForImage2Image.from_pipe(self.pipe)
+                self._img2img.set_progress_bar_config(disable=True)
+            pipe = self._img2img
+            kwargs["image"] = load_rgb(str(call["image_path"]), size)
+            kwargs["strength"] = float(call["strength"])
+            # Image-to-image runs only the last `strength` share of the steps.
+            total = max(1, int(total * float(call["strength"])))
+        else:
+            kwargs["width"], kwargs["height"] = size
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
+                dict[str, Any]):
+            progress(min(step + 1, total), total)
+            if cancelled():
+                raise GenerationCancelled
+            return {}
+
+        kwargs["callback_on_step_end"] = on_step_end
+        try:
+            with torch.inference_mode():
+                output = pipe(**kwargs)
+        except BaseException:
+            pipe.maybe_free_model_hooks()
+            raise
+        paths = []
+        for index, image in enumerate(output.images):
+            target = out_path.with_name(f"{out_path.stem}-{index}.png")
+            partial = target.with_name(target.name + ".partial")
+            image.save(partial, format="PNG")
+            os.replace(partial, target)
+            paths.append(str(target))
+        return {"images": paths, "width": size[0], "height": size[1]}
 
     @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:

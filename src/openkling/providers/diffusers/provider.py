@@ -1,4 +1,6 @@
-"""DiffusersProvider: Kling text2video served by an open model (Wan 2.1 by default) on this host.
+"""DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
+by default), image2video (Wan 2.2 TI2V 5B) and images/generations (SDXL), one model process
+per family, started when the family is first asked for.
 
 Construction is cheap and imports neither torch nor diffusers: the API process builds the
 provider only to call `check` at create time. The worker calls `start`, which spawns the
@@ -9,21 +11,34 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
+from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     GenerationResult,
+    ImageOutput,
     ProviderError,
     TaskContext,
     TransientProviderError,
     VideoOutput,
 )
-from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call
+from openkling.providers.diffusers.families import (
+    Image2VideoOptions,
+    ImageOptions,
+    image2video_call,
+    image2video_options,
+    image_options,
+    images_call,
+)
+from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.model_process import ModelProcess
 from openkling.providers.diffusers.options import LOAD_FIELDS, DiffusersOptions, parse_options
+
+WHO = "the local diffusers provider"
 
 log = logging.getLogger("openkling.providers.diffusers")
 
@@ -48,6 +63,17 @@ class DiffusersProvider:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
         self._process: ModelProcess | None = None
+        self.i2v: Image2VideoOptions = image2video_options(self.options.image2video,
+                                                           self.options.is_tiny)
+        self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
+        #: The other families' model processes, started on their first task.
+        self._family_processes: dict[str, ModelProcess] = {}
+        #: Per family, the optional fields these models honour (see core/families.py).
+        self.families: dict[str, frozenset[str]] = {
+            TEXT2VIDEO: frozenset(),
+            IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set()),
+            IMAGES: frozenset({"image"}),
+        }
 
     @property
     def model_process(self) -> ModelProcess | None:
@@ -68,10 +94,17 @@ class DiffusersProvider:
 
     def check(self, spec: GenerationSpec) -> None:
         """Reject at create time what a local model cannot honour (400/1201), no I/O."""
-        if spec.kind != "text2video":
-            raise KlingError.invalid(
-                "model_name", f"{spec.kind} is not supported by the local diffusers provider"
-            )
+        if spec.kind == IMAGE2VIDEO:
+            if "image" not in spec.inputs:
+                raise KlingError.invalid("image", f"is required by {WHO} (it makes a video "
+                                         "from a first frame)")
+            self._image2video_call(spec, "check")
+            return
+        if spec.kind == IMAGES:
+            self._images_call(spec, "check")
+            return
+        if spec.kind != TEXT2VIDEO:
+            raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
         if spec.camera_control:
             raise KlingError.invalid(
                 "camera_control", "camera control is not supported by the local diffusers "
@@ -100,9 +133,96 @@ class DiffusersProvider:
     async def close(self) -> None:
         if self._process is not None:
             await self._process.close()
+        for process in self._family_processes.values():
+            await process.close()
+
+    def _image2video_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        inputs = spec.inputs
+        first = inputs["image"]
+        return image2video_call(
+            prompt=spec.prompt, negative_prompt=spec.negative_prompt or "",
+            cfg_scale=spec.cfg_scale, mode=spec.mode, duration=spec.duration,
+            image_size=(int(first["width"]), int(first["height"])),
+            image_path=f"{work}/image.{first['key'].rsplit('.', 1)[-1]}",
+            last_image_path=(f"{work}/image_tail.{inputs['image_tail']['key'].rsplit('.', 1)[-1]}"
+                             if "image_tail" in inputs else None),
+            seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
+            options=self.i2v,
+        ).to_dict()
+
+    def _images_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        request, inputs = spec.request, spec.inputs
+        return images_call(
+            prompt=spec.prompt, negative_prompt=spec.negative_prompt,
+            aspect_ratio=str(request.get("aspect_ratio", "16:9")),
+            resolution=str(request.get("resolution", "1k")), n=int(request.get("n", 1)),
+            image_path=(f"{work}/image.{inputs['image']['key'].rsplit('.', 1)[-1]}"
+                        if "image" in inputs else None),
+            image_fidelity=float(request.get("image_fidelity", 0.5)),
+            seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
+            options=self.images,
+        ).to_dict()
+
+    def _family_process(self, kind: str) -> ModelProcess:
+        process = self._family_processes.get(kind)
+        if process is None:
+            family = self.i2v if kind == IMAGE2VIDEO else self.images
+            config = {**self.options.load_config(), "model": family.model,
+                      "pipeline": family.pipeline}
+            process = ModelProcess(config, self.settings.data_dir,
+                                   cancel_grace_seconds=self.options.cancel_grace_seconds)
+            self._family_processes[kind] = process
+        return process
+
+    async def _run_family(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        """image2video or images: fetch the stored inputs, run the family's model process,
+        store the MP4 or the PNGs."""
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        for field, stored in spec.inputs.items():
+            data = await ctx.storage.read_bytes(str(stored["key"]))
+            suffix = str(stored["key"]).rsplit(".", 1)[-1]
+            (ctx.work_dir / f"{field}.{suffix}").write_bytes(data)
+        work = str(ctx.work_dir)
+        call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
+                else self._images_call(spec, work))
+        process = self._family_process(spec.kind)
+        await process.start()
+        await ctx.set_processing()
+        result_id = video_id_for(spec.task_id)
+        out_path = ctx.work_dir / (f"{result_id}.mp4" if spec.kind == IMAGE2VIDEO else result_id)
+        reported = -1
+
+        async def on_progress(step: int, total: int) -> None:
+            nonlocal reported
+            percent = int(DENOISE_SHARE * step / max(1, total))
+            if percent > reported:
+                reported = percent
+                await ctx.report_progress(percent)
+
+        try:
+            result = await process.generate(call, out_path, on_progress, ctx.cancelled)
+        except TransientProviderError:
+            if process.pid is None:
+                await process.start()
+            raise
+        ctx.raise_if_cancelled()
+        if spec.kind == IMAGE2VIDEO:
+            key = f"videos/{spec.task_id}/{result_id}.mp4"
+            await ctx.storage.put_file(key, out_path)
+            duration = int(result["frames"]) / int(result["fps"])
+            return GenerationResult([VideoOutput(id=result_id, duration=duration,
+                                                 storage_key=key)])
+        images = []
+        for index, path in enumerate(result["images"]):
+            key = f"images/{spec.task_id}/{result_id}-{index}.png"
+            await ctx.storage.put_file(key, Path(path), "image/png")
+            images.append(ImageOutput(index=index, storage_key=key))
+        return GenerationResult([], images=images)
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
+        if spec.kind in (IMAGE2VIDEO, IMAGES):
+            return await self._run_family(spec, ctx)
         call = self.plan(spec)
         await self.start()
         assert self._process is not None

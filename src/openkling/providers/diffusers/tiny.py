@@ -1,4 +1,9 @@
-"""`tiny-random-wan`: a Wan 2.1 pipeline with tiny, randomly initialised weights.
+"""`tiny-random-wan` and its siblings: pipelines with tiny, randomly initialised weights.
+
+`tiny-random-wan` is Wan 2.1 text-to-video; `tiny-random-wan-i2v` the same parts in Wan 2.2
+TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-sdxl` a Stable
+Diffusion XL text-to-image pipeline. Each mirrors the class of the real default model of its
+family, so `--model tiny-random-wan` exercises every local family.
 
 It exists so that the whole local path (save_pretrained -> from_pretrained -> denoise ->
 decode -> encode) runs with no model hub and no GPU: tests, CI, smoke tests and demos. Its
@@ -14,6 +19,7 @@ import importlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +108,101 @@ def build_pipeline(seed: int = 0) -> Any:
     )
 
 
-def ensure_saved(folder: Path) -> Path:
-    """Build and save the tiny pipeline into `folder` unless it is already there.
+def build_i2v_pipeline(seed: int = 0) -> Any:
+    """Wan 2.2 TI2V's image-to-video pipeline around the tiny Wan parts.
+
+    As in TI2V-5B there is no CLIP image encoder: the first frame's latents replace the
+    noise of frame one (`expand_timesteps`), so the transformer is the text-to-video one.
+    """
+    base = build_pipeline(seed)
+    return diffusers.WanImageToVideoPipeline(
+        tokenizer=base.tokenizer,
+        text_encoder=base.text_encoder,
+        vae=base.vae,
+        transformer=base.transformer,
+        scheduler=base.scheduler,
+        image_encoder=None,
+        image_processor=None,
+        expand_timesteps=True,
+    )
+
+
+def build_image_pipeline(seed: int = 0) -> Any:
+    """A tiny Stable Diffusion XL pipeline: two CLIP text encoders, a UNet, a VAE."""
+    torch.manual_seed(seed)
+    tokenizers = []
+    for _ in range(2):
+        tokenizer = build_tokenizer()
+        tokenizer.model_max_length = 77
+        tokenizers.append(tokenizer)
+    clip = {
+        "vocab_size": len(tokenizers[0]), "hidden_size": 32, "intermediate_size": 37,
+        "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 77,
+        "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 1, "projection_dim": 32,
+    }
+    text_encoder = transformers.CLIPTextModel(transformers.CLIPTextConfig(**clip))
+    text_encoder_2 = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**clip))
+    unet = diffusers.UNet2DConditionModel(
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
+        # 6 size/crop numbers of 8 dims each, plus the pooled text embedding (32).
+        projection_class_embeddings_input_dim=6 * 8 + 32,
+        cross_attention_dim=64,  # both encoders' hidden states, concatenated
+        norm_num_groups=8,
+    )
+    vae = diffusers.AutoencoderKL(
+        block_out_channels=[8, 16],
+        norm_num_groups=8,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=64,
+    )
+    scheduler = diffusers.EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="leading", steps_offset=1,
+    )
+    return diffusers.StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizers[0],
+        tokenizer_2=tokenizers[1],
+        unet=unet,
+        scheduler=scheduler,
+    )
+
+
+#: Every tiny model id, with its builder and the line its README starts with.
+TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
+    "tiny-random-wan": (build_pipeline, README),
+    "tiny-random-wan-i2v": (
+        build_i2v_pipeline,
+        "tiny-random-wan-i2v: a Wan image-to-video pipeline with tiny RANDOM weights, built by "
+        "openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-sdxl": (
+        build_image_pipeline,
+        "tiny-random-sdxl: a Stable Diffusion XL pipeline with tiny RANDOM weights, built by "
+        "openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+}
+
+
+def ensure_saved(folder: Path, model: str = "tiny-random-wan") -> Path:
+    """Build and save the tiny pipeline `model` into `folder` unless it is already there.
 
     Saved into a temporary sibling and renamed, so concurrent model processes never see a
     half-written folder.
@@ -113,8 +212,9 @@ def ensure_saved(folder: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        build_pipeline().save_pretrained(str(staging))
-        (staging / "README.txt").write_text(README, encoding="utf-8")
+        build, readme = TINY_BUILDERS[model]
+        build().save_pretrained(str(staging))
+        (staging / "README.txt").write_text(readme, encoding="utf-8")
         try:
             os.replace(staging, folder)
         except OSError:

@@ -1,0 +1,141 @@
+"""Create bodies of the task families beyond text2video, as Kling documents them.
+
+Unknown keys are kept (`extra="allow"`): the relay forwards a request verbatim, and fields of
+newer Kling versions must reach the real service. Which optional fields a provider honours is
+decided by the provider, not here (see `core.families`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from openkling.core.models import MAX_PROMPT, CameraControl, Text2VideoRequest
+
+ImageAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"]
+
+
+class _Common(BaseModel):
+    """Fields every family has: model, callback, the caller's own id."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), populate_by_name=True)
+
+    model_name: str | None = Field(
+        None, validation_alias=AliasChoices("model_name", "model"),
+        description="Kling model name; the legacy field `model` means the same.",
+    )
+    callback_url: str | None = Field(None, max_length=2048)
+    external_task_id: str | None = Field(None, max_length=128)
+
+    @field_validator("external_task_id", "callback_url")
+    @classmethod
+    def _empty_is_absent(cls, value: str | None) -> str | None:
+        return value if value else None
+
+    @field_validator("model_name", "callback_url", "external_task_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    def extras(self) -> dict[str, Any]:
+        """Fields Kling may know and this model does not declare (forwarded by a relay)."""
+        return dict(self.model_extra or {})
+
+
+class Trajectory(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x: int
+    y: int
+
+
+class DynamicMask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mask: str
+    trajectories: list[Trajectory] = Field(..., min_length=2, max_length=77)
+
+
+class Image2VideoRequest(_Common):
+    """`POST /v1/videos/image2video`."""
+
+    image: str | None = Field(None, description="URL or raw base64 (no data: prefix) of the "
+                              "first frame; jpg/jpeg/png, <= 10 MB, sides >= 300 px, aspect "
+                              "1:2.5..2.5:1.")
+    image_tail: str | None = Field(None, description="The last frame, same rules.")
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    cfg_scale: float | None = Field(None, ge=0, le=1)
+    mode: Literal["std", "pro"] | None = None
+    duration: str | None = Field(None, description='"5" or "10" (3..15 on newer models).')
+    static_mask: str | None = None
+    dynamic_masks: list[DynamicMask] | None = Field(None, max_length=6)
+    camera_control: CameraControl | None = None
+
+    _duration_as_string = field_validator("duration", mode="before")(
+        Text2VideoRequest._duration_as_string.__func__  # type: ignore[attr-defined]
+    )
+    _duration_range = field_validator("duration")(
+        Text2VideoRequest._duration_range.__func__  # type: ignore[attr-defined]
+    )
+    _cfg_scale_not_bool = field_validator("cfg_scale", mode="before")(
+        Text2VideoRequest._cfg_scale_not_bool.__func__  # type: ignore[attr-defined]
+    )
+
+    @field_validator("image", "image_tail", "static_mask", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _kling_combinations(self) -> Image2VideoRequest:
+        if self.image is None and self.image_tail is None:
+            raise ValueError("image: at least one of image and image_tail is required")
+        chosen = [name for name, value in (
+            ("image_tail", self.image_tail),
+            ("static_mask/dynamic_masks", self.static_mask or self.dynamic_masks),
+            ("camera_control", self.camera_control),
+        ) if value]
+        if len(chosen) > 1:
+            raise ValueError(f"{chosen[0]}: cannot be combined with {', '.join(chosen[1:])} "
+                             "(Kling allows one of image_tail, masks and camera_control)")
+        return self
+
+
+class ImageGenerationRequest(_Common):
+    """`POST /v1/images/generations`."""
+
+    prompt: str = Field(..., max_length=MAX_PROMPT)
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    image: str | None = Field(None, description="Reference image: URL or raw base64.")
+    image_reference: Literal["subject", "face"] | None = None
+    image_fidelity: float | None = Field(None, ge=0, le=1)
+    human_fidelity: float | None = Field(None, ge=0, le=1)
+    resolution: Literal["1k", "2k"] | None = None
+    n: int | None = Field(None, ge=1, le=9)
+    aspect_ratio: ImageAspect | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("n", mode="before")
+    @classmethod
+    def _n_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer in [1, 9]")
+        return value
+
+
+class PassThroughRequest(_Common):
+    """Families only a relay serves (omni-video, effects, lip-sync, ...): the body is kept
+    as sent and checked by the real service."""

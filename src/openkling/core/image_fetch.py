@@ -1,0 +1,88 @@
+"""Fetching an input image given as a URL, once, at create time.
+
+A client's URL is untrusted: every hop (redirects are followed by hand) passes the same
+private-network guard as callback URLs and is connected to at the address that was checked;
+the body is streamed and stopped past 10 MB; the whole fetch has one time limit. Any refusal
+is 400 / 1201 naming the field, so the client learns at once rather than from a failed task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urljoin
+
+import httpx
+
+from openkling.core.callbacks import check_callback_url, pinned_request
+from openkling.core.errors import KlingError
+from openkling.core.images import MAX_IMAGE_BYTES, InputImage, decode_base64, inspect_image, is_url
+
+MAX_REDIRECTS = 5
+PRIVATE_SETTING = "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS"
+
+
+class ImageFetcher:
+    """Turns an image field's value (URL or raw base64) into a checked `InputImage`."""
+
+    def __init__(self, http: httpx.AsyncClient, *, allow_private: bool,
+                 time_limit: float = 20.0, max_bytes: int = MAX_IMAGE_BYTES) -> None:
+        self._http = http
+        self._allow_private = allow_private
+        self._time_limit = time_limit
+        self._max_bytes = max_bytes
+
+    async def load(self, field: str, value: str) -> InputImage:
+        if is_url(value):
+            data = await self.fetch(field, value.strip())
+        else:
+            data = decode_base64(field, value)
+        return inspect_image(field, data)
+
+    async def fetch(self, field: str, url: str) -> bytes:
+        try:
+            async with asyncio.timeout(self._time_limit):
+                for _ in range(MAX_REDIRECTS + 1):
+                    body, next_url = await self._hop(field, url)
+                    if next_url is None:
+                        assert body is not None
+                        return body
+                    url = next_url
+        except TimeoutError:
+            raise KlingError.invalid(
+                field, f"image download took longer than {self._time_limit:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise KlingError.invalid(
+                field, f"image could not be downloaded ({type(exc).__name__})"
+            ) from None
+        raise KlingError.invalid(field, f"image URL redirected more than {MAX_REDIRECTS} times")
+
+    async def _hop(self, field: str, url: str) -> tuple[bytes | None, str | None]:
+        """One request: (body, None) at the end, (None, next URL) on a redirect."""
+        address = await check_callback_url(
+            url, allow_private=self._allow_private, field=field, setting=PRIVATE_SETTING
+        )
+        request_url, headers, extensions = pinned_request(url, address)
+        async with self._http.stream("GET", request_url, headers=headers,
+                                     extensions=extensions, follow_redirects=False) as response:
+            if response.is_redirect and "location" in response.headers:
+                return None, urljoin(url, response.headers["location"])
+            if response.status_code != 200:
+                raise KlingError.invalid(
+                    field, f"image URL answered HTTP {response.status_code}"
+                )
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > self._max_bytes:
+                raise _too_large(field, self._max_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes(256 * 1024):
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise _too_large(field, self._max_bytes)
+                chunks.append(chunk)
+        return b"".join(chunks), None
+
+
+def _too_large(field: str, limit: int) -> KlingError:
+    return KlingError.invalid(field, f"image must be at most {limit} bytes (10 MB)")

@@ -1,0 +1,207 @@
+"""The local families beyond text2video: their model options and the Kling -> pipeline mapping.
+
+- `videos/image2video`: Wan 2.2 TI2V 5B (`WanImageToVideoPipeline`) by default. The output
+  follows the input image's aspect ratio at the model's native area; the first frame is the
+  image. TI2V conditions on the first frame only, so `image_tail` is refused unless an
+  operator loads a first/last-frame model and sets `image_tail = true`.
+- `images/generations`: Stable Diffusion XL base 1.0 by default. Every Kling aspect ratio at
+  about 1 MP (`1k`) or 4 MP (`2k`); `n` images in one batch; a reference `image` turns the call
+  into image-to-image with strength `1 - image_fidelity`.
+
+Each family runs in its own model process, loaded with the provider's device settings and
+its own `model`/`pipeline`. Pure functions only: no torch here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openkling.core.errors import KlingError
+from openkling.providers.diffusers.mapping import frame_count, guidance_scale
+
+DEFAULT_I2V_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
+DEFAULT_IMAGE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+TINY_I2V_MODEL = "tiny-random-wan-i2v"
+TINY_IMAGE_MODEL = "tiny-random-sdxl"
+
+#: Kling's image aspect ratios (images/generations), width:height.
+IMAGE_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4),
+    "3:2": (3, 2), "2:3": (2, 3), "21:9": (21, 9),
+}
+RESOLUTIONS = ("1k", "2k")
+
+
+class Image2VideoOptions(BaseModel):
+    """The image-to-video model (`provider_options.diffusers.image2video`)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(DEFAULT_I2V_MODEL, description="diffusers image-to-video pipeline id, "
+                       f"local folder or '{TINY_I2V_MODEL}'.")
+    pipeline: str = "auto"
+    width: int = Field(1280, ge=16, description="Width x height is the frame area; the shape "
+                       "follows the input image.")
+    height: int = Field(704, ge=16)
+    size_multiple: int = Field(32, ge=8, description="Frame sides are multiples of this "
+                               "(TI2V: 16x VAE x 2x2 patches).")
+    fps: int = Field(24, ge=1, le=120)
+    frame_step: int = Field(4, ge=1)
+    std_steps: int = Field(30, ge=1, le=1000)
+    pro_steps: int = Field(50, ge=1, le=1000)
+    guidance_default: float = Field(5.0, ge=0)
+    guidance_min: float = Field(1.0, ge=0)
+    max_sequence_length: int = Field(512, ge=8, le=4096)
+    image_tail: bool = Field(False, description="The model conditions on a last frame too "
+                             "(e.g. Wan2.1-FLF2V-14B-720P); otherwise image_tail is refused.")
+
+
+class ImageOptions(BaseModel):
+    """The text-to-image model (`provider_options.diffusers.images`)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(DEFAULT_IMAGE_MODEL, description="diffusers text-to-image pipeline id "
+                       f"(image-to-image through AutoPipelineForImage2Image), folder or "
+                       f"'{TINY_IMAGE_MODEL}'.")
+    pipeline: str = "auto"
+    side_1k: int = Field(1024, ge=16, description="Square side of resolution=1k; other ratios "
+                         "keep its area.")
+    side_2k: int = Field(2048, ge=16, description="Square side of resolution=2k.")
+    size_multiple: int = Field(64, ge=8)
+    steps: int = Field(30, ge=1, le=1000)
+    guidance: float = Field(5.0, ge=0, description="Classifier-free guidance scale.")
+    negative_prompt: str = ""
+
+
+#: What the tiny model uses, so `--model tiny-random-wan` serves every family on a CPU.
+TINY_I2V_DEFAULTS: dict[str, Any] = {
+    "model": TINY_I2V_MODEL, "width": 80, "height": 48, "size_multiple": 16, "fps": 16,
+    "std_steps": 2, "pro_steps": 3, "max_sequence_length": 64,
+}
+TINY_IMAGE_DEFAULTS: dict[str, Any] = {
+    "model": TINY_IMAGE_MODEL, "side_1k": 128, "side_2k": 256, "size_multiple": 16, "steps": 2,
+}
+
+
+def image2video_options(raw: dict[str, Any], tiny: bool) -> Image2VideoOptions:
+    return Image2VideoOptions.model_validate({**(TINY_I2V_DEFAULTS if tiny else {}), **raw})
+
+
+def image_options(raw: dict[str, Any], tiny: bool) -> ImageOptions:
+    return ImageOptions.model_validate({**(TINY_IMAGE_DEFAULTS if tiny else {}), **raw})
+
+
+def _round(value: float, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+def size_for_ratio(ratio_w: float, ratio_h: float, area: int, multiple: int) -> tuple[int, int]:
+    """(width, height): about `area` pixels of the given shape, sides multiples of `multiple`."""
+    width = math.sqrt(area * ratio_w / ratio_h)
+    return _round(width, multiple), _round(area / width, multiple)
+
+
+@dataclass(frozen=True)
+class Image2VideoCall:
+    """One image-to-video generation (plain data: it crosses to the model process)."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    num_frames: int
+    num_inference_steps: int
+    guidance_scale: float
+    fps: int
+    seed: int
+    max_sequence_length: int
+    image_path: str
+    last_image_path: str | None = None
+    kind: str = "video"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def image2video_call(
+    *, prompt: str, negative_prompt: str, cfg_scale: float, mode: str, duration: int,
+    image_size: tuple[int, int], image_path: str, last_image_path: str | None, seed: int,
+    options: Image2VideoOptions,
+) -> Image2VideoCall:
+    if last_image_path is not None and not options.image_tail:
+        raise KlingError.invalid(
+            "image_tail", f"the local image-to-video model ({options.model}) conditions on the "
+            "first frame only; send image without image_tail"
+        )
+    width, height = size_for_ratio(image_size[0], image_size[1],
+                                   options.width * options.height, options.size_multiple)
+    pro = mode == "pro"
+    return Image2VideoCall(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        width=width,
+        height=height,
+        num_frames=frame_count(duration, options.fps, options.frame_step),
+        num_inference_steps=options.pro_steps if pro else options.std_steps,
+        guidance_scale=guidance_scale(cfg_scale, options.guidance_default, options.guidance_min),
+        fps=options.fps,
+        seed=seed,
+        max_sequence_length=options.max_sequence_length,
+        image_path=image_path,
+        last_image_path=last_image_path,
+    )
+
+
+@dataclass(frozen=True)
+class ImagesCall:
+    """One text-to-image (or image-to-image) batch of `n` pictures."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    n: int
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int
+    image_path: str | None = None
+    strength: float | None = None
+    kind: str = "images"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def images_call(
+    *, prompt: str, negative_prompt: str | None, aspect_ratio: str, resolution: str, n: int,
+    image_path: str | None, image_fidelity: float, seed: int, options: ImageOptions,
+) -> ImagesCall:
+    if aspect_ratio not in IMAGE_ASPECT_RATIOS:
+        raise KlingError.invalid("aspect_ratio",
+                                 f"must be one of {', '.join(IMAGE_ASPECT_RATIOS)}")
+    if resolution not in RESOLUTIONS:
+        raise KlingError.invalid("resolution", "must be 1k or 2k")
+    side = options.side_1k if resolution == "1k" else options.side_2k
+    ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[aspect_ratio]
+    width, height = size_for_ratio(ratio_w, ratio_h, side * side, options.size_multiple)
+    strength = None
+    if image_path is not None:
+        # Fidelity 1 would keep the reference unchanged and run no step at all: leave one.
+        strength = max(1.0 / options.steps, min(1.0, 1.0 - image_fidelity))
+    return ImagesCall(
+        prompt=prompt,
+        negative_prompt=negative_prompt or options.negative_prompt,
+        width=width,
+        height=height,
+        n=n,
+        num_inference_steps=options.steps,
+        guidance_scale=options.guidance,
+        seed=seed,
+        image_path=image_path,
+        strength=strength,
+    )

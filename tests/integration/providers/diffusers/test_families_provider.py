@@ -1,0 +1,101 @@
+"""The diffusers provider's image2video and images families through real model processes
+(tiny random pipelines, CPU): inputs read from storage, results stored, fields refused."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from openkling.config import Settings
+from openkling.core.errors import KlingError
+from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.providers.diffusers import DiffusersProvider
+from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
+
+pytestmark = pytest.mark.slow
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 90, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def stored_input(recorder: ContextRecorder, task_id: str, field: str, width: int,
+                       height: int) -> dict[str, object]:
+    key = f"inputs/{task_id}/{field}.png"
+    await recorder.storage.put_bytes(key, png(width, height), "image/png")
+    return {"key": key, "width": width, "height": height}
+
+
+def i2v_spec(task_id: str, inputs: dict[str, object], **request: object):  # type: ignore[no-untyped-def]
+    stored = {"model_name": "kling-v1", "prompt": "waves", "cfg_scale": 0.5, "mode": "std",
+              "duration": 1, "inputs": inputs, **request}
+    return make_spec(task_id, kind=IMAGE2VIDEO, duration=1, request=stored)
+
+
+def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider) -> None:
+    assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
+                                      IMAGES: frozenset({"image"})}
+    flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
+                            tiny_provider.settings)
+    assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
+
+
+def test_image2video_needs_a_first_frame_locally(tiny_provider: DiffusersProvider) -> None:
+    spec = i2v_spec("3000", {"image_tail": {"key": "inputs/3000/image_tail.png",
+                                            "width": 400, "height": 400}})
+    with pytest.raises(KlingError) as info:
+        tiny_provider.check(spec)
+    assert info.value.code == 1201 and info.value.message.startswith("image: ")
+
+
+async def test_image2video_renders_an_mp4_shaped_like_the_image(
+    tiny_provider: DiffusersProvider, recorder: ContextRecorder,
+) -> None:
+    spec = i2v_spec("3001", {"image": await stored_input(recorder, "3001", "image", 300, 600)})
+    tiny_provider.check(spec)
+    result = await tiny_provider.run(spec, recorder.context("3001"))
+    [video] = result.videos
+    info = probe(recorder.storage.path_for(video.storage_key or ""))
+    assert info["frames"] == 17 and info["fps"] == 16
+    width, height = info["size"]
+    assert height > width  # the 1:2 input makes an upright video
+    assert info["duration"] == pytest.approx(17 / 16, abs=1e-3)
+    assert recorder.reports[0] is None and recorder.reports[-1] == 95
+
+
+async def test_images_stores_n_pngs(tiny_provider: DiffusersProvider,
+                                    recorder: ContextRecorder) -> None:
+    stored = {"model_name": "kling-v1", "prompt": "a fox", "n": 2, "aspect_ratio": "2:3",
+              "resolution": "1k", "image_fidelity": 0.5,
+              "inputs": {"image": await stored_input(recorder, "3002", "image", 400, 400)}}
+    spec = make_spec("3002", kind=IMAGES, request=stored)
+    tiny_provider.check(spec)
+    result = await tiny_provider.run(spec, recorder.context("3002"))
+    assert result.videos == [] and [i.index for i in result.images] == [0, 1]
+    for image in result.images:
+        assert image.storage_key and image.storage_key.startswith("images/3002/")
+        with Image.open(recorder.storage.path_for(image.storage_key)) as picture:
+            assert picture.format == "PNG"
+            assert picture.width / picture.height == pytest.approx(2 / 3, rel=0.05)
+
+
+def test_images_refuses_an_unknown_aspect_ratio(tiny_provider: DiffusersProvider) -> None:
+    spec = make_spec("3003", kind=IMAGES, request={"model_name": "kling-v1", "prompt": "x",
+                                                   "aspect_ratio": "5:4"})
+    with pytest.raises(KlingError, match=r"^aspect_ratio: "):
+        tiny_provider.check(spec)
+
+
+def test_unknown_family_is_refused(tiny_provider: DiffusersProvider) -> None:
+    with pytest.raises(KlingError, match=r"^model_name: videos/effects is not supported"):
+        tiny_provider.check(make_spec("3004", kind="videos/effects"))
+
+
+def test_family_options_are_checked_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"images\.stepz"):
+        DiffusersProvider({**TINY_OPTIONS, "images": {"stepz": 1}}, Settings(data_dir=tmp_path))

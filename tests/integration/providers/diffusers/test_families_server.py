@@ -1,0 +1,151 @@
+"""End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
+image2video (MP4 from an image URL) and images/generations (PNGs), and refuses, or with
+OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import Credentials, ServerHandle, server_env, wait_for_status
+from tests.support.diffusers import probe
+
+pytestmark = pytest.mark.slow
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+UPRIGHT = png(400, 800)
+
+
+class ImageHost(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(UPRIGHT)))
+        self.end_headers()
+        self.wfile.write(UPRIGHT)
+
+
+@pytest.fixture(scope="module")
+def image_url() -> Iterator[str]:
+    host = ThreadingHTTPServer(("127.0.0.1", 0), ImageHost)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{host.server_address[1]}/first.png"
+    host.shutdown()
+    host.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    data_dir = tmp_path_factory.mktemp("families-tiny")
+    env = server_env(data_dir, "diffusers", {
+        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
+        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
+        "OPENKLING_MAX_ATTEMPTS": "1",
+        "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS": "true",
+        "OPENKLING_ACCEPT_IGNORED_FIELDS": '["sound"]',
+    })
+    handle = ServerHandle(data_dir=data_dir, env=env).start()
+    try:
+        yield handle
+    finally:
+        handle.stop(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def creds(server: ServerHandle) -> Credentials:
+    return server.create_key("families")
+
+
+@pytest.fixture
+async def http(server: ServerHandle) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
+        yield client
+
+
+async def test_image2video_from_a_url_renders_an_upright_mp4(
+    http: httpx.AsyncClient, creds: Credentials, image_url: str, tmp_path: Path,
+) -> None:
+    created = await http.post("/v1/videos/image2video", headers=creds.headers,
+                              json={"image": image_url, "prompt": "leaves", "duration": 3,
+                                    "model_name": "kling-v2-6"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"/v1/videos/image2video/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    video = done["task_result"]["videos"][0]  # type: ignore[index]
+    assert video["duration"] == f"{49 / 16:.1f}"
+    body = (await http.get(video["url"])).content
+    path = tmp_path / "v.mp4"
+    path.write_bytes(body)
+    info = probe(path)
+    assert info["frames"] == 49 and info["fps"] == 16
+    width, height = info["size"]
+    assert height > width  # follows the 1:2 input image
+
+
+async def test_images_generations_makes_n_pngs(http: httpx.AsyncClient,
+                                               creds: Credentials) -> None:
+    created = await http.post("/kling/v1/images/generations", headers=creds.headers,
+                              json={"prompt": "a fox", "n": 2, "aspect_ratio": "16:9"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"/kling/v1/images/generations/{task_id}",
+                                 creds.headers, {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    images = done["task_result"]["images"]  # type: ignore[index]
+    assert [i["index"] for i in images] == [0, 1]
+    for image in images:
+        picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
+        assert picture.format == "PNG"
+        assert picture.width / picture.height == pytest.approx(16 / 9, rel=0.05)
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/videos/text2video", {"prompt": "x", "camera_control": {"type": "down_back"}},
+     "camera_control"),
+    ("/v1/videos/text2video", {"prompt": "x", "voice_list": [{"voice_id": "v"}]}, "voice_list"),
+    ("/v1/videos/image2video", {"image": "IMAGE", "image_tail": "IMAGE"}, "image_tail"),
+    ("/v1/videos/image2video", {"image": "IMAGE", "static_mask": "IMAGE"}, "static_mask"),
+    ("/v1/images/generations", {"prompt": "x", "image_reference": "face"}, "image_reference"),
+])
+async def test_fields_the_local_models_cannot_honour_are_refused(
+    http: httpx.AsyncClient, creds: Credentials, image_url: str, path: str,
+    body: dict[str, object], field: str,
+) -> None:
+    body = {k: (image_url if v == "IMAGE" else v) for k, v in body.items()}
+    response = await http.post(path, headers=creds.headers, json=body)
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith(f"{field}: not supported by "), data
+
+
+async def test_an_accepted_and_ignored_field_is_reported(http: httpx.AsyncClient,
+                                                         creds: Credentials) -> None:
+    created = await http.post("/v1/videos/text2video", headers=creds.headers,
+                              json={"prompt": "x", "sound": "on", "duration": 3,
+                                    "model_name": "kling-v2-6"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    got = (await http.get(f"/v1/videos/text2video/{task_id}", headers=creds.headers)).json()
+    assert got["data"]["task_status_msg"] == "ignored by this server: sound"
+    done = await wait_for_status(http, f"/v1/videos/text2video/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed"
+    assert done["task_status_msg"] == "ignored by this server: sound"

@@ -1,0 +1,161 @@
+"""Fetching image URLs: the private-network guard on every hop, size and time limits.
+
+A real HTTP server on loopback serves the files. Loopback is itself a private address, so
+the tests that need the fetch to go through allow private targets (as an operator can with
+OPENKLING_ALLOW_PRIVATE_IMAGE_URLS); the refusals run with the guard on. A redirect from a
+public host cannot be served from loopback, so one test puts an httpx transport double in
+front of the public literal 8.8.8.8 (no packet leaves the machine).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from PIL import Image
+
+from openkling.core.errors import KlingError
+from openkling.core.image_fetch import ImageFetcher
+
+
+def png(width: int = 320, height: int = 320) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = png()
+BIG = 64 * 1024
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path
+        if path == "/cat.png":
+            self._send(200, PNG, "image/png")
+        elif path == "/small.png":
+            self._send(200, png(200, 320), "image/png")
+        elif path == "/page.html":
+            self._send(200, b"<html>not an image</html>" * 20, "text/html")
+        elif path == "/huge-declared":
+            self._send(200, b"\0" * (BIG + 1), "image/png")
+        elif path == "/huge-chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for _ in range(4):
+                chunk = b"\0" * (BIG // 2)
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        elif path == "/slow":
+            time.sleep(1.5)
+            self._send(200, PNG, "image/png")
+        elif path == "/hop":
+            self._redirect("/cat.png")
+        elif path == "/loop":
+            self._redirect("/loop")
+        elif path == "/gone":
+            self._send(404, b"no", "text/plain")
+        else:
+            self._send(500, b"?", "text/plain")
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as the time-limit test makes it
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def load(url: str, *, allow_private: bool = True, time_limit: float = 5.0,
+               transport: httpx.AsyncBaseTransport | None = None) -> bytes:
+    async with httpx.AsyncClient(transport=transport) as http:
+        fetcher = ImageFetcher(http, allow_private=allow_private, time_limit=time_limit,
+                               max_bytes=BIG)
+        return (await fetcher.load("image", url)).data
+
+
+async def refused(url: str, **kwargs: object) -> str:
+    with pytest.raises(KlingError) as info:
+        await load(url, **kwargs)  # type: ignore[arg-type]
+    assert info.value.code == 1201 and info.value.http_status == 400
+    assert info.value.message.startswith("image: ")
+    return info.value.message
+
+
+async def test_a_url_is_fetched_and_checked(base_url: str) -> None:
+    assert await load(f"{base_url}/cat.png") == PNG
+
+
+async def test_redirects_are_followed_hop_by_hop(base_url: str) -> None:
+    assert await load(f"{base_url}/hop") == PNG
+
+
+async def test_private_addresses_are_refused_with_the_guard_on(base_url: str) -> None:
+    message = await refused(f"{base_url}/cat.png", allow_private=False)
+    assert "private or reserved address" in message
+    assert "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS" in message
+
+
+async def test_a_redirect_from_a_public_host_to_a_private_one_is_refused() -> None:
+    seen: list[str] = []
+
+    def public_host_double(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "http://127.0.0.1:9/cat.png"})
+
+    message = await refused("http://8.8.8.8/start.png", allow_private=False,
+                            transport=httpx.MockTransport(public_host_double))
+    assert seen == ["http://8.8.8.8/start.png"]
+    assert "127.0.0.1" in message and "private" in message
+
+
+async def test_too_large_declared_or_streamed_is_refused(base_url: str) -> None:
+    assert f"at most {BIG} bytes" in await refused(f"{base_url}/huge-declared")
+    assert f"at most {BIG} bytes" in await refused(f"{base_url}/huge-chunked")
+
+
+async def test_not_an_image_is_refused(base_url: str) -> None:
+    assert "not a JPEG or PNG" in await refused(f"{base_url}/page.html")
+
+
+async def test_a_fetched_image_obeys_the_same_rules(base_url: str) -> None:
+    assert "at least 300 px" in await refused(f"{base_url}/small.png")
+
+
+async def test_error_statuses_loops_and_slow_servers_are_refused(base_url: str) -> None:
+    assert "HTTP 404" in await refused(f"{base_url}/gone")
+    assert "redirected more than 5 times" in await refused(f"{base_url}/loop")
+    assert "longer than 0.5 s" in await refused(f"{base_url}/slow", time_limit=0.5)
+
+
+async def test_unreachable_host_is_refused() -> None:
+    message = await refused("http://127.0.0.1:9/cat.png")
+    assert "could not be downloaded" in message

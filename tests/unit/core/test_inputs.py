@@ -1,0 +1,59 @@
+"""Input images of a create: checked, stored under inputs/<task>/, removable again."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from openkling.core.errors import KlingError
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES
+from openkling.core.family_requests import Image2VideoRequest, ImageGenerationRequest
+from openkling.core.image_fetch import ImageFetcher
+from openkling.core.inputs import forget_images, load_images, store_images
+from openkling.storage.local import LocalStorage
+from openkling.storage.signing import UrlSigner
+
+
+def b64(width: int, height: int, fmt: str = "PNG") -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, format=fmt)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+async def test_every_image_field_is_checked_and_stored(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path, UrlSigner(b"k" * 32, "http://h", 60))
+    req = Image2VideoRequest.model_validate({"image": b64(640, 360),
+                                             "image_tail": b64(400, 400, "JPEG")})
+    async with httpx.AsyncClient() as http:
+        images = await load_images(FAMILIES[IMAGE2VIDEO], req,
+                                   ImageFetcher(http, allow_private=False))
+    stored = await store_images(storage, "77", images)
+    assert stored == {
+        "image": {"key": "inputs/77/image.png", "width": 640, "height": 360,
+                  "content_type": "image/png"},
+        "image_tail": {"key": "inputs/77/image_tail.jpg", "width": 400, "height": 400,
+                       "content_type": "image/jpeg"},
+    }
+    assert (await storage.read_bytes("inputs/77/image.png"))[:4] == b"\x89PNG"
+    await forget_images(storage, stored)
+    assert not await storage.exists("inputs/77/image.png")
+
+
+async def test_the_first_bad_image_names_its_field(tmp_path: Path) -> None:
+    req = ImageGenerationRequest.model_validate({"prompt": "x", "image": b64(200, 400)})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(KlingError) as info:
+            await load_images(FAMILIES[IMAGES], req, ImageFetcher(http, allow_private=False))
+    assert info.value.message.startswith("image: image sides must be at least 300 px")
+
+
+async def test_a_request_without_images_loads_none() -> None:
+    req = ImageGenerationRequest.model_validate({"prompt": "x"})
+    async with httpx.AsyncClient() as http:
+        assert await load_images(FAMILIES[IMAGES], req,
+                                 ImageFetcher(http, allow_private=False)) == {}
