@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -102,6 +103,13 @@ async def refusal(authenticator: Authenticator, authorization: str | None) -> tu
 
 
 # ----- the Authorization header -------------------------------------------------------------
+
+def test_a_principal_is_an_immutable_value() -> None:
+    principal = Principal(account_id=1, account_name="a", credential_id=2)
+    assert principal == Principal(1, "a", 2) and hash(principal) == hash(Principal(1, "a", 2))
+    with pytest.raises(AttributeError):
+        principal.account_id = 3  # type: ignore[misc]
+
 
 @pytest.mark.parametrize("header", [f"Bearer {API_KEY}", f"bearer {API_KEY}",
                                     f"BEARER   {API_KEY}  ", f"  Bearer {API_KEY}", API_KEY,
@@ -206,6 +214,27 @@ async def test_not_before_past_the_leeway_is_1003(store: Store, nbf_in: float) -
         401, 1003, "Authorization: token not yet valid (nbf)")
 
 
+def at_whole_second() -> int:
+    """The current Unix second, early in it, so the claims below are judged within it."""
+    fraction = time.time() % 1
+    if fraction > 0.5:
+        time.sleep(1.02 - fraction)
+    return math.floor(time.time())
+
+
+async def test_the_leeway_is_five_seconds_each_way(store: Store) -> None:
+    authenticator = store.authenticator()
+    await authenticator.authenticate(f"Bearer {kling_jwt()}")  # the secret is now cached
+    now = at_whole_second()
+    # Accepted however much time passes: nbf <= now + 5.
+    late = hand_signed_jwt({"iss": ACCESS_KEY, "exp": now + 60, "nbf": now + 5})
+    assert await authenticator.authenticate(f"Bearer {late}") == store.principal
+    # Refused however much time passes: exp <= now - 5.
+    expired = hand_signed_jwt({"iss": ACCESS_KEY, "exp": now - 5})
+    assert await refusal(authenticator, f"Bearer {expired}") == (
+        401, 1004, "Authorization: token expired")
+
+
 # ----- revocation and disabled accounts -------------------------------------------------------
 
 async def test_a_revoked_credential_is_1002_for_both_token_forms(store: Store) -> None:
@@ -260,12 +289,13 @@ async def test_unknown_keys_and_issuers_are_remembered_too(store: Store) -> None
 
 
 async def test_cache_entries_expire_after_the_configured_seconds(store: Store) -> None:
-    authenticator = store.authenticator(cache_seconds=0.05)
-    await authenticator.authenticate(f"Bearer {API_KEY}")
-    await authenticator.authenticate(f"Bearer {kling_jwt()}")
-    await refusal(authenticator, "Bearer ok-guess")
+    authenticator = store.authenticator(cache_seconds=0.9)  # a period under one second works
+    for _ in range(2):
+        await authenticator.authenticate(f"Bearer {API_KEY}")
+        await authenticator.authenticate(f"Bearer {kling_jwt()}")
+        await refusal(authenticator, "Bearer ok-guess")
     assert store.reads() == 3
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
     await authenticator.authenticate(f"Bearer {API_KEY}")
     await authenticator.authenticate(f"Bearer {kling_jwt()}")
     await refusal(authenticator, "Bearer ok-guess")
