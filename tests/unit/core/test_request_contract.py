@@ -128,13 +128,14 @@ def test_durations_from_3_to_15_are_stored_as_seconds(value: Any, seconds: int) 
     assert stored(prompt="p", duration=value)["duration"] == seconds
 
 
-@pytest.mark.parametrize("value", [2, "2", 0, 16, "16", 16.0])
+@pytest.mark.parametrize("value", [2, "2", 0, -5, 16, "16", 16.0])
 def test_durations_outside_3_to_15_are_refused(value: Any) -> None:
     assert refusal(prompt="p", duration=value) == (
         'duration: must be "5" or "10" (3..15 on models that allow it)')
 
 
-@pytest.mark.parametrize("value", ["five", "5.5", "-5", "", 5.5, math.inf, -math.inf, math.nan,
+@pytest.mark.parametrize("value", ["five", "5.5", "-5", "", 5.5, -5.5, 10.5, math.inf,
+                                   -math.inf, math.nan,
                                    True, False, [5], {"s": 5}])
 def test_durations_that_are_not_whole_seconds_are_refused(value: Any) -> None:
     assert refusal(prompt="p", duration=value) == (
