@@ -102,6 +102,102 @@ async def refusal(authenticator: Authenticator, authorization: str | None) -> tu
     return info.value.http_status, int(info.value.code), info.value.message
 
 
+# ----- caches, observed by counting SELECTs -------------------------------------------------
+
+async def test_a_verified_api_key_costs_one_read_per_cache_period(store: Store) -> None:
+    authenticator = store.authenticator()
+    for _ in range(5):
+        assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
+    assert store.reads() == 1
+
+
+async def test_a_verified_jwt_issuer_costs_one_read_and_each_token_is_still_checked(
+        store: Store) -> None:
+    authenticator = store.authenticator()
+    for _ in range(3):
+        assert await authenticator.authenticate(f"Bearer {kling_jwt()}") == store.principal
+    assert store.reads() == 1
+    # The cached secret still verifies every token: a forged or expired one is refused.
+    assert (await refusal(authenticator, f"Bearer {kling_jwt(secret='y' * 40)}"))[1] == 1002
+    assert (await refusal(authenticator, f"Bearer {kling_jwt(exp_in=-60)}"))[1] == 1004
+    assert store.reads() == 1
+
+
+async def test_unknown_keys_and_issuers_are_remembered_too(store: Store) -> None:
+    authenticator = store.authenticator()
+    for _ in range(3):
+        assert (await refusal(authenticator, "Bearer ok-guess"))[2] == (
+            "Authorization: unknown key")
+        assert (await refusal(authenticator, f"Bearer {kling_jwt('AKGUESS')}"))[2] == (
+            "Authorization: unknown key")
+    assert store.reads() == 2
+    # A key that exists is not caught by another key's negative entry.
+    assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
+    assert await authenticator.authenticate(f"Bearer {kling_jwt()}") == store.principal
+    assert store.reads() == 4
+
+
+async def test_cache_entries_expire_after_the_configured_seconds(store: Store) -> None:
+    authenticator = store.authenticator(cache_seconds=0.9)  # a period under one second works
+    for _ in range(2):
+        await authenticator.authenticate(f"Bearer {API_KEY}")
+        await authenticator.authenticate(f"Bearer {kling_jwt()}")
+        await refusal(authenticator, "Bearer ok-guess")
+    assert store.reads() == 3
+    await asyncio.sleep(1.0)
+    await authenticator.authenticate(f"Bearer {API_KEY}")
+    await authenticator.authenticate(f"Bearer {kling_jwt()}")
+    await refusal(authenticator, "Bearer ok-guess")
+    assert store.reads() == 6
+
+
+async def test_revocation_shows_once_the_cache_period_is_over(store: Store) -> None:
+    cached, uncached = store.authenticator(), store.authenticator(cache_seconds=0)
+    assert await cached.authenticate(f"Bearer {API_KEY}") == store.principal
+    assert await cached.authenticate(f"Bearer {kling_jwt()}") == store.principal
+    await store.accounts.revoke(ACCESS_KEY, now=2)
+    assert await cached.authenticate(f"Bearer {API_KEY}") == store.principal
+    assert await cached.authenticate(f"Bearer {kling_jwt()}") == store.principal
+    assert (await refusal(uncached, f"Bearer {API_KEY}"))[1] == 1002
+
+
+async def test_zero_cache_seconds_reads_every_time(store: Store) -> None:
+    authenticator = store.authenticator(cache_seconds=0)
+    for _ in range(3):
+        await authenticator.authenticate(f"Bearer {API_KEY}")
+        await authenticator.authenticate(f"Bearer {kling_jwt()}")
+        await refusal(authenticator, "Bearer ok-guess")
+    assert store.reads() == 9
+
+
+async def test_concurrent_first_requests_share_one_read(store: Store) -> None:
+    authenticator = store.authenticator()
+    results = await asyncio.gather(
+        *(authenticator.authenticate(f"Bearer {API_KEY}") for _ in range(10)),
+        *(authenticator.authenticate(f"Bearer {kling_jwt()}") for _ in range(10)))
+    assert results == [store.principal] * 20
+    assert store.reads() == 2
+    outcomes = await asyncio.gather(
+        *(authenticator.authenticate("Bearer ok-guess") for _ in range(10)),
+        return_exceptions=True)
+    assert [getattr(e, "code", None) for e in outcomes] == [1002] * 10
+    assert store.reads() == 3
+
+
+async def test_a_full_cache_is_emptied_rather_than_grown(store: Store,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "_CACHE_LIMIT", 2)  # the real bound is 10,000 entries
+    authenticator = store.authenticator()
+    for key in ("ok-guess-1", "ok-guess-2"):
+        await refusal(authenticator, f"Bearer {key}")
+    await refusal(authenticator, "Bearer ok-guess-1")
+    assert store.reads() == 2  # both remembered: the cache holds 2
+    await refusal(authenticator, "Bearer ok-guess-3")  # full: emptied, then this one kept
+    await refusal(authenticator, "Bearer ok-guess-3")
+    await refusal(authenticator, "Bearer ok-guess-1")
+    assert store.reads() == 4
+
+
 # ----- the Authorization header -------------------------------------------------------------
 
 def test_a_principal_is_an_immutable_value() -> None:
@@ -214,6 +310,24 @@ async def test_not_before_past_the_leeway_is_1003(store: Store, nbf_in: float) -
         401, 1003, "Authorization: token not yet valid (nbf)")
 
 
+# ----- revocation and disabled accounts -------------------------------------------------------
+
+async def test_a_revoked_credential_is_1002_for_both_token_forms(store: Store) -> None:
+    assert await store.accounts.revoke(ACCESS_KEY, now=2) == 1
+    authenticator = store.authenticator()
+    expected = (401, 1002, "Authorization: key has been revoked")
+    assert await refusal(authenticator, f"Bearer {API_KEY}") == expected
+    assert await refusal(authenticator, f"Bearer {kling_jwt()}") == expected
+
+
+async def test_a_disabled_account_is_1100(store: Store) -> None:
+    assert await store.accounts.set_disabled("carol", True)
+    authenticator = store.authenticator()
+    expected = (429, 1100, "account is disabled")
+    assert await refusal(authenticator, f"Bearer {API_KEY}") == expected
+    assert await refusal(authenticator, f"Bearer {kling_jwt()}") == expected
+
+
 def at_whole_second() -> int:
     """The current Unix second, early in it, so the claims below are judged within it."""
     fraction = time.time() % 1
@@ -233,117 +347,3 @@ async def test_the_leeway_is_five_seconds_each_way(store: Store) -> None:
     expired = hand_signed_jwt({"iss": ACCESS_KEY, "exp": now - 5})
     assert await refusal(authenticator, f"Bearer {expired}") == (
         401, 1004, "Authorization: token expired")
-
-
-# ----- revocation and disabled accounts -------------------------------------------------------
-
-async def test_a_revoked_credential_is_1002_for_both_token_forms(store: Store) -> None:
-    assert await store.accounts.revoke(ACCESS_KEY, now=2) == 1
-    authenticator = store.authenticator()
-    expected = (401, 1002, "Authorization: key has been revoked")
-    assert await refusal(authenticator, f"Bearer {API_KEY}") == expected
-    assert await refusal(authenticator, f"Bearer {kling_jwt()}") == expected
-
-
-async def test_a_disabled_account_is_1100(store: Store) -> None:
-    assert await store.accounts.set_disabled("carol", True)
-    authenticator = store.authenticator()
-    expected = (429, 1100, "account is disabled")
-    assert await refusal(authenticator, f"Bearer {API_KEY}") == expected
-    assert await refusal(authenticator, f"Bearer {kling_jwt()}") == expected
-
-
-# ----- caches, observed by counting SELECTs -------------------------------------------------
-
-async def test_a_verified_api_key_costs_one_read_per_cache_period(store: Store) -> None:
-    authenticator = store.authenticator()
-    for _ in range(5):
-        assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
-    assert store.reads() == 1
-
-
-async def test_a_verified_jwt_issuer_costs_one_read_and_each_token_is_still_checked(
-        store: Store) -> None:
-    authenticator = store.authenticator()
-    for _ in range(3):
-        assert await authenticator.authenticate(f"Bearer {kling_jwt()}") == store.principal
-    assert store.reads() == 1
-    # The cached secret still verifies every token: a forged or expired one is refused.
-    assert (await refusal(authenticator, f"Bearer {kling_jwt(secret='y' * 40)}"))[1] == 1002
-    assert (await refusal(authenticator, f"Bearer {kling_jwt(exp_in=-60)}"))[1] == 1004
-    assert store.reads() == 1
-
-
-async def test_unknown_keys_and_issuers_are_remembered_too(store: Store) -> None:
-    authenticator = store.authenticator()
-    for _ in range(3):
-        assert (await refusal(authenticator, "Bearer ok-guess"))[2] == (
-            "Authorization: unknown key")
-        assert (await refusal(authenticator, f"Bearer {kling_jwt('AKGUESS')}"))[2] == (
-            "Authorization: unknown key")
-    assert store.reads() == 2
-    # A key that exists is not caught by another key's negative entry.
-    assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
-    assert await authenticator.authenticate(f"Bearer {kling_jwt()}") == store.principal
-    assert store.reads() == 4
-
-
-async def test_cache_entries_expire_after_the_configured_seconds(store: Store) -> None:
-    authenticator = store.authenticator(cache_seconds=0.9)  # a period under one second works
-    for _ in range(2):
-        await authenticator.authenticate(f"Bearer {API_KEY}")
-        await authenticator.authenticate(f"Bearer {kling_jwt()}")
-        await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 3
-    await asyncio.sleep(1.0)
-    await authenticator.authenticate(f"Bearer {API_KEY}")
-    await authenticator.authenticate(f"Bearer {kling_jwt()}")
-    await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 6
-
-
-async def test_revocation_shows_once_the_cache_period_is_over(store: Store) -> None:
-    cached, uncached = store.authenticator(), store.authenticator(cache_seconds=0)
-    assert await cached.authenticate(f"Bearer {API_KEY}") == store.principal
-    assert await cached.authenticate(f"Bearer {kling_jwt()}") == store.principal
-    await store.accounts.revoke(ACCESS_KEY, now=2)
-    assert await cached.authenticate(f"Bearer {API_KEY}") == store.principal
-    assert await cached.authenticate(f"Bearer {kling_jwt()}") == store.principal
-    assert (await refusal(uncached, f"Bearer {API_KEY}"))[1] == 1002
-
-
-async def test_zero_cache_seconds_reads_every_time(store: Store) -> None:
-    authenticator = store.authenticator(cache_seconds=0)
-    for _ in range(3):
-        await authenticator.authenticate(f"Bearer {API_KEY}")
-        await authenticator.authenticate(f"Bearer {kling_jwt()}")
-        await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 9
-
-
-async def test_concurrent_first_requests_share_one_read(store: Store) -> None:
-    authenticator = store.authenticator()
-    results = await asyncio.gather(
-        *(authenticator.authenticate(f"Bearer {API_KEY}") for _ in range(10)),
-        *(authenticator.authenticate(f"Bearer {kling_jwt()}") for _ in range(10)))
-    assert results == [store.principal] * 20
-    assert store.reads() == 2
-    outcomes = await asyncio.gather(
-        *(authenticator.authenticate("Bearer ok-guess") for _ in range(10)),
-        return_exceptions=True)
-    assert [getattr(e, "code", None) for e in outcomes] == [1002] * 10
-    assert store.reads() == 3
-
-
-async def test_a_full_cache_is_emptied_rather_than_grown(store: Store,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_CACHE_LIMIT", 2)  # the real bound is 10,000 entries
-    authenticator = store.authenticator()
-    for key in ("ok-guess-1", "ok-guess-2"):
-        await refusal(authenticator, f"Bearer {key}")
-    await refusal(authenticator, "Bearer ok-guess-1")
-    assert store.reads() == 2  # both remembered: the cache holds 2
-    await refusal(authenticator, "Bearer ok-guess-3")  # full: emptied, then this one kept
-    await refusal(authenticator, "Bearer ok-guess-3")
-    await refusal(authenticator, "Bearer ok-guess-1")
-    assert store.reads() == 4
