@@ -143,12 +143,14 @@ async def test_cache_entries_expire_after_the_configured_seconds(store: Store) -
         await authenticator.authenticate(f"Bearer {API_KEY}")
         await authenticator.authenticate(f"Bearer {kling_jwt()}")
         await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 3
+        await refusal(authenticator, f"Bearer {kling_jwt('AKGUESS')}")
+    assert store.reads() == 4
     await asyncio.sleep(1.0)
     await authenticator.authenticate(f"Bearer {API_KEY}")
     await authenticator.authenticate(f"Bearer {kling_jwt()}")
     await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 6
+    await refusal(authenticator, f"Bearer {kling_jwt('AKGUESS')}")
+    assert store.reads() == 8
 
 
 async def test_revocation_shows_once_the_cache_period_is_over(store: Store) -> None:
@@ -196,6 +198,17 @@ async def test_a_full_cache_is_emptied_rather_than_grown(store: Store,
     await refusal(authenticator, "Bearer ok-guess-3")
     await refusal(authenticator, "Bearer ok-guess-1")
     assert store.reads() == 4
+
+
+def test_the_cache_bound_holds_for_any_size(store: Store,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "_CACHE_LIMIT", int("300"))  # not one of CPython's cached ints
+    cache = {f"k{i}": 0.0 for i in range(299)}
+    authenticator = store.authenticator()
+    authenticator._remember(cache, "k299", 0.0)
+    assert len(cache) == 300
+    authenticator._remember(cache, "k300", 0.0)
+    assert cache == {"k300": 0.0}
 
 
 # ----- the Authorization header -------------------------------------------------------------
