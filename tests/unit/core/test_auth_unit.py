@@ -85,12 +85,13 @@ def kling_jwt(iss: Any = ACCESS_KEY, secret: str = SECRET_KEY, *, exp_in: float 
     return jwt.encode(claims, secret, algorithm=alg, headers={"typ": "JWT"})
 
 
-def hand_signed_jwt(claims: dict[str, Any], secret: str = SECRET_KEY) -> str:
-    """An HS256 JWT built by hand (RFC 7519), for claims PyJWT refuses to encode."""
+def hand_signed_jwt(claims: dict[str, Any], secret: str = SECRET_KEY, alg: str = "HS256") -> str:
+    """A JWT built by hand (RFC 7519), for claims PyJWT refuses to encode; always signed with
+    HMAC-SHA256, whatever `alg` the header names."""
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = (part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "."
+    signing_input = (part(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "."
                      + part(json.dumps(claims).encode()))
     mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + part(mac)
@@ -279,6 +280,14 @@ async def test_a_token_without_iss_is_1002(store: Store) -> None:
 async def test_only_hs256_is_accepted(store: Store, alg: str) -> None:
     assert await refusal(store.authenticator(), f"Bearer {kling_jwt(alg=alg)}") == (
         401, 1002, "Authorization: token must be signed with HS256")
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA", "HS", "hs256"])
+async def test_other_algorithm_names_are_refused_before_any_read(store: Store, alg: str) -> None:
+    token = hand_signed_jwt({"iss": ACCESS_KEY, "exp": int(time.time()) + 60}, alg=alg)
+    assert await refusal(store.authenticator(), f"Bearer {token}") == (
+        401, 1002, "Authorization: token must be signed with HS256")
+    assert store.reads() == 0
 
 
 async def test_a_malformed_token_is_1002(store: Store) -> None:
