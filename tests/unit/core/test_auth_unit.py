@@ -250,6 +250,13 @@ async def test_unknown_api_keys_are_1002(store: Store, token: str) -> None:
         401, 1002, "Authorization: unknown key")
 
 
+@pytest.mark.parametrize("token", ["abc", "Bear", "a.b.c"])
+async def test_a_bare_unknown_token_is_an_unknown_key_whatever_it_spells(store: Store,
+                                                                        token: str) -> None:
+    assert await refusal(store.authenticator(), token) == (
+        401, 1002, "Authorization: unknown key")
+
+
 async def test_a_bare_jwt_is_accepted(store: Store) -> None:
     assert await store.authenticator().authenticate(kling_jwt()) == store.principal
     token = hand_signed_jwt({"iss": ACCESS_KEY, "exp": int(time.time()) + 60})
