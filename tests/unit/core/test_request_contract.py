@@ -236,9 +236,10 @@ def test_model_and_model_name_are_the_same_field() -> None:
     assert parse(prompt="p").model_name is None
 
 
-def test_unknown_fields_are_ignored() -> None:
+def test_unknown_fields_are_kept_for_the_relay_and_never_fail_validation() -> None:
     req = parse(prompt="p", sound="on", multi_shot=True)
-    assert "sound" not in req.model_dump() and req.prompt == "p"
+    assert req.prompt == "p"
+    assert req.model_extra == {"sound": "on", "multi_shot": True}
 
 
 def test_the_upstream_body_is_the_kling_create_body() -> None:

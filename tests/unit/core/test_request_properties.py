@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from openkling.runtime import Runtime
 from starlette.testclient import TestClient
 
 from openkling.api.app import create_app
+from openkling.api.services import ApiServices
+from openkling.assembly import Resources
 from openkling.config import Settings
+from openkling.core.auth import Principal
 from openkling.core.secrets import hash_api_key
 from tests.conftest import PROVIDER_DOUBLE
 
@@ -55,7 +57,7 @@ bodies = st.fixed_dictionaries(
 
 
 async def add_key(settings: Settings) -> int:
-    runtime = Runtime.build(settings, with_providers=False)
+    runtime = Resources.open(settings)
     try:
         await runtime.migrate()
         account, _ = await runtime.accounts.get_or_create(
@@ -135,5 +137,5 @@ def test_any_schema_valid_body_gets_200_or_a_kling_4xx(api: tuple[TestClient, in
 
 
 async def _stored_task(client: TestClient, account_id: int, task_id: str) -> Any:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    return await runtime.tasks.get(account_id, task_id)
+    services: ApiServices = client.app.state.services  # type: ignore[attr-defined]
+    return await services.tasks.get(Principal(account_id, "props", 0), task_id)
