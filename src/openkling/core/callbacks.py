@@ -52,15 +52,15 @@ async def check_callback_url(url: str, *, allow_private: bool) -> str | None:
         raise KlingError.invalid("callback_url", f"is not a valid URL ({exc})") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise KlingError.invalid("callback_url", "must be an absolute http or https URL")
+    try:
+        parts.port  # noqa: B018 -- raises on a port out of range or not a number
+    except ValueError as exc:
+        raise KlingError.invalid("callback_url", "has an invalid port") from exc
     if allow_private:
         return None
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise KlingError.invalid("callback_url", "has an invalid port") from exc
-    try:
         infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
             _RESOLVE_TIMEOUT,
         )
     except (OSError, TimeoutError) as exc:
@@ -85,6 +85,8 @@ def pinned_request(url: str, address: str | None) -> tuple[str, dict[str, str], 
     host = parts.hostname or ""
     literal = f"[{address}]" if ":" in address else address
     netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    netloc = userinfo + at + netloc  # credentials in the URL still reach the receiver
     pinned = urlunsplit(parts._replace(netloc=netloc))
     host_header = parts.netloc.rsplit("@", 1)[-1]
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}

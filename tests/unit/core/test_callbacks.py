@@ -40,11 +40,14 @@ async def test_private_targets_refused_by_default(url: str) -> None:
 
 
 async def test_private_targets_allowed_when_configured() -> None:
-    await check_callback_url("http://127.0.0.1:9000/hook", allow_private=True)
+    # Nothing is resolved, so there is no address to pin the delivery to.
+    assert await check_callback_url("http://127.0.0.1:9000/hook", allow_private=True) is None
+    assert await check_callback_url("http://localhost/hook", allow_private=True) is None
 
 
 async def test_public_ip_literal_accepted() -> None:
-    await check_callback_url("https://8.8.8.8/hook", allow_private=False)
+    assert await check_callback_url("https://8.8.8.8/hook", allow_private=False) == "8.8.8.8"
+    assert await check_callback_url("http://1.1.1.1:8080/x", allow_private=False) == "1.1.1.1"
 
 
 @pytest.mark.parametrize("url", ["ftp://8.8.8.8/x", "not a url", "http:///path", "/relative"])

@@ -129,9 +129,15 @@ def test_check_rejects_other_kinds(tiny_provider: DiffusersProvider) -> None:
 
 
 def test_check_accepts_what_it_can_render(tiny_provider: DiffusersProvider) -> None:
-    for ratio in ("16:9", "9:16", "1:1"):
+    orientation = {"16:9": "landscape", "9:16": "portrait", "1:1": "square"}
+    for ratio, expected in orientation.items():
         for mode in ("std", "pro"):
-            tiny_provider.check(make_spec(aspect_ratio=ratio, mode=mode, duration=10))
+            spec = make_spec(aspect_ratio=ratio, mode=mode, duration=10)
+            assert tiny_provider.check(spec) is None  # accepted: no KlingError
+            call = tiny_provider.plan(spec)  # and what it will render has that shape
+            shape = ("landscape" if call.width > call.height
+                     else "portrait" if call.height > call.width else "square")
+            assert (shape, round(call.duration)) == (expected, 10), (ratio, mode, call)
 
 
 def test_a_route_that_needs_another_model_is_a_configuration_error(
