@@ -317,3 +317,39 @@ async def test_release_counts_the_attempt_unless_told_not_to(
     assert await store.release(second, run_after=2_000, error=None, count_attempt=False)
     (third,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
     assert third.attempts == 2
+
+
+# ----- call shape ---------------------------------------------------------------------------
+
+_NAMED_ONLY: list[tuple[str, tuple[Any, ...]]] = [
+    ("insert", ({}, 1)),
+    ("list_page", (1, 0, 10)),
+    ("request_cancel", (1, "id", 2_000)),
+    ("claim", ("w1", "double", 1, 2_000, LEASE)),
+    ("heartbeat", ("w1", [], 2_000, LEASE)),
+    ("start_processing", (None, 0, 2_000)),
+    ("save_progress", (None, 0, 2_000)),
+    ("_save_progress", (None, None, 0, 2_000)),
+    ("succeed", (None, {}, 2_000)),
+    ("fail", (None, "x", 2_000)),
+    ("release", (None, 2_000, None)),
+    ("sweep", (2_000,)),
+    ("fail_unclaimed_cancelled", (2_000,)),
+    ("_finish", (None, "id", None, "failed", "", None, 2_000)),
+]
+
+
+@pytest.mark.parametrize(("method", "args"), _NAMED_ONLY, ids=[m for m, _ in _NAMED_ONLY])
+def test_times_leases_and_limits_are_passed_by_name(
+        tmp_path: Path, method: str, args: tuple[Any, ...]) -> None:
+    """`now`, `lease_ms`, `run_after` and the caps are all ints: by name, they cannot be
+    swapped unnoticed at a call site."""
+    store = TaskStore(Database(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"),
+                      callback_payload=payload)
+    try:
+        with pytest.raises(TypeError):
+            getattr(store, method)(*args)
+        with pytest.raises(TypeError):
+            TaskStore(store.db, payload)  # type: ignore[misc]
+    finally:
+        store.close()
