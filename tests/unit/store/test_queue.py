@@ -222,6 +222,23 @@ async def test_cancel_of_a_running_task_only_flags_it(db: Database, store: TaskS
     assert await store.cancel_requested("w2") == []
 
 
+async def test_a_poll_by_external_id_finds_that_task_of_that_account_only(
+    db: Database, store: TaskStore
+) -> None:
+    a, b = await account(db, "a"), await account(db, "b")
+    mine = await store.insert(values(a, external_task_id="ext-1"), max_unfinished=9)
+    await store.insert(values(a, external_task_id="ext-2"), max_unfinished=9)
+    theirs = await store.insert(values(b, external_task_id="ext-3"), max_unfinished=9)
+    found = await store.get(a, "ext-1")
+    assert found is not None and found.id == mine.id
+    by_external = await store.get_by_external(a, "ext-1")
+    assert by_external is not None and by_external.id == mine.id
+    assert await store.get(a, "ext-3") is None  # another account's external id
+    assert await store.get(a, theirs.id) is None  # another account's task id
+    assert await store.get(a, "ext-9") is None
+    assert await store.get_by_external(a, mine.id) is None  # a task id is not an external id
+
+
 # ----- caps, retries, finishing -------------------------------------------------------------
 
 
