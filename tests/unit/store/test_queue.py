@@ -321,6 +321,20 @@ async def test_progress_is_saved_only_while_processing(db: Database, store: Task
     assert saved.status == "processing"
 
 
+async def test_a_retried_run_does_not_announce_processing_twice(
+    db: Database, store: TaskStore
+) -> None:
+    a = await account(db)
+    task = await store.insert(values(a, callback_url="http://hook"), max_unfinished=9)
+    (first,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
+    assert await store.start_processing(first, progress=10, now=2_100)
+    assert await store.release(first, run_after=2_200, error="transient")
+    (second,) = await store.claim("w1", "double", 1, now=2_200, lease_ms=LEASE)
+    assert await store.start_processing(second, progress=0, now=2_300)
+    assert [d.payload for d in await DeliveryStore(db).for_task(task.id)] == [
+        f"{task.id}:processing"]
+
+
 async def test_release_counts_the_attempt_unless_told_not_to(
     db: Database, store: TaskStore
 ) -> None:
