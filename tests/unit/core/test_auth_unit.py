@@ -85,12 +85,13 @@ def kling_jwt(iss: Any = ACCESS_KEY, secret: str = SECRET_KEY, *, exp_in: float 
     return jwt.encode(claims, secret, algorithm=alg, headers={"typ": "JWT"})
 
 
-def hand_signed_jwt(claims: dict[str, Any], secret: str = SECRET_KEY) -> str:
-    """An HS256 JWT built by hand (RFC 7519), for claims PyJWT refuses to encode."""
+def hand_signed_jwt(claims: dict[str, Any], secret: str = SECRET_KEY, alg: str = "HS256") -> str:
+    """A JWT built by hand (RFC 7519), for claims PyJWT refuses to encode; always signed with
+    HMAC-SHA256, whatever `alg` the header names."""
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = (part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "."
+    signing_input = (part(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "."
                      + part(json.dumps(claims).encode()))
     mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + part(mac)
@@ -143,12 +144,14 @@ async def test_cache_entries_expire_after_the_configured_seconds(store: Store) -
         await authenticator.authenticate(f"Bearer {API_KEY}")
         await authenticator.authenticate(f"Bearer {kling_jwt()}")
         await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 3
+        await refusal(authenticator, f"Bearer {kling_jwt('AKGUESS')}")
+    assert store.reads() == 4
     await asyncio.sleep(1.0)
     await authenticator.authenticate(f"Bearer {API_KEY}")
     await authenticator.authenticate(f"Bearer {kling_jwt()}")
     await refusal(authenticator, "Bearer ok-guess")
-    assert store.reads() == 6
+    await refusal(authenticator, f"Bearer {kling_jwt('AKGUESS')}")
+    assert store.reads() == 8
 
 
 async def test_revocation_shows_once_the_cache_period_is_over(store: Store) -> None:
@@ -198,6 +201,17 @@ async def test_a_full_cache_is_emptied_rather_than_grown(store: Store,
     assert store.reads() == 4
 
 
+def test_the_cache_bound_holds_for_any_size(store: Store,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "_CACHE_LIMIT", int("300"))  # not one of CPython's cached ints
+    cache = {f"k{i}": 0.0 for i in range(299)}
+    authenticator = store.authenticator()
+    authenticator._remember(cache, "k299", 0.0)
+    assert len(cache) == 300
+    authenticator._remember(cache, "k300", 0.0)
+    assert cache == {"k300": 0.0}
+
+
 # ----- the Authorization header -------------------------------------------------------------
 
 def test_a_principal_is_an_immutable_value() -> None:
@@ -236,6 +250,13 @@ async def test_unknown_api_keys_are_1002(store: Store, token: str) -> None:
         401, 1002, "Authorization: unknown key")
 
 
+@pytest.mark.parametrize("token", ["abc", "Bear", "a.b.c"])
+async def test_a_bare_unknown_token_is_an_unknown_key_whatever_it_spells(store: Store,
+                                                                        token: str) -> None:
+    assert await refusal(store.authenticator(), token) == (
+        401, 1002, "Authorization: unknown key")
+
+
 async def test_a_bare_jwt_is_accepted(store: Store) -> None:
     assert await store.authenticator().authenticate(kling_jwt()) == store.principal
     token = hand_signed_jwt({"iss": ACCESS_KEY, "exp": int(time.time()) + 60})
@@ -266,6 +287,14 @@ async def test_a_token_without_iss_is_1002(store: Store) -> None:
 async def test_only_hs256_is_accepted(store: Store, alg: str) -> None:
     assert await refusal(store.authenticator(), f"Bearer {kling_jwt(alg=alg)}") == (
         401, 1002, "Authorization: token must be signed with HS256")
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA", "HS", "hs256"])
+async def test_other_algorithm_names_are_refused_before_any_read(store: Store, alg: str) -> None:
+    token = hand_signed_jwt({"iss": ACCESS_KEY, "exp": int(time.time()) + 60}, alg=alg)
+    assert await refusal(store.authenticator(), f"Bearer {token}") == (
+        401, 1002, "Authorization: token must be signed with HS256")
+    assert store.reads() == 0
 
 
 async def test_a_malformed_token_is_1002(store: Store) -> None:
