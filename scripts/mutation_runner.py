@@ -5,6 +5,8 @@ runs the selected tests. It cuts the CPU each mutant costs to about a third on t
     python scripts/mutation_runner.py serve SOCKET   # scripts/mutation starts it
     python scripts/mutation_runner.py run SOCKET -- PYTEST_ARGS...   # cosmic-ray's test-command
 
+    python scripts/mutation_runner.py sample SESSION N SEED   # keep a seeded random N mutants
+
 `run` exits with pytest's exit code, so cosmic-ray sees exactly what a fresh pytest would say.
 The server never imports openkling or the tests: every child sees the current source.
 """
@@ -65,8 +67,27 @@ def run(path: str, args: list[str]) -> int:
     return code if code >= 0 else 1  # a child ended by a signal (the alarm): tests failed
 
 
+def sample(session: str, keep: int, seed: int) -> None:
+    """Mark all but a seeded random `keep` of the pending mutants as skipped."""
+    import random
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(session, WorkDB.Mode.open) as db:
+        pending = sorted(item.job_id for item in db.pending_work_items)
+        kept = set(random.Random(seed).sample(pending, min(keep, len(pending))))
+        db.set_multiple_results(
+            [job for job in pending if job not in kept],
+            WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not in the sample"),
+        )
+    print(f"sample: {len(kept)} of {len(pending)} mutants (seed {seed})")
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "serve":
+    if sys.argv[1] == "sample":
+        sample(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "serve":
         serve(sys.argv[2])
     else:
         sys.exit(run(sys.argv[2], sys.argv[4:]))

@@ -111,6 +111,8 @@ class KlingSimulatorDouble:
         self.submits: collections.Counter[str] = collections.Counter()
         self.requests: collections.Counter[str] = collections.Counter()
         self.callbacks_sent: list[tuple[str, str]] = []
+        #: Every create body as it arrived on the wire, in order.
+        self.create_bodies: list[dict[str, Any]] = []
         self.faults = Faults()
         self.public_url = public_url
         self._unfinished: dict[str, list[int]] = collections.defaultdict(list)
@@ -242,6 +244,7 @@ class KlingSimulatorDouble:
                 body = await request.json()
             except ValueError:
                 return sim.envelope(None, 1200, "invalid JSON", 400)
+            sim.create_bodies.append(body)
             prompt = body.get("prompt")
             model = body.get("model_name") or body.get("model") or "kling-v1"
             external = body.get("external_task_id") or None
