@@ -253,8 +253,8 @@ def test_the_upstream_body_is_the_kling_create_body() -> None:
         "cfg_scale": 0.2, "mode": "pro", "aspect_ratio": "9:16", "duration": "10",
         "camera_control": {"type": "simple", "config": {"zoom": 5}},
     }
-    assert (spec.task_id, spec.kind, spec.duration, spec.options) == ("123", "videos/text2video", 10,
-                                                                       {"seed": 7})
+    assert (spec.task_id, spec.kind, spec.duration, spec.options) == (
+        "123", "videos/text2video", 10, {"seed": 7})
 
 
 def test_the_upstream_body_leaves_out_what_the_caller_did_not_give() -> None:
