@@ -24,6 +24,11 @@ DEFAULT_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 #: The special model id of a tiny randomly initialised Wan pipeline built in code: it produces
 #: noise, in well under a second per video on a CPU, for smoke tests and demos.
 TINY_MODEL = "tiny-random-wan"
+#: Random weights at the published Wan 2.1 T2V 1.3B architecture, built in memory on the
+#: device: same compute and memory as the real model, for benchmarks without the hub.
+RANDOM_WAN_1_3B = "random-wan2.1-1.3b"
+#: The same structure scaled down: the CPU test path of RANDOM_WAN_1_3B.
+RANDOM_WAN_SMALL = "random-wan-small"
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -39,6 +44,15 @@ TINY_DEFAULTS: dict[str, Any] = {
     "std_steps": 2,
     "pro_steps": 4,
     "max_sequence_length": 64,
+}
+
+#: Defaults of the built-in random models; the full-size one keeps Wan's own (832x480...).
+RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    TINY_MODEL: TINY_DEFAULTS,
+    # 2 fps: a 5 s clip is 9 frames, so the CPU test path takes seconds, not minutes.
+    RANDOM_WAN_SMALL: {"width": 96, "height": 64, "fps": 2, "std_steps": 2, "pro_steps": 4,
+                       "max_sequence_length": 32},
+    RANDOM_WAN_1_3B: {},
 }
 
 #: Fields the model process needs at load time; changing one means loading another pipeline.
@@ -70,7 +84,8 @@ class DiffusersOptions(BaseModel):
         DEFAULT_MODEL,
         validation_alias=AliasChoices("model", "model_id"),
         description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
-        f"'{TINY_MODEL}' (random weights, noise only).",
+        f"a built-in random model: '{TINY_MODEL}', '{RANDOM_WAN_SMALL}' or '{RANDOM_WAN_1_3B}' "
+        "(random weights, noise only; the last at Wan 2.1 1.3B's full size, for benchmarks).",
     )
     pipeline: str = Field(
         "auto",
@@ -134,9 +149,11 @@ class DiffusersOptions(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _tiny_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and TINY_MODEL in (data.get("model"), data.get("model_id")):
-            return {**TINY_DEFAULTS, **data}
+    def _random_model_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            model = data.get("model", data.get("model_id"))
+            if model in RANDOM_MODEL_DEFAULTS:
+                return {**RANDOM_MODEL_DEFAULTS[model], **data}
         return data
 
     @field_validator("width", "height")
