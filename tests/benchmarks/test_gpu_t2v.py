@@ -60,3 +60,11 @@ def test_small_path_reports_direct_openkling_and_speedup_rows(tmp_path: Path) ->
     assert all("error" not in row for row in result["speedups"].values())
     assert (tmp_path / "out.json").is_file()
     assert "overhead" in bench.table(result)
+
+
+def test_speedup_rows_run_compile_last_and_all_uses_one_attention_backend() -> None:
+    bench = load_benchmark()
+    rows = bench.variants(["cache", "cudnn", "flash", "compile"])
+    assert [label for label, _ in rows] == ["cache", "cudnn", "flash", "all", "compile"]
+    assert dict(rows)["all"] == ["cache", "cudnn", "compile"]
+    assert bench.variants(["cache"]) == [("cache", ["cache"])]
