@@ -140,7 +140,7 @@ class PostgresTaskReader:
             try:
                 conn = await asyncpg.connect(self._dsn)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn: lost.set())
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(
                     CHANNEL, lambda _conn, _pid, _channel, payload: self._invalidate(payload))
                 self._flush()
