@@ -54,7 +54,8 @@ class PostgresTaskReader:
 
     def __init__(self, url: str, statement: Select[Any], *, cache_size: int = 10_000,
                  pool_size: int = 4, convert: Callable[[dict[str, Any]], TaskRecord]) -> None:
-        compiled = statement.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
+        dialect: Any = postgresql.dialect
+        compiled = statement.compile(dialect=dialect(paramstyle="numeric_dollar"))
         self._sql = str(compiled)
         self._names = list(compiled.positiontup or [])
         self._defaults = dict(compiled.params)
