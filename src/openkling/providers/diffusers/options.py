@@ -60,6 +60,7 @@ LOAD_FIELDS: tuple[str, ...] = (
     "model",
     "pipeline",
     "device",
+    "devices",
     "dtype",
     "cpu_threads",
     "vae_fp32",
@@ -94,6 +95,11 @@ class DiffusersOptions(BaseModel):
     )
     device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', "
                         "'cuda' or 'cuda:N'.")
+    devices: list[str] | None = Field(
+        None, description="Several devices on one host, one model process each, each fed its "
+        "own task: a list or a comma-separated string ('0,1,2,3' means cuda:0..cuda:3; "
+        "'cpu,cpu' runs two CPU processes). Overrides `device`.",
+    )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="'auto': bfloat16 on CUDA, float32 on CPU."
     )
@@ -166,10 +172,26 @@ class DiffusersOptions(BaseModel):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        base = value.split(":", 1)[0]
-        if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
-            raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu'")
+        return _check_device(value)
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _device_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list | tuple):
+            value = [f"cuda:{d}" if isinstance(d, int) or str(d).isdigit() else str(d)
+                     for d in value]
+            if not value or any(not d for d in value):
+                raise ValueError("must name at least one device, e.g. '0,1' or 'cpu,cpu'")
+            for device in value:
+                _check_device(device)
         return value
+
+    @property
+    def device_list(self) -> list[str]:
+        """One entry per model process: `devices` when set, else the single `device`."""
+        return list(self.devices) if self.devices else [self.device]
 
     @property
     def is_tiny(self) -> bool:
@@ -179,11 +201,22 @@ class DiffusersOptions(BaseModel):
         """The part the model process loads with (plain data: it crosses a process boundary)."""
         return {name: getattr(self, name) for name in LOAD_FIELDS}
 
+    def load_config_for(self, device: str) -> dict[str, Any]:
+        """The load config of the model process on one of `device_list`."""
+        return {**self.load_config(), "device": device, "devices": None}
+
     def merged(self, overrides: dict[str, Any]) -> DiffusersOptions:
         """These options with a route's per-task overrides applied."""
         if not overrides:
             return self
         return parse_options({**self.model_dump(exclude_unset=True), **overrides})
+
+
+def _check_device(value: str) -> str:
+    base = value.split(":", 1)[0]
+    if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
+        raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu'")
+    return value
 
 
 def parse_options(raw: dict[str, Any]) -> DiffusersOptions:

@@ -7,6 +7,7 @@ model process; `run` maps the request, hands it to that process and stores the M
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -38,20 +39,32 @@ def video_id_for(task_id: str) -> str:
 
 
 class DiffusersProvider:
-    """Runs a diffusers text-to-video pipeline in a warm model process (one per worker)."""
+    """Runs a diffusers text-to-video pipeline in warm model processes, one per device.
+
+    A device renders one video at a time, so the worker may run as many tasks at once as
+    there are devices; each task takes an idle model process and gives it back when done.
+    A crash ends only the task on that device: its process is started again, the others
+    keep rendering.
+    """
 
     name = "diffusers"
-    #: One GPU renders one video at a time; a second worker process means a second device.
-    concurrency = 1
 
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
-        self._process: ModelProcess | None = None
+        self.devices = self.options.device_list
+        self.concurrency = len(self.devices)
+        self._processes: list[ModelProcess] = []
+        self._idle: asyncio.Queue[ModelProcess] | None = None
+
+    @property
+    def model_processes(self) -> list[ModelProcess]:
+        """One per device, in the order of `devices` (empty before `start`)."""
+        return list(self._processes)
 
     @property
     def model_process(self) -> ModelProcess | None:
-        return self._process
+        return self._processes[0] if self._processes else None
 
     def _options_for(self, spec: GenerationSpec) -> DiffusersOptions:
         try:
@@ -88,24 +101,36 @@ class DiffusersProvider:
         return pipeline_call(spec, self._options_for(spec))
 
     async def start(self) -> None:
-        """Spawn the model process; the pipeline loads in the background meanwhile."""
-        if self._process is None:
-            self._process = ModelProcess(
-                self.options.load_config(),
-                self.settings.data_dir,
-                cancel_grace_seconds=self.options.cancel_grace_seconds,
-            )
-        await self._process.start()
+        """Spawn one model process per device; the pipelines load in the background."""
+        if not self._processes:
+            self._processes = [
+                ModelProcess(self.options.load_config_for(device), self.settings.data_dir,
+                             cancel_grace_seconds=self.options.cancel_grace_seconds)
+                for device in self.devices
+            ]
+            self._idle = asyncio.Queue()
+            for process in self._processes:
+                self._idle.put_nowait(process)
+        for process in self._processes:
+            await process.start()
 
     async def close(self) -> None:
-        if self._process is not None:
-            await self._process.close()
+        for process in self._processes:
+            await process.close()
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
         call = self.plan(spec)
         await self.start()
-        assert self._process is not None
+        assert self._idle is not None
+        process = await self._idle.get()
+        try:
+            return await self._run_on(process, spec, call, ctx)
+        finally:
+            self._idle.put_nowait(process)
+
+    async def _run_on(self, process: ModelProcess, spec: GenerationSpec, call: PipelineCall,
+                      ctx: TaskContext) -> GenerationResult:
         await ctx.set_processing()
 
         video_id = video_id_for(spec.task_id)
@@ -121,12 +146,12 @@ class DiffusersProvider:
                 await ctx.report_progress(percent)
 
         try:
-            result = await self._process.generate(call.to_dict(), out_path, on_progress,
-                                                  ctx.cancelled)
+            result = await process.generate(call.to_dict(), out_path, on_progress,
+                                            ctx.cancelled)
         except TransientProviderError:
-            if self._process.pid is None:
+            if process.pid is None:
                 # Crashed: respawn now, so the model is loading (or warm) for the next task.
-                await self._process.start()
+                await process.start()
             raise
         ctx.raise_if_cancelled()
         key = f"videos/{spec.task_id}/{video_id}.mp4"
