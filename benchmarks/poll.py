@@ -123,6 +123,7 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT),
                                                  env.get("PYTHONPATH")])),
     )
+    env.update(item.split("=", 1) for item in args.env)
     pg_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_NAME
     if database == "postgresql":
         asyncio.run(recreate_pg())
@@ -163,6 +164,8 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
             rounds.append(row(r) | {"rss_mb": round(rss_mb(server.proc.pid), 1)})
         results["rounds"] = rounds
         ids_file = data_dir / "ids.txt"
+        if args.skip_spread:
+            ids = ids[:1]
         ids_file.write_text("\n".join(ids[:: max(1, len(ids) // 20_000)]) + "\n")
         script = data_dir / "spread.lua"
         script.write_text(SPREAD_LUA)
@@ -217,6 +220,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting that differs from the default (to measure its cost)")
+    parser.add_argument("--skip-spread", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     everything = {}
