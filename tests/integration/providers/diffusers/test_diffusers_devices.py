@@ -106,3 +106,47 @@ async def test_a_crash_on_one_device_leaves_the_other_rendering(
     again = await two_devices.run(make_spec("3005", duration=3), recorder.context("3005"))
     assert len(again.videos) == 1
     assert killed[0] not in {p.pid for p in processes}
+
+
+def test_worker_devices_flag_runs_one_model_process_per_device(tmp_path: Path) -> None:
+    """`openkling worker --devices cpu,cpu` next to an API-only server: two tasks, two
+    model processes under the worker, both tasks rendered."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.conftest import ROOT, ServerHandle, server_env
+    from tests.integration.providers.diffusers.test_diffusers_server import model_pids
+
+    env = server_env(tmp_path, "diffusers", {
+        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
+        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__CPU_THREADS": "1",
+        "OPENKLING_EMBEDDED_WORKER": "false",
+    })
+    api = ServerHandle(data_dir=tmp_path, env=env).start()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "openkling.cli.main", "worker", "--devices", "cpu,cpu"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        key = api.create_key()
+        headers = {"Authorization": f"Bearer {key.api_key}"}
+        with httpx.Client(base_url=api.base_url, headers=headers, timeout=30) as client:
+            ids = [client.post("/v1/videos/text2video", json={"prompt": f"fox {i}"})
+                   .json()["data"]["task_id"] for i in range(2)]
+            deadline = time.monotonic() + 240
+            statuses: list[str] = []
+            while time.monotonic() < deadline:
+                statuses = [client.get(f"/v1/videos/text2video/{i}").json()["data"]
+                            ["task_status"] for i in ids]
+                if all(s in ("succeed", "failed") for s in statuses):
+                    break
+                time.sleep(0.5)
+            assert statuses == ["succeed", "succeed"]
+        handle = ServerHandle(data_dir=tmp_path, env=env, process=worker)  # type: ignore[arg-type]
+        assert len(model_pids(handle)) == 2
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        api.stop(timeout=30)
