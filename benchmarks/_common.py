@@ -103,7 +103,8 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: float,
         script_args: list[str] | None = None) -> WrkResult:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required: apt-get install wrk")
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+           "--timeout", "10s"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     if script is not None:
@@ -119,7 +120,7 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: float,
     errors = 0
     for match in re.finditer(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*?(\d+) timeout",
                              out):
-        errors += int(match.group(1) or 0)
+        errors += int(match.group(1) or match.group(2) or 0)
 
     def percentile(label: str) -> float:
         m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
