@@ -11,7 +11,8 @@ PostgreSQL the database is `openkling_poll` (dropped and made afresh; the test s
 database is never touched). Servers run under uvicorn pinned to CPU 0, wrk on CPU 1.
 Per database: RSS idle; --tasks finished tasks added in bulk (clones of a real finished task:
 COPY on PostgreSQL, executemany on SQLite); RSS after; --rounds rounds of wrk polling ONE task
-(RSS after each: growth across rounds would be a leak); one round polling a task picked at
+(RSS after each: growth across rounds would be a leak; requests per CPU second of the
+server: what one core sustains, whatever else the host runs); one round polling a task picked at
 random from 20,000 of the stored ones (what a cache cannot serve from memory); the same poll
 through FastAPI routing; and a bare uvicorn ASGI app returning the same bytes, same run.
 """
@@ -33,7 +34,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, free_port, python, rss_mb, start, wrk
+from _common import ROOT, cpu_seconds, free_port, python, rss_mb, start, wrk
 
 ADMIN_URL = os.environ.get("OPENKLING_BENCH_ADMIN_URL",
                            "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -159,9 +160,12 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
         results["rss_after_tasks_mb"] = round(rss_mb(server.proc.pid), 1)
         rounds = []
         for _ in range(args.rounds):
+            cpu = cpu_seconds(server.proc.pid)
             r = wrk(target, headers=headers, connections=args.connections,
                     seconds=args.seconds, cpu="1")
-            rounds.append(row(r) | {"rss_mb": round(rss_mb(server.proc.pid), 1)})
+            used = cpu_seconds(server.proc.pid) - cpu
+            rounds.append(row(r) | {"rss_mb": round(rss_mb(server.proc.pid), 1),
+                                    "polls_per_cpu_s": round(r.requests / max(used, 0.01))})
         results["rounds"] = rounds
         ids_file = data_dir / "ids.txt"
         if args.skip_spread:
@@ -169,9 +173,12 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
         ids_file.write_text("\n".join(ids[:: max(1, len(ids) // 20_000)]) + "\n")
         script = data_dir / "spread.lua"
         script.write_text(SPREAD_LUA)
+        cpu = cpu_seconds(server.proc.pid)
         r = wrk(url, headers=headers, connections=args.connections, seconds=args.seconds,
                 cpu="1", script=script, script_args=[str(ids_file)])
-        results["spread"] = row(r) | {"rss_mb": round(rss_mb(server.proc.pid), 1)}
+        used = cpu_seconds(server.proc.pid) - cpu
+        results["spread"] = row(r) | {"rss_mb": round(rss_mb(server.proc.pid), 1),
+                                      "polls_per_cpu_s": round(r.requests / max(used, 0.01))}
         r = wrk(target + "?via=framework", headers=headers, connections=args.connections,
                 seconds=args.seconds, cpu="1")
         results["via_fastapi"] = row(r)
@@ -200,14 +207,15 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\n{results['database']}: default configuration, {args.tasks} stored tasks, "
           f"{args.connections} connections")
-    print(f"{'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>9}")
+    print(f"{'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>9}"
+          f"{'req/CPU-s':>10}")
     lines = [(f"one task, round {i}", r) for i, r in enumerate(results["rounds"], 1)]
     lines += [("random of 20,000 tasks", results["spread"]),
               ("one task via FastAPI routing", results["via_fastapi"]),
               ("bare ASGI, same bytes", results["bare"])]
     for label, r in lines:
         print(f"{label:28}{r['rps']:>9}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}"
-              f"{r.get('rss_mb', ''):>9}")
+              f"{r.get('rss_mb', ''):>9}{r.get('polls_per_cpu_s', ''):>10}")
     print(f"ratio to bare: one task {results['ratio']}, random task {results['spread_ratio']}; "
           f"RSS idle {results['rss_idle_mb']} MB, after {args.tasks} tasks "
           f"{results['rss_after_tasks_mb']} MB (bulk insert {results['bulk_insert_s']} s)")
