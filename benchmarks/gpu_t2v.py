@@ -179,7 +179,7 @@ def direct(args: argparse.Namespace, data_dir: Path, report: Callable[[], None],
     """Sections 1 and 2, with one pipeline in this process."""
     import torch
 
-    from openkling.providers.diffusers.runner import PipelineRunner
+    from openkling.providers.diffusers.pipeline import PipelineRunner
 
     device = Device(torch)
     data_dir.mkdir(parents=True, exist_ok=True)

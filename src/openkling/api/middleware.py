@@ -6,6 +6,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openkling.api.envelope import REQUEST_ID_HEADER, error_response, new_request_id
 from openkling.core.errors import Code, KlingError
+from openkling.errors import OpenKlingError
 
 
 class RequestContextMiddleware:
@@ -58,7 +59,7 @@ class RequestContextMiddleware:
             await error_response(exc.error, request_id)(scope, receive, send_with_id)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(OpenKlingError):
     def __init__(self, error: KlingError) -> None:
         super().__init__(error.message)
         self.error = error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from openkling.api.deps import RuntimeDep
+from openkling.api.deps import ServicesDep
 from openkling.store import migrate
 
 router = APIRouter(tags=["health"])
@@ -17,9 +17,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: database reachable and migrations current")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(services: ServicesDep) -> JSONResponse:
     try:
-        current = await migrate.is_current(runtime.db)
+        current = await migrate.is_current(services.db)
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
     if not current:

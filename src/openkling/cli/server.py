@@ -61,7 +61,6 @@ def serve(
     import uvicorn
 
     from openkling.api.app import create_app
-    from openkling.api.fastpath import PollFastPath
 
     settings = settings_from(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
@@ -70,7 +69,7 @@ def serve(
     settings = with_diffusers_options(settings, model=model, device=device, devices=devices)
     setup_logging(settings.log_level)
     uvicorn.run(
-        PollFastPath(create_app(settings)),
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -95,36 +94,28 @@ def worker(
 
 
 async def _run_worker(settings: Settings) -> None:
-    from openkling.runtime import Runtime
-    from openkling.worker.runner import Worker
+    from openkling.assembly import worker_process
 
-    runtime = Runtime.build(settings)
-    await runtime.migrate()
-    engine = Worker(runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await engine.start()
-    try:
+    async with worker_process(settings):
         await stop.wait()
-    finally:
-        await engine.stop()
-        await runtime.close()
 
 
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply database migrations (serve and worker also do this at start-up)."""
-    from openkling.runtime import Runtime
+    from openkling.assembly import Resources
 
     settings = settings_from(data_dir=data_dir, database_url=database_url)
 
     async def run() -> None:
-        runtime = Runtime.build(settings, with_providers=False)
+        resources = Resources.open(settings)
         try:
-            await runtime.migrate()
+            await resources.migrate()
         finally:
-            await runtime.close()
+            await resources.close()
 
     asyncio.run(run())
     typer.echo("database is at the latest schema")

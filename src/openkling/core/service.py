@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from openkling.config import Settings
@@ -13,10 +12,10 @@ from openkling.core.clock import now_ms
 from openkling.core.errors import Code, KlingError
 from openkling.core.ids import new_task_id
 from openkling.core.models import Text2VideoRequest, normalized_request, spec_from_stored
+from openkling.core.provider import Provider
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import task_to_wire
-from openkling.providers.base import Provider
-from openkling.store.records import TaskRecord
+from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.tasks import (
     DuplicateExternalId,
     DuplicateTaskId,
@@ -34,7 +33,7 @@ class TaskService:
         settings: Settings,
         store: TaskStore,
         registry: ModelRegistry,
-        providers: dict[str, Provider | Exception],
+        providers: Mapping[str, Provider],
         url_for: Callable[[str], str],
         on_created: Callable[[], None] | None = None,
     ) -> None:
@@ -52,7 +51,7 @@ class TaskService:
             allowed = ", ".join(f'"{d}"' for d in model.durations)
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
-        if provider is None or isinstance(provider, Exception):
+        if provider is None:
             # The cause (an import error, a bad option) is in the server log, not for clients.
             raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server")
         provider.check(spec_from_stored("0", stored, model.options))
@@ -70,7 +69,7 @@ class TaskService:
             "provider": model.provider,
             "request": stored,
             "callback_url": req.callback_url,
-            "status": "submitted",
+            "status": TaskStatus.SUBMITTED,
             "status_msg": "",
             "progress": 0,
             "created_at": now,
@@ -129,7 +128,7 @@ class TaskService:
 
     async def cancel(self, principal: Principal, key: str) -> TaskRecord:
         task = await self._store.request_cancel(
-            principal.account_id, key, now=now_ms(), payload=self.callback_payload
+            principal.account_id, key, now=now_ms()
         ) if _storable(key) else None
         if task is None:
             raise KlingError.not_found()
@@ -137,9 +136,6 @@ class TaskService:
 
     def to_wire(self, task: TaskRecord) -> dict[str, Any]:
         return task_to_wire(task, self._url_for)
-
-    def callback_payload(self, task: TaskRecord) -> str:
-        return json.dumps(self.to_wire(task), separators=(",", ":"))
 
 
 def _storable(key: str) -> bool:

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 
-from openkling.providers.base import EventSource
+from openkling.core.provider import EventSource
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.upstream import (

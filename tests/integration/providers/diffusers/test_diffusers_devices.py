@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from openkling.config import Settings
-from openkling.providers.base import TransientProviderError
+from openkling.core.provider import TransientProviderError
 from openkling.providers.diffusers import DiffusersProvider
 from openkling.providers.diffusers.options import parse_options
 from tests.support.diffusers import ContextRecorder, make_spec

@@ -8,32 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from openkling.config import Settings
 from openkling.core.clock import now_ms
 from openkling.core.models import spec_from_stored
-from openkling.providers.base import (
+from openkling.core.provider import (
     GenerationResult,
     Provider,
     ProviderError,
-    ReceivesEvents,
     TaskCancelled,
     TaskContext,
     TransientProviderError,
 )
-from openkling.runtime import Runtime
-from openkling.store.records import TaskRecord
-from openkling.store.relay_events import RelayEventReader
+from openkling.core.registry import ModelRegistry
+from openkling.storage.base import Storage
+from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.tasks import CANCELLED_MESSAGE, TaskStore
 from openkling.worker.backoff import backoff_seconds
-from openkling.worker.callbacks import CallbackDeliverer
+from openkling.worker.deliverer import CallbackDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,27 @@ class _Running:
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, *, worker_id: str | None = None) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
+    """`providers` are those built; the ones that also start are served (`self.providers`)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tasks: TaskStore,
+        providers: Mapping[str, Provider],
+        models: ModelRegistry,
+        storage: Storage,
+        deliverer: CallbackDeliverer,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tasks = tasks
+        self.models = models
+        self.storage = storage
+        self.deliverer = deliverer
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._built = dict(providers)
         self.providers: dict[str, Provider] = {}
-        self.deliverer = CallbackDeliverer(runtime)
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -71,13 +87,7 @@ class Worker:
     # ----- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        for name, provider in self.runtime.providers.items():
-            if isinstance(provider, Exception):
-                log.error("provider %s unavailable; its tasks wait in the queue: %s", name,
-                          provider)
-                continue
-            if isinstance(provider, ReceivesEvents):
-                provider.attach_events(RelayEventReader(self.runtime.db))
+        for name, provider in self._built.items():
             try:
                 await provider.start()
             except Exception:
@@ -91,6 +101,11 @@ class Worker:
             asyncio.create_task(self.deliverer.run(), name="openkling-callbacks"),
         ]
         log.info("worker %s started (providers: %s)", self.id, ", ".join(self.providers) or "-")
+
+    @property
+    def running(self) -> frozenset[str]:
+        """Ids of the tasks this worker is running now."""
+        return frozenset(self._running)
 
     def wake(self) -> None:
         """A task was created: look for work now instead of at the next poll."""
@@ -139,7 +154,7 @@ class Worker:
         for name, provider in self.providers.items():
             free = provider.concurrency - self._running_count(name)
             while free > 0 and not self._stopping:
-                batch = await self.runtime.tasks.claim(
+                batch = await self.tasks.claim(
                     self.id, name, min(free, CLAIM_BATCH), now=now_ms(), lease_ms=lease_ms
                 )
                 for record in batch:
@@ -159,7 +174,7 @@ class Worker:
         free = [name for name, provider in self.providers.items()
                 if provider.concurrency > self._running_count(name)]
         if free:
-            earliest = await self.runtime.tasks.next_run_after(free)
+            earliest = await self.tasks.next_run_after(free)
             if earliest is not None and earliest > now_ms():
                 wait = min(wait, max(0.01, (earliest - now_ms()) / 1000))
         return wait
@@ -189,7 +204,7 @@ class Worker:
         running_before = dict(self._running)
         if not running_before:
             return
-        owned = await self.runtime.tasks.heartbeat(
+        owned = await self.tasks.heartbeat(
             self.id, running_before, now=now_ms(),
             lease_ms=int(self.settings.lease_seconds * 1000),
         )
@@ -203,7 +218,7 @@ class Worker:
                 self._request_cancel(running)
 
     async def _check_cancellations(self) -> None:
-        flagged = await self.runtime.tasks.cancel_requested(self.id)
+        flagged = await self.tasks.cancel_requested(self.id)
         for task_id in flagged:
             running = self._running.get(task_id)
             if running is not None:
@@ -225,12 +240,8 @@ class Worker:
         while True:
             try:
                 now = now_ms()
-                requeued, failed = await self.runtime.tasks.sweep(
-                    now=now, payload=self.runtime.service.callback_payload
-                )
-                failed += await self.runtime.tasks.fail_unclaimed_cancelled(
-                    now=now, payload=self.runtime.service.callback_payload
-                )
+                requeued, failed = await self.tasks.sweep(now=now)
+                failed += await self.tasks.fail_unclaimed_cancelled(now=now)
                 if requeued or failed:
                     log.info("sweeper: %d task(s) re-queued, %d failed", requeued, failed)
                     self._wake.set()
@@ -245,7 +256,7 @@ class Worker:
 
     def _launch(self, record: TaskRecord, name: str, provider: Provider) -> None:
         async def save_state(state: dict[str, Any]) -> None:
-            if not await self.runtime.tasks.save_state(record, state):
+            if not await self.tasks.save_state(record, state):
                 raise TaskCancelled("lease lost")
 
         async def report(percent: float | None) -> None:
@@ -255,7 +266,7 @@ class Worker:
             task_id=record.id,
             attempt=record.attempts,
             state=record.provider_state or {},
-            storage=self.runtime.storage,
+            storage=self.storage,
             work_dir=self.settings.data_dir / "work" / record.id,
             save_state=save_state,
             report=report,
@@ -263,28 +274,22 @@ class Worker:
         if record.cancel_requested:
             ctx.cancelled.set()
         running = _Running(record=record, provider=name, ctx=ctx,
-                           processing=record.status == "processing")
+                           processing=record.status == TaskStatus.PROCESSING)
         self._running[record.id] = running
         running.job = asyncio.create_task(self._execute(running, provider),
                                           name=f"openkling-task-{record.id}")
 
     async def _execute(self, running: _Running, provider: Provider) -> None:
         record = running.record
-        payload = self.runtime.service.callback_payload
         try:
-            route = self.runtime.registry.resolve(record.model_name)
+            route = self.models.resolve(record.model_name)
             spec = spec_from_stored(record.id, record.request, route.options)
             result = await provider.run(spec, running.ctx)
             await self._succeed(running, result)
         except TaskCancelled:
-            await self.runtime.tasks.finish(
-                record, "failed", status_msg="cancelled by the user", now=now_ms(), payload=payload
-            )
+            await self.tasks.fail(record, message=CANCELLED_MESSAGE, now=now_ms())
         except ProviderError as exc:
-            await self.runtime.tasks.finish(
-                record, "failed", status_msg=str(exc) or "generation failed", now=now_ms(),
-                payload=payload,
-            )
+            await self.tasks.fail(record, message=str(exc) or "generation failed", now=now_ms())
         except TransientProviderError as exc:
             await self._retry_or_fail(running, exc)
         except asyncio.CancelledError:
@@ -302,12 +307,10 @@ class Worker:
     async def _succeed(self, running: _Running, result: GenerationResult) -> None:
         if not result.videos:
             raise ProviderError("the provider returned no video")
-        done = await self.runtime.tasks.finish(
+        done = await self.tasks.succeed(
             running.record,
-            "succeed",
             result={"videos": [video.to_record() for video in result.videos]},
             now=now_ms(),
-            payload=self.runtime.service.callback_payload,
         )
         if done is None:
             log.warning("task %s: finished after losing its lease; result discarded",
@@ -316,10 +319,8 @@ class Worker:
     async def _retry_or_fail(self, running: _Running, exc: TransientProviderError) -> None:
         record = running.record
         if exc.count_attempt and record.attempts >= record.max_attempts:
-            await self.runtime.tasks.finish(
-                record, "failed",
-                status_msg=f"{exc} (gave up after {record.attempts} attempts)",
-                now=now_ms(), payload=self.runtime.service.callback_payload,
+            await self.tasks.fail(
+                record, message=f"{exc} (gave up after {record.attempts} attempts)", now=now_ms()
             )
             return
         delay = exc.retry_after
@@ -327,7 +328,7 @@ class Worker:
             delay = backoff_seconds(record.attempts, base=self.settings.retry_base_seconds,
                                     cap=self.settings.retry_max_seconds)
         log.info("task %s: retrying in %.1fs (%s)", record.id, delay, exc)
-        await self.runtime.tasks.release(
+        await self.tasks.release(
             record, run_after=now_ms() + int(delay * 1000), error=str(exc),
             count_attempt=exc.count_attempt,
         )
@@ -337,12 +338,9 @@ class Worker:
         if running.lost:
             return  # someone else holds the task now
         if running.ctx.cancelled.is_set():
-            await self.runtime.tasks.finish(
-                record, "failed", status_msg="cancelled by the user", now=now_ms(),
-                payload=self.runtime.service.callback_payload,
-            )
+            await self.tasks.fail(record, message=CANCELLED_MESSAGE, now=now_ms())
         else:  # shutdown: hand the task back without spending an attempt
-            await self.runtime.tasks.release(
+            await self.tasks.release(
                 record, run_after=now_ms(), error="worker shut down", count_attempt=False
             )
 
@@ -354,12 +352,10 @@ class Worker:
                 return
             if now - running.last_write < PROGRESS_WRITE_SECONDS and progress < 100:
                 return
-        status = "processing" if running.processing else "submitted"
-        record = dataclasses.replace(running.record, status=status)
-        await self.runtime.tasks.report(
-            record, progress=progress, now=now_ms(), payload=self.runtime.service.callback_payload
-        )
-        if not running.processing:
+        if running.processing:
+            await self.tasks.save_progress(running.record, progress=progress, now=now_ms())
+        else:
+            await self.tasks.start_processing(running.record, progress=progress, now=now_ms())
             self.deliverer.wake()
         running.processing = True
         running.progress = progress

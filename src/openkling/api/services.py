@@ -1,0 +1,32 @@
+"""What the routes work with: the assembly's parts plus this process's rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openkling.api.limits import RateLimiter
+from openkling.assembly import ApiParts
+from openkling.config import Settings
+from openkling.core.auth import Authenticator
+from openkling.core.service import TaskService
+from openkling.storage.base import Storage
+from openkling.store.database import Database
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    auth: Authenticator
+    limiter: RateLimiter
+    tasks: TaskService
+    storage: Storage
+    db: Database
+
+    @classmethod
+    def from_parts(cls, parts: ApiParts, settings: Settings) -> ApiServices:
+        return cls(
+            auth=parts.auth,
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            tasks=parts.tasks,
+            storage=parts.storage,
+            db=parts.db,
+        )
