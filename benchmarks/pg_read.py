@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from openkling.store import migrate
 from openkling.store.database import Database
 from openkling.store.pgread import PostgresTaskReader
-from openkling.store.records import TaskRecord
 from openkling.store.tables import accounts, tasks
 
 ADMIN = os.environ.get("OPENKLING_BENCH_ADMIN_URL",
@@ -36,9 +35,6 @@ NAME = "openkling_pg_read"
 BY_ID = select(tasks).where(tasks.c.id == bindparam("key"),
                             tasks.c.account_id == bindparam("account_id"))
 
-
-def record(values: dict[str, Any]) -> TaskRecord:
-    return TaskRecord.from_row(type("Row", (), {"_mapping": values})())
 
 
 async def timed(lookup: Any, n: int, concurrency: int) -> tuple[float, float]:
@@ -82,8 +78,8 @@ async def main() -> None:
             async with db.read() as conn:
                 return (await conn.execute(BY_ID, params)).first()
 
-        raw = PostgresTaskReader(url, BY_ID, convert=record, cache_size=0)
-        cached = PostgresTaskReader(url, BY_ID, convert=record)
+        raw = PostgresTaskReader(url, BY_ID, cache_size=0)
+        cached = PostgresTaskReader(url, BY_ID)
         await cached.fetch_task(**params)
         for _ in range(100):
             if cached._listening:

@@ -53,7 +53,9 @@ class PostgresTaskReader:
     """`fetch_task(account_id=, key=)` for one fixed primary-key statement."""
 
     def __init__(self, url: str, statement: Select[Any], *, cache_size: int = 10_000,
-                 pool_size: int = 4, convert: Callable[[dict[str, Any]], TaskRecord]) -> None:
+                 pool_size: int = 4,
+                 convert: Callable[[dict[str, Any]], TaskRecord] = TaskRecord.from_mapping,
+                 ) -> None:
         dialect: Any = postgresql.dialect
         compiled = statement.compile(dialect=dialect(paramstyle="numeric_dollar"))
         self._sql = str(compiled)

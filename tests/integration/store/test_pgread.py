@@ -49,13 +49,10 @@ async def db(pg_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def to_record(values: dict[str, Any]) -> TaskRecord:
-    return TaskRecord.from_row(type("Row", (), {"_mapping": values})())
-
 
 @pytest.fixture
 async def reader(pg_url: str, db: Database) -> AsyncIterator[PostgresTaskReader]:
-    r = PostgresTaskReader(pg_url, BY_ID, convert=to_record)
+    r = PostgresTaskReader(pg_url, BY_ID)
     yield r
     await r.close()
 
