@@ -6,7 +6,7 @@ processing on top of the round trip; asyncpg alone prepares the statement once p
 and decodes the row in C. Most polls ask about a task that has not changed since the last
 poll, so recent rows are kept here and served without a round trip.
 
-Why the cache is never stale for longer than a notification takes to arrive: migration 0003
+Why the cache is never stale for longer than a notification takes to arrive: migration 0006
 adds a trigger that sends `NOTIFY openkling_tasks, '<task id>'` in the same transaction as
 every change a client can see (status, message, progress, result, updated_at, external id)
 and every delete. One connection per process LISTENs. Rows are cached only while that
@@ -36,7 +36,7 @@ from openkling.store.tables import tasks
 
 log = logging.getLogger(__name__)
 
-#: The channel migration 0003's trigger notifies on; the payload is the task id.
+#: The channel migration 0006's trigger notifies on; the payload is the task id.
 CHANNEL = "openkling_tasks"
 #: How often the listening connection is checked (a silent drop must not go unnoticed).
 HEALTH_SECONDS = 5.0

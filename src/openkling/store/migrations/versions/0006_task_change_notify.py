@@ -3,7 +3,7 @@
 The API processes keep recently polled task rows in memory (store/pgread.py) and drop one
 when its id arrives on this channel. PostgreSQL only; SQLite has a single process.
 
-Revision ID: 0003
+Revision ID: 0006
 Revises: 0002
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003"
+revision: str = "0006"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
