@@ -55,7 +55,7 @@ async def test_two_devices_render_two_tasks_at_once_in_two_processes(
 
         async def report(percent: float | None) -> None:
             await base(percent)
-            busy.update(p.pid for p in processes if p._busy)
+            busy.update(p.pid for p in processes if p.busy)
         ctx._report = report
         return ctx
 
@@ -80,7 +80,7 @@ async def test_a_crash_on_one_device_leaves_the_other_rendering(
     async def kill_own_process(percent: float | None) -> None:
         await base(percent)
         if percent is not None and not killed:
-            [mine] = [p for p in processes if p._busy and p.pid not in survivors]
+            [mine] = [p for p in processes if p.busy and p.pid not in survivors]
             assert mine.pid is not None
             killed.append(mine.pid)
             os.kill(mine.pid, signal.SIGKILL)
@@ -92,10 +92,10 @@ async def test_a_crash_on_one_device_leaves_the_other_rendering(
     healthy_task = asyncio.create_task(healthy)
     # Let the healthy task take its process first; the doomed one gets the other.
     for _ in range(200):
-        if any(p._busy for p in processes):
+        if any(p.busy for p in processes):
             break
         await asyncio.sleep(0.05)
-    survivors.update(p.pid for p in processes if p._busy)
+    survivors.update(p.pid for p in processes if p.busy)
     with pytest.raises(TransientProviderError, match="exited unexpectedly"):
         await two_devices.run(make_spec("3003", duration=3, options={"std_steps": 500}), doomed)
     result = await healthy_task
