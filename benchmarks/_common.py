@@ -95,16 +95,23 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int
+    output: str = ""
 
 
 def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: float,
-        threads: int = 1, cpu: str | None = None) -> WrkResult:
+        threads: int = 1, cpu: str | None = None, script: Path | None = None,
+        script_args: list[str] | None = None) -> WrkResult:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required: apt-get install wrk")
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+           "--timeout", "10s"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
     cmd.append(url)
+    if script_args:
+        cmd += ["--", *script_args]
     if cpu and shutil.which("taskset"):
         cmd = ["taskset", "-c", cpu, *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -113,7 +120,7 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: float,
     errors = 0
     for match in re.finditer(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*?(\d+) timeout",
                              out):
-        errors += int(match.group(1) or 0)
+        errors += int(match.group(1) or match.group(2) or 0)
 
     def percentile(label: str) -> float:
         m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
@@ -122,4 +129,4 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: float,
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    return WrkResult(rps, percentile("50"), percentile("99"), total, errors)
+    return WrkResult(rps, percentile("50"), percentile("99"), total, errors, out)

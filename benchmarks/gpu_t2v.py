@@ -1,18 +1,24 @@
-"""One text-to-video clip: openkling end to end versus a direct diffusers call, same run.
+"""Text-to-video on one device: diffusers called directly versus openkling end to end, and
+each speed-up option as a ratio to plain, in the same run.
 
-    # On a GPU (default: Wan 2.1 1.3B, one 5 s 480p clip, std preset):
-    python benchmarks/gpu_t2v.py --json gpu_t2v.json
-    # Anywhere, with the tiny random model on the CPU (noise; checks the harness and overhead):
-    python benchmarks/gpu_t2v.py --model tiny-random-wan --device cpu
+    # GPU, full-size Wan 2.1 T2V 1.3B with random weights (no model hub needed):
+    python benchmarks/gpu_t2v.py --model random-wan2.1-1.3b --json gpu_t2v.json
+    # CPU, the same code path at a small size (what tests/benchmarks runs):
+    python benchmarks/gpu_t2v.py --small
 
-Rows, each timed --runs times after one untimed warm-up (model load, first-call costs):
-- direct: `pipe(...)` in this process with the exact arguments openkling maps the request
-  to (same size, frames, steps, guidance, seed), plus the same H.264 encode;
-- openkling: `openkling serve` with the diffusers provider; POST /v1/videos/text2video, poll
-  until `succeed` (20 Hz), then download the MP4 - the wall time a client sees;
-- openkling + speed-ups: the same with --speedups (default: first-block cache, plus
-  torch.compile on CUDA).
-The direct pipeline is freed before any server starts, so they never share the device.
+The clip is Kling's 5 s 16:9 request, which openkling maps to 832x480, 81 frames at 16 fps
+(the model's native 480p). Sections:
+1. direct: `pipe(...)` in this process with the exact arguments openkling maps the request
+   to, plus the same H.264 encode, for each --steps count (after one 2-step warm-up);
+2. speed-ups (direct, at --speedup-steps): plain, then each --options entry, then all of them
+   together, each after a 2-step warm-up at the same frame size (torch.compile compiles there);
+   seconds, ratio to plain (target <= 0.5 with all on) and peak device memory;
+3. openkling: a real `openkling serve` with the diffusers provider; POST text2video, poll
+   every 50 ms until `succeed`, download the MP4 - the wall time a client sees. One server:
+   model routes `bench-s<N>` set std_steps=N, so every step count shares one warm model
+   process. Overhead = openkling / direct(pipe + encode) - 1 (target <= 5 %).
+The direct pipeline is freed before the server starts, so they never share the device.
+Every finished row is printed at once (and --json rewritten), so a run cut short keeps them.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,89 +48,254 @@ from openkling.providers.diffusers.mapping import pipeline_call  # noqa: E402
 from openkling.providers.diffusers.options import parse_options  # noqa: E402
 
 SEED = 1234
-SPEEDUPS: dict[str, dict[str, Any]] = {
-    "cache": {"cache": "first_block"},
-    "compile": {"torch_compile": True},
-    "offload": {"cpu_offload": "model"},
-    "tiling": {"vae_tiling": True},
+#: What a torch.compile warm-up may take on top of a row (for --budget-s).
+COMPILE_ALLOWANCE_S = 150.0
+STARTED = time.monotonic()
+WARMUP_STEPS = 2
+PROMPT = "A red fox trots through fresh snow in a pine forest at sunrise, cinematic, soft light"
+
+#: Speed-up options, applied to a loaded pipeline the way the runner applies the provider
+#: options of the same name (cache, attention_backend, torch_compile).
+OPTIONS: dict[str, str] = {
+    "cache": "first-block cache (threshold 0.05)",
+    "cudnn": "attention backend _native_cudnn (bf16)",
+    "flash": "attention backend _native_flash (bf16)",
+    "compile": "torch.compile of the transformer",
 }
 
 
-def provider_options(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {"model": args.model, "device": args.device, "seed": SEED}
-    if args.steps is not None:
-        options[f"{args.mode}_steps"] = args.steps
-    options.update(extra)
-    return options
+def elapsed() -> float:
+    return time.monotonic() - STARTED
 
 
-def direct(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    """The same generation with diffusers called directly in this process."""
+def apply_option(pipe: Any, name: str) -> None:
+    import diffusers
+
+    transformer = pipe.transformer
+    if name == "cache":
+        transformer.enable_cache(diffusers.FirstBlockCacheConfig(threshold=0.05))
+    elif name in ("cudnn", "flash"):
+        transformer.set_attention_backend(f"_native_{name}")
+    elif name == "compile":
+        transformer.compile()
+    else:
+        raise SystemExit(f"unknown option {name!r}: use {', '.join(OPTIONS)}")
+
+
+def reset_options(pipe: Any) -> None:
+    """Back to plain, except torch.compile (which is why compile rows come last)."""
+    transformer = pipe.transformer
+    if getattr(transformer, "is_cache_enabled", False):
+        transformer.disable_cache()
+    transformer.set_attention_backend("native")
+
+
+class Device:
+    """Synchronise and read peak memory on CUDA; no-ops on the CPU."""
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+        self.cuda = torch.cuda.is_available()
+
+    def sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+
+    def reset_peak(self) -> None:
+        if self.cuda:
+            self.torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib(self) -> float | None:
+        return self.torch.cuda.max_memory_allocated() / 2**30 if self.cuda else None
+
+
+class DeviceSampler:
+    """Peak device memory in use by all processes (the model process is another process)."""
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            free, total = self.torch.cuda.mem_get_info()
+            self.peak = max(self.peak, total - free)
+
+    def __enter__(self) -> DeviceSampler:
+        if self.torch.cuda.is_available():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def peak_gib(self) -> float | None:
+        return self.peak / 2**30 if self.peak else None
+
+
+def mapped_call(args: argparse.Namespace, steps: int) -> dict[str, Any]:
+    """What openkling maps the benchmark's Kling request to, with `steps` std steps."""
+    options = parse_options(provider_options(args) | {"std_steps": steps})
+    spec = GenerationSpec(task_id="1", model_name="kling-v1", prompt=args.prompt,
+                          negative_prompt=None, cfg_scale=0.5, mode="std",
+                          aspect_ratio="16:9", duration=args.duration)
+    return pipeline_call(spec, options).to_dict()
+
+
+def provider_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"model": args.model, "device": args.device, "seed": SEED}
+
+
+def timed_call(runner: Any, device: Device, call: dict[str, Any], out: Path) -> dict[str, Any]:
+    """One generation through the runner's own generate (pipe() then encode), timed apart."""
     import torch
 
     from openkling.providers.diffusers.encode import write_mp4
+
+    kwargs = {
+        "prompt": call["prompt"], "negative_prompt": call["negative_prompt"],
+        "width": call["width"], "height": call["height"], "num_frames": call["num_frames"],
+        "num_inference_steps": call["num_inference_steps"],
+        "guidance_scale": call["guidance_scale"],
+        "max_sequence_length": call["max_sequence_length"], "output_type": "np",
+        "generator": torch.Generator("cpu").manual_seed(SEED),
+    }
+    device.reset_peak()
+    device.sync()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        frames = runner.pipe(**kwargs).frames[0]
+    device.sync()
+    generated = time.perf_counter()
+    write_mp4(frames, out, int(call["fps"]))
+    return {"pipe_s": generated - started, "encode_s": time.perf_counter() - generated,
+            "total_s": time.perf_counter() - started, "peak_gib": device.peak_gib()}
+
+
+def direct(args: argparse.Namespace, data_dir: Path, report: Callable[[], None],
+           result: dict[str, Any]) -> None:
+    """Sections 1 and 2, with one pipeline in this process."""
+    import torch
+
     from openkling.providers.diffusers.pipeline import PipelineRunner
 
-    options = parse_options(provider_options(args, {}))
-    spec = GenerationSpec(task_id="1", model_name="kling-v1", prompt=args.prompt,
-                          negative_prompt=None, cfg_scale=0.5, mode=args.mode,
-                          aspect_ratio=args.aspect_ratio, duration=args.duration)
-    call = pipeline_call(spec, options)
-    load_started = time.perf_counter()
-    runner = PipelineRunner.load(options.load_config(), data_dir)
-    load_s = time.perf_counter() - load_started
-    pipe = runner.pipe
-    kwargs = {
-        "prompt": call.prompt, "negative_prompt": call.negative_prompt, "width": call.width,
-        "height": call.height, "num_frames": call.num_frames,
-        "num_inference_steps": call.num_inference_steps,
-        "guidance_scale": call.guidance_scale, "max_sequence_length": call.max_sequence_length,
-        "output_type": "np",
-    }
-    pipe_s: list[float] = []
-    encode_s: list[float] = []
-    for run in range(args.runs + 1):
-        sync(torch)
-        started = time.perf_counter()
-        with torch.inference_mode():
-            frames = pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(SEED)).frames[0]
-        sync(torch)
-        generated = time.perf_counter()
-        write_mp4(frames, data_dir / "direct.mp4", call.fps)
-        if run:  # run 0 is the warm-up
-            pipe_s.append(generated - started)
-            encode_s.append(time.perf_counter() - generated)
-    info = runner.describe()
-    del runner, pipe
+    device = Device(torch)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    runner = PipelineRunner.load(parse_options(provider_options(args)).load_config(), data_dir)
+    result["load_s"] = time.perf_counter() - started
+    result["runner"] = runner.describe()
+    print(f"loaded {result['runner']} in {result['load_s']:.1f} s", flush=True)
+    warm = mapped_call(args, WARMUP_STEPS)
+    timed_call(runner, device, warm, data_dir / "warm.mp4")
+    result["direct"] = {}
+    for steps in args.steps:
+        call = mapped_call(args, steps)
+        result["call"] = {k: v for k, v in call.items() if "prompt" not in k}
+        row = timed_call(runner, device, call, data_dir / f"direct-{steps}.mp4")
+        result["direct"][str(steps)] = row
+        print(f"direct {steps} steps: pipe {row['pipe_s']:.2f} s + encode "
+              f"{row['encode_s']:.2f} s", flush=True)
+        report()
+
+    if args.options:
+        speedups(args, runner, device, data_dir, report, result)
+    del runner
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return {
-        "call": call.to_dict() | {"prompt": call.prompt[:40], "negative_prompt": "..."},
-        "device": info["device"], "dtype": info["dtype"], "load_s": load_s,
-        "pipe_s": pipe_s, "encode_s": encode_s,
-        "total_s": [p + e for p, e in zip(pipe_s, encode_s, strict=True)],
-    }
 
 
-def sync(torch: Any) -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+def variants(options: list[str]) -> list[tuple[str, list[str]]]:
+    """Rows in the order they run: single options, then all on, then torch.compile alone.
+
+    torch.compile cannot be undone in place, so rows that compile come last; 'all' uses the
+    first attention backend listed (two backends cannot both be on).
+    """
+    backends = [o for o in options if o in ("cudnn", "flash")]
+    rows = [(name, [name]) for name in options if name != "compile"]
+    every = [o for o in options if o not in backends[1:]]
+    if len(every) > 1:
+        rows.append(("all", every))
+    if "compile" in options:
+        rows.append(("compile", ["compile"]))
+    return rows
 
 
-def through_openkling(args: argparse.Namespace, data_dir: Path,
-                      extra: dict[str, Any]) -> dict[str, Any]:
-    """Create -> succeed -> download through a real `openkling serve`, warm-up first."""
+def speedups(args: argparse.Namespace, runner: Any, device: Device, data_dir: Path,
+             report: Callable[[], None], result: dict[str, Any]) -> None:
+    """Section 2. With --budget-s, a row that would not leave time for section 3 is skipped."""
+    call = mapped_call(args, args.speedup_steps)
+    rows: dict[str, Any] = {}
+    result["speedups"] = rows
+    plain = result["direct"].get(str(args.speedup_steps))
+    if plain is None:
+        timed_call(runner, device, mapped_call(args, WARMUP_STEPS), data_dir / "w.mp4")
+        plain = timed_call(runner, device, call, data_dir / "plain.mp4")
+    rows["plain"] = dict(plain, warmup_s=0.0)
+    compiled = False
+    for label, names in variants(args.options):
+        if args.budget_s:
+            cost = 2.5 * plain["total_s"] + (COMPILE_ALLOWANCE_S if "compile" in names else 0)
+            if elapsed() + cost + openkling_reserve(args, result) > args.budget_s:
+                rows[label] = {"error": f"skipped: would pass --budget-s {args.budget_s:g}"}
+                print(f"speed-up {label}: skipped (budget)", flush=True)
+                continue
+        try:
+            reset_options(runner.pipe)
+            for name in names:
+                if name == "compile" and compiled:
+                    continue
+                apply_option(runner.pipe, name)
+                compiled = compiled or name == "compile"
+            warm_started = time.perf_counter()
+            timed_call(runner, device, mapped_call(args, WARMUP_STEPS), data_dir / "w.mp4")
+            warm_s = time.perf_counter() - warm_started
+            row = timed_call(runner, device, call, data_dir / f"opt-{label}.mp4")
+            row.update(warmup_s=warm_s, options=names)
+        except Exception as exc:  # one option failing must not lose the others
+            row = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        rows[label] = row
+        print(f"speed-up {label}: {row}", flush=True)
+        report()
+
+
+def openkling_reserve(args: argparse.Namespace, result: dict[str, Any]) -> float:
+    """Seconds section 3 will need: server start and model build, warm-up, each step count."""
+    if args.skip_openkling:
+        return 0.0
+    direct_s = sum(row["total_s"] for row in result["direct"].values())
+    return 1.5 * result["load_s"] + 30 + 1.2 * direct_s
+
+
+def config_file(args: argparse.Namespace, path: Path) -> Path:
+    """Model routes `bench-s<N>`: one model process serves every step count."""
+    lines = []
+    for steps in sorted({WARMUP_STEPS, *args.steps}):
+        lines += [f'[models.bench-s{steps}]', 'provider = "diffusers"',
+                  f"options = {{ std_steps = {steps} }}", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def through_openkling(args: argparse.Namespace, data_dir: Path, report: Callable[[], None],
+                     result: dict[str, Any]) -> None:
+    """Section 3: create -> succeed -> download through a real `openkling serve`."""
+    import torch
+
+    data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKLING_")}
     env.update(
         OPENKLING_DATA_DIR=str(data_dir), OPENKLING_PROVIDER="diffusers",
+        OPENKLING_CONFIG=str(config_file(args, data_dir / "bench.toml")),
         OPENKLING_POLL_INTERVAL="0.1", OPENKLING_LOG_LEVEL="warning",
-        OPENKLING_RATE_LIMIT_PER_SECOND="1000", OPENKLING_RATE_LIMIT_BURST="1000",
-        OPENKLING_LEASE_SECONDS="600",
+        OPENKLING_LEASE_SECONDS="900",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")])),
     )
-    for key, value in provider_options(args, extra).items():
+    for key, value in provider_options(args).items():
         env[f"OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__{key.upper()}"] = str(value)
     out = subprocess.run([python(), "-m", "openkling.cli.main", "keys", "create", "--name",
                           "bench", "--json"], env=env, capture_output=True, check=True,
@@ -131,86 +303,118 @@ def through_openkling(args: argparse.Namespace, data_dir: Path,
     headers = {"Authorization": f"Bearer {json.loads(out.stdout)['api_key']}"}
     server = start([python(), "-m", "openkling.cli.main", "serve", "--port", str(port)], env,
                    port, "/readyz")
+    result["openkling"] = {}
     try:
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
-            times: list[float] = []
-            for run in range(args.runs + 1):
-                started = time.perf_counter()
-                task = client.post("/v1/videos/text2video", json={
-                    "model_name": "kling-v1", "prompt": args.prompt, "mode": args.mode,
-                    "aspect_ratio": args.aspect_ratio, "duration": str(args.duration),
-                }).json()["data"]
-                while task["task_status"] not in ("succeed", "failed"):
-                    time.sleep(0.05)
-                    task = client.get(f"/v1/videos/text2video/{task['task_id']}").json()["data"]
-                if task["task_status"] != "succeed":
-                    raise SystemExit(f"task failed: {task['task_status_msg']}")
-                video = task["task_result"]["videos"][0]
-                body = client.get(video["url"]).content
-                if run:
-                    times.append(time.perf_counter() - started)
-        return {"total_s": times, "bytes": len(body), "duration": video["duration"]}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as client:
+            for warm_up, steps in [(True, WARMUP_STEPS)] + [(False, s) for s in args.steps]:
+                with DeviceSampler(torch) as sampler:
+                    started = time.perf_counter()
+                    task = client.post("/v1/videos/text2video", json={
+                        "model_name": f"bench-s{steps}", "prompt": args.prompt, "mode": "std",
+                        "aspect_ratio": "16:9", "duration": str(args.duration),
+                    }).json()
+                    if task.get("code") != 0:
+                        raise SystemExit(f"create failed: {task}")
+                    task = task["data"]
+                    while task["task_status"] not in ("succeed", "failed"):
+                        time.sleep(0.05)
+                        task = client.get(
+                            f"/v1/videos/text2video/{task['task_id']}").json()["data"]
+                    if task["task_status"] != "succeed":
+                        raise SystemExit(f"task failed: {task['task_status_msg']}")
+                    video = task["task_result"]["videos"][0]
+                    body = client.get(video["url"]).content
+                    total = time.perf_counter() - started
+                if warm_up:
+                    continue
+                row = {"total_s": total, "bytes": len(body), "duration": video["duration"],
+                       "device_peak_gib": sampler.peak_gib()}
+                result["openkling"][str(steps)] = row
+                print(f"openkling {steps} steps: {total:.2f} s", flush=True)
+                report()
     finally:
         server.stop()
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
-def main() -> None:
+def table(result: dict[str, Any]) -> str:
+    call = result.get("call", {})
+    runner = result.get("runner", {})
+    lines = [f"\n{result['args']['model']} on {runner.get('device')} {runner.get('dtype')}: "
+             f"{call.get('width')}x{call.get('height')}, {call.get('num_frames')} frames, "
+             f"guidance {call.get('guidance_scale')}; load/build {result.get('load_s', 0):.1f} s",
+             f"{'steps':>5} {'pipe() s':>9} {'+encode s':>10} {'openkling s':>12} "
+             f"{'overhead':>9} {'peak GiB':>9} {'device GiB (e2e)':>17}"]
+    for steps, row in result.get("direct", {}).items():
+        ok = result.get("openkling", {}).get(steps)
+        overhead = (ok["total_s"] / row["total_s"] - 1) * 100 if ok else None
+        lines.append(f"{steps:>5} {row['pipe_s']:9.2f} {row['total_s']:10.2f} "
+                     f"{fmt(ok and ok['total_s']):>12} {fmt(overhead, '+.1f') + ' %':>9} "
+                     f"{fmt(row['peak_gib']):>9} {fmt(ok and ok['device_peak_gib']):>17}")
+    speedups = result.get("speedups", {})
+    if speedups:
+        plain = speedups.get("plain", {}).get("total_s")
+        lines += [f"\nspeed-ups at {result['args']['speedup_steps']} steps, direct pipe() + "
+                  "encode, after a 2-step warm-up each",
+                  f"{'option':10} {'seconds':>9} {'vs plain':>9} {'peak GiB':>9} "
+                  f"{'warm-up s':>10}  what (target: all <= 0.50)"]
+        for label, row in speedups.items():
+            if "error" in row:
+                lines.append(f"{label:10} {row['error']}")
+                continue
+            ratio = row["total_s"] / plain if plain else None
+            names = row.get("options", [])
+            what = " + ".join(OPTIONS[n] for n in names) if names else "plain (the direct row)"
+            lines.append(f"{label:10} {row['total_s']:9.2f} {fmt(ratio):>9} "
+                         f"{fmt(row['peak_gib']):>9} {row['warmup_s']:10.1f}  {what}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    parser.add_argument("--model", default="random-wan2.1-1.3b",
+                        help="random-wan2.1-1.3b (full size, random weights), "
+                        "random-wan-small, or any diffusers model id/folder")
+    parser.add_argument("--small", action="store_true",
+                        help="random-wan-small on the CPU (9 frames at 96x64), 2 steps, cache only")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--prompt", default="A red fox trots through fresh snow in a pine "
-                        "forest at sunrise, cinematic, soft light")
-    parser.add_argument("--aspect-ratio", default="16:9", choices=["16:9", "9:16", "1:1"])
+    parser.add_argument("--prompt", default=PROMPT)
     parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--mode", default="std", choices=["std", "pro"])
-    parser.add_argument("--steps", type=int, default=None, help="override the mode's steps")
-    parser.add_argument("--runs", type=int, default=1, help="timed runs per row")
-    parser.add_argument("--speedups", default="auto",
-                        help="comma list of " + ", ".join(SPEEDUPS) + "; 'auto': cache "
-                        "(+ compile on CUDA); 'none' skips the row")
+    parser.add_argument("--steps", default="50,20", help="comma list of step counts")
+    parser.add_argument("--speedup-steps", type=int, default=20)
+    parser.add_argument("--options", default="cache,cudnn,compile",
+                        help="comma list of " + ", ".join(OPTIONS) + "; 'none' skips them")
+    parser.add_argument("--skip-openkling", action="store_true")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="skip speed-up rows that would leave too little time for the "
+                        "openkling rows within this many seconds of the start")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.small:
+        args.model, args.device, args.steps = "random-wan-small", "cpu", "2"
+        args.speedup_steps, args.options = 2, "cache"
+    args.steps = [int(s) for s in str(args.steps).split(",")]
+    args.options = [] if args.options == "none" else [o.strip() for o in args.options.split(",")]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="openkling-bench-"))
-    print(f"model {args.model} on {args.device}; data in {data_dir}", flush=True)
     result: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
-    result["direct"] = direct(args, data_dir / "direct")
-    print(f"direct: {result['direct']['call']}", flush=True)
-    result["openkling"] = through_openkling(args, data_dir / "default", {})
 
-    names = args.speedups
-    if names == "auto":
-        names = "cache,compile" if result["direct"]["device"].startswith("cuda") else "cache"
-    extra: dict[str, Any] = {}
-    if names != "none":
-        for name in names.split(","):
-            extra.update(SPEEDUPS[name.strip()])
-        result["speedups"] = {"options": extra} | through_openkling(
-            args, data_dir / "speedups", extra)
+    def report() -> None:
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
 
-    base = median(result["direct"]["total_s"])
-    rows = [
-        ("direct diffusers: pipe()", median(result["direct"]["pipe_s"])),
-        ("direct diffusers: pipe() + encode", base),
-        ("openkling end to end", median(result["openkling"]["total_s"])),
-    ]
-    if "speedups" in result:
-        rows.append((f"openkling + {names}", median(result["speedups"]["total_s"])))
-    call = result["direct"]["call"]
-    print(f"\n{call['width']}x{call['height']}, {call['num_frames']} frames, "
-          f"{call['num_inference_steps']} steps, {result['direct']['device']} "
-          f"{result['direct']['dtype']}, median of {args.runs} run(s) after a warm-up")
-    print(f"{'variant':40} {'seconds':>10} {'vs direct+encode':>18}")
-    for label, seconds in rows:
-        print(f"{label:40} {seconds:10.3f} {seconds / base:17.2f}x")
-    result["table"] = [{"variant": label, "seconds": s, "ratio": s / base} for label, s in rows]
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    print(f"model {args.model} on {args.device}; data in {data_dir}", flush=True)
+    direct(args, data_dir / "direct", report, result)
+    if not args.skip_openkling:
+        through_openkling(args, data_dir / "serve", report, result)
+    report()
+    print(table(result), flush=True)
+    return result
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ class Resources:
         await migrate.upgrade(self.db)
 
     async def close(self) -> None:
-        self.tasks.close()
+        await self.tasks.close()
         await self.storage.close()
         await self.db.dispose()
 

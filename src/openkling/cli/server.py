@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from openkling.cli.options import DatabaseUrl, DataDir, settings_from, setup_logging
+from openkling.cli.options import (
+    DatabaseUrl,
+    DataDir,
+    Devices,
+    settings_from,
+    setup_logging,
+    with_diffusers_options,
+)
 from openkling.config import Settings
 
 
@@ -38,6 +45,7 @@ def serve(
         typer.Option(help="diffusers provider: auto, cuda, cuda:N or cpu "
                      "[env: OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE]"),
     ] = None,
+    devices: Devices = None,
     public_url: Annotated[
         str | None,
         typer.Option(help="URL clients reach this server at [env: OPENKLING_PUBLIC_URL]"),
@@ -58,11 +66,7 @@ def serve(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
         public_url=public_url, embedded_worker=worker, log_level=log_level,
     )
-    local = {k: v for k, v in (("model", model), ("device", device)) if v is not None}
-    if local:
-        options = dict(settings.provider_options)
-        options["diffusers"] = {**options.get("diffusers", {}), **local}
-        settings = settings.model_copy(update={"provider_options": options})
+    settings = with_diffusers_options(settings, model=model, device=device, devices=devices)
     setup_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
@@ -78,11 +82,13 @@ def worker(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     provider: Annotated[str | None, typer.Option(help="[env: OPENKLING_PROVIDER]")] = None,
+    devices: Devices = None,
     log_level: Annotated[str | None, typer.Option(help="[env: OPENKLING_LOG_LEVEL]")] = None,
 ) -> None:
     """Run a standalone worker (scale-out: any number, on any host, sharing the database)."""
     settings = settings_from(data_dir=data_dir, database_url=database_url, provider=provider,
                              log_level=log_level)
+    settings = with_diffusers_options(settings, devices=devices)
     setup_logging(settings.log_level)
     asyncio.run(_run_worker(settings))
 

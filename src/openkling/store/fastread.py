@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,11 @@ from openkling.store.tables import tasks
 
 
 class SqliteFastReader:
-    def __init__(self, path: str, statement: Select[Any]) -> None:
+    """Recent rows are kept in memory while `PRAGMA data_version` stays the same: it changes
+    whenever any other connection (this process's writer, another process) commits, so a
+    cached row is never older than the last commit this connection has seen."""
+
+    def __init__(self, path: str, statement: Select[Any], *, cache_size: int = 10_000) -> None:
         compiled = statement.compile(dialect=sqlite_dialect.dialect())
         self._sql = str(compiled)
         self._names = list(compiled.positiontup or [])
@@ -33,9 +38,21 @@ class SqliteFastReader:
         self._json = {c.name for c in tasks.c if isinstance(c.type, JSON)}
         self._bool = {c.name for c in tasks.c if isinstance(c.type, Boolean)}
         self._columns: list[tuple[str, Callable[[Any], Any] | None]] | None = None
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[Any, ...], TaskRecord] = OrderedDict()
+        self._version: int | None = None
 
     def fetch_task(self, **params: Any) -> TaskRecord | None:
         conn = self._connection()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        key = (params["account_id"], params["key"])
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
         values = {**self._defaults, **params}
         cursor = conn.execute(self._sql, [values[name] for name in self._names])
         row = cursor.fetchone()
@@ -43,10 +60,15 @@ class SqliteFastReader:
             return None
         if self._columns is None:  # the statement is fixed, so is its column list
             self._columns = [(d[0], self._converter(d[0])) for d in cursor.description]
-        return TaskRecord(**{
+        record = TaskRecord(**{
             name: convert(value) if convert is not None and value is not None else value
             for (name, convert), value in zip(self._columns, row, strict=True)
         })
+        # Read after the version check: at worst newer than `version`, never older.
+        self._cache[key] = record
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return record
 
     def _converter(self, column: str) -> Callable[[Any], Any] | None:
         if column in self._json:
@@ -66,6 +88,7 @@ class SqliteFastReader:
         return self._conn
 
     def close(self) -> None:
+        self._cache.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -51,7 +51,10 @@ class TaskRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> TaskRecord:
         values = {name: m[name] for name in cls.__slots__}
         values["status"] = TaskStatus(values["status"])
         return cls(**values)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openkling.errors import OpenKlingError
 from openkling.store.database import Database
 from openkling.store.fastread import SqliteFastReader
+from openkling.store.pgread import PostgresTaskReader
 from openkling.store.quotas import QuotaStore
 from openkling.store.records import UNFINISHED, TaskRecord, TaskStatus
 from openkling.store.tables import accounts, callback_deliveries, tasks
@@ -74,10 +75,15 @@ class TaskStore:
             {q: SqliteFastReader(db.sqlite_path, q) for q in (_GET_BY_ID, _GET_BY_EXTERNAL)}
             if db.sqlite_path else None
         )
+        # PostgreSQL: the poll's primary-key read on raw asyncpg, with a NOTIFY-kept cache.
+        self._pg = (PostgresTaskReader(db.url, _GET_BY_ID, convert=TaskRecord.from_mapping)
+                    if not db.is_sqlite else None)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for reader in (self._fast or {}).values():
             reader.close()
+        if self._pg is not None:
+            await self._pg.close()
 
     # ----- clients' side -------------------------------------------------------------------
 
@@ -129,6 +135,8 @@ class TaskStore:
     async def _lookup(self, query: Any, account_id: int, key: str, kind: str) -> (
             TaskRecord | None):
         params = {"account_id": account_id, "key": key, "kind": kind}
+        if self._pg is not None and query is _GET_BY_ID:
+            return await self._pg.fetch_task(**params)
         if self._fast is not None:
             try:
                 return self._fast[query].fetch_task(**params)

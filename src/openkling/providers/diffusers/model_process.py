@@ -98,6 +98,11 @@ class ModelProcess:
         return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
 
     @property
+    def busy(self) -> bool:
+        """A generation is running (a provider with several devices picks an idle one)."""
+        return self._generating.locked()
+
+    @property
     def ready(self) -> bool:
         return self.state is ProcessState.READY and self.pid is not None
 

@@ -24,6 +24,11 @@ DEFAULT_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 #: The special model id of a tiny randomly initialised Wan pipeline built in code: it produces
 #: noise, in well under a second per video on a CPU, for smoke tests and demos.
 TINY_MODEL = "tiny-random-wan"
+#: Random weights at the published Wan 2.1 T2V 1.3B architecture, built in memory on the
+#: device: same compute and memory as the real model, for benchmarks without the hub.
+RANDOM_WAN_1_3B = "random-wan2.1-1.3b"
+#: The same structure scaled down: the CPU test path of RANDOM_WAN_1_3B.
+RANDOM_WAN_SMALL = "random-wan-small"
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -41,11 +46,21 @@ TINY_DEFAULTS: dict[str, Any] = {
     "max_sequence_length": 64,
 }
 
+#: Defaults of the built-in random models; the full-size one keeps Wan's own (832x480...).
+RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    TINY_MODEL: TINY_DEFAULTS,
+    # 2 fps: a 5 s clip is 9 frames, so the CPU test path takes seconds, not minutes.
+    RANDOM_WAN_SMALL: {"width": 96, "height": 64, "fps": 2, "std_steps": 2, "pro_steps": 4,
+                       "max_sequence_length": 32},
+    RANDOM_WAN_1_3B: {},
+}
+
 #: Fields the model process needs at load time; changing one means loading another pipeline.
 LOAD_FIELDS: tuple[str, ...] = (
     "model",
     "pipeline",
     "device",
+    "devices",
     "dtype",
     "cpu_threads",
     "vae_fp32",
@@ -70,7 +85,8 @@ class DiffusersOptions(BaseModel):
         DEFAULT_MODEL,
         validation_alias=AliasChoices("model", "model_id"),
         description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
-        f"'{TINY_MODEL}' (random weights, noise only).",
+        f"a built-in random model: '{TINY_MODEL}', '{RANDOM_WAN_SMALL}' or '{RANDOM_WAN_1_3B}' "
+        "(random weights, noise only; the last at Wan 2.1 1.3B's full size, for benchmarks).",
     )
     pipeline: str = Field(
         "auto",
@@ -79,6 +95,11 @@ class DiffusersOptions(BaseModel):
     )
     device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', "
                         "'cuda' or 'cuda:N'.")
+    devices: list[str] | None = Field(
+        None, description="Several devices on one host, one model process each, each fed its "
+        "own task: a list or a comma-separated string ('0,1,2,3' means cuda:0..cuda:3; "
+        "'cpu,cpu' runs two CPU processes). Overrides `device`.",
+    )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="'auto': bfloat16 on CUDA, float32 on CPU."
     )
@@ -143,9 +164,11 @@ class DiffusersOptions(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _tiny_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and TINY_MODEL in (data.get("model"), data.get("model_id")):
-            return {**TINY_DEFAULTS, **data}
+    def _random_model_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            model = data.get("model", data.get("model_id"))
+            if model in RANDOM_MODEL_DEFAULTS:
+                return {**RANDOM_MODEL_DEFAULTS[model], **data}
         return data
 
     @model_validator(mode="after")
@@ -171,10 +194,26 @@ class DiffusersOptions(BaseModel):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        base = value.split(":", 1)[0]
-        if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
-            raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu'")
+        return _check_device(value)
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _device_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list | tuple):
+            value = [f"cuda:{d}" if isinstance(d, int) or str(d).isdigit() else str(d)
+                     for d in value]
+            if not value or any(not d for d in value):
+                raise ValueError("must name at least one device, e.g. '0,1' or 'cpu,cpu'")
+            for device in value:
+                _check_device(device)
         return value
+
+    @property
+    def device_list(self) -> list[str]:
+        """One entry per model process: `devices` when set, else the single `device`."""
+        return list(self.devices) if self.devices else [self.device]
 
     @property
     def is_tiny(self) -> bool:
@@ -184,11 +223,22 @@ class DiffusersOptions(BaseModel):
         """The part the model process loads with (plain data: it crosses a process boundary)."""
         return {name: getattr(self, name) for name in LOAD_FIELDS}
 
+    def load_config_for(self, device: str) -> dict[str, Any]:
+        """The load config of the model process on one of `device_list`."""
+        return {**self.load_config(), "device": device, "devices": None}
+
     def merged(self, overrides: dict[str, Any]) -> DiffusersOptions:
         """These options with a route's per-task overrides applied."""
         if not overrides:
             return self
         return parse_options({**self.model_dump(exclude_unset=True), **overrides})
+
+
+def _check_device(value: str) -> str:
+    base = value.split(":", 1)[0]
+    if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
+        raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu'")
+    return value
 
 
 def parse_options(raw: dict[str, Any]) -> DiffusersOptions:

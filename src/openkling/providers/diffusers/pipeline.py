@@ -81,6 +81,17 @@ def load_rgb(path: str, size: tuple[int, int]) -> Any:
         return ImageOps.fit(img.convert("RGB"), size, method=Image.Resampling.LANCZOS)
 
 
+def _built_in(model: str, device: torch.device, dtype: torch.dtype) -> Any:
+    """A random-weight pipeline at a published architecture, built on the device; else None."""
+    from openkling.providers.diffusers.random_models import ARCHITECTURES, build_random_wan
+
+    arch = ARCHITECTURES.get(model)
+    if arch is None:
+        return None
+    log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+    return build_random_wan(arch, device, dtype)
+
+
 def pipeline_class(name: str) -> Any:
     if name == "auto":
         return diffusers.DiffusionPipeline
@@ -111,9 +122,11 @@ class PipelineRunner:
         dtype = resolve_dtype(str(config["dtype"]), device)
         if device.type == "cpu":
             torch.set_num_threads(cpu_threads(config.get("cpu_threads")))
-        source = model_source(str(config["model"]), data_dir)
-        log.info("loading %s on %s (%s)", source, device, dtype)
-        pipe = pipeline_class(str(config["pipeline"])).from_pretrained(source, dtype=dtype)
+        pipe = _built_in(str(config["model"]), device, dtype)
+        if pipe is None:
+            source = model_source(str(config["model"]), data_dir)
+            log.info("loading %s on %s (%s)", source, device, dtype)
+            pipe = pipeline_class(str(config["pipeline"])).from_pretrained(source, dtype=dtype)
         vae = getattr(pipe, "vae", None)
         if vae is not None and config.get("vae_fp32") and dtype != torch.float32:
             vae.to(dtype=torch.float32)

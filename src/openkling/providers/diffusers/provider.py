@@ -9,6 +9,7 @@ model process; `run` maps the request, hands it to that process and stores the M
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -53,16 +54,19 @@ def video_id_for(task_id: str) -> str:
 
 
 class DiffusersProvider:
-    """Runs a diffusers text-to-video pipeline in a warm model process (one per worker)."""
+    """Runs a diffusers text-to-video pipeline in warm model processes, one per device.
+
+    A device renders one video at a time, so the worker may run as many tasks at once as
+    there are devices; each task takes an idle model process and gives it back when done.
+    A crash ends only the task on that device: its process is started again, the others
+    keep rendering.
+    """
 
     name = "diffusers"
-    #: One GPU renders one video at a time; a second worker process means a second device.
-    concurrency = 1
 
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
-        self._process: ModelProcess | None = None
         self.i2v: Image2VideoOptions = image2video_options(self.options.image2video,
                                                            self.options.is_tiny)
         self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
@@ -74,10 +78,19 @@ class DiffusersProvider:
             IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set()),
             IMAGES: frozenset({"image"}),
         }
+        self.devices = self.options.device_list
+        self.concurrency = len(self.devices)
+        self._processes: list[ModelProcess] = []
+        self._idle: asyncio.Queue[ModelProcess] | None = None
+
+    @property
+    def model_processes(self) -> list[ModelProcess]:
+        """One per device, in the order of `devices` (empty before `start`)."""
+        return list(self._processes)
 
     @property
     def model_process(self) -> ModelProcess | None:
-        return self._process
+        return self._processes[0] if self._processes else None
 
     def _options_for(self, spec: GenerationSpec) -> DiffusersOptions:
         try:
@@ -121,18 +134,22 @@ class DiffusersProvider:
         return pipeline_call(spec, self._options_for(spec))
 
     async def start(self) -> None:
-        """Spawn the model process; the pipeline loads in the background meanwhile."""
-        if self._process is None:
-            self._process = ModelProcess(
-                self.options.load_config(),
-                self.settings.data_dir,
-                cancel_grace_seconds=self.options.cancel_grace_seconds,
-            )
-        await self._process.start()
+        """Spawn one model process per device; the pipelines load in the background."""
+        if not self._processes:
+            self._processes = [
+                ModelProcess(self.options.load_config_for(device), self.settings.data_dir,
+                             cancel_grace_seconds=self.options.cancel_grace_seconds)
+                for device in self.devices
+            ]
+            self._idle = asyncio.Queue()
+            for process in self._processes:
+                self._idle.put_nowait(process)
+        for process in self._processes:
+            await process.start()
 
     async def close(self) -> None:
-        if self._process is not None:
-            await self._process.close()
+        for process in self._processes:
+            await process.close()
         for process in self._family_processes.values():
             await process.close()
 
@@ -225,7 +242,15 @@ class DiffusersProvider:
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         await self.start()
-        assert self._process is not None
+        assert self._idle is not None
+        process = await self._idle.get()
+        try:
+            return await self._run_on(process, spec, call, ctx)
+        finally:
+            self._idle.put_nowait(process)
+
+    async def _run_on(self, process: ModelProcess, spec: GenerationSpec, call: PipelineCall,
+                      ctx: TaskContext) -> GenerationResult:
         await ctx.set_processing()
 
         video_id = video_id_for(spec.task_id)
@@ -241,12 +266,12 @@ class DiffusersProvider:
                 await ctx.report_progress(percent)
 
         try:
-            result = await self._process.generate(call.to_dict(), out_path, on_progress,
-                                                  ctx.cancelled)
+            result = await process.generate(call.to_dict(), out_path, on_progress,
+                                            ctx.cancelled)
         except TransientProviderError:
-            if self._process.pid is None:
+            if process.pid is None:
                 # Crashed: respawn now, so the model is loading (or warm) for the next task.
-                await self._process.start()
+                await process.start()
             raise
         ctx.raise_if_cancelled()
         key = f"videos/{spec.task_id}/{video_id}.mp4"

@@ -1,0 +1,49 @@
+"""benchmarks/gpu_t2v.py on its small CPU path (random-wan-small, a real server)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+def load_benchmark() -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("gpu_t2v", BENCHMARKS / "gpu_t2v.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_small_path_reports_direct_openkling_and_speedup_rows(tmp_path: Path) -> None:
+    bench = load_benchmark()
+    result = bench.main(["--small", "--data-dir", str(tmp_path),
+                         "--json", str(tmp_path / "out.json")])
+    assert result["call"]["num_frames"] == 9 and result["call"]["width"] == 96
+    direct = result["direct"]["2"]
+    assert direct["total_s"] >= direct["pipe_s"] > 0
+    served = result["openkling"]["2"]
+    assert served["bytes"] > 0 and served["duration"] == "4.5"
+    assert set(result["speedups"]) == {"plain", "cache"}
+    assert all("error" not in row for row in result["speedups"].values())
+    assert (tmp_path / "out.json").is_file()
+    assert "overhead" in bench.table(result)
+
+
+def test_speedup_rows_run_compile_last_and_all_uses_one_attention_backend() -> None:
+    bench = load_benchmark()
+    rows = bench.variants(["cache", "cudnn", "flash", "compile"])
+    assert [label for label, _ in rows] == ["cache", "cudnn", "flash", "all", "compile"]
+    assert dict(rows)["all"] == ["cache", "cudnn", "compile"]
+    assert bench.variants(["cache"]) == [("cache", ["cache"])]

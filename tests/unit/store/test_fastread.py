@@ -1,0 +1,59 @@
+"""SQLite's inline poll read and its row cache: never older than the last commit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import bindparam, create_engine, select
+
+from openkling.store.fastread import SqliteFastReader
+from openkling.store.tables import metadata, tasks
+
+BY_ID = select(tasks).where(tasks.c.id == bindparam("key"),
+                            tasks.c.account_id == bindparam("account_id"))
+
+
+def make_db(path: Path) -> sqlite3.Connection:
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("INSERT INTO accounts (id, name, created_at, disabled, callback_secret_enc) "
+                 "VALUES (1, 'a', 1, 0, x'00'), (2, 'b', 1, 0, x'00')")
+    conn.execute(
+        "INSERT INTO tasks (id, account_id, kind, model_name, provider, request, status, "
+        "status_msg, progress, created_at, updated_at, attempts, max_attempts, run_after, "
+        "cancel_requested) VALUES ('7', 1, 'text2video', 'kling-v1', 'double', ?, "
+        "'submitted', '', 0, 1, 1, 0, 2, 1, 0)", (json.dumps({"prompt": "x"}),))
+    return conn
+
+
+def test_rows_come_from_memory_until_any_connection_commits(tmp_path: Path) -> None:
+    writer = make_db(tmp_path / "db.sqlite")
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID)
+    first = reader.fetch_task(key="7", account_id=1)
+    assert first is not None and first.status == "submitted"
+    assert first.request == {"prompt": "x"}
+    assert reader.fetch_task(key="7", account_id=1) is first  # cached: the same record
+
+    writer.execute("UPDATE tasks SET status = 'processing', progress = 30 WHERE id = '7'")
+    second = reader.fetch_task(key="7", account_id=1)
+    assert second is not None and (second.status, second.progress) == ("processing", 30)
+
+    # A commit to any row (here another table) drops the cache: correctness over hit rate.
+    writer.execute("UPDATE accounts SET name = 'c' WHERE id = 2")
+    assert reader.fetch_task(key="7", account_id=1) is not second
+    reader.close()
+
+
+def test_cache_is_per_account_and_bounded(tmp_path: Path) -> None:
+    make_db(tmp_path / "db.sqlite")
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID, cache_size=1)
+    assert reader.fetch_task(key="7", account_id=1) is not None
+    assert reader.fetch_task(key="7", account_id=2) is None  # another account's task
+    assert reader.fetch_task(key="8", account_id=1) is None
+    assert len(reader._cache) == 1
+    reader.close()
