@@ -47,7 +47,7 @@ class Tracked:
     """One upstream task being watched; `changed` fires on every new status or progress."""
 
     __slots__ = ("changed", "channel", "created_at", "error", "latest", "misses", "next_poll",
-                 "polls", "seen_at", "started", "task_id", "upstream_id")
+                 "polls", "started", "task_id", "upstream_id")
 
     def __init__(self, channel: Channel, upstream_id: str, task_id: str,
                  latest: UpstreamTask | None) -> None:
@@ -61,7 +61,6 @@ class Tracked:
         self.next_poll = 0.0
         self.polls = 0
         self.misses = 0
-        self.seen_at = 0.0
         self.created_at = latest.created_at if latest else 0
 
     @property
@@ -154,7 +153,6 @@ class Tracker:
                                jitter=0.25)
 
     def _apply(self, entry: Tracked, task: UpstreamTask) -> None:
-        entry.seen_at = time.monotonic()
         if task.created_at:
             entry.created_at = task.created_at
         previous = entry.latest
