@@ -40,6 +40,7 @@ from openkling.core.provider import (
     TransientProviderError,
     VideoOutput,
 )
+from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.rehost import RehostError, RehostTransient, rehost
@@ -61,7 +62,7 @@ CALLBACK_PATH = "/upstream/kling"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
-class _Ambiguous(Exception):
+class _Ambiguous(OpenKlingError):
     """A create may or may not have landed and the upstream cannot tell us now."""
 
 

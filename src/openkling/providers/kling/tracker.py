@@ -22,6 +22,7 @@ import time
 
 from openkling.core.backoff import backoff_seconds
 from openkling.core.provider import EventSource
+from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.upstream import (
@@ -39,7 +40,7 @@ _NOT_FOUND_LIMIT = 3
 _LIST_OFF_SECONDS = 300.0
 
 
-class TrackingError(Exception):
+class TrackingError(OpenKlingError):
     """Tracking an upstream task ended without a terminal status."""
 
 
