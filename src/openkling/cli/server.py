@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from openkling.cli.options import DatabaseUrl, DataDir, settings_from, setup_logging
+from openkling.cli.server_options import DatabaseUrl, DataDir, settings_from, setup_logging
 from openkling.config import Settings
 
 

@@ -22,8 +22,8 @@ from openkling.core.provider import (
     VideoOutput,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call
+from openkling.providers.diffusers.model_options import LOAD_FIELDS, DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
-from openkling.providers.diffusers.options import LOAD_FIELDS, DiffusersOptions, parse_options
 
 log = logging.getLogger("openkling.providers.diffusers")
 

@@ -42,8 +42,8 @@ from openkling.core.provider import (
 )
 from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.rehost import RehostError, RehostTransient, rehost
+from openkling.providers.kling.relay_options import KlingOptions
 from openkling.providers.kling.tracker import Tracked, Tracker, TrackingError
 from openkling.providers.kling.upstream import (
     UpstreamBusy,

@@ -24,7 +24,7 @@ from openkling.core.backoff import backoff_seconds
 from openkling.core.provider import EventSource
 from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.options import KlingOptions
+from openkling.providers.kling.relay_options import KlingOptions
 from openkling.providers.kling.upstream import (
     UpstreamBusy,
     UpstreamError,

@@ -20,7 +20,7 @@ from openkling.core.errors import Code
 from openkling.core.kling_jwt import sign_token
 from openkling.core.retry_after import parse_retry_after
 from openkling.errors import OpenKlingError
-from openkling.providers.kling.options import ChannelOptions
+from openkling.providers.kling.relay_options import ChannelOptions
 
 log = logging.getLogger("openkling.providers.kling")
 
