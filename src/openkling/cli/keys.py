@@ -14,8 +14,8 @@ from rich.table import Table
 
 from openkling.assembly import Resources
 from openkling.cli.server_options import DatabaseUrl, DataDir, settings_from
+from openkling.clock import now_ms
 from openkling.config import Settings
-from openkling.core.clock import now_ms
 from openkling.core.secrets import (
     api_key_hint,
     generate_callback_secret,

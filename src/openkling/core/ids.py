@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 
-from openkling.core.clock import now_ms
+from openkling.clock import now_ms
 
 _NODE = secrets.randbits(10)
 _lock = threading.Lock()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.auth import Principal
 from openkling.core.callbacks import check_callback_url
-from openkling.core.clock import now_ms
 from openkling.core.errors import Code, KlingError
 from openkling.core.ids import new_task_id
 from openkling.core.models import Text2VideoRequest, normalized_request, spec_from_stored

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openkling.core.clock import now_ms
+from openkling.clock import now_ms
 from openkling.store.database import Database
 from openkling.store.tables import relay_events, tasks
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from openkling.clock import now_ms
 from openkling.core.backoff import backoff_seconds
 from openkling.core.callbacks import (
     SIGNATURE_HEADER,
@@ -22,7 +23,6 @@ from openkling.core.callbacks import (
     pinned_request,
     sign,
 )
-from openkling.core.clock import now_ms
 from openkling.core.errors import KlingError
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.backoff import backoff_seconds
-from openkling.core.clock import now_ms
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import (
     GenerationResult,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openkling.core.clock import now_ms
+from openkling.clock import now_ms
 from openkling.store.records import TaskStatus
 from openkling.store.tasks import CANCELLED_MESSAGE
 from tests.unit.worker.harness import worker_harness
