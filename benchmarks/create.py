@@ -55,7 +55,9 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     env = {**os.environ, "OPENKLING_DATA_DIR": tempfile.mkdtemp(prefix="openkling-bench-"),
-           "OPENKLING_PORT": str(port), "PYTHONPATH": str(ROOT),
+           "OPENKLING_PORT": str(port),
+           # this tree's sources, not whatever openkling the virtualenv has installed
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
            "OPENKLING_PROVIDER": "tests.doubles.provider:ProviderDouble",
            "OPENKLING_RATE_LIMIT_PER_SECOND": "100000", "OPENKLING_RATE_LIMIT_BURST": "100000",
            "OPENKLING_MAX_UNFINISHED_TASKS": "100000", "OPENKLING_LOG_LEVEL": "warning"}

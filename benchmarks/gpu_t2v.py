@@ -45,7 +45,7 @@ from _common import free_port, python, start  # noqa: E402
 
 from openkling.core.models import GenerationSpec  # noqa: E402
 from openkling.providers.diffusers.mapping import pipeline_call  # noqa: E402
-from openkling.providers.diffusers.options import parse_options  # noqa: E402
+from openkling.providers.diffusers.model_options import parse_options  # noqa: E402
 
 SEED = 1234
 #: What a torch.compile warm-up may take on top of a row (for --budget-s).

@@ -247,7 +247,7 @@ def stack_env(data_dir: Path, sim_base: str, n: int) -> dict[str, str]:
                "max_queries_per_second": 200, "timeout": 30}
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKLING_")}
     env.update({
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         "OPENKLING_DATA_DIR": str(data_dir),
         "OPENKLING_PROVIDER": "kling",
         "OPENKLING_PROVIDER_OPTIONS__KLING__CHANNELS": json.dumps([channel]),

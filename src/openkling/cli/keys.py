@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from openkling.assembly import Resources
-from openkling.cli.options import DatabaseUrl, DataDir, settings_from
+from openkling.cli.server_options import DatabaseUrl, DataDir, settings_from
 from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.secrets import (

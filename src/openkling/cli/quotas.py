@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from openkling.cli.options import DatabaseUrl, DataDir, settings_from
+from openkling.cli.server_options import DatabaseUrl, DataDir, settings_from
 from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.costs import pack_to_wire

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from openkling.cli.options import (
+from openkling.cli.server_options import (
     DatabaseUrl,
     DataDir,
     Devices,

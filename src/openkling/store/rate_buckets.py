@@ -9,14 +9,11 @@ requests never reach the store.
 from __future__ import annotations
 
 import hashlib
-import logging
 from typing import Any
 
 from sqlalchemy import make_url, text
 
 from openkling.store.database import Database
-
-log = logging.getLogger(__name__)
 
 _NOW_MS = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint"
 _REFILLED = ("LEAST(CAST(:burst AS double precision), b.tokens + "

@@ -3,7 +3,7 @@
 Importing this package stays light (no torch, no diffusers): they load in the model process.
 """
 
-from openkling.providers.diffusers.options import DEFAULT_MODEL, TINY_MODEL, DiffusersOptions
+from openkling.providers.diffusers.model_options import DEFAULT_MODEL, TINY_MODEL, DiffusersOptions
 from openkling.providers.diffusers.provider import DiffusersProvider
 
 __all__ = ["DEFAULT_MODEL", "TINY_MODEL", "DiffusersOptions", "DiffusersProvider"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from openkling.core.errors import KlingError
 from openkling.core.models import GenerationSpec
-from openkling.providers.diffusers.options import DiffusersOptions
+from openkling.providers.diffusers.model_options import DiffusersOptions
 
 #: Frame sides must be multiples of this: the Wan VAE downsamples 8x and the transformer
 #: patches 2x2 latents.

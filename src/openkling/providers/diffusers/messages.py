@@ -72,5 +72,3 @@ class Failed:
 
 ToChild = Generate | Stop
 FromChild = Ready | LoadFailed | Progress | Done | Cancelled | Failed
-#: Messages about one job (everything but the load outcome).
-JobMessage = Progress | Done | Cancelled | Failed

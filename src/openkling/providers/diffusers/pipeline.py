@@ -17,7 +17,7 @@ import torch
 
 from openkling.errors import OpenKlingError
 from openkling.providers.diffusers.encode import write_mp4
-from openkling.providers.diffusers.options import TINY_MODEL
+from openkling.providers.diffusers.model_options import TINY_MODEL
 
 # Typed as Any: diffusers carries few annotations.
 diffusers: Any = importlib.import_module("diffusers")

@@ -36,8 +36,8 @@ from openkling.providers.diffusers.families import (
     images_call,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
+from openkling.providers.diffusers.model_options import LOAD_FIELDS, DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
-from openkling.providers.diffusers.options import LOAD_FIELDS, DiffusersOptions, parse_options
 
 WHO = "the local diffusers provider"
 

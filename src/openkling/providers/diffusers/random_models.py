@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from openkling.providers.diffusers.options import RANDOM_WAN_1_3B, RANDOM_WAN_SMALL
+from openkling.providers.diffusers.model_options import RANDOM_WAN_1_3B, RANDOM_WAN_SMALL
 from openkling.providers.diffusers.tiny import build_tokenizer
 
 diffusers: Any = importlib.import_module("diffusers")

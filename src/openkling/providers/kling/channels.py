@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from openkling.core.backoff import backoff_seconds
 from openkling.core.ratelimit import TokenBucket
-from openkling.providers.kling.options import ChannelOptions
+from openkling.providers.kling.relay_options import ChannelOptions
 from openkling.providers.kling.upstream import UpstreamClient
 
 #: A busy channel's back-off stops doubling after this many steps (x64 the base).

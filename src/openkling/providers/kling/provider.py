@@ -40,9 +40,10 @@ from openkling.core.provider import (
     TransientProviderError,
     VideoOutput,
 )
+from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.rehost import RehostError, RehostTransient, rehost
+from openkling.providers.kling.relay_options import KlingOptions
 from openkling.providers.kling.tracker import Tracked, Tracker, TrackingError
 from openkling.providers.kling.upstream import (
     UpstreamBusy,
@@ -61,7 +62,7 @@ CALLBACK_PATH = "/upstream/kling"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
-class _Ambiguous(Exception):
+class _Ambiguous(OpenKlingError):
     """A create may or may not have landed and the upstream cannot tell us now."""
 
 

@@ -18,6 +18,7 @@ import httpx
 
 from openkling.core.callbacks import check_callback_url, pinned_request
 from openkling.core.errors import KlingError
+from openkling.errors import OpenKlingError
 from openkling.storage.base import Storage
 
 log = logging.getLogger("openkling.providers.kling")
@@ -27,11 +28,11 @@ _EBML = b"\x1a\x45\xdf\xa3"
 _MAX_REDIRECTS = 5
 
 
-class RehostError(Exception):
+class RehostError(OpenKlingError):
     """The file is not acceptable (too large, not a video): retrying will not help."""
 
 
-class RehostTransient(Exception):
+class RehostTransient(OpenKlingError):
     """The download failed in a way a later try may not (network, 5xx)."""
 
 

@@ -22,8 +22,9 @@ import time
 
 from openkling.core.backoff import backoff_seconds
 from openkling.core.provider import EventSource
+from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.options import KlingOptions
+from openkling.providers.kling.relay_options import KlingOptions
 from openkling.providers.kling.upstream import (
     UpstreamBusy,
     UpstreamError,
@@ -39,7 +40,7 @@ _NOT_FOUND_LIMIT = 3
 _LIST_OFF_SECONDS = 300.0
 
 
-class TrackingError(Exception):
+class TrackingError(OpenKlingError):
     """Tracking an upstream task ended without a terminal status."""
 
 
@@ -47,7 +48,7 @@ class Tracked:
     """One upstream task being watched; `changed` fires on every new status or progress."""
 
     __slots__ = ("changed", "channel", "created_at", "error", "latest", "misses", "next_poll",
-                 "polls", "seen_at", "started", "task_id", "upstream_id")
+                 "polls", "started", "task_id", "upstream_id")
 
     def __init__(self, channel: Channel, upstream_id: str, task_id: str,
                  latest: UpstreamTask | None) -> None:
@@ -61,7 +62,6 @@ class Tracked:
         self.next_poll = 0.0
         self.polls = 0
         self.misses = 0
-        self.seen_at = 0.0
         self.created_at = latest.created_at if latest else 0
 
     @property
@@ -154,7 +154,6 @@ class Tracker:
                                jitter=0.25)
 
     def _apply(self, entry: Tracked, task: UpstreamTask) -> None:
-        entry.seen_at = time.monotonic()
         if task.created_at:
             entry.created_at = task.created_at
         previous = entry.latest

@@ -19,7 +19,8 @@ import httpx
 from openkling.core.errors import Code
 from openkling.core.kling_jwt import sign_token
 from openkling.core.retry_after import parse_retry_after
-from openkling.providers.kling.options import ChannelOptions
+from openkling.errors import OpenKlingError
+from openkling.providers.kling.relay_options import ChannelOptions
 
 log = logging.getLogger("openkling.providers.kling")
 
@@ -39,7 +40,7 @@ _REJECT_CODES = frozenset({
 _SERVER_CODES_FROM = Code.INTERNAL
 
 
-class UpstreamError(Exception):
+class UpstreamError(OpenKlingError):
     def __init__(self, channel: str, message: str, code: int | None = None) -> None:
         super().__init__(f"upstream {channel}: {message}")
         self.channel = channel

@@ -14,7 +14,7 @@ import pytest
 from openkling.config import Settings
 from openkling.core.provider import TransientProviderError
 from openkling.providers.diffusers import DiffusersProvider
-from openkling.providers.diffusers.options import parse_options
+from openkling.providers.diffusers.model_options import parse_options
 from tests.support.diffusers import ContextRecorder, make_spec
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import pytest
 
 from openkling.core.kling_jwt import sign_token
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.options import ChannelOptions, KlingOptions
 from openkling.providers.kling.rehost import RehostError, download, looks_like_video
+from openkling.providers.kling.relay_options import ChannelOptions, KlingOptions
 from openkling.providers.kling.upstream import (
     UpstreamBusy,
     UpstreamChannelError,

@@ -12,7 +12,7 @@ from openkling.providers.diffusers.mapping import (
     pipeline_call,
     seed_for,
 )
-from openkling.providers.diffusers.options import (
+from openkling.providers.diffusers.model_options import (
     DEFAULT_MODEL,
     DEFAULT_NEGATIVE_PROMPT,
     LOAD_FIELDS,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from openkling.providers.diffusers.encode import to_uint8, write_mp4
-from openkling.providers.diffusers.options import parse_options
+from openkling.providers.diffusers.model_options import parse_options
 from tests.support.diffusers import probe
 
 os.environ["HF_HUB_OFFLINE"] = "1"

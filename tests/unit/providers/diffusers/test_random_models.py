@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from openkling.providers.diffusers.options import parse_options  # noqa: E402
+from openkling.providers.diffusers.model_options import parse_options  # noqa: E402
 from openkling.providers.diffusers.random_models import (  # noqa: E402
     WAN21_T2V_1_3B,
     WAN_SMALL,

@@ -1,4 +1,4 @@
-"""Settings of the `kling` relay provider: upstream channels and how we treat them.
+"""Options of the `kling` relay provider: upstream channels and how we treat them.
 
 Options arrive as a plain dict (from `[provider_options.kling]` in the TOML file or from
 `OPENKLING_PROVIDER_OPTIONS__KLING__*` variables), so everything is validated here, once,

@@ -1,4 +1,5 @@
-"""Settings of the local diffusers provider, parsed once from `provider_options.diffusers`.
+"""Options of the local diffusers provider (the model and how it runs), parsed once from
+`provider_options.diffusers`.
 
 Values may arrive as strings (environment variables), so every field is a typed Pydantic
 field that coerces. Fields fall into two groups: those fixed when the model process loads
