@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from openkling.api.envelope import error_response
-from openkling.api.middleware import BodyTooLarge
+from openkling.api.middleware import BodyTooLarge, request_failures
 from openkling.core.errors import Code, KlingError
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
             error = KlingError(
                 Code.METHOD_NOT_VALID,
                 f"{request.method} {request.url.path} is not a valid method for this path",
+                http_status=exc.status_code, headers=dict(exc.headers or {}),
             )
         elif exc.status_code < 500:
             error = KlingError(Code.INVALID_REQUEST, str(exc.detail), http_status=exc.status_code)
@@ -70,7 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.error, request_id_of(request))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error (request_id=%s)", request_id_of(request))
+        request_failures.failed(exc)
         return error_response(KlingError(Code.INTERNAL, "internal error"), request_id_of(request))
 
     app.add_exception_handler(KlingError, on_kling_error)

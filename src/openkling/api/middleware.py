@@ -1,16 +1,63 @@
-"""Pure ASGI middleware (cheap on the hot path): request ids and the request body limit."""
+"""Pure ASGI middleware (cheap on the hot path): request context, access log and metrics,
+the request body limit, and a last line of defence that keeps connections alive after a 500."""
 
 from __future__ import annotations
+
+import logging
+import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openkling.api.envelope import REQUEST_ID_HEADER, error_response, new_request_id
 from openkling.core.errors import Code, KlingError
+from openkling.observability import metrics
+from openkling.observability.failures import RepeatingFailure
+from openkling.observability.logs import account_var, log_access, request_id_var
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+
+#: Unexpected errors while answering requests: a database outage fails every request, and
+#: every one of them must not write a traceback.
+request_failures = RepeatingFailure(logging.getLogger("openkling.api"), "handling requests")
+
+
+class RequestMetrics:
+    """Per (route, method, status) counter and histogram children, looked up once each."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (route, method, str(status))
+            children = (metrics.HTTP_REQUESTS.labels(*labels),
+                        metrics.HTTP_SECONDS.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+request_metrics = RequestMetrics()
+
+
+def finish_request(method: str, route: str, path: str, status: int, started: float,
+                   request_id: str) -> None:
+    """What every answered request leaves behind: metrics, one access line, and the end of
+    a failure streak when this one went well."""
+    request_metrics.observe(route, method, status, time.perf_counter() - started)
+    if status < 500:
+        request_failures.succeeded()
+    log_access(method, path, status, started, request_id, account_var.get())
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (scope state, response header) and refuses oversized bodies
-    before anything parses them."""
+    """Gives each request an id (context, scope state, response header), refuses oversized
+    bodies before anything parses them, and writes the access line and metrics."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -20,14 +67,22 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        request_token = request_id_var.set(request_id)
+        account_token = account_var.set(None)
         header_value = request_id.encode()
+        status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                status = int(message["status"])
+                response_started = True
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.lower().encode(), header_value))
+                headers.append((_REQUEST_ID, header_value))
                 message["headers"] = headers
             await send(message)
 
@@ -36,11 +91,6 @@ class RequestContextMiddleware:
             f"request body is larger than {self.max_body_bytes} bytes",
             http_status=413,
         )
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await error_response(too_large, request_id)(scope, receive, send_with_id)
-                return
-
         received = 0
 
         async def limited_receive() -> Message:
@@ -53,9 +103,29 @@ class RequestContextMiddleware:
             return message
 
         try:
-            await self.app(scope, limited_receive, send_with_id)
-        except BodyTooLarge as exc:
-            await error_response(exc.error, request_id)(scope, receive, send_with_id)
+            for name, value in scope.get("headers", []):
+                if (name == b"content-length" and value.isdigit()
+                        and int(value) > self.max_body_bytes):
+                    await error_response(too_large, request_id)(scope, receive, send_with_id)
+                    return
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except BodyTooLarge as exc:
+                await error_response(exc.error, request_id)(scope, receive, send_with_id)
+            except Exception as exc:
+                # Starlette answers 500 through our handler and then re-raises; a server
+                # seeing the exception would close the connection. Answered is answered.
+                if not response_started:
+                    request_failures.failed(exc)
+                    internal = KlingError(Code.INTERNAL, "internal error")
+                    await error_response(internal, request_id)(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or "unmatched"
+            finish_request(scope["method"], template, scope["path"], status, started,
+                           request_id)
+            request_id_var.reset(request_token)
+            account_var.reset(account_token)
 
 
 class BodyTooLarge(Exception):

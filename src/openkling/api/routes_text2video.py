@@ -114,6 +114,8 @@ def parse_body(raw: bytes, model: type[M]) -> M:
         value: Any = json.loads(raw, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise KlingError(Code.INVALID_REQUEST, f"malformed JSON body: {exc}") from exc
+    except RecursionError as exc:
+        raise KlingError(Code.INVALID_REQUEST, "malformed JSON body: nested too deeply") from exc
     if not isinstance(value, dict):
         raise KlingError(Code.INVALID_REQUEST, "the request body must be a JSON object")
     try:

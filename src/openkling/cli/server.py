@@ -54,6 +54,7 @@ def serve(
 
     from openkling.api.app import create_app
     from openkling.api.fastpath import PollFastPath
+    from openkling.api.http_protocol import bounded_http_protocol
 
     settings = settings_from(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
@@ -64,13 +65,15 @@ def serve(
         options = dict(settings.provider_options)
         options["diffusers"] = {**options.get("diffusers", {}), **local}
         settings = settings.model_copy(update={"provider_options": options})
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     uvicorn.run(
         PollFastPath(create_app(settings)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep setup_logging's handler (and its redaction filter)
+        access_log=False,  # ours (api/middleware.py) has the request id, account and latency
+        http=bounded_http_protocol(settings.max_header_bytes),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
     )
 
@@ -84,7 +87,7 @@ def worker(
     """Run a standalone worker (scale-out: any number, on any host, sharing the database)."""
     settings = settings_from(data_dir=data_dir, database_url=database_url, provider=provider,
                              log_level=log_level)
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     asyncio.run(_run_worker(settings))
 
 

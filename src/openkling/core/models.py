@@ -95,6 +95,8 @@ class Text2VideoRequest(BaseModel):
     def _cfg_scale_not_bool(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("must be a number in [0, 1], not a boolean")
+        if value is not None and not isinstance(value, int | float):
+            raise ValueError("must be a number in [0, 1]")  # not "0.5": Kling's type is float
         return value
 
     @field_validator("duration", mode="before")
@@ -107,10 +109,9 @@ class Text2VideoRequest(BaseModel):
                 _bad_duration()
             return str(int(value))
         if isinstance(value, str):
-            text = value.strip()
-            if not text.isdigit():
+            if not (value.isascii() and value.isdigit()):  # no " 5", no non-ASCII digits
                 _bad_duration()
-            return str(int(text))
+            return str(int(value))
         return _bad_duration()
 
     @field_validator("duration")
