@@ -29,6 +29,26 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+# ----- markers ---------------------------------------------------------------------------
+
+_KINDS = ("unit", "integration", "acceptance")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its directory (unit / integration / acceptance) and by its database.
+
+    `pytest -m unit` is the fast inner loop (in-process, no server processes); tests that run on
+    PostgreSQL are marked `postgres` so `-m "not postgres"` runs without a server.
+    """
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in _KINDS:
+            item.add_marker(parts[0])
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgresql" in params.values():
+            item.add_marker("postgres")
+
+
 # ----- databases -------------------------------------------------------------------------
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from diffusers_helpers import TINY_OPTIONS, ContextRecorder, StorageDouble
 
 from openkling.config import Settings
 from openkling.providers.diffusers import DiffusersProvider
+from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, StorageDouble
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,11 @@ import logging
 from typing import Any
 
 import pytest
+
+from openkling.core.errors import KlingError
+from openkling.providers.base import ProviderError, TransientProviderError
 from tests.doubles.kling_simulator import RunningSimulator
-from tests.providers.kling.conftest import (
+from tests.integration.providers.kling.conftest import (
     AK,
     SK,
     STATIC_KEY,
@@ -16,9 +19,6 @@ from tests.providers.kling.conftest import (
     key_channel,
     spec_for,
 )
-
-from openkling.core.errors import KlingError
-from openkling.providers.base import ProviderError, TransientProviderError
 
 
 async def test_jwt_channel_relays_and_rehosts(simulator: RunningSimulator, make_provider: Any,

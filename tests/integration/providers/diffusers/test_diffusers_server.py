@@ -15,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from diffusers_helpers import probe
+
 from tests.conftest import Credentials, ServerHandle, server_env
+from tests.support.diffusers import probe
 
 PRO_STEPS = 400  # a pro task renders long enough to be killed mid-way
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from diffusers_helpers import make_spec
 
 from openkling.core.errors import KlingError
 from openkling.providers.diffusers.mapping import (
@@ -20,6 +19,7 @@ from openkling.providers.diffusers.options import (
     DiffusersOptions,
     parse_options,
 )
+from tests.support.diffusers import make_spec
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from openkling.config import Settings
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_every_setting_is_documented() -> None:

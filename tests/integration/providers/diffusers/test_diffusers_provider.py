@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from diffusers_helpers import TINY_OPTIONS, ContextRecorder, make_spec, probe
 
 from openkling.config import Settings
 from openkling.core.errors import KlingError
 from openkling.providers.base import ProviderError, TaskCancelled, TransientProviderError
 from openkling.providers.diffusers import DiffusersProvider
 from openkling.providers.diffusers.provider import video_id_for
+from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
 
 
 @pytest.mark.parametrize(

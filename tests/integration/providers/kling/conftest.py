@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.doubles.kling_simulator import KlingSimulatorDouble, RunningSimulator, make_mp4
 
 from openkling.config import Settings
 from openkling.core.ids import new_task_id
 from openkling.core.models import GenerationSpec
 from openkling.providers.base import TaskContext
 from openkling.providers.kling import KlingProvider
+from tests.doubles.kling_simulator import KlingSimulatorDouble, RunningSimulator, make_mp4
 
 AK, SK = "AK-test-access", "SK-test-secret-do-not-log-0123456789abcdef"
 STATIC_KEY = "sk-static-do-not-log"

@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.conftest import ServerFactory, wait_for_status
 from tests.doubles.kling_simulator import KlingSimulatorDouble, RunningSimulator
-from tests.providers.kling.conftest import AK, SK
+from tests.integration.providers.kling.conftest import AK, SK
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from tests.doubles.kling_simulator import RunningSimulator
-from tests.providers.kling.conftest import AK, SK
 
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.jwt import sign_token
@@ -26,6 +24,8 @@ from openkling.providers.kling.upstream import (
     UpstreamTask,
     UpstreamUnavailable,
 )
+from tests.doubles.kling_simulator import RunningSimulator
+from tests.integration.providers.kling.conftest import AK, SK
 
 
 def test_token_has_kling_claims() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from diffusers_helpers import probe
 
 from openkling.providers.diffusers.encode import to_uint8, write_mp4
 from openkling.providers.diffusers.options import parse_options
+from tests.support.diffusers import probe
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
