@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from openkling.api.errors import request_id_of
 from openkling.api.limits import RateLimiter
 from openkling.core.auth import Principal
+from openkling.observability.logs import account_var
 from openkling.runtime import Runtime
 
 SECURITY_SCHEME: dict[str, Any] = {
@@ -39,6 +40,7 @@ def context(request: Request) -> tuple[Runtime, str]:
 
 async def authenticate(request: Request) -> Principal:
     principal = await runtime_of(request).auth.authenticate(request.headers.get("authorization"))
+    account_var.set(principal.account_name)  # for log lines and the access line
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.hit(principal.account_id)
     return principal

@@ -54,7 +54,8 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if any(ip in net for net in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: and ::1
+    if any(ip in net for net in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        # (:: and ::1 are not IPv4-compatible addresses)
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 

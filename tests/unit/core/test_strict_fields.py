@@ -19,7 +19,7 @@ def error_for(**body: Any) -> tuple[int, str]:
     return int(err.code), err.message
 
 
-@pytest.mark.parametrize("value", [" 5", "5 ", "\t10", "٥", "５", "1\u200b0", "+5", "5.0"])
+@pytest.mark.parametrize("value", [" 5", "5 ", "\t10", "\u0665", "\uff15", "1\u200b0", "+5", "5.0"])
 def test_duration_other_than_ascii_digits_is_1201(value: str) -> None:
     code, message = error_for(prompt="x", duration=value)
     assert code == Code.INVALID_PARAMETER
