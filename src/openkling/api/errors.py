@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from openkling.api.envelope import error_response
 from openkling.api.middleware import BodyTooLarge, request_failures
@@ -58,7 +59,8 @@ def install_error_handlers(app: FastAPI) -> None:
             error = KlingError(
                 Code.METHOD_NOT_VALID,
                 f"{request.method} {request.url.path} is not a valid method for this path",
-                http_status=exc.status_code, headers=dict(exc.headers or {}),
+                http_status=exc.status_code,
+                headers={"Allow": _allowed_methods(request)} if exc.status_code == 405 else {},
             )
         elif exc.status_code < 500:
             error = KlingError(Code.INVALID_REQUEST, str(exc.detail), http_status=exc.status_code)
@@ -79,3 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(BodyTooLarge, on_body_too_large)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method any route serves at this path (Starlette names only the matched one's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
