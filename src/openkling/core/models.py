@@ -94,7 +94,13 @@ class Text2VideoRequest(BaseModel):
                                      {"type": "integer", "enum": [5, 10]}, {"type": "null"}]},
     )
     camera_control: CameraControl | None = None
-    callback_url: str | None = Field(None, max_length=2048)
+    callback_url: str | None = Field(
+        None, max_length=2048,
+        json_schema_extra={"pattern": r"^https?://([^/?#@\s]*@)?[A-Za-z0-9._~-]+(:[0-9]{1,5})?"
+                           r"([/?#]\S*)?$"},
+        description="http(s) URL to receive status changes; its host must resolve to public "
+        "addresses unless the server allows private callbacks.",
+    )
     external_task_id: str | None = Field(None, max_length=128)
 
     @field_validator("prompt")
