@@ -96,10 +96,10 @@ class Text2VideoRequest(BaseModel):
     camera_control: CameraControl | None = None
     callback_url: str | None = Field(
         None, max_length=2048,
-        json_schema_extra={"pattern": r"^https?://([^/?#@\s]*@)?[A-Za-z0-9._~-]+(:[0-9]{1,5})?"
-                           r"([/?#]\S*)?$"},
-        description="http(s) URL to receive status changes; its host must resolve to public "
-        "addresses unless the server allows private callbacks.",
+        json_schema_extra={"pattern": r"^(https?://([^/?#@\s]*@)?[A-Za-z0-9._~-]+(:[0-9]{1,5})?"
+                           r"([/?#]\S*)?)?$"},
+        description="http(s) URL to receive status changes (empty: none); its host must "
+        "resolve to public addresses unless the server allows private callbacks.",
     )
     external_task_id: str | None = Field(None, max_length=128)
 
