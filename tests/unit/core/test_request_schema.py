@@ -45,7 +45,8 @@ CASES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("url,valid", [
     ("http://example.com", True), ("https://a.b:8443/x?y=1#z", True),
-    ("http://user@host/p", True), ("", True), ("ftp://example.com/", False), ("example.com/hook", False),
+    ("http://user@host/p", True), ("", True), ("ftp://example.com/", False),
+    ("example.com/hook", False),
     ("http://", False), ("http:///path", False),
 ])
 async def test_callback_url_pattern_matches_the_create_check(url: str, valid: bool) -> None:
