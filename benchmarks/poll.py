@@ -1,6 +1,7 @@
 """Single-task query throughput and latency versus a bare ASGI endpoint, plus memory.
 
     python benchmarks/poll.py [--seconds 10] [--connections 64] [--tasks 10000]
+    python benchmarks/poll.py --access-log-cost   # also: the same polls with the access log on
 
 Both servers run under uvicorn (same loop and HTTP parser) pinned to CPU 0; wrk runs on
 CPU 1 with 64 connections. The bare endpoint returns the exact bytes openkling returns for
@@ -33,6 +34,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--access-log-cost", action="store_true",
+                        help="restart the server at the default log level (info: one access "
+                        "line per request, to /dev/null) and poll again")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="openkling-bench-"))
@@ -88,6 +92,21 @@ def main() -> None:
     finally:
         server.stop()
 
+    if args.access_log_cost:
+        # Same data, same task; only the log level differs (the access line is INFO).
+        server = start([python(), "-m", "openkling.cli.main", "serve", "--port", str(port)],
+                       {**env, "OPENKLING_LOG_LEVEL": "info"}, port, "/readyz", cpu="0")
+        try:
+            logged = []
+            for _ in range(args.rounds):
+                r = wrk(target, headers=headers, connections=args.connections,
+                        seconds=args.seconds, cpu="1")
+                logged.append({"rps": round(r.requests_per_second), "p50_ms": r.p50_ms,
+                               "p99_ms": r.p99_ms, "requests": r.requests, "errors": r.errors})
+        finally:
+            server.stop()
+        results["access_log_rounds"] = logged
+
     bare_port = free_port()
     bare_env = {**os.environ, "BARE_BODY": json.dumps(body)}
     bare = start([python(), "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
@@ -116,6 +135,16 @@ def main() -> None:
     print(f"\nthroughput ratio openkling/bare: {results['ratio']}")
     print(f"RSS idle {results['rss_idle_mb']} MB; after {args.tasks} tasks "
           f"{results['rss_after_tasks_mb']} MB (created in {results['create_seconds']} s)")
+    if args.access_log_cost:
+        quiet = max(r["rps"] for r in rounds)  # type: ignore[type-var]
+        loud = max(r["rps"] for r in results["access_log_rounds"])  # type: ignore[attr-defined]
+        for i, row in enumerate(results["access_log_rounds"], 1):  # type: ignore[arg-type]
+            print(f"access log on, round {i:<3}{row['rps']:>10}{row['p50_ms']:>10.2f}"
+                  f"{row['p99_ms']:>10.2f}{row['errors']:>8}")
+        cost_us = (1 / loud - 1 / quiet) * 1e6  # the server is pinned to one CPU
+        results["access_log_cost_us"] = round(cost_us, 1)
+        print(f"access log: best {loud} vs {quiet} req/s without it: "
+              f"{cost_us:+.1f} us per poll")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
