@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from openkling.api.envelope import error_response
-from openkling.api.middleware import BodyTooLarge, request_failures
+from openkling.api.failures import request_failures, unexpected_to_kling
+from openkling.api.middleware import BodyTooLarge
 from openkling.core.errors import Code, KlingError
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         request_failures.failed(exc)
-        return error_response(KlingError(Code.INTERNAL, "internal error"), request_id_of(request))
+        return error_response(unexpected_to_kling(exc), request_id_of(request))
 
     app.add_exception_handler(KlingError, on_kling_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -91,3 +92,4 @@ def _allowed_methods(request: Request) -> str:
         if match != Match.NONE:
             methods |= getattr(route, "methods", None) or set()
     return ", ".join(sorted(methods))
+

@@ -10,19 +10,14 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openkling.api.envelope import REQUEST_ID_HEADER, error_response, new_request_id
+from openkling.api.failures import request_failures, unexpected_to_kling
 from openkling.core.errors import Code, KlingError
 from openkling.observability import metrics
-from openkling.observability.failures import RepeatingFailure
 from openkling.observability.logs import account_var, log_access, request_id_var
 
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
-
-#: Unexpected errors while answering requests: a database outage fails every request, and
-#: every one of them must not write a traceback.
-request_failures = RepeatingFailure(logging.getLogger("openkling.api"), "handling requests")
-
 
 class RequestMetrics:
     """Per (route, method, status) counter and histogram children, looked up once each."""
@@ -117,8 +112,8 @@ class RequestContextMiddleware:
                 # seeing the exception would close the connection. Answered is answered.
                 if not response_started:
                     request_failures.failed(exc)
-                    internal = KlingError(Code.INTERNAL, "internal error")
-                    await error_response(internal, request_id)(scope, receive, send_with_id)
+                    await error_response(unexpected_to_kling(exc), request_id)(
+                        scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or "unmatched"
