@@ -51,5 +51,9 @@ def _move_atomically(source: Path, target: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
     partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not keep half a video
+        raise
