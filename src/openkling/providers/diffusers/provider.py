@@ -24,6 +24,7 @@ from openkling.providers.base import (
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call
 from openkling.providers.diffusers.model_process import ModelProcess
 from openkling.providers.diffusers.options import LOAD_FIELDS, DiffusersOptions, parse_options
+from openkling.providers.diffusers.preflight import preflight
 
 log = logging.getLogger("openkling.providers.diffusers")
 
@@ -48,6 +49,10 @@ class DiffusersProvider:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
         self._process: ModelProcess | None = None
+
+    def preflight(self) -> str | None:
+        """Why this host cannot run the configured model (with the fix), or None."""
+        return preflight(self.options)
 
     @property
     def model_process(self) -> ModelProcess | None:
