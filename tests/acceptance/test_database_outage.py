@@ -1,19 +1,26 @@
-"""PostgreSQL crashes (`pg_ctl stop -m immediate`) under create + poll load and comes back:
-every acknowledged task reaches a terminal state without restarting openkling, none twice,
-within lease + 30 s of the database's return. With the embedded worker, and with an API
-process plus two `openkling worker`s. The cluster is the test's own (tests/support/pgcluster).
+"""The database goes away under create + poll load and comes back: every acknowledged task
+reaches a terminal state without restarting openkling, none twice, within lease + 30 s of
+the database's return.
+
+- PostgreSQL crashes (`pg_ctl stop -m immediate`), with the embedded worker and with an API
+  process plus two `openkling worker`s. The cluster is the test's own (tests/support/pgcluster).
+- SQLite: the data dir becomes read-only (a read-only bind mount over it), then writable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
+import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +30,6 @@ import pytest
 from tests.conftest import ROOT, ServerFactory, free_port
 from tests.support import pgcluster
 from tests.support.pgcluster import PgCluster
-
-pytestmark = pytest.mark.skipif(pgcluster.skip_reason() is not None,
-                                reason=pgcluster.skip_reason() or "")
 
 LEASE = 10.0
 ENV = {
@@ -40,6 +44,9 @@ ENV = {
 
 @pytest.fixture
 def cluster() -> Iterator[PgCluster]:
+    reason = pgcluster.skip_reason()
+    if reason:
+        pytest.skip(reason)
     pg = PgCluster.create()
     pg.start()
     pg.wait_ready()
@@ -103,6 +110,13 @@ def wait_terminal(base_url: str, headers: dict[str, str], ids: list[str],
     return final, time.monotonic()
 
 
+def sqlite_transitions(db: Path) -> Counter[str]:
+    with sqlite3.connect(db) as conn:
+        return Counter(task_id for (task_id,) in conn.execute(
+            "SELECT task_id FROM callback_deliveries WHERE payload LIKE '%\"succeed\"%' "
+            "OR payload LIKE '%\"failed\"%'"))
+
+
 def terminal_transitions(cluster: PgCluster) -> Counter[str]:
     import asyncpg
 
@@ -121,7 +135,21 @@ def terminal_transitions(cluster: PgCluster) -> Counter[str]:
 
 def outage(server_factory: ServerFactory, cluster: PgCluster, tmp_path: Path, seconds: float,
            workers: int) -> float:
-    env = {**ENV, "OPENKLING_DATABASE_URL": cluster.url}
+    def down() -> None:
+        cluster.stop_immediately()
+
+    def up() -> None:
+        cluster.start()
+        cluster.wait_ready()
+
+    return run_outage(server_factory, {"OPENKLING_DATABASE_URL": cluster.url}, tmp_path,
+                      seconds, workers, down, up, lambda _: terminal_transitions(cluster))
+
+
+def run_outage(server_factory: ServerFactory, extra_env: dict[str, str], tmp_path: Path,
+               seconds: float, workers: int, down: Callable[[], None], up: Callable[[], None],
+               transitions: Callable[[Path], Counter[str]]) -> float:
+    env = {**ENV, **extra_env}
     if workers:
         env["OPENKLING_EMBEDDED_WORKER"] = "false"
     server = server_factory(env)
@@ -136,10 +164,9 @@ def outage(server_factory: ServerFactory, cluster: PgCluster, tmp_path: Path, se
     try:
         thread.start()
         time.sleep(3)
-        cluster.stop_immediately()
+        down()
         time.sleep(seconds)
-        cluster.start()
-        cluster.wait_ready()
+        up()
         back = time.monotonic()
         time.sleep(3)
         load.stop.set()
@@ -152,8 +179,7 @@ def outage(server_factory: ServerFactory, cluster: PgCluster, tmp_path: Path, se
         assert Counter(final.values()) == Counter({"succeed": len(load.acknowledged)})
         assert server.process is not None and server.process.poll() is None  # no restart
         assert all(proc.poll() is None for proc in procs)
-        transitions = terminal_transitions(cluster)
-        twice = {task: n for task, n in transitions.items() if n > 1}
+        twice = {task: n for task, n in transitions(server.data_dir).items() if n > 1}
         assert twice == {}, f"tasks finished more than once: {twice}"
         recovery = done - back
         print(f"\n{seconds:g} s outage, {workers or 'embedded'} worker(s): "
@@ -195,3 +221,38 @@ def test_thirty_second_outage_with_two_workers(
     server_factory: ServerFactory, cluster: PgCluster, tmp_path: Path,
 ) -> None:
     outage(server_factory, cluster, tmp_path, 30, workers=2)
+
+
+def test_sqlite_data_dir_full_for_five_seconds(
+    server_factory: ServerFactory, tmp_path: Path,
+) -> None:
+    """The data dir (database, files) on a small tmpfs that fills up, then has room again.
+
+    (A read-only remount would be the other fault, but the kernel refuses it with EBUSY while
+    SQLite holds its files open for writing; a bind mount over the folder leaves open files
+    writable. A full disk is what operators meet, and fails the same writes.)
+    """
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs")
+    data_dir = tmp_path / "server0"  # where server_factory puts the first server's data
+    data_dir.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(data_dir)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+    filler = data_dir / "filler"
+
+    def down() -> None:
+        with open(filler, "wb", buffering=0) as handle:
+            with contextlib.suppress(OSError):
+                while True:
+                    handle.write(b"\x00" * 65536)
+
+    def up() -> None:
+        filler.unlink()
+
+    try:
+        run_outage(server_factory, {}, tmp_path, 5, 0, down, up,
+                   lambda data: sqlite_transitions(data / "openkling.db"))
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir)], check=False, capture_output=True)
