@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from openkling.observability.metrics import RELAY_UPSTREAM_REQUESTS
 from openkling.providers.kling.jwt import sign_token
 from openkling.providers.kling.options import ChannelOptions
 
@@ -186,6 +187,17 @@ class UpstreamClient:
 
     async def _call(self, method: str, url: str, gate: asyncio.Semaphore | None = None,
                     **kwargs: Any) -> Any:
+        operation = "submit" if method == "POST" else "query"
+        try:
+            result = await self._request(method, url, gate, **kwargs)
+        except UpstreamError:
+            RELAY_UPSTREAM_REQUESTS.labels(operation, "error").inc()
+            raise
+        RELAY_UPSTREAM_REQUESTS.labels(operation, "ok").inc()
+        return result
+
+    async def _request(self, method: str, url: str, gate: asyncio.Semaphore | None,
+                       **kwargs: Any) -> Any:
         try:
             async with gate or self._query_gate:
                 response = await self._http.request(
