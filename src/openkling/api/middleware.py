@@ -41,13 +41,13 @@ request_metrics = RequestMetrics()
 
 
 def finish_request(method: str, route: str, path: str, status: int, started: float,
-                   request_id: str) -> None:
+                   request_id: str, account: str | None) -> None:
     """What every answered request leaves behind: metrics, one access line, and the end of
     a failure streak when this one went well."""
     request_metrics.observe(route, method, status, time.perf_counter() - started)
     if status < 500:
         request_failures.succeeded()
-    log_access(method, path, status, started, request_id, account_var.get())
+    log_access(method, path, status, started, request_id, account)
 
 
 class RequestContextMiddleware:
@@ -118,7 +118,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or "unmatched"
             finish_request(scope["method"], template, scope["path"], status, started,
-                           request_id)
+                           request_id, account_var.get())
             request_id_var.reset(request_token)
             account_var.reset(account_token)
 
