@@ -25,7 +25,7 @@ router = APIRouter(tags=["operations"])
     responses={200: {"content": {"text/plain": {}}}},
 )
 async def prometheus_metrics(request: Request, runtime: RuntimeDep) -> Response:
-    _authorize(request, runtime.settings.metrics_token)
+    authorize(request, runtime.settings.metrics_token)
     try:
         stats = await task_stats(runtime.db, now_ms=now_ms())
     except Exception:
@@ -33,7 +33,7 @@ async def prometheus_metrics(request: Request, runtime: RuntimeDep) -> Response:
     return Response(metrics.render(stats), media_type=metrics.CONTENT_TYPE_LATEST)
 
 
-def _authorize(request: Request, token: str | None) -> None:
+def authorize(request: Request, token: str | None) -> None:
     if token:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
