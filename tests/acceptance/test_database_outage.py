@@ -165,7 +165,15 @@ def run_outage(server_factory: ServerFactory, extra_env: dict[str, str], tmp_pat
         thread.start()
         time.sleep(3)
         down()
-        time.sleep(seconds)
+        outage_ends = time.monotonic() + seconds
+        readiness = []
+        while time.monotonic() < outage_ends:
+            try:
+                readiness.append(httpx.get(f"{server.base_url}/readyz", timeout=2).status_code)
+            except httpx.HTTPError:
+                readiness.append(0)
+            time.sleep(0.5)
+        assert 503 in readiness, f"readiness never said so during the outage: {readiness}"
         up()
         back = time.monotonic()
         time.sleep(3)
