@@ -62,7 +62,7 @@ def direct(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     import torch
 
     from openkling.providers.diffusers.encode import write_mp4
-    from openkling.providers.diffusers.runner import PipelineRunner
+    from openkling.providers.diffusers.pipeline import PipelineRunner
 
     options = parse_options(provider_options(args, {}))
     spec = GenerationSpec(task_id="1", model_name="kling-v1", prompt=args.prompt,

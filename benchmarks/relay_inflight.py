@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 from openkling.config import Settings  # noqa: E402
 from openkling.core.models import GenerationSpec  # noqa: E402
-from openkling.providers.base import TaskContext  # noqa: E402
+from openkling.core.provider import TaskContext  # noqa: E402
 from openkling.providers.kling import KlingProvider  # noqa: E402
 
 

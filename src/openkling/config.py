@@ -2,7 +2,11 @@
 
 Precedence, highest first: values passed in code (the CLI's flags), environment variables,
 the TOML file named by `OPENKLING_CONFIG`, the defaults below. `docs/configuration.md` lists
-every field.
+every field. An unknown key (a typo in the TOML file, under `[models.*]`, or passed in code) is
+an error naming the key. Unknown `OPENKLING_*` environment variables are not: the namespace is
+shared with the SDK and CLI (`OPENKLING_API_KEY`, `OPENKLING_BASE_URL`, ...) and plugins.
+Provider options are validated by each provider's own Pydantic model when the process starts
+(`openkling.providers.loader`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +42,8 @@ FLEXIBLE_DURATION_MODELS: tuple[str, ...] = ("kling-v2-6", "kling-v3")
 class ModelRoute(BaseModel):
     """Where one model name goes: a provider and the options it runs with."""
 
+    model_config = ConfigDict(extra="forbid")
+
     provider: str
     options: dict[str, Any] = Field(default_factory=dict)
     durations: list[int] | None = Field(
@@ -47,7 +53,7 @@ class ModelRoute(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="OPENKLING_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="OPENKLING_", env_nested_delimiter="__", extra="forbid"
     )
 
     # Serving

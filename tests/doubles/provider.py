@@ -22,7 +22,7 @@ from typing import Any
 from openkling.config import Settings
 from openkling.core.errors import KlingError
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import (
+from openkling.core.provider import (
     GenerationResult,
     ProviderError,
     TaskCancelled,

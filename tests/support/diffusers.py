@@ -11,7 +11,7 @@ from typing import Any
 import av
 
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import TaskContext
+from openkling.core.provider import TaskContext
 
 # No model hub is reachable here: everything must load from local folders.
 os.environ["HF_HUB_OFFLINE"] = "1"

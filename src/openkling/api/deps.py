@@ -1,54 +1,52 @@
-"""Per-request helpers: the runtime, the request id, and the caller (authenticated, rate limited).
+"""Per-request helpers: the API's services, the request id, and the caller.
 
-The Kling routes call `authenticate` themselves instead of declaring FastAPI dependencies: on
-the poll path, dependency solving cost more than the task lookup itself. Their OpenAPI entries
-declare the bearer scheme explicitly (`BEARER`).
+The poll is answered by `api/poll.py` without FastAPI's dependency solving (on that path it
+cost more than the task lookup itself); the other Kling routes call `authenticate` directly or
+as a dependency.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 
 from openkling.api.errors import request_id_of
-from openkling.api.limits import RateLimiter
+from openkling.api.services import ApiServices
 from openkling.core.auth import Principal
 from openkling.observability.logs import account_var
-from openkling.runtime import Runtime
 
-SECURITY_SCHEME: dict[str, Any] = {
-    "bearer": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "An openkling API key, or a Kling-style HS256 JWT signed with your "
-        "secret key (iss = access key).",
-    }
-}
-#: `openapi_extra` for routes that require the bearer token.
-BEARER: dict[str, Any] = {"security": [{"bearer": []}]}
+#: Declares the bearer scheme in OpenAPI for the routes that list it in `dependencies`; it
+#: checks nothing (`authenticate` does), so a missing or foreign header passes through it.
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearer",
+    description="An openkling API key, or a Kling-style HS256 JWT signed with your secret key "
+    "(iss = access key).",
+    auto_error=False,
+)
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def services_of(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
 
 
-def context(request: Request) -> tuple[Runtime, str]:
-    return runtime_of(request), request_id_of(request)
+def context(request: Request) -> tuple[ApiServices, str]:
+    return services_of(request), request_id_of(request)
 
 
 async def authenticate(request: Request) -> Principal:
-    principal = await runtime_of(request).auth.authenticate(request.headers.get("authorization"))
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers.get("authorization"))
     account_var.set(principal.account_name)  # for log lines and the access line
-    limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.hit(principal.account_id)
+    services.limiter.hit(principal.account_id)
     return principal
 
 
 # `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool.
-async def get_runtime(request: Request) -> Runtime:
-    return runtime_of(request)
+async def get_services(request: Request) -> ApiServices:
+    return services_of(request)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ServicesDep = Annotated[ApiServices, Depends(get_services)]

@@ -32,7 +32,10 @@ def validation_to_kling(errors: list[dict[str, Any]]) -> KlingError:
     kind = str(first.get("type", ""))
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if kind == "json_invalid":
-        return KlingError(Code.INVALID_REQUEST, f"malformed JSON body: {message}")
+        ctx = first.get("ctx")
+        detail = ctx.get("error") if isinstance(ctx, dict) else None
+        detail = detail or message
+        return KlingError(Code.INVALID_REQUEST, f"malformed JSON body: {detail}")
     if loc == ["body"]:
         if kind == "missing":
             return KlingError(Code.INVALID_REQUEST, "a JSON object body is required")

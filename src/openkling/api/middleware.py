@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openkling.api.envelope import REQUEST_ID_HEADER, error_response, new_request_id
 from openkling.api.failures import request_failures, unexpected_to_kling
 from openkling.core.errors import Code, KlingError
+from openkling.errors import OpenKlingError
 from openkling.observability import metrics
 from openkling.observability.logs import account_var, log_access, request_id_var
 
@@ -123,7 +124,7 @@ class RequestContextMiddleware:
             account_var.reset(account_token)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(OpenKlingError):
     def __init__(self, error: KlingError) -> None:
         super().__init__(error.message)
         self.error = error

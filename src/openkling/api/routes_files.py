@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import FileResponse
 
-from openkling.api.deps import RuntimeDep
+from openkling.api.deps import ServicesDep
+from openkling.api.schemas import ErrorEnvelope
 from openkling.core.errors import Code, KlingError
 from openkling.storage.local import LocalStorage
 
@@ -24,15 +25,16 @@ router = APIRouter(tags=["files"])
         400: {"description": "Missing or malformed expires/signature (1201)"},
         403: {"description": "Invalid or expired signature (1103)"},
         404: {"description": "No such file (1203)"},
+        "default": {"model": ErrorEnvelope, "description": "Any other failure (Kling envelope)"},
     },
 )
 async def download(
     key: str,
-    runtime: RuntimeDep,
+    services: ServicesDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
 ) -> FileResponse:
-    storage = runtime.storage
+    storage = services.storage
     if not isinstance(storage, LocalStorage):
         raise KlingError.not_found("file")
     if not storage.signer.verify(key, expires, signature):

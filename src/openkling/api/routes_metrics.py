@@ -8,7 +8,7 @@ import ipaddress
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from openkling.api.deps import RuntimeDep
+from openkling.api.deps import ServicesDep
 from openkling.core.clock import now_ms
 from openkling.core.errors import Code, KlingError
 from openkling.observability import metrics
@@ -24,10 +24,10 @@ router = APIRouter(tags=["operations"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def prometheus_metrics(request: Request, runtime: RuntimeDep) -> Response:
-    authorize(request, runtime.settings.metrics_token)
+async def prometheus_metrics(request: Request, services: ServicesDep) -> Response:
+    authorize(request, request.app.state.metrics_token)
     try:
-        stats = await task_stats(runtime.db, now_ms=now_ms())
+        stats = await task_stats(services.db, now_ms=now_ms())
     except Exception:
         stats = None  # the database is down: the process's own metrics still matter most
     return Response(metrics.render(stats), media_type=metrics.CONTENT_TYPE_LATEST)

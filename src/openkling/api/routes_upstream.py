@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from openkling.api.deps import RuntimeDep
+from openkling.api.deps import ServicesDep
 from openkling.core.errors import KlingError
 from openkling.store import relay_events
 
@@ -25,13 +25,13 @@ _MAX_BODY = 64 * 1024
 
 @router.post("/upstream/kling/{task_id}/{token}")
 async def upstream_callback(task_id: str, token: str, request: Request,
-                            runtime: RuntimeDep) -> JSONResponse:
+                            services: ServicesDep) -> JSONResponse:
     if len(task_id) > 24 or not task_id.isdigit() or len(token) > 128:
         raise KlingError.not_found()
     body = await request.body()
     if len(body) > _MAX_BODY:
         raise KlingError.invalid("body", "too large")
-    async with runtime.db.read() as conn:
+    async with services.db.read() as conn:
         expected = await relay_events.callback_token(conn, task_id)
     if not relay_events.token_matches(expected, token):
         raise KlingError.not_found()
@@ -39,6 +39,6 @@ async def upstream_callback(task_id: str, token: str, request: Request,
         payload: Any = json.loads(body) if body else {}
     except (ValueError, RecursionError):
         payload = {"unparsed": body.decode("utf-8", "replace")[:1000]}
-    async with runtime.db.write() as conn:
+    async with services.db.write() as conn:
         await relay_events.record(conn, task_id, payload)
     return JSONResponse({"code": 0, "message": "SUCCEED"})

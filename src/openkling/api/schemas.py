@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from openkling.store.records import TaskStatus
+
 
 class VideoObject(BaseModel):
     id: str
@@ -21,7 +23,7 @@ class TaskInfo(BaseModel):
 
 class TaskObject(BaseModel):
     task_id: str = Field(description="Digits only, as a string.", examples=["866889456698785798"])
-    task_status: str = Field(description="submitted | processing | succeed | failed")
+    task_status: TaskStatus
     task_status_msg: str = ""
     task_info: TaskInfo
     task_result: TaskResult | dict[str, object] = Field(
@@ -34,7 +36,7 @@ class TaskObject(BaseModel):
 
 class CreatedTask(BaseModel):
     task_id: str = Field(description="Digits only, as a string.", examples=["866889456698785798"])
-    task_status: str = Field(description="submitted")
+    task_status: TaskStatus = Field(description="submitted")
     task_info: TaskInfo
     created_at: int = Field(description="Unix time in milliseconds.")
     updated_at: int = Field(description="Unix time in milliseconds.")
@@ -71,5 +73,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (413, "Request body too large (1200)"),
         (429, "Rate (1302) or unfinished-task (1303) limit"),
         (500, "Internal error (5000)"),
+        # Every other failure is an envelope too; declaring it also keeps FastAPI from
+        # documenting a 422 we never send.
+        ("default", "Any other failure, with its Kling code"),
     )
 }

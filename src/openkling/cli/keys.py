@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from openkling.assembly import Resources
 from openkling.cli.options import DatabaseUrl, DataDir, settings_from
 from openkling.config import Settings
 from openkling.core.clock import now_ms
@@ -21,16 +22,15 @@ from openkling.core.secrets import (
     generate_credential,
     hash_api_key,
 )
-from openkling.runtime import Runtime
 
 app = typer.Typer(help="Manage account credentials.", no_args_is_help=True)
 console = Console()
 T = TypeVar("T")
 
 
-def _with_runtime(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
+def _with_runtime(settings: Settings, job: Callable[[Resources], Awaitable[T]]) -> T:
     async def run() -> T:
-        runtime = Runtime.build(settings, with_providers=False)
+        runtime = Resources.open(settings)
         try:
             await runtime.migrate()
             return await job(runtime)
@@ -53,7 +53,7 @@ def create(
     if not name.strip() or len(name) > 128:
         raise typer.BadParameter("must be 1..128 characters", param_hint="--name")
 
-    async def job(runtime: Runtime) -> dict[str, object]:
+    async def job(runtime: Resources) -> dict[str, object]:
         now = now_ms()
         callback_secret = generate_callback_secret()
         account, created = await runtime.accounts.get_or_create(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -53,7 +55,6 @@ def serve(
     import uvicorn
 
     from openkling.api.app import create_app
-    from openkling.api.fastpath import PollFastPath
     from openkling.api.http_protocol import bounded_http_protocol
 
     settings = settings_from(
@@ -66,8 +67,9 @@ def serve(
         options["diffusers"] = {**options.get("diffusers", {}), **local}
         settings = settings.model_copy(update={"provider_options": options})
     setup_logging(settings)
+    fatal: list[str] = []
     uvicorn.run(
-        PollFastPath(create_app(settings)),
+        create_app(settings, on_fatal=_exit_on_fatal(fatal)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -76,6 +78,19 @@ def serve(
         http=bounded_http_protocol(settings.max_header_bytes),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
     )
+    if fatal:
+        typer.echo(f"openkling serve stopped: {fatal[0]}", err=True)
+        raise typer.Exit(1)
+
+
+def _exit_on_fatal(fatal: list[str]) -> Callable[[str], None]:
+    """Record why, then stop the server the way a supervisor would (SIGTERM: graceful)."""
+
+    def on_fatal(reason: str) -> None:
+        fatal.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return on_fatal
 
 
 def worker(
@@ -88,40 +103,41 @@ def worker(
     settings = settings_from(data_dir=data_dir, database_url=database_url, provider=provider,
                              log_level=log_level)
     setup_logging(settings)
-    asyncio.run(_run_worker(settings))
+    fatal: list[str] = []
+    asyncio.run(_run_worker(settings, fatal))
+    if fatal:
+        typer.echo(f"openkling worker stopped: {fatal[0]}", err=True)
+        raise typer.Exit(1)
 
 
-async def _run_worker(settings: Settings) -> None:
-    from openkling.runtime import Runtime
-    from openkling.worker.runner import Worker
+async def _run_worker(settings: Settings, fatal: list[str]) -> None:
+    from openkling.assembly import worker_process
 
-    runtime = Runtime.build(settings)
-    await runtime.migrate()
-    engine = Worker(runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await engine.start()
-    try:
+
+    def on_fatal(reason: str) -> None:
+        fatal.append(reason)
+        stop.set()
+
+    async with worker_process(settings, on_fatal=on_fatal):
         await stop.wait()
-    finally:
-        await engine.stop()
-        await runtime.close()
 
 
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply database migrations (serve and worker also do this at start-up)."""
-    from openkling.runtime import Runtime
+    from openkling.assembly import Resources
 
     settings = settings_from(data_dir=data_dir, database_url=database_url)
 
     async def run() -> None:
-        runtime = Runtime.build(settings, with_providers=False)
+        resources = Resources.open(settings)
         try:
-            await runtime.migrate()
+            await resources.migrate()
         finally:
-            await runtime.close()
+            await resources.close()
 
     asyncio.run(run())
     typer.echo("database is at the latest schema")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from openkling.errors import OpenKlingError
+
 
 class Code(IntEnum):
     """Kling service codes (see kling-api.md, "Error codes")."""
@@ -57,7 +59,7 @@ HTTP_STATUS: dict[Code, int] = {
 }
 
 
-class KlingError(Exception):
+class KlingError(OpenKlingError):
     """A failure the caller sees as a Kling envelope: HTTP status, code and message."""
 
     def __init__(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from openkling.config import Settings
@@ -13,10 +12,10 @@ from openkling.core.clock import now_ms
 from openkling.core.errors import Code, KlingError
 from openkling.core.ids import new_task_id
 from openkling.core.models import Text2VideoRequest, normalized_request, spec_from_stored
+from openkling.core.provider import Provider
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import task_to_wire
-from openkling.providers.base import Provider
-from openkling.store.records import TaskRecord
+from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.tasks import (
     DuplicateExternalId,
     DuplicateTaskId,
@@ -34,9 +33,10 @@ class TaskService:
         settings: Settings,
         store: TaskStore,
         registry: ModelRegistry,
-        providers: dict[str, Provider | Exception],
+        providers: Mapping[str, Provider],
         url_for: Callable[[str], str],
         on_created: Callable[[], None] | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -44,6 +44,8 @@ class TaskService:
         self._providers = providers
         self._url_for = url_for
         self.on_created = on_created
+        #: Why a provider cannot work on this host (its start-up check), said to clients.
+        self._unavailable = unavailable or {}
 
     async def create(self, principal: Principal, req: Text2VideoRequest) -> TaskRecord:
         model = self._registry.resolve(req.model_name)
@@ -52,9 +54,12 @@ class TaskService:
             allowed = ", ".join(f'"{d}"' for d in model.durations)
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
-        if provider is None or isinstance(provider, Exception):
-            # The cause (an import error, a bad option) is in the server log, not for clients.
-            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server")
+        if provider is None:
+            # The start-up check's reason is for clients too; other causes (an import error, a
+            # bad option) stay in the server log.
+            reason = self._unavailable.get(model.provider)
+            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server"
+                             + (f": {reason}" if reason else ""))
         provider.check(spec_from_stored("0", stored, model.options))
         if req.callback_url:
             await check_callback_url(
@@ -70,7 +75,7 @@ class TaskService:
             "provider": model.provider,
             "request": stored,
             "callback_url": req.callback_url,
-            "status": "submitted",
+            "status": TaskStatus.SUBMITTED,
             "status_msg": "",
             "progress": 0,
             "created_at": now,
@@ -129,7 +134,7 @@ class TaskService:
 
     async def cancel(self, principal: Principal, key: str) -> TaskRecord:
         task = await self._store.request_cancel(
-            principal.account_id, key, now=now_ms(), payload=self.callback_payload
+            principal.account_id, key, now=now_ms()
         ) if _storable(key) else None
         if task is None:
             raise KlingError.not_found()
@@ -137,9 +142,6 @@ class TaskService:
 
     def to_wire(self, task: TaskRecord) -> dict[str, Any]:
         return task_to_wire(task, self._url_for)
-
-    def callback_payload(self, task: TaskRecord) -> str:
-        return json.dumps(self.to_wire(task), separators=(",", ":"))
 
 
 def _storable(key: str) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from openkling.store.records import TaskRecord
+from openkling.store.records import TaskRecord, TaskStatus
 
 
 def format_duration(seconds: float) -> str:
@@ -15,7 +16,7 @@ def format_duration(seconds: float) -> str:
 def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, Any]:
     """`url_for` turns a storage key into a (signed) download URL at read time."""
     result: dict[str, Any] = {}
-    if task.status == "succeed" and task.result:
+    if task.status == TaskStatus.SUCCEED and task.result:
         result = {
             "videos": [
                 {
@@ -37,3 +38,8 @@ def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, A
         "updated_at": task.updated_at,
         "progress": task.progress,
     }
+
+
+def callback_body(task: TaskRecord, url_for: Callable[[str], str]) -> str:
+    """A callback's JSON body: the bare task object, as a poll would return it."""
+    return json.dumps(task_to_wire(task, url_for), separators=(",", ":"))

@@ -18,7 +18,7 @@ from sqlalchemy import Boolean, Select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.types import JSON
 
-from openkling.store.records import TaskRecord
+from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.tables import tasks
 
 
@@ -53,6 +53,8 @@ class SqliteFastReader:
             return json.loads
         if column in self._bool:
             return bool
+        if column == "status":
+            return TaskStatus
         return None
 
     def _connection(self) -> sqlite3.Connection:

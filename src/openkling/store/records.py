@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class TaskStatus(StrEnum):
+    """A task's status, spelled as on the Kling wire."""
+
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEED = "succeed"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
+
+
+#: The statuses a task can still leave.
+UNFINISHED: tuple[TaskStatus, ...] = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +34,7 @@ class TaskRecord:
     provider: str
     request: dict[str, Any]
     callback_url: str | None
-    status: str
+    status: TaskStatus
     status_msg: str
     progress: int
     result: dict[str, Any] | None
@@ -34,7 +52,9 @@ class TaskRecord:
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
         m = row._mapping
-        return cls(**{name: m[name] for name in cls.__slots__})
+        values = {name: m[name] for name in cls.__slots__}
+        values["status"] = TaskStatus(values["status"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

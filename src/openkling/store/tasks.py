@@ -8,6 +8,7 @@ forward: terminal writes require an unfinished status.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -15,27 +16,32 @@ from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openkling.errors import OpenKlingError
 from openkling.store.database import Database
 from openkling.store.fastread import SqliteFastReader
-from openkling.store.records import TaskRecord
+from openkling.store.records import UNFINISHED, TaskRecord, TaskStatus
 from openkling.store.tables import accounts, callback_deliveries, tasks
 
-UNFINISHED = ("submitted", "processing")
 _HEARTBEAT_CHUNK = 500
+CANCELLED_MESSAGE = "cancelled by the user"
 
 #: Builds the callback body for a task that just changed status.
 PayloadFn = Callable[[TaskRecord], str]
 
 
-class DuplicateExternalId(Exception):
+class StoreConflict(OpenKlingError):
+    """A write the store refused because of what is already stored."""
+
+
+class DuplicateExternalId(StoreConflict):
     pass
 
 
-class DuplicateTaskId(Exception):
+class DuplicateTaskId(StoreConflict):
     pass
 
 
-class TooManyUnfinished(Exception):
+class TooManyUnfinished(StoreConflict):
     def __init__(self, limit: int) -> None:
         super().__init__(f"at most {limit} unfinished tasks")
         self.limit = limit
@@ -54,8 +60,12 @@ _GET_BY_EXTERNAL = select(tasks).where(
 
 
 class TaskStore:
-    def __init__(self, db: Database) -> None:
+    """`callback_payload` builds the body of the callback each status change enqueues (in the
+    same transaction), so no caller has to pass it along."""
+
+    def __init__(self, db: Database, *, callback_payload: PayloadFn) -> None:
         self.db = db
+        self._payload = callback_payload
         self._fast = (
             {q: SqliteFastReader(db.sqlite_path, q) for q in (_GET_BY_ID, _GET_BY_EXTERNAL)}
             if db.sqlite_path else None
@@ -126,9 +136,7 @@ class TaskStore:
             )
             return [TaskRecord.from_row(r) for r in rows]
 
-    async def request_cancel(
-        self, account_id: int, key: str, *, now: int, payload: PayloadFn
-    ) -> TaskRecord | None:
+    async def request_cancel(self, account_id: int, key: str, *, now: int) -> TaskRecord | None:
         """Fail an unclaimed task at once; flag a running one for its worker to stop."""
         async with self.db.write() as conn:
             row = (
@@ -149,7 +157,8 @@ class TaskStore:
                 return task
             if task.lease_owner is None:
                 changed = await self._finish(
-                    conn, task.id, None, "failed", "cancelled by the user", None, now, payload
+                    conn, task.id, holder=None, status=TaskStatus.FAILED,
+                    message=CANCELLED_MESSAGE, now=now,
                 )
                 if changed is not None:
                     return changed
@@ -234,30 +243,37 @@ class TaskStore:
             )
             return [r.id for r in rows]
 
-    async def report(
-        self, task: TaskRecord, *, progress: int | None, now: int, payload: PayloadFn
-    ) -> bool:
-        """Mark processing (a status change, with callback) and/or store progress."""
+    async def start_processing(self, task: TaskRecord, *, progress: int, now: int) -> bool:
+        """submitted -> processing (a status change, with callback); a task that is already
+        processing (a retried run) only gets the progress. False: the lease is gone."""
         async with self.db.write() as conn:
-            if task.status == "submitted":
-                result = await conn.execute(
+            row = (
+                await conn.execute(
                     update(tasks)
-                    .where(_held(task), tasks.c.status == "submitted")
-                    .values(status="processing", progress=progress or 0, updated_at=now)
+                    .where(_held(task), tasks.c.status == TaskStatus.SUBMITTED)
+                    .values(status=TaskStatus.PROCESSING, progress=progress, updated_at=now)
                     .returning(tasks)
                 )
-                row = result.first()
-                if row is not None:
-                    await _enqueue_callback(conn, TaskRecord.from_row(row), now, payload)
-                    return True
-            if progress is None:
-                return False
-            result = await conn.execute(
-                update(tasks)
-                .where(_held(task), tasks.c.status == "processing")
-                .values(progress=progress, updated_at=now)
-            )
-            return bool(result.rowcount)
+            ).first()
+            if row is not None:
+                await self._enqueue_callback(conn, TaskRecord.from_row(row), now)
+                return True
+            return await self._save_progress(conn, task, progress=progress, now=now)
+
+    async def save_progress(self, task: TaskRecord, *, progress: int, now: int) -> bool:
+        """Progress of a processing task (no status change, no callback)."""
+        async with self.db.write() as conn:
+            return await self._save_progress(conn, task, progress=progress, now=now)
+
+    async def _save_progress(
+        self, conn: AsyncConnection, task: TaskRecord, *, progress: int, now: int
+    ) -> bool:
+        result = await conn.execute(
+            update(tasks)
+            .where(_held(task), tasks.c.status == TaskStatus.PROCESSING)
+            .values(progress=progress, updated_at=now)
+        )
+        return bool(result.rowcount)
 
     async def save_state(self, task: TaskRecord, state: dict[str, Any]) -> bool:
         async with self.db.write() as conn:
@@ -266,21 +282,19 @@ class TaskStore:
             )
             return bool(result.rowcount)
 
-    async def finish(
-        self,
-        task: TaskRecord,
-        status: str,
-        *,
-        status_msg: str = "",
-        result: dict[str, Any] | None = None,
-        now: int,
-        payload: PayloadFn,
+    async def succeed(
+        self, task: TaskRecord, *, result: dict[str, Any], now: int
     ) -> TaskRecord | None:
         """Terminal compare-and-set; None when this worker no longer holds the task."""
         async with self.db.write() as conn:
-            return await self._finish(
-                conn, task.id, task, status, status_msg, result, now, payload
-            )
+            return await self._finish(conn, task.id, holder=task, status=TaskStatus.SUCCEED,
+                                      result=result, now=now)
+
+    async def fail(self, task: TaskRecord, *, message: str, now: int) -> TaskRecord | None:
+        """Terminal compare-and-set; None when this worker no longer holds the task."""
+        async with self.db.write() as conn:
+            return await self._finish(conn, task.id, holder=task, status=TaskStatus.FAILED,
+                                      message=message, now=now)
 
     async def release(
         self,
@@ -290,8 +304,12 @@ class TaskStore:
         error: str | None,
         count_attempt: bool = True,
     ) -> bool:
-        """Give the task back to the queue (retry later, or shutdown)."""
+        """Give the task back to the queue (retry later, or shutdown): `submitted` again, so
+        that no task is `processing` without a worker."""
         values: dict[str, Any] = {
+            "status": TaskStatus.SUBMITTED,
+            "progress": 0,
+            "updated_at": int(time.time() * 1000),
             "lease_owner": None,
             "lease_expires_at": None,
             "run_after": run_after,
@@ -305,7 +323,7 @@ class TaskStore:
             )
             return bool(result.rowcount)
 
-    async def sweep(self, *, now: int, payload: PayloadFn) -> tuple[int, int]:
+    async def sweep(self, *, now: int) -> tuple[int, int]:
         """Re-queue tasks whose lease expired; fail those out of attempts or cancelled."""
         expired = and_(
             tasks.c.status.in_(UNFINISHED),
@@ -328,19 +346,23 @@ class TaskStore:
             for row in doomed:
                 task = TaskRecord.from_row(row)
                 msg = (
-                    "cancelled by the user"
+                    CANCELLED_MESSAGE
                     if task.cancel_requested
                     else f"the worker stopped responding (attempt {task.attempts} of "
                     f"{task.max_attempts}); giving up"
                 )
                 # Still expired at write time: a heartbeat in between means the worker lives.
-                if await self._finish(conn, task.id, task, "failed", msg, None, now, payload,
-                                      tasks.c.lease_expires_at < now):
+                if await self._finish(conn, task.id, holder=task, status=TaskStatus.FAILED,
+                                      message=msg, now=now,
+                                      also=tasks.c.lease_expires_at < now):
                     failed += 1
             requeued = await conn.execute(
                 update(tasks)
                 .where(expired, tasks.c.attempts < tasks.c.max_attempts)
                 .values(
+                    status=TaskStatus.SUBMITTED,  # never `processing` without a worker
+                    progress=0,
+                    updated_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
                     run_after=now,
@@ -349,7 +371,7 @@ class TaskStore:
             )
             return requeued.rowcount or 0, failed
 
-    async def fail_unclaimed_cancelled(self, *, now: int, payload: PayloadFn) -> int:
+    async def fail_unclaimed_cancelled(self, *, now: int) -> int:
         async with self.db.write() as conn:
             rows = (
                 await conn.execute(
@@ -362,9 +384,8 @@ class TaskStore:
             ).all()
             done = 0
             for row in rows:
-                if await self._finish(
-                    conn, row.id, None, "failed", "cancelled by the user", None, now, payload
-                ):
+                if await self._finish(conn, row.id, holder=None, status=TaskStatus.FAILED,
+                                      message=CANCELLED_MESSAGE, now=now):
                     done += 1
             return done
 
@@ -400,24 +421,28 @@ class TaskStore:
         self,
         conn: AsyncConnection,
         task_id: str,
-        held: TaskRecord | None,
-        status: str,
-        status_msg: str,
-        result: dict[str, Any] | None,
+        *,
+        holder: TaskRecord | None,
+        status: TaskStatus,
+        message: str = "",
+        result: dict[str, Any] | None = None,
         now: int,
-        payload: PayloadFn,
-        *conditions: Any,
+        also: Any = None,
     ) -> TaskRecord | None:
-        where = [tasks.c.id == task_id, tasks.c.status.in_(UNFINISHED), *conditions]
-        where.append(_held(held) if held is not None else tasks.c.lease_owner.is_(None))
+        """The one terminal write. `holder`: the claim that must still hold the task, or None
+        for a task nobody holds; `also`: one more condition of the compare-and-set."""
+        where = [tasks.c.id == task_id, tasks.c.status.in_(UNFINISHED)]
+        where.append(_held(holder) if holder is not None else tasks.c.lease_owner.is_(None))
+        if also is not None:
+            where.append(also)
         values: dict[str, Any] = {
             "status": status,
-            "status_msg": status_msg,
+            "status_msg": message,
             "updated_at": now,
             "lease_owner": None,
             "lease_expires_at": None,
         }
-        if status == "succeed":
+        if status == TaskStatus.SUCCEED:
             values.update(progress=100, result=result)
         row = (
             await conn.execute(update(tasks).where(*where).values(**values).returning(tasks))
@@ -425,8 +450,25 @@ class TaskStore:
         if row is None:
             return None
         record = TaskRecord.from_row(row)
-        await _enqueue_callback(conn, record, now, payload)
+        await self._enqueue_callback(conn, record, now)
         return record
+
+    async def _enqueue_callback(self, conn: AsyncConnection, task: TaskRecord, now: int) -> None:
+        """The outbox row for a status change, written in the same transaction as the change."""
+        if not task.callback_url:
+            return
+        await conn.execute(
+            insert(callback_deliveries).values(
+                task_id=task.id,
+                account_id=task.account_id,
+                url=task.callback_url,
+                payload=self._payload(task),
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
 
 
 def _held(task: TaskRecord) -> Any:
@@ -437,22 +479,3 @@ def _held(task: TaskRecord) -> Any:
         tasks.c.attempts == task.attempts,
     )
 
-
-async def _enqueue_callback(
-    conn: AsyncConnection, task: TaskRecord, now: int, payload: PayloadFn
-) -> None:
-    """The outbox row for a status change, written in the same transaction as the change."""
-    if not task.callback_url:
-        return
-    await conn.execute(
-        insert(callback_deliveries).values(
-            task_id=task.id,
-            account_id=task.account_id,
-            url=task.callback_url,
-            payload=payload(task),
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )

@@ -1,4 +1,5 @@
-"""The poll fast path answers exactly as the FastAPI route it shortcuts."""
+"""The poll fast path answers exactly as the FastAPI route it shortcuts, and `create_app`
+installs it (the FastAPI route serves polls only with `fast_poll=False` or a query string)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import httpx
 import pytest
 
 from openkling.api.app import create_app
-from openkling.api.fastpath import PollFastPath
 from openkling.config import Settings
 from tests.conftest import PROVIDER_DOUBLE, ROOT
 
@@ -29,10 +29,13 @@ def make_key(data_dir: Path, name: str) -> dict[str, Any]:
 async def clients(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient,
                                                           dict[str, Any], dict[str, Any]]]:
     alice, bob = make_key(tmp_path, "alice"), make_key(tmp_path, "bob")
-    app = create_app(Settings(data_dir=tmp_path, provider=PROVIDER_DOUBLE, embedded_worker=False))
-    async with app.router.lifespan_context(app):
-        plain = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-        fast = httpx.AsyncClient(transport=httpx.ASGITransport(app=PollFastPath(app)),
+    settings = Settings(data_dir=tmp_path, provider=PROVIDER_DOUBLE, embedded_worker=False)
+    fast_app, plain_app = create_app(settings), create_app(settings, fast_poll=False)
+    async with fast_app.router.lifespan_context(fast_app), \
+            plain_app.router.lifespan_context(plain_app):
+        plain = httpx.AsyncClient(transport=httpx.ASGITransport(app=plain_app),
+                                  base_url="http://t")
+        fast = httpx.AsyncClient(transport=httpx.ASGITransport(app=fast_app),
                                  base_url="http://t")
         async with plain, fast:
             yield plain, fast, alice, bob
@@ -71,3 +74,14 @@ async def test_other_requests_pass_through(clients: Any) -> None:
     assert (await fast.get("/healthz")).json() == {"status": "ok"}
     nested = await fast.get("/v1/videos/text2video/1/cancel", headers=auth)
     assert nested.json()["code"] == 1202
+
+
+async def test_a_poll_with_a_query_string_is_answered_by_the_route_alike(clients: Any) -> None:
+    plain, fast, alice, _ = clients
+    auth = {"Authorization": f"Bearer {alice['api_key']}"}
+    created = (await plain.post("/v1/videos/text2video", headers=auth,
+                                json={"prompt": "x"})).json()["data"]
+    path = f"/v1/videos/text2video/{created['task_id']}"
+    via_route = comparable(await fast.get(f"{path}?lang=en", headers=auth))
+    assert via_route == comparable(await fast.get(path, headers=auth))
+    assert via_route[1]["data"]["task_id"] == created["task_id"]

@@ -249,7 +249,7 @@ def test_client_imports_nothing_from_the_server() -> None:
         "import sys, openkling.client, openkling.client._async, openkling.client._sync\n"
         "server = ('openkling.core', 'openkling.api', 'openkling.store', 'openkling.worker',"
         " 'openkling.storage', 'openkling.providers', 'openkling.config', 'openkling.cli',"
-        " 'openkling.runtime', 'fastapi', 'sqlalchemy', 'torch')\n"
+        " 'openkling.assembly', 'fastapi', 'sqlalchemy', 'torch')\n"
         "loaded = sorted(m for m in sys.modules if m in server or m.startswith("
         "tuple(s + '.' for s in server)))\n"
         "print(','.join(loaded))\n"

@@ -14,7 +14,7 @@ from openkling.store import migrate
 from openkling.store.accounts import AccountStore
 from openkling.store.database import Database
 from openkling.store.deliveries import DeliveryStore
-from openkling.store.records import TaskRecord
+from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.tasks import (
     DuplicateExternalId,
     DuplicateTaskId,
@@ -39,7 +39,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def store(db: Database) -> TaskStore:
-    return TaskStore(db)
+    return TaskStore(db, callback_payload=payload)
 
 
 async def make_account(db: Database, name: str = "acme") -> int:
@@ -137,38 +137,54 @@ async def test_status_moves_forward_with_compare_and_set(db: Database, store: Ta
     a = await make_account(db)
     await store.insert(values(a, callback_url="http://hook"), max_unfinished=9)
     (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
-    assert await store.report(task, progress=None, now=2_100, payload=payload)
-    processing = dataclasses.replace(task, status="processing")
-    assert await store.report(processing, progress=40, now=2_200, payload=payload)
-    done = await store.finish(task, "succeed", result={"videos": []}, now=2_300, payload=payload)
+    assert await store.start_processing(task, progress=0, now=2_100)
+    assert await store.save_progress(task, progress=40, now=2_200)
+    done = await store.succeed(task, result={"videos": []}, now=2_300)
     assert done is not None and done.status == "succeed" and done.progress == 100
     assert done.updated_at == 2_300 and done.lease_owner is None
     # A late write (failed after succeed) changes nothing.
-    assert await store.finish(task, "failed", now=2_400, payload=payload) is None
+    assert await store.fail(task, message="late", now=2_400) is None
     assert (await store.get(a, task.id)).status == "succeed"  # type: ignore[union-attr]
     deliveries = await DeliveryStore(db).for_task(task.id)
     assert [d.payload.split('"task_status":"')[1][:-2] for d in deliveries] == [
         "processing", "succeed"]
 
 
+async def test_a_retried_run_of_a_processing_task_only_saves_progress(
+    db: Database, store: TaskStore
+) -> None:
+    a = await make_account(db)
+    await store.insert(values(a, callback_url="http://hook"), max_unfinished=9)
+    (first,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
+    assert await store.start_processing(first, progress=10, now=2_100)
+    assert await store.release(first, run_after=2_200, error="transient")
+    (second,) = await store.claim("w1", "double", 1, now=2_300, lease_ms=LEASE)
+    assert second.status == TaskStatus.PROCESSING
+    assert await store.start_processing(second, progress=0, now=2_400)
+    assert not await store.start_processing(first, progress=50, now=2_500)  # fenced out
+    again = await store.get(a, second.id)
+    assert again is not None and again.progress == 0 and again.updated_at == 2_400
+    deliveries = await DeliveryStore(db).for_task(second.id)
+    assert len(deliveries) == 1  # one status change, one callback
+
+
 async def test_swept_lease_fences_out_the_old_worker(db: Database, store: TaskStore) -> None:
     a = await make_account(db)
     await store.insert(values(a), max_unfinished=9)
     (old,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
-    assert await store.sweep(now=3_500, payload=payload) == (1, 0)
+    assert await store.sweep(now=3_500) == (1, 0)
     (new,) = await store.claim("w2", "double", 1, now=3_600, lease_ms=LEASE)
     assert new.id == old.id and new.attempts == 2
-    assert await store.finish(old, "succeed", result={}, now=3_700, payload=payload) is None
+    assert await store.succeed(old, result={}, now=3_700) is None
     assert not await store.save_state(old, {"x": 1})
-    assert await store.finish(new, "succeed", result={"videos": []}, now=3_800,
-                              payload=payload) is not None
+    assert await store.succeed(new, result={"videos": []}, now=3_800) is not None
 
 
 async def test_sweep_fails_after_attempts_spent(db: Database, store: TaskStore) -> None:
     a = await make_account(db)
     await store.insert(values(a, max_attempts=1), max_unfinished=9)
     (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
-    assert await store.sweep(now=5_000, payload=payload) == (0, 1)
+    assert await store.sweep(now=5_000) == (0, 1)
     swept = await store.get(a, task.id)
     assert swept is not None and swept.status == "failed" and "giving up" in swept.status_msg
 
@@ -178,8 +194,8 @@ async def test_heartbeat_renews_and_reports_cancellation(db: Database, store: Ta
     await store.insert(values(a), max_unfinished=9)
     (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=1_000)
     assert await store.heartbeat("w1", [task.id], now=2_500, lease_ms=1_000) == {task.id: False}
-    assert await store.sweep(now=3_200, payload=payload) == (0, 0)  # renewed until 3_500
-    await store.request_cancel(a, task.id, now=3_300, payload=payload)
+    assert await store.sweep(now=3_200) == (0, 0)  # renewed until 3_500
+    await store.request_cancel(a, task.id, now=3_300)
     assert await store.heartbeat("w1", [task.id], now=3_300, lease_ms=1_000) == {task.id: True}
     assert await store.cancel_requested("w1") == [task.id]
 
@@ -187,10 +203,10 @@ async def test_heartbeat_renews_and_reports_cancellation(db: Database, store: Ta
 async def test_cancel_unclaimed_fails_at_once(db: Database, store: TaskStore) -> None:
     a = await make_account(db)
     task = await store.insert(values(a), max_unfinished=9)
-    cancelled = await store.request_cancel(a, task.id, now=2_000, payload=payload)
+    cancelled = await store.request_cancel(a, task.id, now=2_000)
     assert cancelled is not None and cancelled.status == "failed"
     assert await store.claim("w1", "double", 5, now=3_000, lease_ms=LEASE) == []
-    assert await store.request_cancel(a + 1, task.id, now=2_000, payload=payload) is None
+    assert await store.request_cancel(a + 1, task.id, now=2_000) is None
 
 
 async def test_release_without_spending_an_attempt(db: Database, store: TaskStore) -> None:
@@ -208,11 +224,12 @@ async def test_deliveries_one_at_a_time_per_task(db: Database, store: TaskStore)
     a = await make_account(db)
     await store.insert(values(a, callback_url="http://hook"), max_unfinished=9)
     (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
-    await store.report(task, progress=None, now=2_100, payload=payload)
-    await store.finish(task, "failed", status_msg="x", now=2_200, payload=payload)
+    await store.start_processing(task, progress=0, now=2_100)
+    await store.fail(task, message="x", now=2_200)
     deliveries = DeliveryStore(db)
     first = await deliveries.claim_due(now=3_000, limit=10, lease_ms=5_000)
-    assert [d.payload for d in first] == [payload(dataclasses.replace(task, status="processing"))]
+    processing = dataclasses.replace(task, status=TaskStatus.PROCESSING)
+    assert [d.payload for d in first] == [payload(processing)]
     assert await deliveries.claim_due(now=3_001, limit=10, lease_ms=5_000) == []
     await deliveries.delivered(first[0].id, now=3_100)
     second = await deliveries.claim_due(now=3_200, limit=10, lease_ms=5_000)
@@ -230,7 +247,7 @@ async def test_heartbeat_renews_only_the_runs_named(db: Database, store: TaskSto
     running, orphan = await store.claim("w1", "double", 2, now=2_000, lease_ms=1_000)
     assert await store.heartbeat("w1", [running.id, "no-such-task"], now=2_500,
                                  lease_ms=1_000) == {running.id: False}
-    assert await store.sweep(now=3_200, payload=payload) == (1, 0)  # the orphan, re-queued
+    assert await store.sweep(now=3_200) == (1, 0)  # the orphan, re-queued
     (again,) = await store.claim("w2", "double", 5, now=3_300, lease_ms=1_000)
     assert again.id == orphan.id
 

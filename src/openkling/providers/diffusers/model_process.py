@@ -6,12 +6,10 @@ a separate process does not. A crash of the model process (killed, segfault, out
 is seen as end-of-file on the pipe: the running task gets a TransientProviderError with a
 clear message and the next task starts a fresh process. The API process never dies with it.
 
-Protocol (tuples, pickled by multiprocessing):
-    parent -> child  ("generate", job_id, call, out_path) | ("stop",)
-    child -> parent  ("ready", info) | ("load_error", text)
-                     ("progress", job_id, step, total)
-                     ("done", job_id, result) | ("cancelled", job_id)
-                     ("error", job_id, kind, text)      kind: "oom" | "error"
+Protocol: the dataclasses of `messages.py`, pickled by multiprocessing.
+    parent -> child  Generate | Stop
+    child -> parent  Ready | LoadFailed, then per job Progress* and one of Done | Cancelled |
+                     Failed
 Cancellation is a shared Event the child checks after every denoising step.
 
 Only the standard library is imported here; torch and diffusers load in the child.
@@ -33,7 +31,22 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from openkling.providers.base import ProviderError, TaskCancelled, TransientProviderError
+from openkling.core.provider import ProviderError, TaskCancelled, TransientProviderError
+from openkling.errors import OpenKlingError
+from openkling.observability.metrics import MODEL_PROCESS_RESTARTS
+from openkling.providers.diffusers.messages import (
+    Cancelled,
+    Done,
+    Failed,
+    FromChild,
+    Generate,
+    LoadFailed,
+    ProcessState,
+    Progress,
+    Ready,
+    Stop,
+    ToChild,
+)
 
 log = logging.getLogger("openkling.providers.diffusers")
 
@@ -45,7 +58,7 @@ STOP_SECONDS = 10.0
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 
 
-class _ProcessDied(Exception):
+class _ProcessDied(OpenKlingError):
     pass
 
 
@@ -75,11 +88,11 @@ class ModelProcess:
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
         self._cancel: Any = None  # multiprocessing Event, made per process
-        self._ready = False
+        self.state = ProcessState.STOPPED
         self._pending: str | None = None  # a job the child may still be running
-        self._busy = False
+        self._generating = asyncio.Lock()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkling-model-io")
-        self.starts = 0
+        self._spawned = False
 
     @property
     def pid(self) -> int | None:
@@ -88,7 +101,7 @@ class ModelProcess:
 
     @property
     def ready(self) -> bool:
-        return self._ready and self.pid is not None
+        return self.state is ProcessState.READY and self.pid is not None
 
     async def start(self) -> None:
         """Spawn the model process unless one is running; loading continues in the background."""
@@ -106,13 +119,16 @@ class ModelProcess:
         await asyncio.get_running_loop().run_in_executor(self._io, proc.start)
         child_conn.close()  # so that the child's death reads as end-of-file here
         self._proc, self._conn, self._cancel = proc, parent_conn, cancel
-        self.starts += 1
+        self.state = ProcessState.LOADING
+        if self._spawned:
+            MODEL_PROCESS_RESTARTS.labels("diffusers").inc()
+        self._spawned = True
         log.info("model process %s started for %s", proc.pid, self.load_config.get("model"))
 
     async def wait_ready(self, cancelled: asyncio.Event | None = None) -> dict[str, Any]:
         """Wait until the pipeline is loaded; raises ProviderError if it cannot be."""
         await self.start()
-        while not self._ready:
+        while self.state is not ProcessState.READY:
             if cancelled is not None and cancelled.is_set():
                 raise TaskCancelled("cancelled while the model was loading")
             try:
@@ -122,16 +138,16 @@ class ModelProcess:
                     f"the model process exited while loading the model ({died}); it will be "
                     "started again for the next attempt"
                 ) from None
-            if message is None:
-                continue
-            if message[0] == "ready":
-                self._ready = True
-                self.info = dict(message[1])
+            if isinstance(message, Ready):
+                self.state = ProcessState.READY
+                self.info = dict(message.info)
                 log.info("model process %s ready: %s", self.pid, self.info)
-            elif message[0] == "load_error":
+            elif isinstance(message, LoadFailed):
+                log.error("model process %s could not load %r: %s", self.pid,
+                          self.load_config.get("model"), message.reason)
                 await self._reap()
                 raise ProviderError(
-                    f"could not load model {self.load_config.get('model')!r}: {message[1]}"
+                    f"could not load model {self.load_config.get('model')!r}: {message.reason}"
                 )
         return self.info
 
@@ -143,22 +159,19 @@ class ModelProcess:
         cancelled: asyncio.Event,
     ) -> dict[str, Any]:
         """Run one generation in the model process; returns what the child reports."""
-        if self._busy:
+        if self._generating.locked():
             raise RuntimeError("the model process runs one generation at a time")
-        self._busy = True
-        try:
+        async with self._generating:
             await self.wait_ready(cancelled)
             await self._finish_pending()
             return await self._generate(call, out_path, on_progress, cancelled)
-        finally:
-            self._busy = False
 
     async def _generate(self, call: dict[str, Any], out_path: Path,
                         on_progress: ProgressCallback, cancelled: asyncio.Event) -> dict[str, Any]:
         assert self._conn is not None and self._cancel is not None
         self._cancel.clear()
         job_id = uuid.uuid4().hex
-        self._conn.send(("generate", job_id, call, str(out_path)))
+        self._send(Generate(job_id=job_id, call=call, out_path=str(out_path)))
         self._pending = job_id
         deadline: float | None = None
         try:
@@ -179,23 +192,23 @@ class ModelProcess:
                         f"the model process exited unexpectedly while generating ({died}); "
                         "it is restarted for the next attempt"
                     ) from None
-                if message is None or message[1] != job_id:
+                if not isinstance(message, Progress | Done | Cancelled | Failed) or (
+                        message.job_id != job_id):
                     continue
-                kind = message[0]
-                if kind == "progress":
-                    await on_progress(int(message[2]), int(message[3]))
+                if isinstance(message, Progress):
+                    await on_progress(message.step, message.total)
                     continue
                 self._pending = None
-                if kind == "done":
-                    return dict(message[2])
-                if kind == "cancelled":
+                if isinstance(message, Done):
+                    return dict(message.result)
+                if isinstance(message, Cancelled):
                     raise TaskCancelled("cancelled")
-                if message[2] == "oom":
+                if message.out_of_memory:
                     raise TransientProviderError(
-                        f"out of memory while generating: {message[3]} (consider the "
+                        f"out of memory while generating: {message.reason} (consider the "
                         "cpu_offload or vae_tiling options, or a smaller mode/duration)"
                     )
-                raise ProviderError(f"generation failed: {message[3]}")
+                raise ProviderError(f"generation failed: {message.reason}")
         except asyncio.CancelledError:
             # Our caller went away (shutdown): stop the child at the next step; the next
             # generation first waits for this one to end.
@@ -215,10 +228,14 @@ class ModelProcess:
             except _ProcessDied:
                 await self.wait_ready()
                 return
-            if message is not None and message[1] == self._pending and message[0] != "progress":
+            if isinstance(message, Done | Cancelled | Failed) and message.job_id == self._pending:
                 self._pending = None
 
-    async def _recv(self, wait_s: float) -> tuple[Any, ...] | None:
+    def _send(self, message: ToChild) -> None:
+        assert self._conn is not None
+        self._conn.send(message)
+
+    async def _recv(self, wait_s: float) -> FromChild | None:
         """The next message, None after `wait_s` s; raises _ProcessDied on end-of-file.
 
         The wait happens on a helper thread so the event loop never blocks.
@@ -230,7 +247,7 @@ class ModelProcess:
         try:
             if not await loop.run_in_executor(self._io, conn.poll, wait_s):
                 return None
-            message: tuple[Any, ...] = conn.recv()
+            message: FromChild = conn.recv()
             return message
         except (EOFError, OSError):
             code = await self._reap()
@@ -259,7 +276,7 @@ class ModelProcess:
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = self._cancel = None
-        self._ready = False
+        self.state = ProcessState.STOPPED
         self._pending = None
 
     async def close(self) -> None:
@@ -269,8 +286,7 @@ class ModelProcess:
             if self._cancel is not None:
                 self._cancel.set()
             try:
-                assert self._conn is not None
-                self._conn.send(("stop",))
+                self._send(Stop())
             except (OSError, ValueError):
                 pass
             await asyncio.get_running_loop().run_in_executor(self._io, proc.join, STOP_SECONDS)
@@ -306,37 +322,37 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
         missing = _missing_local_folder(str(load_config.get("model", "")))
         if missing:
             raise FileNotFoundError(missing)
-        from openkling.providers.diffusers.runner import GenerationCancelled, PipelineRunner
+        from openkling.providers.diffusers.pipeline import GenerationCancelled, PipelineRunner
 
         runner = PipelineRunner.load(load_config, Path(data_dir))
     except Exception as exc:
-        conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
+        logging.getLogger("openkling.model").exception("loading the model failed")
+        conn.send(LoadFailed(f"{type(exc).__name__}: {exc}"))
         conn.close()
         return
-    conn.send(("ready", runner.describe()))
+    conn.send(Ready(runner.describe()))
     while True:
         try:
-            message = conn.recv()
+            message: ToChild = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
-        if message[0] == "stop":
+        if isinstance(message, Stop):
             return
-        if message[0] != "generate":
-            continue
-        _, job_id, call, out_path = message
+        job_id = message.job_id
 
         def progress(step: int, total: int, job_id: str = job_id) -> None:
-            conn.send(("progress", job_id, step, total))
+            conn.send(Progress(job_id, step, total))
 
         try:
-            result = runner.generate(call, Path(out_path), progress, cancel.is_set)
+            result = runner.generate(message.call, Path(message.out_path), progress,
+                                     cancel.is_set)
         except GenerationCancelled:
-            conn.send(("cancelled", job_id))
+            conn.send(Cancelled(job_id))
         except Exception as exc:
             oom = runner.is_out_of_memory(exc)
             if oom:
                 runner.release_memory()
-            logging.getLogger(__name__).exception("generation failed")
-            conn.send(("error", job_id, "oom" if oom else "error", f"{type(exc).__name__}: {exc}"))
+            log.exception("generation failed")
+            conn.send(Failed(job_id, oom, f"{type(exc).__name__}: {exc}"))
         else:
-            conn.send(("done", job_id, result))
+            conn.send(Done(job_id, result))

@@ -14,7 +14,7 @@ from typing import Any
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import (
+from openkling.core.provider import (
     GenerationResult,
     ProviderError,
     TaskContext,

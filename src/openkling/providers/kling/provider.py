@@ -24,7 +24,7 @@ import httpx
 from openkling.config import Settings
 from openkling.core.errors import KlingError
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import (
+from openkling.core.provider import (
     EventSource,
     GenerationResult,
     ProviderError,

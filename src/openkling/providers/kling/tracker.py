@@ -20,8 +20,8 @@ import logging
 import random
 import time
 
+from openkling.core.provider import EventSource
 from openkling.observability.metrics import RELAY_INFLIGHT
-from openkling.providers.base import EventSource
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.options import KlingOptions
 from openkling.providers.kling.upstream import (

@@ -13,7 +13,7 @@ import pytest
 
 from openkling.config import Settings
 from openkling.core.errors import KlingError
-from openkling.providers.base import ProviderError, TaskCancelled, TransientProviderError
+from openkling.core.provider import ProviderError, TaskCancelled, TransientProviderError
 from openkling.providers.diffusers import DiffusersProvider
 from openkling.providers.diffusers.provider import video_id_for
 from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe

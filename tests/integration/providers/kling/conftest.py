@@ -14,7 +14,7 @@ import pytest
 from openkling.config import Settings
 from openkling.core.ids import new_task_id
 from openkling.core.models import GenerationSpec
-from openkling.providers.base import TaskContext
+from openkling.core.provider import TaskContext
 from openkling.providers.kling import KlingProvider
 from tests.doubles.kling_simulator import KlingSimulatorDouble, RunningSimulator, make_mp4
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from openkling.core.errors import KlingError
-from openkling.providers.base import ProviderError, TransientProviderError
+from openkling.core.provider import ProviderError, TransientProviderError
 from tests.doubles.kling_simulator import RunningSimulator
 from tests.integration.providers.kling.conftest import (
     AK,
@@ -336,7 +336,7 @@ async def test_all_channels_failing_reports_without_secrets(
 
 async def test_cancellation_stops_tracking(simulator: RunningSimulator, make_provider: Any,
                                            new_task: Any) -> None:
-    from openkling.providers.base import TaskCancelled
+    from openkling.core.provider import TaskCancelled
 
     simulator.sim.finish_after = 30
     provider = await make_provider([jwt_channel(simulator)])

@@ -17,7 +17,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from openkling.providers.diffusers.runner import (  # noqa: E402 - needs torch
+from openkling.providers.diffusers.pipeline import (  # noqa: E402 - needs torch
     GenerationCancelled,
     PipelineRunner,
     resolve_dtype,
@@ -100,7 +100,7 @@ def test_first_block_cache_option_applies(tmp_path: Path) -> None:
 
 
 def test_cpu_threads_leave_a_core_for_the_api() -> None:
-    from openkling.providers.diffusers.runner import cpu_threads
+    from openkling.providers.diffusers.pipeline import cpu_threads
 
     assert cpu_threads(3) == 3
     assert cpu_threads(None) == max(1, len(os.sched_getaffinity(0)) - 1)

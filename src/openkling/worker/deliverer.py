@@ -7,9 +7,9 @@ pushes a row's next attempt past a lease so that several workers never send it t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -22,7 +22,8 @@ from openkling.core.callbacks import (
 )
 from openkling.core.clock import now_ms
 from openkling.core.errors import KlingError
-from openkling.runtime import Runtime
+from openkling.observability.metrics import CALLBACK_DELIVERIES
+from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord
 from openkling.worker.backoff import backoff_seconds
 
@@ -31,47 +32,64 @@ log = logging.getLogger(__name__)
 BATCH = 50
 PARALLEL = 16
 IDLE_SECONDS = 1.0
-RETRY_BASE_SECONDS = 1.0
-RETRY_CAP_SECONDS = 300.0
+#: Backoff between attempts of one callback (the task retry's twins are settings:
+#: `retry_base_seconds`, `retry_max_seconds`); `callback_retry_seconds` bounds the total.
+CALLBACK_RETRY_BASE_SECONDS = 1.0
+CALLBACK_RETRY_CAP_SECONDS = 300.0
+#: A claimed delivery is held this much longer than the request may take.
+CLAIM_MARGIN_SECONDS = 30.0
+
+
+#: An account's callback signing secret, by account id.
+SecretLookup = Callable[[int], Awaitable[str]]
 
 
 class CallbackDeliverer:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
-        self._wake = asyncio.Event()
+    def __init__(
+        self,
+        deliveries: DeliveryStore,
+        *,
+        secret_for: SecretLookup,
+        timeout: float,
+        give_up_after: float,
+        allow_private: bool,
+    ) -> None:
+        self.deliveries = deliveries
+        self._secret = secret_for
+        self.timeout = timeout
+        self.give_up_after = give_up_after
+        self.allow_private = allow_private
+        self.wake_event = asyncio.Event()
         self._stopping = False
-        self._secrets: dict[int, str] = {}
+        self._client: httpx.AsyncClient | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self.wake_event.set()
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self.wake_event.set()
 
-    async def run(self) -> None:
-        limits = httpx.Limits(max_connections=PARALLEL)
-        async with httpx.AsyncClient(
-            timeout=self.settings.callback_timeout, follow_redirects=False, limits=limits
-        ) as client:
-            while not self._stopping:
-                try:
-                    sent = await self.deliver_due(client)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("callback delivery pass failed; retrying")
-                    sent = 0
-                if sent:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
-                self._wake.clear()
+    async def open(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
+                                         limits=httpx.Limits(max_connections=PARALLEL))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def turn(self) -> float:
+        """One delivery pass (a loop turn, see worker/loops.py): again at once when it sent
+        something, else after IDLE_SECONDS or a wake-up."""
+        if self._stopping or self._client is None:
+            return IDLE_SECONDS
+        sent = await self.deliver_due(self._client)
+        return 0.0 if sent else IDLE_SECONDS
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        lease_ms = int((self.settings.callback_timeout + 30) * 1000)
-        due = await self.runtime.deliveries.claim_due(now=now_ms(), limit=BATCH, lease_ms=lease_ms)
+        lease_ms = int((self.timeout + CLAIM_MARGIN_SECONDS) * 1000)
+        due = await self.deliveries.claim_due(now=now_ms(), limit=BATCH, lease_ms=lease_ms)
         if not due:
             return 0
         gate = asyncio.Semaphore(PARALLEL)
@@ -84,13 +102,12 @@ class CallbackDeliverer:
         return len(due)
 
     async def _deliver(self, client: httpx.AsyncClient, delivery: DeliveryRecord) -> None:
-        deliveries = self.runtime.deliveries
+        deliveries = self.deliveries
         try:
-            address = await check_callback_url(
-                delivery.url, allow_private=self.settings.allow_private_callbacks
-            )
+            address = await check_callback_url(delivery.url, allow_private=self.allow_private)
         except KlingError as exc:
             await deliveries.give_up(delivery.id, now=now_ms(), error=exc.message)
+            CALLBACK_DELIVERIES.labels("failed").inc()
             log.warning("callback for task %s refused: %s", delivery.task_id, exc.message)
             return
         body = delivery.payload.encode()
@@ -111,22 +128,16 @@ class CallbackDeliverer:
             error = f"{type(exc).__name__}: {exc}"[:500]
         if error is None:
             await deliveries.delivered(delivery.id, now=now_ms())
+            CALLBACK_DELIVERIES.labels("delivered").inc()
             return
         age_s = (now_ms() - delivery.created_at) / 1000
-        if age_s >= self.settings.callback_retry_seconds:
+        if age_s >= self.give_up_after:
             await deliveries.give_up(delivery.id, now=now_ms(), error=error)
+            CALLBACK_DELIVERIES.labels("failed").inc()
             log.warning("callback for task %s abandoned after %d attempts: %s",
                         delivery.task_id, delivery.attempts, error)
             return
-        delay = backoff_seconds(delivery.attempts, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
+        delay = backoff_seconds(delivery.attempts, base=CALLBACK_RETRY_BASE_SECONDS,
+                                cap=CALLBACK_RETRY_CAP_SECONDS)
         await deliveries.retry_at(delivery.id, when=now_ms() + int(delay * 1000), error=error)
-
-    async def _secret(self, account_id: int) -> str:
-        secret = self._secrets.get(account_id)
-        if secret is None:
-            account = await self.runtime.accounts.get(account_id)
-            if account is None:
-                raise RuntimeError(f"account {account_id} vanished")
-            secret = self.runtime.master.decrypt(account.callback_secret_enc)
-            self._secrets[account_id] = secret
-        return secret
+        CALLBACK_DELIVERIES.labels("retry").inc()

@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from openkling.core.models import GenerationSpec
+from openkling.errors import OpenKlingError
 from openkling.storage.base import Storage
 
 
-class ProviderError(Exception):
+class ProviderError(OpenKlingError):
     """The task cannot succeed: it ends `failed` with this message as task_status_msg."""
 
 
-class TransientProviderError(Exception):
+class TransientProviderError(OpenKlingError):
     """Worth another attempt later (upstream 5xx, a crashed model process, a timeout).
 
     `retry_after` (seconds) overrides the engine's exponential backoff; `count_attempt=False`
@@ -36,7 +37,7 @@ class TransientProviderError(Exception):
         self.count_attempt = count_attempt
 
 
-class TaskCancelled(Exception):
+class TaskCancelled(OpenKlingError):
     """Raised by a provider (or `TaskContext.raise_if_cancelled`) once cancellation is seen."""
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import torch
 
+from openkling.errors import OpenKlingError
 from openkling.providers.diffusers.encode import write_mp4
 from openkling.providers.diffusers.options import TINY_MODEL
 
 # Typed as Any: diffusers carries few annotations.
 diffusers: Any = importlib.import_module("diffusers")
 
-log = logging.getLogger("openkling.providers.diffusers.runner")
+log = logging.getLogger("openkling.providers.diffusers.pipeline")
 
 _DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
@@ -30,7 +31,7 @@ _DTYPES: dict[str, torch.dtype] = {
 }
 
 
-class GenerationCancelled(Exception):
+class GenerationCancelled(OpenKlingError):
     """Raised from the step callback once the shared cancel flag is seen."""
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from openkling.config import Settings
-from openkling.providers.base import Provider
+from openkling.core.provider import Provider
+from openkling.errors import ConfigError, OpenKlingError
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +22,16 @@ BUILTIN: dict[str, str] = {
 ProviderFactory = Callable[[dict[str, Any], Settings], Provider]
 
 
-class ProviderUnavailable(Exception):
+class ProviderUnavailable(OpenKlingError):
     pass
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The providers the model routes name: those built, and why each other one is not."""
+
+    available: dict[str, Provider] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def load_factory(name: str) -> ProviderFactory:
@@ -44,13 +54,18 @@ def build_provider(name: str, settings: Settings) -> Provider:
     return factory(dict(settings.provider_options.get(name, {})), settings)
 
 
-def build_providers(names: list[str], settings: Settings) -> dict[str, Provider | Exception]:
-    """Every provider the model routes name; a failure is kept (and reported) per provider."""
-    built: dict[str, Provider | Exception] = {}
+def build_providers(names: list[str], settings: Settings) -> Providers:
+    """Every provider the model routes name. Invalid options stop the start-up (ConfigError
+    naming `provider_options.<name>` and the field); a provider that cannot load (a missing
+    extra, a bad plugin path) is kept as unavailable with its reason, so it does not take the
+    other providers' models down."""
+    built = Providers()
     for name in names:
         try:
-            built[name] = build_provider(name, settings)
+            built.available[name] = build_provider(name, settings)
+        except ValueError as exc:  # includes pydantic's ValidationError
+            raise ConfigError(f"provider_options.{name}: {exc}") from exc
         except Exception as exc:
             log.error("provider %s is unavailable: %s", name, exc)
-            built[name] = exc
+            built.unavailable[name] = str(exc) or type(exc).__name__
     return built

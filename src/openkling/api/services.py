@@ -1,0 +1,37 @@
+"""What the routes work with: the assembly's parts plus this process's rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from openkling.api.limits import RateLimiter
+from openkling.assembly import ApiParts
+from openkling.config import Settings
+from openkling.core.auth import Authenticator
+from openkling.core.service import TaskService
+from openkling.storage.base import Storage
+from openkling.store.database import Database
+from openkling.worker.engine import Worker
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    auth: Authenticator
+    limiter: RateLimiter
+    tasks: TaskService
+    storage: Storage
+    db: Database
+    worker: Worker | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_parts(cls, parts: ApiParts, settings: Settings) -> ApiServices:
+        return cls(
+            auth=parts.auth,
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            tasks=parts.tasks,
+            storage=parts.storage,
+            db=parts.db,
+            worker=parts.worker,
+            unavailable=parts.unavailable,
+        )

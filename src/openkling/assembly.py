@@ -1,0 +1,239 @@
+"""Where each process kind is put together from Settings: nothing else constructs these parts.
+
+- every process opens `Resources` (database, stores, storage, master key, model routes);
+- the API process adds `ApiParts` (`api_process`, which `api.app.create_app` runs as its
+  lifespan), and by default an embedded worker;
+- a worker process adds providers and a `Worker` (`worker_process`).
+Parts receive their few collaborators explicitly, so each can be built alone in a test. This
+module imports no `api` module: the API sits above it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from openkling.config import Settings
+from openkling.core.auth import Authenticator
+from openkling.core.provider import ReceivesEvents
+from openkling.core.registry import ModelRegistry
+from openkling.core.secrets import MasterKey
+from openkling.core.service import TaskService
+from openkling.core.wire import callback_body
+from openkling.observability.metrics import set_provider_state
+from openkling.providers.loader import Providers, build_providers
+from openkling.storage.base import Storage
+from openkling.storage.factory import build_storage
+from openkling.store import migrate
+from openkling.store.accounts import AccountStore
+from openkling.store.database import Database
+from openkling.store.deliveries import DeliveryStore
+from openkling.store.records import TaskRecord
+from openkling.store.relay_events import RelayEventReader
+from openkling.store.tasks import TaskStore
+from openkling.worker.deliverer import CallbackDeliverer, SecretLookup
+from openkling.worker.engine import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApiParts:
+    """What the API's routes work with, besides its own rate limiter."""
+
+    auth: Authenticator
+    tasks: TaskService
+    storage: Storage
+    #: For readiness and the relay's upstream callbacks (`openkling.store.relay_events`).
+    db: Database
+    #: Readiness: the embedded worker (its loops and providers), and the providers that
+    #: cannot work, with the reason.
+    worker: Worker | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Resources:
+    """What every process kind opens, wired once from Settings."""
+
+    settings: Settings
+    db: Database
+    master: MasterKey
+    storage: Storage
+    tasks: TaskStore
+    accounts: AccountStore
+    deliveries: DeliveryStore
+    models: ModelRegistry
+
+    @classmethod
+    def open(cls, settings: Settings) -> Resources:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        master = MasterKey.load(settings.secret_key, settings.data_dir)
+        storage = build_storage(settings, master.signing_key)
+
+        def payload(task: TaskRecord) -> str:
+            return callback_body(task, storage.url_for)
+
+        return cls(
+            settings=settings,
+            db=db,
+            master=master,
+            storage=storage,
+            tasks=TaskStore(db, callback_payload=payload),
+            accounts=AccountStore(db),
+            deliveries=DeliveryStore(db),
+            models=ModelRegistry(settings),
+        )
+
+    def build_providers(self) -> Providers:
+        return build_providers(self.models.providers, self.settings)
+
+    async def migrate(self) -> None:
+        await migrate.upgrade(self.db)
+
+    async def close(self) -> None:
+        self.tasks.close()
+        await self.storage.close()
+        await self.db.dispose()
+
+
+def check_providers(providers: Providers) -> dict[str, str]:
+    """Ask each provider that can whether it can work on this host (installed extra, device,
+    weights); one that cannot moves to `unavailable`, with one ERROR naming reason and fix.
+    Returns those start-up reasons (they are safe to tell clients)."""
+    reasons: dict[str, str] = {}
+    for name, provider in list(providers.available.items()):
+        check = getattr(provider, "preflight", None)
+        problem = check() if callable(check) else None
+        if problem:
+            log.error("provider %s cannot work on this host; its models answer 503 and its "
+                      "tasks wait: %s", name, problem)
+            set_provider_state(name, "failed")
+            del providers.available[name]
+            providers.unavailable[name] = problem
+            reasons[name] = problem
+    for name in providers.unavailable:
+        set_provider_state(name, "failed")
+    return reasons
+
+
+def build_api(resources: Resources, providers: Providers,
+              reasons: dict[str, str] | None = None) -> ApiParts:
+    settings = resources.settings
+    return ApiParts(
+        auth=Authenticator(resources.accounts, resources.master, settings.auth_cache_seconds),
+        tasks=TaskService(
+            settings=settings,
+            store=resources.tasks,
+            registry=resources.models,
+            providers=providers.available,
+            url_for=resources.storage.url_for,
+            unavailable=reasons,
+        ),
+        storage=resources.storage,
+        db=resources.db,
+        unavailable=dict(providers.unavailable),
+    )
+
+
+def build_worker(resources: Resources, providers: Providers,
+                 on_fatal: Callable[[str], None] | None = None) -> Worker:
+    settings = resources.settings
+    for name, reason in providers.unavailable.items():
+        log.error("provider %s unavailable; its tasks wait in the queue: %s", name, reason)
+    for provider in providers.available.values():
+        if isinstance(provider, ReceivesEvents):
+            provider.attach_events(RelayEventReader(resources.db))
+    deliverer = CallbackDeliverer(
+        resources.deliveries,
+        secret_for=_secret_lookup(resources),
+        timeout=settings.callback_timeout,
+        give_up_after=settings.callback_retry_seconds,
+        allow_private=settings.allow_private_callbacks,
+    )
+    return Worker(
+        settings=settings,
+        tasks=resources.tasks,
+        providers=providers.available,
+        models=resources.models,
+        storage=resources.storage,
+        deliverer=deliverer,
+        on_loop_death=_loop_death(on_fatal),
+    )
+
+
+def _loop_death(on_fatal: Callable[[str], None] | None) -> Callable[[str, str], None]:
+    def died(loop: str, why: str) -> None:
+        # Readiness already says so (Worker.loops); the process exits non-zero so that a
+        # supervisor restarts it rather than leaving it up and idle.
+        if on_fatal is not None:
+            on_fatal(f"background loop {loop} ended: {why}")
+
+    return died
+
+
+def _secret_lookup(resources: Resources) -> SecretLookup:
+    cache: dict[int, str] = {}
+
+    async def secret_for(account_id: int) -> str:
+        """An account's callback signing secret (decrypted once per process)."""
+        secret = cache.get(account_id)
+        if secret is None:
+            account = await resources.accounts.get(account_id)
+            if account is None:
+                raise LookupError(f"account {account_id} vanished")
+            secret = resources.master.decrypt(account.callback_secret_enc)
+            cache[account_id] = secret
+        return secret
+
+    return secret_for
+
+
+@asynccontextmanager
+async def api_process(settings: Settings, *,
+                      on_fatal: Callable[[str], None] | None = None) -> AsyncIterator[ApiParts]:
+    """The API's parts for the lifetime of the application; with `embedded_worker`, a worker
+    too, which a new task wakes at once."""
+    resources = Resources.open(settings)
+    try:
+        await resources.migrate()
+        providers = resources.build_providers()
+        # Only where the providers run: an API-only host may lack the GPU its workers have.
+        reasons = check_providers(providers) if settings.embedded_worker else {}
+        worker = build_worker(resources, providers, on_fatal) \
+            if settings.embedded_worker else None
+        parts = build_api(resources, providers, reasons)
+        if worker is not None:
+            parts = dataclasses.replace(parts, worker=worker)
+            parts.tasks.on_created = worker.wake
+            await worker.start()
+        try:
+            yield parts
+        finally:
+            if worker is not None:
+                await worker.stop()
+    finally:
+        await resources.close()
+
+
+@asynccontextmanager
+async def worker_process(settings: Settings, *,
+                         on_fatal: Callable[[str], None] | None = None) -> AsyncIterator[Worker]:
+    """A standalone worker, started; stopped (within the grace period) on exit."""
+    resources = Resources.open(settings)
+    try:
+        await resources.migrate()
+        providers = resources.build_providers()
+        check_providers(providers)
+        worker = build_worker(resources, providers, on_fatal)
+        await worker.start()
+        try:
+            yield worker
+        finally:
+            await worker.stop()
+    finally:
+        await resources.close()

@@ -1,0 +1,76 @@
+"""What the worker and its model process say to each other over the pipe (pickled).
+
+Plain frozen dataclasses of the standard library: both sides import this module, and the
+worker's side never imports torch.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class ProcessState(enum.Enum):
+    """The model process as the worker sees it."""
+
+    STOPPED = "stopped"  # none running (not started yet, crashed, or closed)
+    LOADING = "loading"  # spawned, loading the pipeline
+    READY = "ready"  # pipeline loaded, waiting for work
+
+
+# ----- worker -> model process ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Generate:
+    job_id: str
+    call: dict[str, Any]
+    out_path: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+# ----- model process -> worker ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ready:
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    job_id: str
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Done:
+    job_id: str
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    job_id: str
+    out_of_memory: bool
+    reason: str
+
+
+ToChild = Generate | Stop
+FromChild = Ready | LoadFailed | Progress | Done | Cancelled | Failed
+#: Messages about one job (everything but the load outcome).
+JobMessage = Progress | Done | Cancelled | Failed

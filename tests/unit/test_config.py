@@ -1,0 +1,54 @@
+"""Settings refuse what they do not know, naming it; provider options are checked at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from openkling.config import Settings
+from openkling.errors import ConfigError
+from openkling.providers.loader import build_providers
+
+
+def test_unknown_toml_key_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "openkling.toml"
+    config.write_text('prot = 9000\n[models."x"]\nprovider = "diffusers"\nduration = [5]\n')
+    monkeypatch.setenv("OPENKLING_CONFIG", str(config))
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    locations = {".".join(str(p) for p in error["loc"]) for error in caught.value.errors()}
+    assert locations == {"prot", "models.x.duration"}
+
+
+def test_known_toml_keys_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "openkling.toml"
+    config.write_text('port = 9000\n[provider_options.diffusers]\nmodel = "tiny-random-wan"\n')
+    monkeypatch.setenv("OPENKLING_CONFIG", str(config))
+    settings = Settings()
+    assert settings.port == 9000
+    assert settings.provider_options == {"diffusers": {"model": "tiny-random-wan"}}
+
+
+def test_unknown_keyword_is_an_error() -> None:
+    with pytest.raises(ValidationError, match="lease_secs"):
+        Settings(lease_secs=5)  # type: ignore[call-arg]
+
+
+def test_invalid_provider_option_stops_start_up_naming_the_field(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path,
+                        provider_options={"diffusers": {"width": 100, "colour": "red"}})
+    with pytest.raises(ConfigError) as caught:
+        build_providers(["diffusers"], settings)
+    message = str(caught.value)
+    assert message.startswith("provider_options.diffusers: ")
+    assert "width: " in message and "colour: " in message
+
+
+def test_a_provider_that_cannot_load_is_unavailable_with_its_reason(tmp_path: Path) -> None:
+    built = build_providers(["no.such.module:Factory"], Settings(data_dir=tmp_path))
+    assert built.available == {}
+    assert "cannot be loaded" in built.unavailable["no.such.module:Factory"]
