@@ -51,6 +51,23 @@ def finish_request(method: str, route: str, path: str, status: int, started: flo
     log_access(method, path, status, started, request_id, account)
 
 
+_PREFIXES = ("/kling/v1", "/v1")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template with its mount prefix (FastAPI's scope holds the
+    router's route, without the prefix it was included under); "unmatched" for none."""
+    template = getattr(scope.get("route"), "path_format", None)
+    if not template:
+        return "unmatched"
+    path = str(scope["path"])
+    if not path.startswith(template.split("{", 1)[0]):
+        for prefix in _PREFIXES:
+            if path.startswith(prefix + "/"):
+                return prefix + str(template)
+    return str(template)
+
+
 class RequestContextMiddleware:
     """Gives each request an id (context, scope state, response header), refuses oversized
     bodies before anything parses them, and writes the access line and metrics."""
@@ -116,8 +133,7 @@ class RequestContextMiddleware:
                     await error_response(unexpected_to_kling(exc), request_id)(
                         scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or "unmatched"
+            template = route_template(scope)
             finish_request(scope["method"], template, scope["path"], status, started,
                            request_id, account_var.get())
             request_id_var.reset(request_token)
