@@ -45,4 +45,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
         if isinstance(link, OSError) and link.errno in (errno.ECONNREFUSED, errno.ECONNRESET,
                                                         errno.EPIPE, errno.ETIMEDOUT):
             return True
+        # PostgreSQL: connection exceptions (08xxx) and operator intervention (57xxx: shutting
+        # down, starting up), whichever driver exception carries them.
+        if str(getattr(link, "sqlstate", "") or "")[:2] in ("08", "57"):
+            return True
     return False

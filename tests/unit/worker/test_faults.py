@@ -43,6 +43,23 @@ def test_database_outages_are_recognised() -> None:
     assert all(is_database_unavailable(exc) for exc in down)
 
 
+def test_postgres_connection_and_shutdown_states_are_outages() -> None:
+    class StartingUp(Exception):  # the shape of asyncpg's CannotConnectNowError
+        sqlstate = "57P03"
+
+    class UniqueViolation(Exception):
+        sqlstate = "23505"
+
+    try:
+        try:
+            raise StartingUp("the database system is starting up")
+        except StartingUp as cause:
+            raise sqlalchemy.exc.DBAPIError("SELECT", {}, Exception("wrapped")) from cause
+    except sqlalchemy.exc.DBAPIError as wrapped:
+        assert is_database_unavailable(wrapped)
+    assert not is_database_unavailable(UniqueViolation("duplicate key"))
+
+
 def test_bugs_are_not_database_outages() -> None:
     assert not is_database_unavailable(KeyError("x"))
     assert not is_database_unavailable(OSError(errno.ENOSPC, "No space left on device"))
