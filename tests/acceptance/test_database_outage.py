@@ -244,7 +244,7 @@ def test_sqlite_data_dir_full_for_five_seconds(
         pytest.skip("needs root to mount a tmpfs")
     data_dir = tmp_path / "server0"  # where server_factory puts the first server's data
     data_dir.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(data_dir)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(data_dir)],
                              capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
