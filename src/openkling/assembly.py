@@ -10,6 +10,7 @@ module imports no `api` module: the API sits above it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
 from openkling.core.service import TaskService
 from openkling.core.wire import callback_body
+from openkling.observability.failures import RepeatingFailure
 from openkling.observability.metrics import set_provider_state
 from openkling.providers.loader import Providers, build_providers
 from openkling.storage.base import Storage
@@ -34,8 +36,10 @@ from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import TaskRecord
 from openkling.store.relay_events import RelayEventReader
 from openkling.store.tasks import TaskStore
+from openkling.worker.backoff import backoff_seconds
 from openkling.worker.deliverer import CallbackDeliverer, SecretLookup
 from openkling.worker.engine import Worker
+from openkling.worker.faults import is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,24 @@ class Resources:
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
+
+    async def migrate_when_reachable(self) -> None:
+        """Migrate, waiting for a database that is down (a process started during an
+        outage waits for it, as its loops would, instead of exiting)."""
+        failure = RepeatingFailure(log, "reaching the database at start-up")
+        attempt = 0
+        while True:
+            try:
+                await self.migrate()
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                attempt += 1
+                failure.failed(exc)
+                await asyncio.sleep(backoff_seconds(attempt, base=0.5, cap=5.0, jitter=0.5))
+                continue
+            failure.succeeded()
+            return
 
     async def close(self) -> None:
         self.tasks.close()
@@ -200,7 +222,7 @@ async def api_process(settings: Settings, *,
     too, which a new task wakes at once."""
     resources = Resources.open(settings)
     try:
-        await resources.migrate()
+        await resources.migrate_when_reachable()
         providers = resources.build_providers()
         # Only where the providers run: an API-only host may lack the GPU its workers have.
         reasons = check_providers(providers) if settings.embedded_worker else {}
@@ -226,7 +248,7 @@ async def worker_process(settings: Settings, *,
     """A standalone worker, started; stopped (within the grace period) on exit."""
     resources = Resources.open(settings)
     try:
-        await resources.migrate()
+        await resources.migrate_when_reachable()
         providers = resources.build_providers()
         check_providers(providers)
         worker = build_worker(resources, providers, on_fatal)

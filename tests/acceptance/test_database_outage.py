@@ -160,6 +160,11 @@ def run_outage(server_factory: ServerFactory, extra_env: dict[str, str], tmp_pat
                               stdout=open(tmp_path / f"worker{i}.log", "wb"),
                               stderr=subprocess.STDOUT)
              for i in range(workers)]
+    deadline = time.monotonic() + 60
+    while workers and not all(" started (providers: " in (tmp_path / f"worker{i}.log").read_text()
+                              for i in range(workers)):
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.2)
     load = Load(server.base_url, creds.headers, f"http://127.0.0.1:{free_port()}/hook")
     thread = threading.Thread(target=load.run, daemon=True)
     try:

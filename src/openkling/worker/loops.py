@@ -49,7 +49,7 @@ class Loops:
     """The background loops of one process."""
 
     def __init__(self, *, on_death: Callable[[str, str], None] | None = None,
-                 backoff_base: float = 0.5, backoff_cap: float = 30.0) -> None:
+                 backoff_base: float = 0.5, backoff_cap: float = 5.0) -> None:
         self.on_death = on_death
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
