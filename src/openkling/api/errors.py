@@ -87,12 +87,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method any route serves at this path (Starlette names only the matched one's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the matched route's;
+    included routers only answer whether a method fully matches)."""
+    routes = request.app.routes
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                      for route in routes)]
+    return ", ".join(allowed)

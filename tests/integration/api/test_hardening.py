@@ -110,7 +110,7 @@ def test_unsupported_methods_are_405_with_the_kling_envelope(
     body = response.json()
     assert body["code"] == 1202 and body["data"] is None
     assert body["request_id"] == response.headers["x-request-id"]
-    assert "allow" in response.headers
+    assert response.headers.get("allow")  # the methods the path does serve
 
 
 def test_access_log_line_has_the_response_request_id_account_and_latency(
