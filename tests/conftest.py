@@ -166,7 +166,9 @@ class ServerHandle:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> ServerHandle:
+    def start(self, timeout: float = 60, *, ready: bool = True) -> ServerHandle:
+        """Start and wait for /readyz 200 (`ready=False`: for /healthz, a server that is up
+        but, by design of the test, not ready)."""
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -178,7 +180,8 @@ class ServerHandle:
             if self.process.poll() is not None:
                 raise RuntimeError(f"openkling serve exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                path = "/readyz" if ready else "/healthz"
+                if httpx.get(f"{self.base_url}{path}", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -252,13 +255,13 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
 
     def start(
         env: dict[str, str] | None = None, provider: str = PROVIDER_DOUBLE, *,
-        name: str | None = None,
+        name: str | None = None, ready: bool = True,
     ) -> ServerHandle:
         data_dir = tmp_path / (name or f"server{len(started)}")
         data_dir.mkdir(parents=True, exist_ok=True)
         handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, provider, env))
         started.append(handle)
-        return handle.start()
+        return handle.start(ready=ready)
 
     yield start
     for handle in started:

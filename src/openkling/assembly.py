@@ -10,21 +10,26 @@ module imports no `api` module: the API sits above it.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from openkling.config import Settings
 from openkling.core.auth import Authenticator
+from openkling.core.backoff import backoff_seconds
 from openkling.core.image_fetch import ImageFetcher
 from openkling.core.provider import ReceivesEvents, SharesSlots
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
 from openkling.core.service import TaskService
 from openkling.core.wire import callback_body
+from openkling.observability.failures import RepeatingFailure
+from openkling.observability.metrics import set_provider_state
 from openkling.providers.loader import Providers, build_providers
 from openkling.storage.base import Storage
 from openkling.storage.factory import build_storage
@@ -38,6 +43,7 @@ from openkling.store.relay_events import RelayEventReader
 from openkling.store.tasks import TaskStore
 from openkling.worker.deliverer import CallbackDeliverer, SecretLookup
 from openkling.worker.engine import Worker
+from openkling.worker.faults import is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,10 @@ class ApiParts:
     storage: Storage
     #: For readiness and the relay's upstream callbacks (`openkling.store.relay_events`).
     db: Database
+    #: Readiness: the embedded worker (its loops and providers), and the providers that
+    #: cannot work, with the reason.
+    worker: Worker | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,15 +103,55 @@ class Resources:
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
 
+    async def migrate_when_reachable(self) -> None:
+        """Migrate, waiting for a database that is down (a process started during an
+        outage waits for it, as its loops would, instead of exiting)."""
+        failure = RepeatingFailure(log, "reaching the database at start-up")
+        attempt = 0
+        while True:
+            try:
+                await self.migrate()
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                attempt += 1
+                failure.failed(exc)
+                await asyncio.sleep(backoff_seconds(attempt, base=0.5, cap=5.0, jitter=0.5))
+                continue
+            failure.succeeded()
+            return
+
     async def close(self) -> None:
         await self.tasks.close()
         await self.storage.close()
         await self.db.dispose()
 
 
+def check_providers(providers: Providers) -> dict[str, str]:
+    """Ask each provider that can whether it can work on this host (installed extra, device,
+    weights); one that cannot moves to `unavailable`, with one ERROR naming reason and fix.
+    Returns those start-up reasons (they are safe to tell clients)."""
+    reasons: dict[str, str] = {}
+    for name, provider in list(providers.available.items()):
+        check = getattr(provider, "preflight", None)
+        problem = check() if callable(check) else None
+        if problem:
+            log.error("provider %s cannot work on this host; its models answer 503 and its "
+                      "tasks wait: %s", name, problem)
+            set_provider_state(name, "failed")
+            del providers.available[name]
+            providers.unavailable[name] = problem
+            reasons[name] = problem
+    for name in providers.unavailable:
+        set_provider_state(name, "failed")
+    return reasons
+
+
 def build_api(resources: Resources, providers: Providers,
-              http: httpx.AsyncClient | None = None) -> ApiParts:
-    """`http` fetches input image URLs; without it, creates that carry images are refused."""
+              http: httpx.AsyncClient | None = None,
+              reasons: dict[str, str] | None = None) -> ApiParts:
+    """`http` fetches input image URLs; without it, creates that carry images are refused.
+    `reasons` are the start-up check's findings, told to clients of unavailable models."""
     settings = resources.settings
     images = None if http is None else ImageFetcher(
         http, allow_private=settings.allow_private_image_urls,
@@ -117,13 +167,16 @@ def build_api(resources: Resources, providers: Providers,
             url_for=resources.storage.url_for,
             storage=resources.storage,
             images=images,
+            unavailable=reasons,
         ),
         storage=resources.storage,
         db=resources.db,
+        unavailable=dict(providers.unavailable),
     )
 
 
-def build_worker(resources: Resources, providers: Providers) -> Worker:
+def build_worker(resources: Resources, providers: Providers,
+                 on_fatal: Callable[[str], None] | None = None) -> Worker:
     settings = resources.settings
     for name, reason in providers.unavailable.items():
         log.error("provider %s unavailable; its tasks wait in the queue: %s", name, reason)
@@ -146,7 +199,18 @@ def build_worker(resources: Resources, providers: Providers) -> Worker:
         models=resources.models,
         storage=resources.storage,
         deliverer=deliverer,
+        on_loop_death=_loop_death(on_fatal),
     )
+
+
+def _loop_death(on_fatal: Callable[[str], None] | None) -> Callable[[str, str], None]:
+    def died(loop: str, why: str) -> None:
+        # Readiness already says so (Worker.loops); the process exits non-zero so that a
+        # supervisor restarts it rather than leaving it up and idle.
+        if on_fatal is not None:
+            on_fatal(f"background loop {loop} ended: {why}")
+
+    return died
 
 
 def _secret_lookup(resources: Resources) -> SecretLookup:
@@ -167,16 +231,22 @@ def _secret_lookup(resources: Resources) -> SecretLookup:
 
 
 @asynccontextmanager
-async def api_process(settings: Settings) -> AsyncIterator[ApiParts]:
+async def api_process(settings: Settings, *,
+                      on_fatal: Callable[[str], None] | None = None) -> AsyncIterator[ApiParts]:
     """The API's parts for the lifetime of the application; with `embedded_worker`, a worker
     too, which a new task wakes at once."""
     resources = Resources.open(settings)
     try:
-        await resources.migrate()
+        await resources.migrate_when_reachable()
         providers = resources.build_providers()
+        # Only where the providers run: an API-only host may lack the GPU its workers have.
+        reasons = check_providers(providers) if settings.embedded_worker else {}
         async with httpx.AsyncClient(timeout=settings.image_fetch_seconds) as http:
-            parts = build_api(resources, providers, http)
-            worker = build_worker(resources, providers) if settings.embedded_worker else None
+            parts = build_api(resources, providers, http, reasons)
+            worker = build_worker(resources, providers, on_fatal) \
+                if settings.embedded_worker else None
+            if worker is not None:
+                parts = dataclasses.replace(parts, worker=worker)
             if worker is not None:
                 parts.tasks.on_created = worker.wake
                 await worker.start()
@@ -190,12 +260,15 @@ async def api_process(settings: Settings) -> AsyncIterator[ApiParts]:
 
 
 @asynccontextmanager
-async def worker_process(settings: Settings) -> AsyncIterator[Worker]:
+async def worker_process(settings: Settings, *,
+                         on_fatal: Callable[[str], None] | None = None) -> AsyncIterator[Worker]:
     """A standalone worker, started; stopped (within the grace period) on exit."""
     resources = Resources.open(settings)
     try:
-        await resources.migrate()
-        worker = build_worker(resources, resources.build_providers())
+        await resources.migrate_when_reachable()
+        providers = resources.build_providers()
+        check_providers(providers)
+        worker = build_worker(resources, providers, on_fatal)
         await worker.start()
         try:
             yield worker

@@ -82,6 +82,19 @@ class Settings(BaseSettings):
         "random key kept in <data_dir>/secret.key."
     )
     log_level: str = "info"
+    log_format: Literal["plain", "json"] = Field(
+        "plain", description="`json`: one JSON object a line, for log shippers."
+    )
+    metrics_token: str | None = Field(
+        None, description="Bearer token `GET /metrics` requires; unset: loopback clients only."
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, description="Request line and headers larger than this get 431."
+    )
+    retention_days: float = Field(
+        30.0, ge=0, description="Finished tasks (files and rows) older than this are deleted; "
+        "0 keeps them forever."
+    )
 
     # Engine
     embedded_worker: bool = Field(True, description="Run a worker inside `openkling serve`.")

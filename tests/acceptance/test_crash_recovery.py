@@ -89,7 +89,7 @@ def test_sigterm_releases_unfinished_work(server_factory: ServerFactory) -> None
     assert "Application shutdown complete" in server.log()
     with sqlite3.connect(server.data_dir / "openkling.db") as db:
         rows = db.execute("SELECT status, lease_owner, attempts FROM tasks").fetchall()
-    assert [(status, owner) for status, owner, _ in rows] == [("processing", None)] * 3
+    assert [(status, owner) for status, owner, _ in rows] == [("submitted", None)] * 3
     assert all(attempts == 0 for _, _, attempts in rows)  # shutdown is not the task's fault
     server.start()
     resumed = statuses(server, creds)

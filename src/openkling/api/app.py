@@ -3,7 +3,7 @@ path, and (by default) an in-process worker that a new task wakes at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,6 +14,7 @@ from openkling.api import (
     routes_account,
     routes_files,
     routes_health,
+    routes_metrics,
     routes_tasks,
     routes_upstream,
 )
@@ -50,15 +51,18 @@ class OpenKlingApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
+               on_fatal: Callable[[str], None] | None = None) -> FastAPI:
     """The API process (`openkling.assembly.api_process` builds its parts at start-up).
 
-    `fast_poll=False` leaves polls to the FastAPI route (the parity test compares both)."""
+    `fast_poll=False` leaves polls to the FastAPI route (the parity test compares both).
+    `on_fatal` is called when the process can no longer do its work (a background loop
+    ended): `openkling serve` then exits non-zero."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with api_process(settings) as parts:
+        async with api_process(settings, on_fatal=on_fatal) as parts:
             services = ApiServices.from_parts(parts, settings)
             app.state.services = services
             try:
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
         lifespan=lifespan,
     )
     app.fast_poll = fast_poll
+    app.state.metrics_token = settings.metrics_token
     install_error_handlers(app)
     install_docs_ui(app)
     for prefix in ("/v1", "/kling/v1"):
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True) -> F
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
+    app.include_router(routes_metrics.router)
     # Last: any other path, known or not, authenticates before it is told it does not exist.
     app.include_router(routes_account.fallback)
     app.add_middleware(

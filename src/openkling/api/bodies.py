@@ -35,6 +35,8 @@ class JsonBodyRequest(Request):
                 self._json = json.loads(body, parse_constant=_reject_constant)
             except UnicodeDecodeError as exc:
                 raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", 0) from exc
+            except RecursionError as exc:  # thousands of nested arrays or objects
+                raise json.JSONDecodeError("nested too deeply", "", 0) from exc
         return self._json
 
 

@@ -15,6 +15,7 @@ from fastapi.security import HTTPBearer
 from openkling.api.errors import request_id_of
 from openkling.api.services import ApiServices
 from openkling.core.auth import Principal
+from openkling.observability.logs import account_var
 
 #: Declares the bearer scheme in OpenAPI for the routes that list it in `dependencies`; it
 #: checks nothing (`authenticate` does), so a missing or foreign header passes through it.
@@ -38,6 +39,7 @@ def context(request: Request) -> tuple[ApiServices, str]:
 async def authenticate(request: Request) -> Principal:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers.get("authorization"))
+    account_var.set(principal.account_name)  # for log lines and the access line
     await services.limiter.hit(principal.account_id)
     return principal
 

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from openkling.api.envelope import error_response
+from openkling.api.failures import request_failures, unexpected_to_kling
 from openkling.api.middleware import BodyTooLarge
 from openkling.core.errors import Code, KlingError
 
@@ -66,6 +68,8 @@ def install_error_handlers(app: FastAPI) -> None:
             error = KlingError(
                 Code.METHOD_NOT_VALID,
                 f"{request.method} {request.url.path} is not a valid method for this path",
+                http_status=exc.status_code,
+                headers={"Allow": _allowed_methods(request)} if exc.status_code == 405 else {},
             )
         elif exc.status_code < 500:
             error = KlingError(Code.INVALID_REQUEST, str(exc.detail), http_status=exc.status_code)
@@ -78,11 +82,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.error, request_id_of(request))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error (request_id=%s)", request_id_of(request))
-        return error_response(KlingError(Code.INTERNAL, "internal error"), request_id_of(request))
+        request_failures.failed(exc)
+        return error_response(unexpected_to_kling(exc), request_id_of(request))
 
     app.add_exception_handler(KlingError, on_kling_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(BodyTooLarge, on_body_too_large)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the matched route's;
+    included routers only answer whether a method fully matches)."""
+    routes = request.app.routes
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                      for route in routes)]
+    return ", ".join(allowed)

@@ -9,10 +9,12 @@ FastAPI. Same function, so both paths answer alike (tests/integration/api/test_f
 from __future__ import annotations
 
 import re
+import time
 
 from starlette.types import Scope, Send
 
 from openkling.api.envelope import REQUEST_ID_HEADER, new_request_id
+from openkling.api.middleware import finish_request
 from openkling.api.poll import answer_poll
 from openkling.api.services import ApiServices
 from openkling.core.families import FAMILIES
@@ -20,6 +22,8 @@ from openkling.core.families import FAMILIES
 _POLL_PATH = re.compile(r"/(?:kling/)?v1/((?:videos|images)/[^/]+)/([^/]+)")
 _JSON = (b"content-type", b"application/json")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+_ROUTE = "/v1/videos/text2video/{task_id}"
+_KLING_ROUTE = "/kling" + _ROUTE
 
 
 def poll_key(scope: Scope) -> tuple[str, str] | None:
@@ -33,6 +37,7 @@ def poll_key(scope: Scope) -> tuple[str, str] | None:
 
 async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
                     send: Send) -> None:
+    started = time.perf_counter()
     request_id = new_request_id()
     authorization = None
     for name, value in scope["headers"]:
@@ -46,3 +51,6 @@ async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
     headers.append((b"content-length", str(len(answer.body)).encode()))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
+    path = scope["path"]
+    route = _KLING_ROUTE if path.startswith("/kling/") else _ROUTE
+    finish_request("GET", route, path, answer.status, started, request_id, answer.account)

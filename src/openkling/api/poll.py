@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass, field
 
 from openkling.api.envelope import error_body, success_body
+from openkling.api.failures import request_failures, unexpected_to_kling
 from openkling.api.services import ApiServices
-from openkling.core.errors import Code, KlingError
+from openkling.core.errors import KlingError
 from openkling.core.families import TEXT2VIDEO
 
 log = logging.getLogger(__name__)
@@ -25,20 +26,27 @@ class PollAnswer:
     body: bytes
     #: Headers besides the content type and the request id (e.g. Retry-After on 429).
     headers: dict[str, str] = field(default_factory=dict)
+    #: Who asked (for the access line), when known.
+    account: str | None = None
 
 
 async def answer_poll(
     services: ApiServices, authorization: str | None, key: str, request_id: str, *,
     kind: str = TEXT2VIDEO,
 ) -> PollAnswer:
+    account = None
     try:
         principal = await services.auth.authenticate(authorization)
+        account = principal.account_name
         await services.limiter.hit(principal.account_id)
         task = await services.tasks.get(principal, key, kind)
-        return PollAnswer(200, success_body(services.tasks.to_wire(task), request_id))
+        return PollAnswer(200, success_body(services.tasks.to_wire(task), request_id),
+                          account=account)
     except KlingError as error:
-        return PollAnswer(error.http_status, error_body(error, request_id), error.headers)
-    except Exception:
-        log.exception("unhandled error (request_id=%s)", request_id)
-        internal = KlingError(Code.INTERNAL, "internal error")
-        return PollAnswer(internal.http_status, error_body(internal, request_id))
+        return PollAnswer(error.http_status, error_body(error, request_id), error.headers,
+                          account)
+    except Exception as exc:
+        request_failures.failed(exc)  # a database outage must not log a traceback a poll
+        failure = unexpected_to_kling(exc)
+        return PollAnswer(failure.http_status, error_body(failure, request_id),
+                          failure.headers, account)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
 from openkling.api.deps import ServicesDep
+from openkling.api.services import ApiServices
+from openkling.storage.health import storage_problem
 from openkling.store import migrate
 
 router = APIRouter(tags=["health"])
@@ -16,12 +20,50 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and migrations current")
+@router.get(
+    "/readyz",
+    summary="Readiness: a created task can run",
+    description="200 when the database answers with the current schema, the storage takes "
+    "files, every background loop of this process is alive and not failing, and at least one "
+    "provider is ready; else 503. The body names each part: `ok`, or why not.",
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
+    checks = await readiness(services)
+    ready = _all_ok(checks)
+    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
+                        200 if ready else 503)
+
+
+async def readiness(services: ApiServices) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
     try:
         current = await migrate.is_current(services.db)
     except Exception as exc:
-        return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
-    if not current:
-        return JSONResponse({"status": "unavailable", "database": "migrations pending"}, 503)
-    return JSONResponse({"status": "ok"})
+        checks["database"] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+    else:
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if current else "pending: run `openkling migrate`"
+    checks["storage"] = await storage_problem(services.storage) or "ok"
+    providers: dict[str, str] = {name: f"failed: {why}"
+                                 for name, why in services.unavailable.items()}
+    worker = services.worker
+    if worker is not None:
+        checks["loops"] = worker.loops.health()
+        providers.update({name: f"failed: {why}" for name, why in worker.failed.items()})
+        providers.update({name: "ready" for name in worker.providers})
+        if not any(state == "ready" for state in providers.values()):
+            checks["worker"] = "no provider is ready: created tasks cannot run"
+    checks["providers"] = providers
+    return checks
+
+
+def _all_ok(checks: dict[str, Any]) -> bool:
+    for name, value in checks.items():
+        if name == "providers":
+            continue  # one failed provider does not stop the others' models
+        if isinstance(value, dict):
+            if any(state != "ok" for state in value.values()):
+                return False
+        elif value != "ok":
+            return False
+    return True

@@ -37,7 +37,7 @@ async def upstream_callback(task_id: str, token: str, request: Request,
         raise KlingError.not_found()
     try:
         payload: Any = json.loads(body) if body else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = {"unparsed": body.decode("utf-8", "replace")[:1000]}
     async with services.db.write() as conn:
         await relay_events.record(conn, task_id, payload)

@@ -3,7 +3,7 @@ its buckets with the deployment where the database or Redis allows)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openkling.api.limits import RateLimiter
 from openkling.assembly import ApiParts
@@ -13,6 +13,7 @@ from openkling.core.service import TaskService
 from openkling.storage.base import Storage
 from openkling.store.database import Database
 from openkling.store.rate_buckets import shared_buckets
+from openkling.worker.engine import Worker
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class ApiServices:
     tasks: TaskService
     storage: Storage
     db: Database
+    worker: Worker | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_parts(cls, parts: ApiParts, settings: Settings) -> ApiServices:
@@ -33,4 +36,6 @@ class ApiServices:
             tasks=parts.tasks,
             storage=parts.storage,
             db=parts.db,
+            worker=parts.worker,
+            unavailable=parts.unavailable,
         )

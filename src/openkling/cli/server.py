@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -61,21 +63,38 @@ def serve(
     import uvicorn
 
     from openkling.api.app import create_app
+    from openkling.api.http_protocol import bounded_http_protocol
 
     settings = settings_from(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
         public_url=public_url, embedded_worker=worker, log_level=log_level,
     )
     settings = with_diffusers_options(settings, model=model, device=device, devices=devices)
-    setup_logging(settings.log_level)
+    setup_logging(settings)
+    fatal: list[str] = []
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, on_fatal=_exit_on_fatal(fatal)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep setup_logging's handler (and its redaction filter)
+        access_log=False,  # ours (api/middleware.py) has the request id, account and latency
+        http=bounded_http_protocol(settings.max_header_bytes),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
     )
+    if fatal:
+        typer.echo(f"openkling serve stopped: {fatal[0]}", err=True)
+        raise typer.Exit(1)
+
+
+def _exit_on_fatal(fatal: list[str]) -> Callable[[str], None]:
+    """Record why, then stop the server the way a supervisor would (SIGTERM: graceful)."""
+
+    def on_fatal(reason: str) -> None:
+        fatal.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return on_fatal
 
 
 def worker(
@@ -89,18 +108,27 @@ def worker(
     settings = settings_from(data_dir=data_dir, database_url=database_url, provider=provider,
                              log_level=log_level)
     settings = with_diffusers_options(settings, devices=devices)
-    setup_logging(settings.log_level)
-    asyncio.run(_run_worker(settings))
+    setup_logging(settings)
+    fatal: list[str] = []
+    asyncio.run(_run_worker(settings, fatal))
+    if fatal:
+        typer.echo(f"openkling worker stopped: {fatal[0]}", err=True)
+        raise typer.Exit(1)
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings, fatal: list[str]) -> None:
     from openkling.assembly import worker_process
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker_process(settings):
+
+    def on_fatal(reason: str) -> None:
+        fatal.append(reason)
+        stop.set()
+
+    async with worker_process(settings, on_fatal=on_fatal):
         await stop.wait()
 
 

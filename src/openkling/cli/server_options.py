@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from openkling.config import Settings
+from openkling.observability.logs import configure_logging
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="State folder [env: OPENKLING_DATA_DIR]")
@@ -42,29 +41,6 @@ def with_diffusers_options(settings: Settings, **flags: Any) -> Settings:
     return settings.model_copy(update={"provider_options": options})
 
 
-class RedactSecrets(logging.Filter):
-    """Keep URL secrets out of access logs: the relay's per-task callback tokens (in the path)
-    and the signatures of download links (in the query)."""
-
-    _TOKEN_PATH = re.compile(r"(/upstream/kling/[^/\s]+/)[^/?\s\"]+")
-    _SIGNATURE = re.compile(r"((?:signature|Signature)=)[^&\s\"]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._redact(arg) if isinstance(arg, str) else arg
-                                for arg in record.args)
-        return True
-
-    def _redact(self, text: str) -> str:
-        return self._SIGNATURE.sub(r"\1<redacted>", self._TOKEN_PATH.sub(r"\1<redacted>", text))
-
-
-def setup_logging(level: str) -> None:
-    """One format for our logs and uvicorn's; secrets never reach a handler."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    # httpx logs every request URL at INFO: signed video URLs and upstream calls by the
-    # thousand. Their failures still surface through our own messages.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def setup_logging(settings: Settings) -> None:
+    """One format for our logs and uvicorn's (see observability/logs.py)."""
+    configure_logging(settings.log_level, settings.log_format)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,10 +15,19 @@ CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", 
 AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 
 
+def _one_moving_axis_schema(schema: dict[str, Any]) -> None:
+    """State "exactly one axis non-zero" in the schema too: one variant per moving axis."""
+    schema["oneOf"] = [
+        {"properties": {name: {"not": {"const": 0}} if name == axis else {"const": 0}
+                        for name in AXES}, "required": [axis]}
+        for axis in AXES
+    ]
+
+
 class CameraConfig(BaseModel):
     """Six camera axes; Kling requires exactly one of them to move."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_moving_axis_schema)
 
     horizontal: float = Field(0.0, ge=-10, le=10)
     vertical: float = Field(0.0, ge=-10, le=10)
@@ -37,8 +46,18 @@ class CameraConfig(BaseModel):
         return self
 
 
+def _config_only_for_simple_schema(schema: dict[str, Any]) -> None:
+    present = [c for c in schema["properties"]["config"]["anyOf"] if c.get("type") != "null"]
+    schema["oneOf"] = [
+        {"properties": {"type": {"const": "simple"}, "config": present[0]},
+         "required": ["type", "config"]},
+        {"properties": {"type": {"enum": [t for t in get_args(CameraType) if t != "simple"]},
+                        "config": {"type": "null"}}},
+    ]
+
+
 class CameraControl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_config_only_for_simple_schema)
 
     type: CameraType
     config: CameraConfig | None = None
@@ -64,16 +83,25 @@ class Text2VideoRequest(BaseModel):
         description="Kling model name; the legacy field `model` means the same.",
         examples=["kling-v1"],
     )
-    prompt: str = Field(..., max_length=MAX_PROMPT, description="What the video shows.")
+    prompt: str = Field(..., max_length=MAX_PROMPT, description="What the video shows.",
+                        json_schema_extra={"minLength": 1, "pattern": r"\S"})
     negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
     cfg_scale: float | None = Field(None, ge=0, le=1, description="Prompt adherence, 0..1.")
     mode: Literal["std", "pro"] | None = None
     aspect_ratio: Literal["16:9", "9:16", "1:1"] | None = None
     duration: str | None = Field(
-        None, description='Seconds as a string, "5" or "10" (3..15 on newer models).'
+        None, description='Seconds as a string, "5" or "10" (3..15 on newer models).',
+        json_schema_extra={"anyOf": [{"type": "string", "enum": ["5", "10"]},
+                                     {"type": "integer", "enum": [5, 10]}, {"type": "null"}]},
     )
     camera_control: CameraControl | None = None
-    callback_url: str | None = Field(None, max_length=2048)
+    callback_url: str | None = Field(
+        None, max_length=2048,
+        json_schema_extra={"pattern": r"^(https?://([^/?#@\s]*@)?[A-Za-z0-9._~-]+(:[0-9]{1,5})?"
+                           r"([/?#]\S*)?)?$"},
+        description="http(s) URL to receive status changes (empty: none); its host must "
+        "resolve to public addresses unless the server allows private callbacks.",
+    )
     external_task_id: str | None = Field(None, max_length=128)
 
     @field_validator("prompt")
@@ -96,6 +124,8 @@ class Text2VideoRequest(BaseModel):
     def _cfg_scale_not_bool(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("must be a number in [0, 1], not a boolean")
+        if value is not None and not isinstance(value, int | float):
+            raise ValueError("must be a number in [0, 1]")  # not "0.5": Kling's type is float
         return value
 
     @field_validator("duration", mode="before")
@@ -108,10 +138,9 @@ class Text2VideoRequest(BaseModel):
                 _bad_duration()
             return str(int(value))
         if isinstance(value, str):
-            text = value.strip()
-            if not text.isdigit():
+            if not (value.isascii() and value.isdigit()):  # no " 5", no non-ASCII digits
                 _bad_duration()
-            return str(int(text))
+            return str(int(value))
         return _bad_duration()
 
     @field_validator("duration")

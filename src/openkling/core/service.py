@@ -53,6 +53,7 @@ class TaskService:
         storage: Storage,
         images: ImageFetcher | None = None,
         on_created: Callable[[], None] | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         self._storage = storage
         self._images = images
@@ -62,6 +63,8 @@ class TaskService:
         self._providers = providers
         self._url_for = url_for
         self.on_created = on_created
+        #: Why a provider cannot work on this host (its start-up check), said to clients.
+        self._unavailable = unavailable or {}
 
     async def create(self, principal: Principal, req: BaseModel,
                      family: Family = FAMILIES[TEXT2VIDEO]) -> TaskRecord:
@@ -75,8 +78,11 @@ class TaskService:
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
         if provider is None:
-            # The cause (an import error, a bad option) is in the server log, not for clients.
-            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server")
+            # The start-up check's reason is for clients too; other causes (an import error, a
+            # bad option) stay in the server log.
+            reason = self._unavailable.get(model.provider)
+            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this server"
+                             + (f": {reason}" if reason else ""))
         honoured = provider_families(provider).get(family.path)
         if honoured is None:
             raise KlingError.invalid(

@@ -57,12 +57,20 @@ def _move_atomically(source: Path, target: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
     partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not keep half a video
+        raise
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(target)
+    try:
+        partial.write_bytes(data)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not keep a half-written file
+        raise

@@ -8,6 +8,7 @@ forward: terminal writes require an unfinished status.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -328,8 +329,12 @@ class TaskStore:
         error: str | None,
         count_attempt: bool = True,
     ) -> bool:
-        """Give the task back to the queue (retry later, or shutdown)."""
+        """Give the task back to the queue (retry later, or shutdown): `submitted` again, so
+        that no task is `processing` without a worker."""
         values: dict[str, Any] = {
+            "status": TaskStatus.SUBMITTED,
+            "progress": 0,
+            "updated_at": int(time.time() * 1000),
             "lease_owner": None,
             "lease_expires_at": None,
             "run_after": run_after,
@@ -380,6 +385,9 @@ class TaskStore:
                 update(tasks)
                 .where(expired, tasks.c.attempts < tasks.c.max_attempts)
                 .values(
+                    status=TaskStatus.SUBMITTED,  # never `processing` without a worker
+                    progress=0,
+                    updated_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
                     run_after=now,

@@ -7,7 +7,6 @@ pushes a row's next attempt past a lease so that several workers never send it t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from openkling.core.callbacks import (
     sign,
 )
 from openkling.core.errors import KlingError
+from openkling.observability.metrics import CALLBACK_DELIVERIES
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord
 
@@ -59,34 +59,33 @@ class CallbackDeliverer:
         self.timeout = timeout
         self.give_up_after = give_up_after
         self.allow_private = allow_private
-        self._wake = asyncio.Event()
+        self.wake_event = asyncio.Event()
         self._stopping = False
+        self._client: httpx.AsyncClient | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self.wake_event.set()
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self.wake_event.set()
 
-    async def run(self) -> None:
-        limits = httpx.Limits(max_connections=PARALLEL)
-        async with httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=False, limits=limits
-        ) as client:
-            while not self._stopping:
-                try:
-                    sent = await self.deliver_due(client)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("callback delivery pass failed; retrying")
-                    sent = 0
-                if sent:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
-                self._wake.clear()
+    async def open(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
+                                         limits=httpx.Limits(max_connections=PARALLEL))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def turn(self) -> float:
+        """One delivery pass (a loop turn, see worker/loops.py): again at once when it sent
+        something, else after IDLE_SECONDS or a wake-up."""
+        if self._stopping or self._client is None:
+            return IDLE_SECONDS
+        sent = await self.deliver_due(self._client)
+        return 0.0 if sent else IDLE_SECONDS
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         lease_ms = int((self.timeout + CLAIM_MARGIN_SECONDS) * 1000)
@@ -108,6 +107,7 @@ class CallbackDeliverer:
             address = await check_callback_url(delivery.url, allow_private=self.allow_private)
         except KlingError as exc:
             await deliveries.give_up(delivery.id, now=now_ms(), error=exc.message)
+            CALLBACK_DELIVERIES.labels("failed").inc()
             log.warning("callback for task %s refused: %s", delivery.task_id, exc.message)
             return
         body = delivery.payload.encode()
@@ -128,13 +128,16 @@ class CallbackDeliverer:
             error = f"{type(exc).__name__}: {exc}"[:500]
         if error is None:
             await deliveries.delivered(delivery.id, now=now_ms())
+            CALLBACK_DELIVERIES.labels("delivered").inc()
             return
         age_s = (now_ms() - delivery.created_at) / 1000
         if age_s >= self.give_up_after:
             await deliveries.give_up(delivery.id, now=now_ms(), error=error)
+            CALLBACK_DELIVERIES.labels("failed").inc()
             log.warning("callback for task %s abandoned after %d attempts: %s",
                         delivery.task_id, delivery.attempts, error)
             return
         delay = backoff_seconds(delivery.attempts, base=CALLBACK_RETRY_BASE_SECONDS,
                                 cap=CALLBACK_RETRY_CAP_SECONDS)
         await deliveries.retry_at(delivery.id, when=now_ms() + int(delay * 1000), error=error)
+        CALLBACK_DELIVERIES.labels("retry").inc()

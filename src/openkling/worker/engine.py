@@ -7,16 +7,16 @@ their own processes or threads). All leases of a worker are renewed by one state
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import random
 import shutil
 import socket
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from openkling.clock import now_ms
 from openkling.config import Settings
@@ -31,10 +31,15 @@ from openkling.core.provider import (
     TransientProviderError,
 )
 from openkling.core.registry import ModelRegistry
+from openkling.observability import metrics
+from openkling.observability.failures import RepeatingFailure
 from openkling.storage.base import Storage
 from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.retention import delete_expired
 from openkling.store.tasks import CANCELLED_MESSAGE, TaskStore
 from openkling.worker.deliverer import CallbackDeliverer
+from openkling.worker.faults import disk_full_message, is_database_unavailable
+from openkling.worker.loops import Loops
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,9 @@ CLAIM_BATCH = 200
 CANCEL_CHECK_SECONDS = 1.0
 PROGRESS_WRITE_SECONDS = 0.5
 SWEEP_SECONDS = 5.0
+RETENTION_SECONDS = 3600.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,6 +63,7 @@ class _Running:
     last_write: float = 0.0
     lost: bool = False
     cancel_deadline: float | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 class Worker:
@@ -70,6 +79,7 @@ class Worker:
         storage: Storage,
         deliverer: CallbackDeliverer,
         worker_id: str | None = None,
+        on_loop_death: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tasks = tasks
@@ -79,27 +89,38 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._built = dict(providers)
         self.providers: dict[str, Provider] = {}
+        #: Providers that did not start, with the reason (readiness reports them).
+        self.failed: dict[str, str] = {}
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        self._loops: list[asyncio.Task[None]] = []
+        self.loops = Loops(on_death=on_loop_death)
+        self._last_renewal = time.monotonic()
+        self._outcomes = RepeatingFailure(log, "saving task outcomes")
+        self._progress = RepeatingFailure(log, "saving task progress")
 
     # ----- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         for name, provider in self._built.items():
+            metrics.set_provider_state(name, "loading")
             try:
                 await provider.start()
-            except Exception:
+            except Exception as exc:
                 log.exception("provider %s failed to start; its tasks wait in the queue", name)
+                metrics.set_provider_state(name, "failed")
+                self.failed[name] = f"failed to start: {type(exc).__name__}: {exc}"[:300]
                 continue
+            metrics.set_provider_state(name, "ready")
             self.providers[name] = provider
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="openkling-claim"),
-            asyncio.create_task(self._lease_loop(), name="openkling-lease"),
-            asyncio.create_task(self._sweep_loop(), name="openkling-sweep"),
-            asyncio.create_task(self.deliverer.run(), name="openkling-callbacks"),
-        ]
+        # Each loop survives database, disk and network failures (worker/loops.py).
+        self.loops.spawn("claim", self._claim_turn, wake=self._wake)
+        self.loops.spawn("lease", self._lease_turn)
+        self.loops.spawn("sweep", self._sweep_turn)
+        await self.deliverer.open()
+        self.loops.spawn("callbacks", self.deliverer.turn, wake=self.deliverer.wake_event)
+        if self.settings.retention_days > 0:
+            self.loops.spawn("retention", self._retention_turn)
         log.info("worker %s started (providers: %s)", self.id, ", ".join(self.providers) or "-")
 
     @property
@@ -127,9 +148,8 @@ class Worker:
         if remaining:
             await asyncio.wait(remaining, timeout=10)
         self.deliverer.stop()
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.loops.stop()
+        await self.deliverer.close()
         for name, provider in self.providers.items():
             try:
                 await provider.close()
@@ -139,15 +159,12 @@ class Worker:
 
     # ----- loops ---------------------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self._claim_once()
-            except Exception:
-                log.exception("claiming tasks failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
-            self._wake.clear()
+    async def _claim_turn(self) -> float:
+        """Claim what fits; the wait until the next look (a new task wakes it sooner)."""
+        if self._stopping:
+            return 3600.0
+        await self._claim_once()
+        return await self._idle_seconds()
 
     async def _claim_once(self) -> None:
         lease_ms = int(self.settings.lease_seconds * 1000)
@@ -182,21 +199,14 @@ class Worker:
     def _running_count(self, provider: str) -> int:
         return sum(1 for r in self._running.values() if r.provider == provider)
 
-    async def _lease_loop(self) -> None:
-        last_renewal = time.monotonic()
-        while True:
-            await asyncio.sleep(CANCEL_CHECK_SECONDS)
-            try:
-                if time.monotonic() - last_renewal >= self.settings.heartbeat_seconds:
-                    last_renewal = time.monotonic()
-                    await self._renew_leases()
-                elif self._running:
-                    await self._check_cancellations()
-                self._enforce_cancel_deadlines()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("lease upkeep failed; retrying")
+    async def _lease_turn(self) -> float:
+        self._enforce_cancel_deadlines()
+        if time.monotonic() - self._last_renewal >= self.settings.heartbeat_seconds:
+            await self._renew_leases()
+            self._last_renewal = time.monotonic()
+        elif self._running:
+            await self._check_cancellations()
+        return CANCEL_CHECK_SECONDS
 
     async def _renew_leases(self) -> None:
         # Judge only the runs that existed before the statement: a task claimed while it ran
@@ -236,21 +246,24 @@ class Worker:
                 if running.job is not None and not running.job.done():
                     running.job.cancel()
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            try:
-                now = now_ms()
-                requeued, failed = await self.tasks.sweep(now=now)
-                failed += await self.tasks.fail_unclaimed_cancelled(now=now)
-                if requeued or failed:
-                    log.info("sweeper: %d task(s) re-queued, %d failed", requeued, failed)
-                    self._wake.set()
-                    self.deliverer.wake()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sweeping failed; retrying")
-            await asyncio.sleep(SWEEP_SECONDS)
+    async def _sweep_turn(self) -> float:
+        now = now_ms()
+        requeued, failed = await self.tasks.sweep(now=now)
+        failed += await self.tasks.fail_unclaimed_cancelled(now=now)
+        if requeued or failed:
+            log.info("sweeper: %d task(s) re-queued, %d failed", requeued, failed)
+            self._wake.set()
+            self.deliverer.wake()
+        return SWEEP_SECONDS
+
+    async def _retention_turn(self) -> float:
+        deleted = await delete_expired(self.tasks.db, self.storage, now_ms=now_ms(),
+                                       retention_days=self.settings.retention_days)
+        if deleted.tasks:
+            metrics.TASKS_DELETED.inc(deleted.tasks)
+            log.info("retention: deleted %d finished task(s) and %d file(s) older than %g "
+                     "days", deleted.tasks, deleted.files, self.settings.retention_days)
+        return RETENTION_SECONDS * random.uniform(0.9, 1.1)
 
     # ----- one task ------------------------------------------------------------------------
 
@@ -287,17 +300,30 @@ class Worker:
             result = await provider.run(spec, running.ctx)
             await self._succeed(running, result)
         except TaskCancelled:
-            await self.tasks.fail(record, message=CANCELLED_MESSAGE, now=now_ms())
+            await self._persist(lambda: self.tasks.fail(record, message=CANCELLED_MESSAGE,
+                                                        now=now_ms()))
+            self._observe(running, "failed")
         except ProviderError as exc:
-            await self.tasks.fail(record, message=str(exc) or "generation failed", now=now_ms())
+            message = str(exc) or "generation failed"
+            await self._persist(lambda: self.tasks.fail(record, message=message, now=now_ms()))
+            self._observe(running, "failed")
         except TransientProviderError as exc:
             await self._retry_or_fail(running, exc)
         except asyncio.CancelledError:
             await self._on_interrupted(running)
         except Exception as exc:
-            log.exception("task %s: provider %s crashed", record.id, running.provider)
-            await self._retry_or_fail(running, TransientProviderError(
-                f"internal error in provider {running.provider}: {type(exc).__name__}"))
+            full = disk_full_message(exc)
+            if full is not None:  # retrying cannot make room: fail once, say why
+                log.error("task %s failed: %s", record.id, full)
+                await self._persist(lambda: self.tasks.fail(record, message=full, now=now_ms()))
+                self._observe(running, "failed")
+            elif is_database_unavailable(exc):  # not the task's fault: no attempt spent
+                await self._retry_or_fail(running, TransientProviderError(
+                    "the database was unavailable", retry_after=1.0, count_attempt=False))
+            else:
+                log.exception("task %s: provider %s crashed", record.id, running.provider)
+                await self._retry_or_fail(running, TransientProviderError(
+                    f"internal error in provider {running.provider}: {type(exc).__name__}"))
         finally:
             shutil.rmtree(running.ctx.work_dir, ignore_errors=True)
             self._running.pop(record.id, None)
@@ -310,7 +336,9 @@ class Worker:
         stored: dict[str, Any] = {"videos": [video.to_record() for video in result.videos]}
         if result.images:
             stored["images"] = [image.to_record() for image in result.images]
-        done = await self.tasks.succeed(running.record, result=stored, now=now_ms())
+        done = await self._persist(lambda: self.tasks.succeed(
+            running.record, result=stored, now=now_ms()))
+        self._observe(running, "succeed")
         if done is None:
             log.warning("task %s: finished after losing its lease; result discarded",
                         running.record.id)
@@ -318,30 +346,35 @@ class Worker:
     async def _retry_or_fail(self, running: _Running, exc: TransientProviderError) -> None:
         record = running.record
         if exc.count_attempt and record.attempts >= record.max_attempts:
-            await self.tasks.fail(
-                record, message=f"{exc} (gave up after {record.attempts} attempts)", now=now_ms()
-            )
+            await self._persist(lambda: self.tasks.fail(
+                record, message=f"{exc} (gave up after {record.attempts} attempts)",
+                now=now_ms()))
+            self._observe(running, "failed")
             return
         delay = exc.retry_after
         if delay is None:
             delay = backoff_seconds(record.attempts, base=self.settings.retry_base_seconds,
                                     cap=self.settings.retry_max_seconds)
         log.info("task %s: retrying in %.1fs (%s)", record.id, delay, exc)
-        await self.tasks.release(
-            record, run_after=now_ms() + int(delay * 1000), error=str(exc),
-            count_attempt=exc.count_attempt,
-        )
+        run_after = now_ms() + int(delay * 1000)
+        await self._persist(lambda: self.tasks.release(
+            record, run_after=run_after, error=str(exc), count_attempt=exc.count_attempt))
+        self._observe(running, "retry")
 
     async def _on_interrupted(self, running: _Running) -> None:
         record = running.record
         if running.lost:
             return  # someone else holds the task now
-        if running.ctx.cancelled.is_set():
-            await self.tasks.fail(record, message=CANCELLED_MESSAGE, now=now_ms())
-        else:  # shutdown: hand the task back without spending an attempt
-            await self.tasks.release(
-                record, run_after=now_ms(), error="worker shut down", count_attempt=False
-            )
+        try:
+            if running.ctx.cancelled.is_set():
+                await self.tasks.fail(record, message=CANCELLED_MESSAGE, now=now_ms())
+            else:  # shutdown: hand the task back without spending an attempt
+                await self.tasks.release(
+                    record, run_after=now_ms(), error="worker shut down", count_attempt=False
+                )
+        except Exception as exc:  # the lease expires and the sweeper re-queues it
+            log.warning("task %s: could not hand back (%s: %s)", record.id,
+                        type(exc).__name__, exc)
 
     async def _report(self, running: _Running, percent: float | None) -> None:
         now = time.monotonic()
@@ -351,11 +384,44 @@ class Worker:
                 return
             if now - running.last_write < PROGRESS_WRITE_SECONDS and progress < 100:
                 return
-        if running.processing:
-            await self.tasks.save_progress(running.record, progress=progress, now=now_ms())
-        else:
-            await self.tasks.start_processing(running.record, progress=progress, now=now_ms())
-            self.deliverer.wake()
+        try:
+            if running.processing:
+                await self.tasks.save_progress(running.record, progress=progress, now=now_ms())
+            else:
+                await self.tasks.start_processing(running.record, progress=progress,
+                                                  now=now_ms())
+                self.deliverer.wake()
+        except Exception as exc:  # progress is news, not state: the run goes on
+            if not is_database_unavailable(exc):
+                raise
+            self._progress.failed(exc)
+            return
+        self._progress.succeeded()
         running.processing = True
         running.progress = progress
         running.last_write = now
+
+    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """A task's outcome is in hand: write it through a database outage rather than
+        lose it and render again. Retries until the statement runs (it is compare-and-set on
+        the lease, so a write after the lease moved on changes nothing) or the worker stops."""
+        failures = 0
+        while True:
+            try:
+                result = await write()
+            except Exception as exc:
+                if not is_database_unavailable(exc) or self._stopping:
+                    raise
+                failures += 1
+                self._outcomes.failed(exc)
+                await asyncio.sleep(backoff_seconds(failures, base=0.5, cap=5.0, jitter=0.5))
+                continue
+            self._outcomes.succeeded()
+            return result
+
+    def _observe(self, running: _Running, outcome: str) -> None:
+        record = running.record
+        metrics.RENDER_SECONDS.labels(running.provider, record.model_name, outcome).observe(
+            time.monotonic() - running.started)
+        if outcome != "retry":
+            metrics.TASK_ATTEMPTS.labels(running.provider, outcome).observe(record.attempts)

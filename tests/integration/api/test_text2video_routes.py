@@ -265,8 +265,10 @@ async def test_non_hex_file_signature_is_refused(client: httpx.AsyncClient) -> N
 async def test_unknown_route_and_method(client: httpx.AsyncClient, alice: Credentials) -> None:
     response = await client.get("/v1/videos/nothing", headers=alice.headers)
     assert response.status_code == 404 and response.json()["code"] == 1202
+    # A method the path does not serve: 405 (issue 9) with Kling's code for it, and Allow.
     response = await client.delete("/v1/videos/text2video", headers=alice.headers)
-    assert response.status_code == 404 and response.json()["code"] == 1202
+    assert response.status_code == 405 and response.json()["code"] == 1202
+    assert response.headers["allow"] == "GET, POST"
 
 
 async def test_lifecycle_failure_and_retry(client: httpx.AsyncClient, alice: Credentials) -> None:

@@ -44,18 +44,22 @@ def write_mp4(frames: Any, path: Path, fps: int, crf: int = 18) -> EncodedVideo:
         raise ValueError(f"expected (frames, height, width, 3) RGB frames, got {video.shape}")
     count, height, width, _ = video.shape
     partial = path.with_name(path.name + ".partial")
-    with av.open(str(partial), mode="w", format="mp4",
-                 options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width = width
-        stream.height = height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        for rgb in video:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            for packet in stream.encode(frame):
+    try:
+        with av.open(str(partial), mode="w", format="mp4",
+                     options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps))
+            stream.width = width
+            stream.height = height
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            for rgb in video:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
                 container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    os.replace(partial, path)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # e.g. the disk filled up mid-write
+        raise
     return EncodedVideo(path=path, frames=count, fps=fps, width=width, height=height)

@@ -33,6 +33,7 @@ from typing import Any
 
 from openkling.core.provider import ProviderError, TaskCancelled, TransientProviderError
 from openkling.errors import OpenKlingError
+from openkling.observability.metrics import MODEL_PROCESS_RESTARTS
 from openkling.providers.diffusers.messages import (
     Cancelled,
     Done,
@@ -91,6 +92,7 @@ class ModelProcess:
         self._pending: str | None = None  # a job the child may still be running
         self._generating = asyncio.Lock()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkling-model-io")
+        self._spawned = False
 
     @property
     def pid(self) -> int | None:
@@ -123,6 +125,9 @@ class ModelProcess:
         child_conn.close()  # so that the child's death reads as end-of-file here
         self._proc, self._conn, self._cancel = proc, parent_conn, cancel
         self.state = ProcessState.LOADING
+        if self._spawned:
+            MODEL_PROCESS_RESTARTS.labels("diffusers").inc()
+        self._spawned = True
         log.info("model process %s started for %s", proc.pid, self.load_config.get("model"))
 
     async def wait_ready(self, cancelled: asyncio.Event | None = None) -> dict[str, Any]:
@@ -143,6 +148,8 @@ class ModelProcess:
                 self.info = dict(message.info)
                 log.info("model process %s ready: %s", self.pid, self.info)
             elif isinstance(message, LoadFailed):
+                log.error("model process %s could not load %r: %s", self.pid,
+                          self.load_config.get("model"), message.reason)
                 await self._reap()
                 raise ProviderError(
                     f"could not load model {self.load_config.get('model')!r}: {message.reason}"
@@ -324,6 +331,7 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
 
         runner = PipelineRunner.load(load_config, Path(data_dir))
     except Exception as exc:
+        logging.getLogger("openkling.model").exception("loading the model failed")
         conn.send(LoadFailed(f"{type(exc).__name__}: {exc}"))
         conn.close()
         return

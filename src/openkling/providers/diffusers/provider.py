@@ -38,6 +38,7 @@ from openkling.providers.diffusers.families import (
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.model_options import LOAD_FIELDS, DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
+from openkling.providers.diffusers.preflight import preflight
 
 WHO = "the local diffusers provider"
 
@@ -87,6 +88,10 @@ class DiffusersProvider:
     def model_processes(self) -> list[ModelProcess]:
         """One per device, in the order of `devices` (empty before `start`)."""
         return list(self._processes)
+
+    def preflight(self) -> str | None:
+        """Why this host cannot run the configured model (with the fix), or None."""
+        return preflight(self.options)
 
     @property
     def model_process(self) -> ModelProcess | None:

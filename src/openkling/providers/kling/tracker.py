@@ -23,6 +23,7 @@ import time
 from openkling.core.backoff import backoff_seconds
 from openkling.core.provider import EventSource
 from openkling.errors import OpenKlingError
+from openkling.observability.metrics import RELAY_INFLIGHT
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.relay_options import KlingOptions
 from openkling.providers.kling.upstream import (
@@ -128,12 +129,14 @@ class Tracker:
         else:
             delay = self.options.first_poll_after
         self._reschedule(entry, delay * random.uniform(0.8, 1.2))
+        RELAY_INFLIGHT.set(len(self._by_task))
         return entry
 
     def untrack(self, entry: Tracked) -> None:
         self._by_channel[entry.channel.name].pop(entry.upstream_id, None)
         if self._by_task.get(entry.task_id) is entry:
             del self._by_task[entry.task_id]
+        RELAY_INFLIGHT.set(len(self._by_task))
 
     def poll_soon(self, task_id: str) -> None:
         """A callback said something changed: query the task now instead of on schedule."""

@@ -20,6 +20,7 @@ from openkling.core.errors import Code
 from openkling.core.kling_jwt import sign_token
 from openkling.core.retry_after import parse_retry_after
 from openkling.errors import OpenKlingError
+from openkling.observability.metrics import RELAY_UPSTREAM_REQUESTS
 from openkling.providers.kling.relay_options import ChannelOptions
 
 log = logging.getLogger("openkling.providers.kling")
@@ -199,6 +200,17 @@ class UpstreamClient:
 
     async def _call(self, method: str, url: str, gate: asyncio.Semaphore | None = None,
                     **kwargs: Any) -> Any:
+        operation = "submit" if method == "POST" else "query"
+        try:
+            result = await self._request(method, url, gate, **kwargs)
+        except UpstreamError:
+            RELAY_UPSTREAM_REQUESTS.labels(operation, "error").inc()
+            raise
+        RELAY_UPSTREAM_REQUESTS.labels(operation, "ok").inc()
+        return result
+
+    async def _request(self, method: str, url: str, gate: asyncio.Semaphore | None,
+                       **kwargs: Any) -> Any:
         try:
             async with gate or self._query_gate:
                 response = await self._http.request(

@@ -1,0 +1,85 @@
+"""Retention: finished tasks older than `retention_days` lose their files, then their rows.
+
+Kling keeps results for 30 days; so do we by default. Deletion runs in small batches, each its
+own short transaction, so the poll path (reads) and creates (short writes) never wait long
+behind it. A task whose files cannot be deleted keeps its row and is tried again next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from openkling.storage.base import Storage
+from openkling.store.database import Database
+from openkling.store.tables import callback_deliveries, relay_events, tasks
+
+log = logging.getLogger(__name__)
+
+FINISHED = ("succeed", "failed")
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class RetentionResult:
+    tasks: int = 0
+    files: int = 0
+    kept: int = 0  # tasks whose files could not be deleted this round
+
+
+def storage_keys(result: dict[str, Any] | None) -> list[str]:
+    """The storage keys a finished task's result refers to (relay results have URLs only)."""
+    videos = (result or {}).get("videos") or []
+    return [str(v["storage_key"]) for v in videos
+            if isinstance(v, dict) and v.get("storage_key")]
+
+
+async def delete_expired(
+    db: Database, storage: Storage, *, now_ms: int, retention_days: float, batch: int = 200,
+    pause: float = 0.05, max_batches: int | None = None,
+) -> RetentionResult:
+    """Delete finished tasks last updated before `now - retention_days`, `batch` at a time."""
+    cutoff = now_ms - int(retention_days * DAY_MS)
+    outcome = RetentionResult()
+    skip: set[str] = set()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
+        query = (select(tasks.c.id, tasks.c.result)
+                 .where(tasks.c.status.in_(FINISHED), tasks.c.updated_at < cutoff)
+                 .order_by(tasks.c.updated_at).limit(batch + len(skip)))
+        async with db.read() as conn:
+            rows = [(str(i), r) for i, r in await conn.execute(query) if str(i) not in skip]
+        rows = rows[:batch]
+        if not rows:
+            break
+        removable: list[str] = []
+        for task_id, result in rows:
+            try:
+                for key in storage_keys(result):
+                    await storage.delete(key)
+                    outcome.files += 1
+            except Exception as exc:
+                log.warning("retention: files of task %s not deleted, kept for the next round "
+                            "(%s: %s)", task_id, type(exc).__name__, exc)
+                skip.add(task_id)
+                outcome.kept += 1
+                continue
+            removable.append(task_id)
+        if removable:
+            async with db.write() as conn:
+                await conn.execute(delete(callback_deliveries)
+                                   .where(callback_deliveries.c.task_id.in_(removable)))
+                await conn.execute(delete(relay_events)
+                                   .where(relay_events.c.task_id.in_(removable)))
+                await conn.execute(delete(tasks).where(tasks.c.id.in_(removable),
+                                                       tasks.c.status.in_(FINISHED)))
+            outcome.tasks += len(removable)
+        if len(rows) < batch:
+            break
+        await asyncio.sleep(pause)  # let polls and creates in between
+    return outcome
