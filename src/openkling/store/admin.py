@@ -1,19 +1,17 @@
-"""Queries for operators (the admin routes and `keys` CLI) and the console's read-only extras.
+"""Queries for operators: the admin routes and the `keys` CLI.
 
 Kept apart from AccountStore, whose queries sit on the authentication path.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select, update
 
 from openkling.store.database import Database
-from openkling.store.tables import accounts, callback_deliveries, credentials, tasks
+from openkling.store.tables import accounts, credentials, tasks
 
 UNFINISHED = ("submitted", "processing")
 
@@ -39,18 +37,6 @@ class KeySummary:
     access_key: str
     created_at: int
     revoked_at: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverySummary:
-    id: int
-    url: str
-    task_status: str | None
-    state: str
-    attempts: int
-    created_at: int
-    finished_at: int | None
-    last_error: str | None
 
 
 class AdminStore:
@@ -140,32 +126,3 @@ class AdminStore:
                 channel = state.get("channel") if isinstance(state, dict) else None
                 counts[(provider, str(channel) if channel is not None else None)] += 1
         return counts
-
-    async def deliveries_of(self, account_id: int, task_id: str) -> list[DeliverySummary]:
-        """A task's callback history, oldest first; the account filter keeps tenants apart."""
-        cd = callback_deliveries
-        query = (
-            select(cd.c.id, cd.c.url, cd.c.payload, cd.c.state, cd.c.attempts, cd.c.created_at,
-                   cd.c.finished_at, cd.c.last_error)
-            .where(cd.c.task_id == task_id, cd.c.account_id == account_id)
-            .order_by(cd.c.id)
-        )
-        async with self.db.read() as conn:
-            rows = list(await conn.execute(query))
-        return [
-            DeliverySummary(
-                id=row.id, url=row.url, task_status=_status_of(row.payload), state=row.state,
-                attempts=row.attempts, created_at=row.created_at, finished_at=row.finished_at,
-                last_error=row.last_error,
-            )
-            for row in rows
-        ]
-
-
-def _status_of(payload: str) -> str | None:
-    try:
-        body: Any = json.loads(payload)
-    except ValueError:
-        return None
-    status = body.get("task_status") if isinstance(body, dict) else None
-    return status if isinstance(status, str) else None
