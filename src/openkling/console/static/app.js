@@ -130,5 +130,10 @@ function updateChrome(active) {
 document.getElementById("signout").addEventListener("click", () => {
   signOut("You are signed out.");
 });
+// A link to the page already shown starts it afresh (a new, empty form), as a reload would.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("a[href^='#/']");
+  if (link && link.getAttribute("href") === location.hash && !event.defaultPrevented) route();
+});
 window.addEventListener("hashchange", route);
 route();

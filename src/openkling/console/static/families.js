@@ -13,7 +13,7 @@ export const FAMILIES = {
     result: "videos",
     fields: [
       { name: "prompt", label: "Prompt", kind: "textarea", required: true, maxLength: PROMPT_MAX,
-        help: `What the video shows; at most ${PROMPT_MAX} characters.` },
+        help: `Required: what the video shows, at most ${PROMPT_MAX} characters.` },
       { name: "negative_prompt", label: "Negative prompt", kind: "textarea",
         maxLength: PROMPT_MAX, help: "What to keep out of it (optional)." },
       { name: "model_name", label: "Model", kind: "select",

@@ -66,8 +66,7 @@ function buildForm(ctx, family) {
     }
     controls[field.name] = control;
     const row = h("div", { class: "field" },
-      h("label", { for: id }, field.label, field.required ? h("span", { class: "req",
-        "aria-hidden": "true" }, " *") : ""),
+      h("label", { for: id }, field.label),
       control,
       field.help ? h("p", { id: helpId, class: "help" }, field.help) : "");
     if (field.maxLength && field.kind === "textarea") {
