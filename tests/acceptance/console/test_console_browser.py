@@ -4,7 +4,8 @@ A user signs in, creates a video, watches it reach `succeed`, plays it, cancels 
 API error verbatim; an admin revokes the user's key and the user's console is signed out.
 
 With OPENKLING_CONSOLE_SCREENSHOTS=<folder>, the test also saves the screenshots that
-docs/console.md shows (`OPENKLING_CONSOLE_SCREENSHOTS=docs/console pytest tests/acceptance/console`).
+docs/console.md shows:
+    OPENKLING_CONSOLE_SCREENSHOTS=docs/console pytest tests/acceptance/console
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     message.wait_for()
     assert message.inner_text() == refusal["message"]
     assert "external_task_id" in message.inner_text()
+    page.get_by_label("Callback URL").scroll_into_view_if_needed()
     shot(page, "create")
 
     # --- cancel an unfinished task from its page ---------------------------------------------
