@@ -53,7 +53,7 @@ class KeyCreate(BaseModel):
 
     account: str = Field(..., min_length=1, max_length=128)
     label: str | None = Field(None, max_length=128)
-    admin: bool = Field(False, description="Make the account an admin (never revoked here).")
+    admin: bool = Field(False, description="Make the account an admin (operator).")
 
     @field_validator("account", "label")
     @classmethod
@@ -104,7 +104,10 @@ async def list_keys(request: Request) -> Response:
 
 
 @router.post("/keys", summary="Create a credential; its secrets are in this answer only",
-             response_class=JSONResponse, openapi_extra=BEARER)
+             response_class=JSONResponse, openapi_extra={**BEARER, "requestBody": {
+                 "required": True,
+                 "content": {"application/json": {"schema": KeyCreate.model_json_schema()}},
+             }})
 async def create_key(request: Request) -> Response:
     _, runtime, store, request_id = await _admin(request)
     body = parse_body(await request.body(), KeyCreate)

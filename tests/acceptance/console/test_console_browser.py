@@ -132,7 +132,7 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     assert api_task["task_status"] == "succeed"
     assert abs(duration - float(api_task["task_result"]["videos"][0]["duration"])) < 0.2
     page.evaluate("const v = document.querySelector('video'); v.pause(); v.currentTime = 1")
-    wait_js(page, "document.querySelector('video').readyState >= 2")
+    wait_js(page, "(v => !v.seeking && v.readyState >= 2)(document.querySelector('video'))")
     assert page.get_by_role("link", name="Download").get_attribute("download") == \
         f"{task_id}.mp4"
     assert page.locator(".request").inner_text().count("a paper boat on a pond") == 1
@@ -153,7 +153,7 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     message.wait_for()
     assert message.inner_text() == refusal["message"]
     assert "external_task_id" in message.inner_text()
-    page.get_by_label("Callback URL").scroll_into_view_if_needed()
+    message.scroll_into_view_if_needed()
     shot(page, "create")
 
     # --- cancel an unfinished task from its page ---------------------------------------------
@@ -185,6 +185,8 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     phone_page.locator(f'a[data-task="{task_id}"]').click()
     phone_page.locator("video").wait_for()
     wait_js(phone_page, "document.querySelector('video').readyState >= 2")
+    phone_page.evaluate("document.querySelector('video').currentTime = 2")
+    wait_js(phone_page, "(v => !v.seeking && v.readyState >= 2)(document.querySelector('video'))")
     assert phone_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(phone_page, "phone-task")
     phone.close()
