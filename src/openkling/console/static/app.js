@@ -127,6 +127,11 @@ function updateChrome(active) {
   }
 }
 
+// The skip link must not change the hash: the hash is the page address here.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 document.getElementById("signout").addEventListener("click", () => {
   signOut("You are signed out.");
 });

@@ -59,7 +59,9 @@ export async function render(ctx) {
     // The signed URL changes on every read; set the player once, when the task succeeds.
     if (task.task_status === "succeed" && !videosShown) {
       videosShown = true;
-      result.replaceChildren(h("h2", {}, "Result"), ...(task.task_result.videos || []).map(
+      // Only http(s) links become players and downloads (a relayed URL comes from upstream).
+      const videos = (task.task_result.videos || []).filter((v) => /^https?:\/\//i.test(v.url));
+      result.replaceChildren(h("h2", {}, "Result"), ...videos.map(
         (video, i) => h("figure", { class: "video" },
           h("video", { src: video.url, controls: true, preload: "auto", playsInline: true,
             "aria-label": `Video ${i + 1} of task ${task.task_id}` }),
