@@ -230,6 +230,13 @@ def test_non_admin_sees_no_operator_pages(browser: Any, server_factory: ServerFa
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     sign_in(page, server, user.api_key)
+    # keyboard: the skip link comes first, moves focus to the content and keeps the page
+    first = page.evaluate("document.querySelector('a[href], button, input, select').className")
+    assert first == "skip"
+    page.locator(".skip").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    assert page.get_by_role("heading", name="Tasks", exact=True).is_visible()
     page.goto(f"{server.base_url}/console/#/admin")
     page.get_by_role("heading", name="Operators only").wait_for()
     # and signing out forgets the key
