@@ -12,18 +12,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from openkling import __version__
-from openkling.api import (
-    routes_admin,
-    routes_console,
-    routes_files,
-    routes_health,
-    routes_text2video,
-    routes_upstream,
-)
+from openkling.api import routes_files, routes_health, routes_text2video, routes_upstream
 from openkling.api.deps import SECURITY_SCHEME
 from openkling.api.errors import install_error_handlers
 from openkling.api.limits import RateLimiter
 from openkling.api.middleware import RequestContextMiddleware
+from openkling.api.routes_admin import router as admin_router
+from openkling.api.routes_console import router as console_router
 from openkling.config import Settings
 from openkling.core.models import Text2VideoRequest
 from openkling.runtime import Runtime
@@ -73,8 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
-    app.include_router(routes_console.router)
-    app.include_router(routes_admin.router)
+    app.include_router(console_router)
+    app.include_router(admin_router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi_with_request_schemas(app)  # type: ignore[method-assign]
     return app
