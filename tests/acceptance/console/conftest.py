@@ -31,7 +31,9 @@ def _skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread while it
+# is open, and every later asyncio.run / async test in the session would find it running.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     reason = _skip_reason()
     if reason:
