@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -23,7 +23,7 @@ from openkling.config import Settings
 from openkling.core.auth import Authenticator
 from openkling.core.backoff import backoff_seconds
 from openkling.core.image_fetch import ImageFetcher
-from openkling.core.provider import ReceivesEvents, SharesSlots
+from openkling.core.provider import Provider, ReceivesEvents, SharesSlots
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
 from openkling.core.service import TaskService
@@ -61,6 +61,12 @@ class ApiParts:
     #: cannot work, with the reason.
     worker: Worker | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: The console's operator routes: accounts and keys, and what this process serves.
+    accounts: AccountStore | None = None
+    master: MasterKey | None = None
+    models: ModelRegistry | None = None
+    settings: Settings | None = None
+    providers: Mapping[str, Provider] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,6 +178,11 @@ def build_api(resources: Resources, providers: Providers,
         storage=resources.storage,
         db=resources.db,
         unavailable=dict(providers.unavailable),
+        accounts=resources.accounts,
+        master=resources.master,
+        models=resources.models,
+        settings=settings,
+        providers=dict(providers.available),
     )
 
 

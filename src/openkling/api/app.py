@@ -22,6 +22,8 @@ from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
 from openkling.api.fastpath import poll_key, send_poll
 from openkling.api.middleware import RequestContextMiddleware
+from openkling.api.routes_admin import router as admin_router
+from openkling.api.routes_console import router as console_router
 from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
     app.include_router(routes_metrics.router)
+    app.include_router(console_router)
+    app.include_router(admin_router)
     # Last: any other path, known or not, authenticates before it is told it does not exist.
     app.include_router(routes_account.fallback)
     app.add_middleware(

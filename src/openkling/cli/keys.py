@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +23,8 @@ from openkling.core.secrets import (
     generate_credential,
     hash_api_key,
 )
+from openkling.store.admin import AdminStore
+from openkling.store.records import AccountRecord, CredentialRecord
 
 app = typer.Typer(help="Manage account credentials.", no_args_is_help=True)
 console = Console()
@@ -44,6 +47,8 @@ def _with_runtime(settings: Settings, job: Callable[[Resources], Awaitable[T]]) 
 def create(
     name: Annotated[str, typer.Option("--name", help="Account name (created if new).")],
     label: Annotated[str | None, typer.Option(help="A note for this credential.")] = None,
+    admin: Annotated[bool, typer.Option(
+        "--admin", help="Make the account an operator: admin routes and console pages.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -69,9 +74,12 @@ def create(
             secret_key_enc=runtime.master.encrypt(cred.secret_key),
             now=now,
         )
+        if admin:
+            await AdminStore(runtime.db).set_admin(account.id, True)
         out: dict[str, object] = {
             "account": account.name,
             "account_created": created,
+            "admin": admin or account.id in await _admin_ids(runtime),
             "credential_id": record.id,
             "api_key": cred.api_key,
             "access_key": cred.access_key,
@@ -86,7 +94,8 @@ def create(
         typer.echo(json.dumps(result))
         return
     console.print(f"[bold]Account:[/bold] {result['account']}"
-                  + (" (new)" if result["account_created"] else ""))
+                  + (" (new)" if result["account_created"] else "")
+                  + (" [admin]" if result["admin"] else ""))
     console.print(f"API key:     {result['api_key']}")
     console.print(f"Access key:  {result['access_key']}")
     console.print(f"Secret key:  {result['secret_key']}")
@@ -101,13 +110,19 @@ def list_keys(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """List credentials (never their secrets)."""
+    """List credentials (never their secrets), with the access key `keys revoke` takes."""
     settings = settings_from(data_dir=data_dir, database_url=database_url)
-    pairs = _with_runtime(settings, lambda rt: rt.accounts.list_credentials())
+
+    async def job(runtime: Resources) -> tuple[list[tuple[CredentialRecord, AccountRecord]],
+                                             set[int]]:
+        return await runtime.accounts.list_credentials(), await _admin_ids(runtime)
+
+    pairs, admins = _with_runtime(settings, job)
     rows = [
         {
             "id": cred.id,
             "account": account.name,
+            "admin": account.id in admins,
             "label": cred.label,
             "api_key": cred.api_key_hint,
             "access_key": cred.access_key,
@@ -119,11 +134,26 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    table = Table("id", "account", "label", "api key", "access key", "created", "revoked")
+    # The access key is what `keys revoke` needs: it is never cut or wrapped. Below the
+    # width the table needs, it is printed wider than the terminal rather than cropped.
+    access_width = max((len(str(r["access_key"])) for r in rows), default=10)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("id", no_wrap=True)
+    table.add_column("account", ratio=1, overflow="fold")
+    table.add_column("label", ratio=1)
+    table.add_column("api key", no_wrap=True)
+    table.add_column("access key", no_wrap=True, min_width=access_width)
+    table.add_column("created", no_wrap=True)
+    table.add_column("state", no_wrap=True)
     for row in rows:
-        table.add_row(*(str(row[k] or "") for k in
-                        ("id", "account", "label", "api_key", "access_key", "created", "revoked")))
-    console.print(table)
+        account = f"{row['account']} (admin)" if row["admin"] else str(row["account"])
+        table.add_row(str(row["id"]), account, str(row["label"]), str(row["api_key"]),
+                      str(row["access_key"]), str(row["created"])[:10],
+                      "revoked" if row["revoked"] else "active")
+    Console(width=max(console.width, 110)).print(table)
+
+async def _admin_ids(runtime: Resources) -> set[int]:
+    return {a.id for a in await AdminStore(runtime.db).list_accounts() if a.is_admin}
 
 
 @app.command()

@@ -31,6 +31,8 @@ accounts = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    # Operators: may call the admin routes (/admin/v1) and see the console's admin pages.
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
     # Encrypted with the server's master key; signs this account's callback deliveries.
     Column("callback_secret_enc", LargeBinary, nullable=False),
 )

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from openkling.providers.diffusers.model_options import parse_options
 
+from openkling.providers.diffusers.model_options import parse_options
 from openkling.providers.diffusers.preflight import preflight
 
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"

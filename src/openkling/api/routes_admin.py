@@ -1,0 +1,237 @@
+"""Operator routes at /admin/v1: accounts, keys, and what this server runs (models, providers,
+relay channels). Only an admin account's key passes (`openkling keys create --admin`).
+
+Authentication is the Kling routes' own: a bad key is 401/1002; a good key of an account that is
+not an admin is 403/1103 ("no access to the requested resource"). Revoking a key or disabling an
+account takes effect in every API process within `auth_cache_seconds`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Security
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.responses import JSONResponse, Response
+
+from openkling import __version__
+from openkling.api.bodies import JsonBodyRoute
+from openkling.api.deps import BEARER_SCHEME, authenticate, context
+from openkling.api.envelope import envelope
+from openkling.api.schemas import ERROR_RESPONSES
+from openkling.api.services import ApiServices
+from openkling.clock import now_ms
+from openkling.config import Settings
+from openkling.core.auth import Principal
+from openkling.core.errors import Code, KlingError
+from openkling.core.registry import ModelRegistry
+from openkling.core.secrets import (
+    MasterKey,
+    api_key_hint,
+    generate_callback_secret,
+    generate_credential,
+    hash_api_key,
+)
+from openkling.providers.kling.relay_options import KlingOptions
+from openkling.store import migrate
+from openkling.store.accounts import AccountStore
+from openkling.store.admin import AccountSummary, AdminStore, KeySummary
+
+router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERROR_RESPONSES,
+                   route_class=JsonBodyRoute, dependencies=[Security(BEARER_SCHEME)])
+
+
+async def _admin(request: Request) -> tuple[Principal, ApiServices, AdminStore, str]:
+    principal = await authenticate(request)
+    runtime, request_id = context(request)
+    store = AdminStore(runtime.db)
+    if not await store.is_admin(principal.account_id):
+        raise KlingError(Code.NO_ACCESS, "this route needs an admin key "
+                         "(openkling keys create --admin)")
+    return principal, runtime, store, request_id
+
+
+class KeyCreate(BaseModel):
+    """A new credential; the account is created when the name is new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(..., min_length=1, max_length=128)
+    label: str | None = Field(None, max_length=128)
+    admin: bool = Field(False, description="Make the account an admin (operator).")
+
+    @field_validator("account", "label")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        if value is not None and ("\x00" in value or not value.strip()):
+            raise ValueError("must be non-blank text without NUL characters")
+        return value.strip() if value is not None else None
+
+
+@router.get("/accounts", summary="Every account with its active keys and unfinished tasks",
+            response_class=JSONResponse)
+async def list_accounts(request: Request) -> Response:
+    _, _, store, request_id = await _admin(request)
+    return envelope([_account(a) for a in await store.list_accounts()], request_id)
+
+
+@router.post("/accounts/{account_id}/disable",
+             summary="Suspend an account: its requests get 429/1100 until enabled",
+             response_class=JSONResponse)
+async def disable_account(account_id: int, request: Request) -> Response:
+    principal, _, store, request_id = await _admin(request)
+    if account_id == principal.account_id:
+        raise KlingError.invalid("account_id", "an admin cannot disable their own account")
+    return await _set_disabled(store, account_id, True, request_id)
+
+
+@router.post("/accounts/{account_id}/enable", summary="Lift a suspension",
+             response_class=JSONResponse)
+async def enable_account(account_id: int, request: Request) -> Response:
+    _, _, store, request_id = await _admin(request)
+    return await _set_disabled(store, account_id, False, request_id)
+
+
+async def _set_disabled(store: AdminStore, account_id: int, disabled: bool,
+                        request_id: str) -> Response:
+    if not await store.set_disabled(account_id, disabled):
+        raise KlingError.not_found("account")
+    account = await store.account_by_id(account_id)
+    assert account is not None
+    return envelope(_account(account), request_id)
+
+
+@router.get("/keys", summary="Every credential (never its secrets)",
+            response_class=JSONResponse)
+async def list_keys(request: Request) -> Response:
+    _, _, store, request_id = await _admin(request)
+    return envelope([_key(k) for k in await store.list_keys()], request_id)
+
+
+@router.post("/keys", summary="Create a credential; its secrets are in this answer only",
+             response_class=JSONResponse)
+async def create_key(body: KeyCreate, request: Request) -> Response:
+    _, runtime, store, request_id = await _admin(request)
+    now = now_ms()
+    callback_secret = generate_callback_secret()
+    account, created = await _accounts(runtime).get_or_create(
+        body.account, now=now, callback_secret_enc=_master(runtime).encrypt(callback_secret)
+    )
+    cred = generate_credential()
+    record = await _accounts(runtime).add_credential(
+        account.id, label=body.label or body.account, api_key_hash=hash_api_key(cred.api_key),
+        api_key_hint=api_key_hint(cred.api_key), access_key=cred.access_key,
+        secret_key_enc=_master(runtime).encrypt(cred.secret_key), now=now,
+    )
+    if body.admin:
+        await store.set_admin(account.id, True)
+    data: dict[str, Any] = {
+        "account": account.name,
+        "account_id": account.id,
+        "account_created": created,
+        "credential_id": record.id,
+        "api_key": cred.api_key,
+        "access_key": cred.access_key,
+        "secret_key": cred.secret_key,
+    }
+    if created:
+        data["callback_secret"] = callback_secret
+    return envelope(data, request_id)
+
+
+@router.post("/keys/{credential_id}/revoke",
+             summary="Revoke a credential: its API key and JWTs stop working",
+             response_class=JSONResponse)
+async def revoke_key(credential_id: int, request: Request) -> Response:
+    principal, _, store, request_id = await _admin(request)
+    if credential_id == principal.credential_id:
+        raise KlingError.invalid("credential_id", "this is the key you are using; "
+                                 "revoke it with another admin key")
+    key = await store.revoke_key(credential_id, now=now_ms())
+    if key is None:
+        raise KlingError.not_found("key")
+    return envelope(_key(key), request_id)
+
+
+@router.get("/system",
+            summary="Readiness, models and their providers, relay channels with in-flight tasks",
+            response_class=JSONResponse)
+async def system(request: Request) -> Response:
+    _, runtime, store, request_id = await _admin(request)
+    try:
+        database = "ok" if await migrate.is_current(runtime.db) else "migrations pending"
+    except Exception as exc:
+        database = f"unavailable: {str(exc)[:200]}"
+    by_route = await store.unfinished_by_route()
+    providers = []
+    for name in _models(runtime).providers:
+        state = ("ready" if name in runtime.providers
+                 else f"unavailable: {runtime.unavailable[name]}" if name in runtime.unavailable
+                 else "not built in this process")
+        unfinished = sum(n for (provider, _), n in by_route.items() if provider == name)
+        providers.append({"name": name, "state": state, "unfinished_tasks": unfinished})
+    models = []
+    for name in _models(runtime).names:
+        resolved = _models(runtime).resolve(name)
+        models.append({"name": name, "provider": resolved.provider,
+                       "durations": [str(d) for d in resolved.durations],
+                       "default": name == _models(runtime).default_model})
+    data = {
+        "version": __version__,
+        "database": database,
+        "embedded_worker": _settings(runtime).embedded_worker,
+        "providers": providers,
+        "models": models,
+        "channels": _channels(runtime, by_route),
+    }
+    return envelope(data, request_id)
+
+
+def _channels(runtime: ApiServices, by_route: dict[tuple[str, str | None], int]) -> dict[str, Any]:
+    """The relay's channels as configured (no secrets), and unfinished tasks on each."""
+    if "kling" not in _models(runtime).providers:
+        return {"configured": False, "items": [], "error": None}
+    try:
+        options = KlingOptions.parse(dict(_settings(runtime).provider_options.get("kling", {})))
+    except Exception as exc:
+        return {"configured": True, "items": [], "error": str(exc)[:500]}
+    items = [
+        {"name": c.name, "base_url": c.base_url, "path_prefix": c.path_prefix,
+         "models": c.models, "max_concurrency": c.max_concurrency, "priority": c.priority,
+         "weight": c.weight, "in_flight": by_route.get(("kling", c.name), 0)}
+        for c in options.channels
+    ]
+    waiting = by_route.get(("kling", None), 0)
+    return {"configured": True, "items": items, "error": None, "waiting_for_channel": waiting}
+
+
+def _account(a: AccountSummary) -> dict[str, Any]:
+    return {"id": a.id, "name": a.name, "created_at": a.created_at, "disabled": a.disabled,
+            "is_admin": a.is_admin, "active_keys": a.active_keys,
+            "unfinished_tasks": a.unfinished_tasks}
+
+
+def _key(k: KeySummary) -> dict[str, Any]:
+    return {"id": k.id, "account_id": k.account_id, "account": k.account, "label": k.label,
+            "api_key_hint": k.api_key_hint, "access_key": k.access_key,
+            "created_at": k.created_at, "revoked_at": k.revoked_at}
+
+
+def _models(services: ApiServices) -> ModelRegistry:
+    assert services.models is not None, "build_api always sets the model registry"
+    return services.models
+
+
+def _settings(services: ApiServices) -> Settings:
+    assert services.settings is not None, "ApiServices.from_parts always sets the settings"
+    return services.settings
+
+
+def _accounts(services: ApiServices) -> AccountStore:
+    assert services.accounts is not None, "build_api always sets the account store"
+    return services.accounts
+
+
+def _master(services: ApiServices) -> MasterKey:
+    assert services.master is not None, "build_api always sets the master key"
+    return services.master
