@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openkling.errors import OpenKlingError
 from openkling.store.database import Database
 from openkling.store.tables import accounts, quota_charges, quota_packs
 
 
-class QuotaExhausted(Exception):
+class QuotaExhausted(OpenKlingError):
     """No pack of the account is in effect with enough units left."""
 
 

@@ -120,7 +120,7 @@ def test_other_aspect_ratios_are_refused(ratio: str) -> None:
 
 # ----- duration: "5" / "10", 3..15, a whole number given as string or number ----------------
 
-@pytest.mark.parametrize("value,seconds", [(3, 3), ("3", 3), (5, 5), ("5", 5), (" 5 ", 5),
+@pytest.mark.parametrize("value,seconds", [(3, 3), ("3", 3), (5, 5), ("5", 5),
                                            ("05", 5), (10, 10), (10.0, 10), ("10", 10),
                                            (15, 15), ("15", 15)])
 def test_durations_from_3_to_15_are_stored_as_seconds(value: Any, seconds: int) -> None:
@@ -134,8 +134,8 @@ def test_durations_outside_3_to_15_are_refused(value: Any) -> None:
         'duration: must be "5" or "10" (3..15 on models that allow it)')
 
 
-@pytest.mark.parametrize("value", ["five", "5.5", "-5", "", 5.5, -5.5, 10.5, math.inf,
-                                   -math.inf, math.nan,
+@pytest.mark.parametrize("value", ["five", "5.5", "-5", "", " 5", " 5 ", "\u0665", 5.5, -5.5,
+                                   10.5, math.inf, -math.inf, math.nan,
                                    True, False, [5], {"s": 5}])
 def test_durations_that_are_not_whole_seconds_are_refused(value: Any) -> None:
     assert refusal(prompt="p", duration=value) == (

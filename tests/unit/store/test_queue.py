@@ -38,7 +38,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def store(db: Database) -> AsyncIterator[TaskStore]:
     task_store = TaskStore(db, callback_payload=payload)
     yield task_store
-    task_store.close()
+    await task_store.close()
 
 
 async def account(db: Database, name: str = "acme") -> int:
@@ -48,7 +48,7 @@ async def account(db: Database, name: str = "acme") -> int:
 
 def values(account_id: int, **over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "id": new_task_id(), "account_id": account_id, "kind": "text2video",
+        "id": new_task_id(), "account_id": account_id, "kind": "videos/text2video",
         "external_task_id": None, "model_name": "kling-v1", "provider": "double",
         "request": {"prompt": "x"}, "callback_url": None, "status": "submitted",
         "status_msg": "", "progress": 0, "created_at": 1_000, "updated_at": 1_000,
@@ -321,7 +321,7 @@ async def test_progress_is_saved_only_while_processing(db: Database, store: Task
     assert saved.status == "processing"
 
 
-async def test_a_retried_run_does_not_announce_processing_twice(
+async def test_a_retried_run_goes_back_to_submitted_and_announces_processing_again(
     db: Database, store: TaskStore
 ) -> None:
     a = await account(db)
@@ -329,10 +329,11 @@ async def test_a_retried_run_does_not_announce_processing_twice(
     (first,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
     assert await store.start_processing(first, progress=10, now=2_100)
     assert await store.release(first, run_after=2_200, error="transient")
+    assert await status(store, a, task.id) == "submitted"  # never processing without an owner
     (second,) = await store.claim("w1", "double", 1, now=2_200, lease_ms=LEASE)
     assert await store.start_processing(second, progress=0, now=2_300)
     assert [d.payload for d in await DeliveryStore(db).for_task(task.id)] == [
-        f"{task.id}:processing"]
+        f"{task.id}:processing", f"{task.id}:processing"]
 
 
 async def test_release_counts_the_attempt_unless_told_not_to(
