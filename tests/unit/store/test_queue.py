@@ -5,6 +5,7 @@ expired leases, a cancel hits exactly the task named, run_after is respected."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -384,4 +385,4 @@ def test_times_leases_and_limits_are_passed_by_name(
         with pytest.raises(TypeError):
             TaskStore(store.db, payload)  # type: ignore[misc]
     finally:
-        store.close()
+        asyncio.run(store.close())
