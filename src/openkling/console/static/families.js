@@ -40,6 +40,7 @@ export function durationsOf(me, modelName) {
   return model ? model.durations : ["5", "10"];
 }
 
+// A task's `family` is its route path ("videos/text2video"); older rows said "text2video".
 export function familyOf(kind) {
-  return FAMILIES[kind] || null;
+  return FAMILIES[kind] || Object.values(FAMILIES).find((f) => f.path === kind) || null;
 }

@@ -1,6 +1,6 @@
 import { api } from "../api.js";
 import { h, progressBar, statusBadge, table, timeCell, errorBox } from "../dom.js";
-import { FAMILIES } from "../families.js";
+import { familyOf } from "../families.js";
 
 export const title = () => "Tasks";
 
@@ -16,7 +16,7 @@ const COLUMNS = [
       t.task_id) },
   { label: "Status", cell: (t) => statusBadge(t.task_status) },
   { label: "Progress", cell: (t) => progressBar(t) },
-  { label: "Family", cell: (t) => FAMILIES[t.family]?.label || t.family },
+  { label: "Family", cell: (t) => familyOf(t.family)?.label || t.family },
   { label: "Model", cell: (t) => t.model_name },
   { label: "Prompt", cell: (t) => h("span", { class: "prompt", title: t.prompt }, t.prompt) },
   { label: "Created", cell: (t) => timeCell(t.created_at) },
