@@ -48,7 +48,7 @@ class SqliteFastReader:
         if version != self._version:
             self._cache.clear()
             self._version = version
-        key = (params["account_id"], params["key"])
+        key = (params["account_id"], params["key"], params.get("kind"))
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
