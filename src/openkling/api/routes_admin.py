@@ -8,9 +8,9 @@ account takes effect in every API process within `auth_cache_seconds`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Depends, Request, Security
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import JSONResponse, Response
 
@@ -110,8 +110,12 @@ async def list_keys(request: Request) -> Response:
 
 @router.post("/keys", summary="Create a credential; its secrets are in this answer only",
              response_class=JSONResponse)
-async def create_key(body: KeyCreate, request: Request) -> Response:
-    _, runtime, store, request_id = await _admin(request)
+async def create_key(
+    admin: Annotated[tuple[Principal, ApiServices, AdminStore, str], Depends(_admin)],
+    body: KeyCreate,
+) -> Response:
+    # `_admin` as a dependency runs before the body is validated: a bad key is 401 first.
+    _, runtime, store, request_id = admin
     now = now_ms()
     callback_secret = generate_callback_secret()
     account, created = await _accounts(runtime).get_or_create(
