@@ -69,7 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 Code.METHOD_NOT_VALID,
                 f"{request.method} {request.url.path} is not a valid method for this path",
                 http_status=exc.status_code,
-                headers={"Allow": _allowed_methods(request)} if exc.status_code == 405 else {},
+                headers={"Allow": allowed_methods(request)} if exc.status_code == 405 else {},
             )
         elif exc.status_code < 500:
             error = KlingError(Code.INVALID_REQUEST, str(exc.detail), http_status=exc.status_code)
@@ -93,13 +93,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: The catch-all route that authenticates unknown paths; it serves no method of its own.
+FALLBACK_ROUTE = "unknown_route"
 
 
-def _allowed_methods(request: Request) -> str:
+def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (Starlette names only the matched route's;
     included routers only answer whether a method fully matches)."""
     routes = request.app.routes
     allowed = [method for method in _METHODS
                if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                      for route in routes)]
+                      for route in routes if getattr(route, "name", "") != FALLBACK_ROUTE)]
     return ", ".join(allowed)

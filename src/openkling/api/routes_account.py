@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from openkling.api.deps import BEARER_SCHEME, authenticate, context
 from openkling.api.envelope import envelope
+from openkling.api.errors import FALLBACK_ROUTE, allowed_methods
 from openkling.api.schemas import ERROR_RESPONSES
 from openkling.clock import now_ms
 from openkling.core.auth import Principal
@@ -54,9 +55,17 @@ fallback = APIRouter()
     "/{path:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
     include_in_schema=False,
+    name=FALLBACK_ROUTE,
 )
 async def unknown_route(path: str, request: Request) -> Response:
     await authenticate(request)
+    allowed = allowed_methods(request)
+    if allowed:  # the path exists, with other methods
+        raise KlingError(
+            Code.METHOD_NOT_VALID,
+            f"{request.method} {request.url.path} is not a valid method for this path",
+            http_status=405, headers={"Allow": allowed},
+        )
     raise KlingError(
         Code.METHOD_NOT_VALID,
         f"{request.method} {request.url.path} is not a valid method for this path",

@@ -30,6 +30,7 @@ def port(tmp_path: Path) -> Iterator[int]:
         raise Boom("a bug")
 
     app.add_api_route("/test-crash", crash)
+    app.router.routes.insert(0, app.router.routes.pop())  # ahead of the auth-first fallback
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                            access_log=False))

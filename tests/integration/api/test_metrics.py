@@ -49,7 +49,7 @@ def test_metrics_count_creates_polls_tasks_and_the_queue(server_factory: ServerF
                  status="404") == 1
     assert value("openkling_http_request_duration_seconds_count",
                  route="/v1/videos/text2video/{task_id}", status="200") == 3
-    assert value("openkling_tasks", family="text2video", model="kling-v1",
+    assert value("openkling_tasks", family="videos/text2video", model="kling-v1",
                  status="submitted") == 1
     assert value("openkling_queue_depth") == 1
     assert value("openkling_queue_oldest_age_seconds") >= 1

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from openkling.cli.client_commands import ExitCode
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "client.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "client.md"
 DOC_URL, DOC_KEY, DOC_TASK, DOC_EXTERNAL = (
     "http://127.0.0.1:8000", "ok-...", "1883136599524955000", "order-1234")
 
