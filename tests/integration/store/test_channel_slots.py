@@ -18,7 +18,7 @@ from openkling.store.database import Database
 from openkling.store.tables import tasks
 from openkling.store.tasks import TaskStore
 from tests.conftest import create_postgres_database, drop_postgres_database, postgres_skip_reason
-from tests.integration.store.test_tasks import make_account, values
+from tests.integration.store.test_tasks import make_account, payload, values
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def pg() -> AsyncIterator[Database]:
 
 async def _tasks(db: Database, count: int) -> list[str]:
     account = await make_account(db)
-    store = TaskStore(db)
+    store = TaskStore(db, callback_payload=payload)
     return [(await store.insert(values(account), max_unfinished=1000)).id for _ in range(count)]
 
 

@@ -1,7 +1,7 @@
 """account admin flag: operators who may use the admin routes and console pages
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -16,10 +16,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(
-            sa.Column("is_admin", sa.Boolean(), server_default=sa.text("false"), nullable=False)
-        )
+    # A plain ADD COLUMN: batch mode would recreate `accounts` on SQLite, and dropping it
+    # fails once tasks reference it (an upgrade of a database in use).
+    op.add_column(
+        "accounts",
+        sa.Column("is_admin", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
 
 
 def downgrade() -> None:
