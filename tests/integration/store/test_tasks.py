@@ -150,7 +150,7 @@ async def test_status_moves_forward_with_compare_and_set(db: Database, store: Ta
         "processing", "succeed"]
 
 
-async def test_a_retried_run_of_a_processing_task_only_saves_progress(
+async def test_a_released_task_is_submitted_again_and_its_retry_fences_the_old_run(
     db: Database, store: TaskStore
 ) -> None:
     a = await make_account(db)
@@ -159,13 +159,14 @@ async def test_a_retried_run_of_a_processing_task_only_saves_progress(
     assert await store.start_processing(first, progress=10, now=2_100)
     assert await store.release(first, run_after=2_200, error="transient")
     (second,) = await store.claim("w1", "double", 1, now=2_300, lease_ms=LEASE)
-    assert second.status == TaskStatus.PROCESSING
+    # released: back to submitted, never processing without an owner (issue 9)
+    assert second.status == TaskStatus.SUBMITTED
     assert await store.start_processing(second, progress=0, now=2_400)
     assert not await store.start_processing(first, progress=50, now=2_500)  # fenced out
     again = await store.get(a, second.id)
     assert again is not None and again.progress == 0 and again.updated_at == 2_400
     deliveries = await DeliveryStore(db).for_task(second.id)
-    assert len(deliveries) == 1  # one status change, one callback
+    assert len(deliveries) == 2  # processing, then processing again after the hand-back
 
 
 async def test_swept_lease_fences_out_the_old_worker(db: Database, store: TaskStore) -> None:
