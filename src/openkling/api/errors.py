@@ -93,8 +93,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-#: The catch-all route that authenticates unknown paths; it serves no method of its own.
+#: The catch-all route that authenticates unknown paths; it serves no method of its own, so
+#: it (and the router that includes it) never counts as serving a method.
 FALLBACK_ROUTE = "unknown_route"
+FALLBACK_ROUTERS: list[object] = []
+
+
+def _is_fallback(route: object) -> bool:
+    return (getattr(route, "name", "") == FALLBACK_ROUTE
+            or getattr(route, "original_router", None) in FALLBACK_ROUTERS)
 
 
 def allowed_methods(request: Request) -> str:
@@ -103,5 +110,5 @@ def allowed_methods(request: Request) -> str:
     routes = request.app.routes
     allowed = [method for method in _METHODS
                if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                      for route in routes if getattr(route, "name", "") != FALLBACK_ROUTE)]
+                      for route in routes if not _is_fallback(route))]
     return ", ".join(allowed)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from openkling.api.deps import BEARER_SCHEME, authenticate, context
 from openkling.api.envelope import envelope
-from openkling.api.errors import FALLBACK_ROUTE, allowed_methods
+from openkling.api.errors import FALLBACK_ROUTE, FALLBACK_ROUTERS, allowed_methods
 from openkling.api.schemas import ERROR_RESPONSES
 from openkling.clock import now_ms
 from openkling.core.auth import Principal
@@ -49,6 +49,7 @@ async def account_costs(
 
 
 fallback = APIRouter()
+FALLBACK_ROUTERS.append(fallback)
 
 
 @fallback.api_route(

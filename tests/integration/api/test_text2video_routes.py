@@ -343,7 +343,8 @@ async def test_video_download_with_range_and_signature_checks(
 
 async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ok"}
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "ok" and ready["checks"]["database"] == "ok"
     spec = (await client.get("/openapi.json")).json()
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for prefix in PREFIXES:
