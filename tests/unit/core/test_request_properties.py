@@ -132,7 +132,9 @@ def test_any_schema_valid_body_gets_200_or_a_kling_4xx(api: tuple[TestClient, in
     assert record.request == expected
     assert record.callback_url == (body.get("callback_url") or None)
     if external:
-        again = client.get(f"/v1/videos/text2video/{external}").json()["data"]
+        # The query-string lookup carries any string (the client percent-encodes it).
+        again = client.get("/v1/videos/text2video",
+                           params={"external_task_id": external}).json()["data"]
         assert again["task_id"] == task["task_id"]
 
 
