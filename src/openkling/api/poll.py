@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from openkling.api.envelope import error_body, success_body
+from openkling.api.envelope import error_body, success_body_raw
 from openkling.api.failures import request_failures, unexpected_to_kling
 from openkling.api.services import ApiServices
 from openkling.core.errors import KlingError
@@ -40,7 +40,7 @@ async def answer_poll(
         account = principal.account_name
         await services.limiter.hit(principal.account_id)
         task = await services.tasks.get(principal, key, kind)
-        return PollAnswer(200, success_body(services.tasks.to_wire(task), request_id),
+        return PollAnswer(200, success_body_raw(services.tasks.wire_json(task), request_id),
                           account=account)
     except KlingError as error:
         return PollAnswer(error.http_status, error_body(error, request_id), error.headers,

@@ -27,7 +27,7 @@ from openkling.core.inputs import forget_images, load_images, store_images
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import Provider
 from openkling.core.registry import ModelRegistry
-from openkling.core.wire import task_to_wire
+from openkling.core.wire import WireCache, task_to_wire
 from openkling.storage.base import Storage
 from openkling.store.quotas import QuotaExhausted
 from openkling.store.records import TaskRecord, TaskStatus
@@ -62,6 +62,7 @@ class TaskService:
         self._registry = registry
         self._providers = providers
         self._url_for = url_for
+        self._wire = WireCache(url_for)
         self.on_created = on_created
         #: Why a provider cannot work on this host (its start-up check), said to clients.
         self._unavailable = unavailable or {}
@@ -209,6 +210,10 @@ class TaskService:
 
     def to_wire(self, task: TaskRecord) -> dict[str, Any]:
         return task_to_wire(task, self._url_for)
+
+    def wire_json(self, task: TaskRecord) -> bytes:
+        """`to_wire` as JSON, from the cache while the task is unchanged (the poll path)."""
+        return self._wire.json(task)
 
 
 def _storable(key: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -57,3 +59,37 @@ def _ignored_note(task: TaskRecord) -> str:
 def callback_body(task: TaskRecord, url_for: Callable[[str], str]) -> str:
     """A callback's JSON body: the bare task object, as a poll would return it."""
     return json.dumps(task_to_wire(task, url_for), separators=(",", ":"))
+
+
+class WireCache:
+    """The JSON of a task as a poll answers it, kept while the task is unchanged.
+
+    Polls of a task that has not changed since the last one are most polls, and building the
+    object (signing each result URL) and encoding it cost more than the rest of the poll.
+    An entry is keyed by what the wire object is made of, so any change to the task misses;
+    it lives at most `seconds`, so a cached signed URL is at most that much older than a fresh
+    one (URLs live `url_ttl_seconds`, a day by default).
+    """
+
+    def __init__(self, url_for: Callable[[str], str], *, size: int = 10_000,
+                 seconds: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._url_for = url_for
+        self._size = size
+        self._seconds = seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[tuple[Any, ...], float, bytes]] = OrderedDict()
+
+    def json(self, task: TaskRecord) -> bytes:
+        version = (task.updated_at, task.status, task.progress, task.status_msg)
+        now = self._clock()
+        entry = self._entries.get(task.id)
+        if entry is not None and entry[0] == version and now < entry[1]:
+            self._entries.move_to_end(task.id)
+            return entry[2]
+        body = json.dumps(task_to_wire(task, self._url_for), separators=(",", ":"),
+                          ensure_ascii=False).encode()
+        self._entries[task.id] = (version, now + self._seconds, body)
+        self._entries.move_to_end(task.id)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return body

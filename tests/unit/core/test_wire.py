@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from openkling.core.ids import new_task_id
-from openkling.core.wire import format_duration, task_to_wire
+from openkling.core.wire import WireCache, format_duration, task_to_wire
 from openkling.store.records import TaskRecord
 
 BASE = TaskRecord(
@@ -54,3 +55,80 @@ def test_task_ids_are_digit_strings_of_kling_length_and_unique() -> None:
     assert len(ids) == 5000
     for task_id in list(ids)[:100]:
         assert task_id.isdigit() and 18 <= len(task_id) <= 19
+
+
+# ----- WireCache: the poll path's JSON of an unchanged task -----------------------------
+
+SUCCEEDED = dataclasses.replace(
+    BASE, status="succeed", progress=100, updated_at=BASE.updated_at + 5,
+    result={"videos": [{"id": "v1", "duration": 5, "storage_key": "videos/a.mp4"}]},
+)
+
+
+class Signer:
+    """Counts URL signings; each signing gives a new URL (as a real signer does over time)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, key: str) -> str:
+        self.calls += 1
+        return f"https://files/{key}?n={self.calls}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_json_is_the_task_object_as_a_poll_answers_it() -> None:
+    signer = Signer()
+    cache = WireCache(signer, clock=Clock())
+    body = cache.json(SUCCEEDED)
+    assert json.loads(body) == task_to_wire(SUCCEEDED, lambda key: f"https://files/{key}?n=1")
+    assert cache.json(SUCCEEDED) is body
+    assert signer.calls == 1  # the second poll signed nothing
+
+
+def test_any_change_to_what_the_wire_shows_misses() -> None:
+    def signer(key: str) -> str:
+        return f"https://files/{key}"
+
+    cache = WireCache(signer, clock=Clock())
+    running = dataclasses.replace(BASE, status="processing", progress=10)
+    first = json.loads(cache.json(running))
+    for changed in (dataclasses.replace(running, progress=11),
+                    dataclasses.replace(running, status_msg="retrying"),
+                    dataclasses.replace(running, updated_at=running.updated_at + 1),
+                    dataclasses.replace(running, status="succeed", result=SUCCEEDED.result)):
+        assert json.loads(cache.json(changed)) == task_to_wire(changed, signer)
+    assert first["progress"] == 10
+
+
+def test_an_entry_lives_at_most_its_seconds() -> None:
+    signer, clock = Signer(), Clock()
+    cache = WireCache(signer, seconds=10.0, clock=clock)
+    cache.json(SUCCEEDED)
+    clock.now += 9.999
+    cache.json(SUCCEEDED)
+    assert signer.calls == 1
+    clock.now += 0.001  # 10 s after: signed afresh
+    assert json.loads(cache.json(SUCCEEDED))["task_result"]["videos"][0]["url"].endswith("n=2")
+
+
+def test_the_cache_holds_at_most_size_tasks_least_recent_first_out() -> None:
+    signer = Signer()
+    cache = WireCache(signer, size=2, clock=Clock())
+    a, b, c = (dataclasses.replace(SUCCEEDED, id=str(n)) for n in (1, 2, 3))
+    cache.json(a)
+    cache.json(b)
+    cache.json(a)  # a is now the most recent
+    cache.json(c)  # evicts b
+    assert signer.calls == 3
+    cache.json(a)
+    assert signer.calls == 3
+    cache.json(b)
+    assert signer.calls == 4
