@@ -35,16 +35,20 @@ from openkling.cli.connection import (
 )
 from openkling.cli.exits import ExitCode, fail
 from openkling.cli.task_follow import (
+    DurationOpt,
     ExternalIdOpt,
     JsonOpt,
     ModelOpt,
+    ModeOpt,
     NoDownloadOpt,
     TextOpt,
     TimeoutOpt,
+    UnitOpt,
+    VideoOutputOpt,
     WaitOpt,
     follow,
 )
-from openkling.client import DEFAULT_BASE_URL, AspectRatio, Mode, normalize_prefix
+from openkling.client import DEFAULT_BASE_URL, AspectRatio, normalize_prefix
 
 __all__ = ["ExitCode", "register"]
 
@@ -60,17 +64,14 @@ def text2video(
     prompt: Annotated[str, typer.Argument(help="What the video shows.", show_default=False)],
     model: ModelOpt = None,
     negative_prompt: TextOpt = None,
-    cfg_scale: Annotated[float | None, typer.Option(min=0, max=1, show_default=False)] = None,
-    mode: Annotated[Mode | None, typer.Option(show_default=False)] = None,
+    cfg_scale: UnitOpt = None,
+    mode: ModeOpt = None,
     aspect_ratio: Annotated[AspectRatio | None, typer.Option(show_default=False)] = None,
-    duration: Annotated[int | None, typer.Option(help="Seconds: 5 or 10 (3..15 on newer "
-                                                 "models).", show_default=False)] = None,
+    duration: DurationOpt = None,
     external_task_id: ExternalIdOpt = None,
     callback_url: TextOpt = None,
     wait: WaitOpt = False,
-    output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="File or folder (a trailing / makes a folder) to save the video "
-        "in; implies --wait (default: ./<task_id>.mp4).", show_default=False)] = None,
+    output: VideoOutputOpt = None,
     no_download: NoDownloadOpt = False,
     timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,

@@ -11,19 +11,22 @@ from openkling.cli.client_errors import sdk_errors
 from openkling.cli.client_families import Family
 from openkling.cli.connection import Connection, ConnectionFlags, connection_options
 from openkling.cli.task_follow import (
+    DurationOpt,
     ExternalIdOpt,
     JsonOpt,
     ModelOpt,
+    ModeOpt,
     NoDownloadOpt,
     TextOpt,
     TimeoutOpt,
+    UnitOpt,
+    VideoOutputOpt,
     WaitOpt,
     follow,
 )
-from openkling.client import ImageAspectRatio, ImageReference, Mode, Resolution
+from openkling.client import ImageAspectRatio, ImageReference, Resolution
 
 ImageHelp = "a JPEG or PNG file, an http(s) URL (the server fetches it) or raw base64"
-Fidelity = Annotated[float | None, typer.Option(min=0, max=1, show_default=False)]
 
 
 @connection_options
@@ -36,16 +39,13 @@ def image2video(
         "--image-tail", help=f"The last frame: {ImageHelp}.", show_default=False)] = None,
     model: ModelOpt = None,
     negative_prompt: TextOpt = None,
-    cfg_scale: Fidelity = None,
-    mode: Annotated[Mode | None, typer.Option(show_default=False)] = None,
-    duration: Annotated[int | None, typer.Option(help="Seconds: 5 or 10 (3..15 on newer "
-                                                 "models).", show_default=False)] = None,
+    cfg_scale: UnitOpt = None,
+    mode: ModeOpt = None,
+    duration: DurationOpt = None,
     external_task_id: ExternalIdOpt = None,
     callback_url: TextOpt = None,
     wait: WaitOpt = False,
-    output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="File or folder (a trailing / makes a folder) to save the video "
-        "in; implies --wait (default: ./<task_id>.mp4).", show_default=False)] = None,
+    output: VideoOutputOpt = None,
     no_download: NoDownloadOpt = False,
     timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
@@ -76,8 +76,8 @@ def image(
         "--image", help=f"A reference image: {ImageHelp}.", show_default=False)] = None,
     image_reference: Annotated[ImageReference | None, typer.Option(
         help="What the reference image fixes.", show_default=False)] = None,
-    image_fidelity: Fidelity = None,
-    human_fidelity: Fidelity = None,
+    image_fidelity: UnitOpt = None,
+    human_fidelity: UnitOpt = None,
     model: ModelOpt = None,
     negative_prompt: TextOpt = None,
     external_task_id: ExternalIdOpt = None,

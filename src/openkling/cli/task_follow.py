@@ -10,7 +10,7 @@ import typer
 from openkling.cli.client_errors import interruptible
 from openkling.cli.client_families import Family, task_command, tasks_of
 from openkling.cli.client_output import download, finish, out, wait_with_progress
-from openkling.client import KlingClient, Task
+from openkling.client import KlingClient, Mode, Task
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TimeoutOpt = Annotated[
@@ -27,6 +27,13 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="model_name, e.g. 
 TextOpt = Annotated[str | None, typer.Option(show_default=False)]
 ExternalIdOpt = Annotated[str | None, typer.Option(
     show_default=False, help="Your own id for the task (unique per account and family).")]
+UnitOpt = Annotated[float | None, typer.Option(min=0, max=1, show_default=False)]
+ModeOpt = Annotated[Mode | None, typer.Option(show_default=False)]
+DurationOpt = Annotated[int | None, typer.Option(
+    help="Seconds: 5 or 10 (3..15 on newer models).", show_default=False)]
+VideoOutputOpt = Annotated[str | None, typer.Option(
+    "--output", "-o", help="File or folder (a trailing / makes a folder) to save the video "
+    "in; implies --wait (default: ./<task_id>.mp4).", show_default=False)]
 
 
 def follow(client: KlingClient, family: Family, task: Task, *, wait: bool, output: str | None,
