@@ -54,7 +54,7 @@ def encode_image(field: str, value: ImageInput | None) -> str | None:
     if prefix:  # Kling refuses the data: prefix; what follows it is the base64 it wants
         return _checked_base64(field, text[prefix.end():])
     path = Path(text).expanduser()
-    if _is_file(path):
+    if _exists(path):
         return _encode(field, _read(field, path), text)
     compact = _WHITESPACE.sub("", text)
     if len(compact) >= _MIN_BASE64_CHARS and _BASE64.fullmatch(compact):
@@ -63,9 +63,9 @@ def encode_image(field: str, value: ImageInput | None) -> str | None:
                           "http(s) URL or raw base64)")
 
 
-def _is_file(path: Path) -> bool:
+def _exists(path: Path) -> bool:
     try:
-        return path.is_file()
+        return path.exists()
     except (OSError, ValueError):  # a name too long for the file system, a NUL in it
         return False
 

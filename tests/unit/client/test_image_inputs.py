@@ -87,6 +87,8 @@ def test_a_missing_path_object_a_folder_and_an_empty_file_are_refused(tmp_path: 
                         (tmp_path / "empty.png", "is empty")):
         with pytest.raises(InvalidParameterError, match=words):
             encode_image("image", path)
+        with pytest.raises(InvalidParameterError, match=words):
+            encode_image("image", f"{path}/" if path == tmp_path else str(path))
 
 
 def test_a_file_over_kling_s_10_mb_is_refused_unread(tmp_path: Path) -> None:
