@@ -26,11 +26,8 @@ RULES: list[tuple[str, str]] = [
                                          'this module only sends and sleeps."""'),
     (r"^import asyncio\n", ""),
     (r"  # noqa: ASYNC109[^\n]*", ""),
-    (r"\bAsyncKlingClient\b", "KlingClient"),
-    (r"\bAsyncText2Video\b", "Text2Video"),
-    (r"\bAsyncIterator\b", "Iterator"),
-    (r"\bhttpx\.AsyncClient\b", "httpx.Client"),
-    (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
+    # AsyncKlingClient, _AsyncFamily, AsyncIterator, httpx.AsyncClient, ...: drop the "Async".
+    (r"\b(_?)Async([A-Z]\w*)", r"\1\2"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\basync (def|with|for) ", r"\1 "),
     (r"\bawait ", ""),

@@ -6,7 +6,8 @@ import asyncio
 import builtins
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,14 +18,31 @@ from openkling.client import _base
 from openkling.client._auth import Credentials
 from openkling.client._base import (
     ByteProgress,
+    FreshUrl,
     GenerateResult,
+    ImagesResult,
     PollPolicy,
     Request,
     RetryPolicy,
     TaskProgress,
 )
 from openkling.client._errors import APIError, error_from_response
-from openkling.client._models import AspectRatio, CameraControl, Mode, Task, Video
+from openkling.client._inputs import ImageInput, encode_image
+from openkling.client._models import (
+    AccountCosts,
+    AspectRatio,
+    CameraControl,
+    CreateParams,
+    Image2VideoParams,
+    ImageAspectRatio,
+    ImageParams,
+    ImageReference,
+    Mode,
+    Resolution,
+    Task,
+    Text2VideoParams,
+    Video,
+)
 
 
 class AsyncKlingClient:
@@ -67,6 +85,9 @@ class AsyncKlingClient:
             headers=self.config.headers,
         )
         self.text2video = AsyncText2Video(self)
+        self.image2video = AsyncImage2Video(self)
+        self.images = AsyncImages(self)
+        self.account = AsyncAccount(self)
 
     # -- plumbing --
 
@@ -146,33 +167,18 @@ class AsyncKlingClient:
         await self.close()
 
 
-class AsyncText2Video:
-    """`client.text2video`: the text-to-video task endpoints."""
+class _AsyncFamily:
+    """What every task family has: look-up, listing, cancel and wait. Each family adds its
+    own `create` (and `download`, by what its results are)."""
+
+    path: str
 
     def __init__(self, client: AsyncKlingClient) -> None:
         self._client = client
 
-    async def create(
-        self,
-        prompt: str,
-        *,
-        model_name: str | None = None,
-        negative_prompt: str | None = None,
-        cfg_scale: float | None = None,
-        mode: Mode | str | None = None,
-        aspect_ratio: AspectRatio | str | None = None,
-        duration: int | str | None = None,
-        camera_control: CameraControl | Mapping[str, Any] | None = None,
-        callback_url: str | None = None,
-        external_task_id: str | None = None,
-    ) -> Task:
-        """Submit a task; returns it `submitted`. Unset fields take the server's defaults."""
-        request = _base.create_request(
-            prompt, model_name=model_name, negative_prompt=negative_prompt, cfg_scale=cfg_scale,
-            mode=mode, aspect_ratio=aspect_ratio, duration=duration,
-            camera_control=camera_control, callback_url=callback_url,
-            external_task_id=external_task_id,
-        )
+    async def _create(self, params: type[CreateParams], fields: dict[str, Any]) -> Task:
+        request = _base.create_request(self.path, params, fields)
+        external_task_id = fields.get("external_task_id")
         started_ms = time.time() * 1000
         response = await self._client._send(request)
         if external_task_id and _base.refused_as_own_duplicate(response):
@@ -182,12 +188,12 @@ class AsyncText2Video:
 
     async def get(self, task_id: str | None = None, *, external_task_id: str | None = None) -> Task:
         """One task by its `task_id`, or by the `external_task_id` given at creation."""
-        request = _base.get_request(task_id, external_task_id)
+        request = _base.get_request(self.path, task_id, external_task_id)
         return _base.parse_task(await self._client._send(request))
 
     async def list(self, page_num: int = 1, page_size: int = 30) -> builtins.list[Task]:
-        """One page of the account's tasks, newest first."""
-        request = _base.list_request(page_num, page_size)
+        """One page of the account's tasks of this family, newest first."""
+        request = _base.list_request(self.path, page_num, page_size)
         return _base.parse_tasks(await self._client._send(request))
 
     async def iter_all(self, page_size: int = 100) -> AsyncIterator[Task]:
@@ -205,7 +211,7 @@ class AsyncText2Video:
 
     async def cancel(self, task_id: str | Task) -> Task:
         """Ask openkling to stop an unfinished task (an openkling extension, not official Kling)."""
-        request = _base.cancel_request(_base.task_id_of(task_id))
+        request = _base.cancel_request(self.path, _base.task_id_of(task_id))
         return _base.parse_task(await self._client._send(request))
 
     async def wait(
@@ -230,6 +236,28 @@ class AsyncText2Video:
             await asyncio.sleep(delay)
             current = await self.get(current.task_id)
 
+    async def _save(
+        self,
+        task: Task | None,
+        url: str,
+        fresh_url: FreshUrl,
+        target: Path,
+        on_progress: ByteProgress | None,
+    ) -> Path:
+        """Stream `url` to `target`; when the server calls the signed URL stale, fetch the
+        task again and use the `fresh_url` it gives."""
+        try:
+            return await self._client._stream_to(url, target, on_progress)
+        except APIError as exc:
+            if task is None or exc.http_status not in _base.STALE_URL_STATUSES:
+                raise
+        fresh = await self.get(task.task_id)
+        return await self._client._stream_to(fresh_url(fresh), target, on_progress)
+
+
+class _AsyncVideoFamily(_AsyncFamily):
+    """A family whose results are `videos[...]`."""
+
     async def download(
         self,
         task_or_video: Task | Video | str,
@@ -247,18 +275,52 @@ class AsyncText2Video:
             task = task_or_video
         video = _base.pick_video(task, index) if task else task_or_video
         assert isinstance(video, Video)
-        target = _base.target_path(path, video, task.task_id if task else None)
-        try:
-            return await self._client._stream_to(
-                _base.video_url(self._client.config, video), target, on_progress
-            )
-        except APIError as exc:
-            if task is None or exc.http_status not in _base.STALE_URL_STATUSES:
-                raise
-        fresh = _base.pick_video(await self.get(task.task_id), index)
-        return await self._client._stream_to(
-            _base.video_url(self._client.config, fresh), target, on_progress
+        config = self._client.config
+        return await self._save(
+            task, _base.file_url(config, video),
+            lambda fresh: _base.file_url(config, _base.pick_video(fresh, index)),
+            _base.target_path(path, video, task.task_id if task else None), on_progress,
         )
+
+    async def _finish(
+        self,
+        task: Task,
+        path: str | os.PathLike[str] | None,
+        timeout: float | None,  # noqa: ASYNC109 - a deadline that keeps the task
+        on_progress: TaskProgress | None,
+        on_download_progress: ByteProgress | None,
+    ) -> GenerateResult:
+        done = await self.wait(task, timeout=timeout, on_progress=on_progress)
+        saved = await self.download(done, path, on_progress=on_download_progress)
+        return GenerateResult(done, saved)
+
+
+class AsyncText2Video(_AsyncVideoFamily):
+    """`client.text2video`: videos from a prompt."""
+
+    path = _base.TEXT2VIDEO
+
+    async def create(
+        self,
+        prompt: str,
+        *,
+        model_name: str | None = None,
+        negative_prompt: str | None = None,
+        cfg_scale: float | None = None,
+        mode: Mode | str | None = None,
+        aspect_ratio: AspectRatio | str | None = None,
+        duration: int | str | None = None,
+        camera_control: CameraControl | Mapping[str, Any] | None = None,
+        callback_url: str | None = None,
+        external_task_id: str | None = None,
+    ) -> Task:
+        """Submit a task; returns it `submitted`. Unset fields take the server's defaults."""
+        return await self._create(Text2VideoParams, {
+            "prompt": prompt, "model_name": model_name, "negative_prompt": negative_prompt,
+            "cfg_scale": cfg_scale, "mode": mode, "aspect_ratio": aspect_ratio,
+            "duration": duration, "camera_control": camera_control,
+            "callback_url": callback_url, "external_task_id": external_task_id,
+        })
 
     async def generate(
         self,
@@ -272,6 +334,145 @@ class AsyncText2Video:
     ) -> GenerateResult:
         """create + wait + download in one call; `fields` are `create`'s keyword arguments."""
         task = await self.create(prompt, **fields)
+        return await self._finish(task, path, timeout, on_progress, on_download_progress)
+
+
+class AsyncImage2Video(_AsyncVideoFamily):
+    """`client.image2video`: videos that start (or end) with a given image."""
+
+    path = _base.IMAGE2VIDEO
+
+    async def create(
+        self,
+        image: ImageInput | None = None,
+        prompt: str | None = None,
+        *,
+        image_tail: ImageInput | None = None,
+        model_name: str | None = None,
+        negative_prompt: str | None = None,
+        cfg_scale: float | None = None,
+        mode: Mode | str | None = None,
+        duration: int | str | None = None,
+        camera_control: CameraControl | Mapping[str, Any] | None = None,
+        static_mask: ImageInput | None = None,
+        dynamic_masks: Sequence[Mapping[str, Any]] | None = None,
+        callback_url: str | None = None,
+        external_task_id: str | None = None,
+    ) -> Task:
+        """Submit a task; returns it `submitted`. `image` (the first frame), `image_tail` (the
+        last) and `static_mask` are each a file path, bytes, an http(s) URL or raw base64:
+        files and bytes are sent as raw base64, URLs as they are."""
+        return await self._create(Image2VideoParams, {
+            "image": encode_image("image", image),
+            "image_tail": encode_image("image_tail", image_tail),
+            "static_mask": encode_image("static_mask", static_mask),
+            "dynamic_masks": (None if dynamic_masks is None
+                              else [dict(mask) for mask in dynamic_masks]),
+            "prompt": prompt, "model_name": model_name, "negative_prompt": negative_prompt,
+            "cfg_scale": cfg_scale, "mode": mode, "duration": duration,
+            "camera_control": camera_control, "callback_url": callback_url,
+            "external_task_id": external_task_id,
+        })
+
+    async def generate(
+        self,
+        image: ImageInput | None = None,
+        prompt: str | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline that keeps the task
+        on_progress: TaskProgress | None = None,
+        on_download_progress: ByteProgress | None = None,
+        **fields: Any,
+    ) -> GenerateResult:
+        """create + wait + download in one call; `fields` are `create`'s keyword arguments."""
+        task = await self.create(image, prompt, **fields)
+        return await self._finish(task, path, timeout, on_progress, on_download_progress)
+
+
+class AsyncImages(_AsyncFamily):
+    """`client.images`: pictures from a prompt (`images/generations`)."""
+
+    path = _base.IMAGES
+
+    async def create(
+        self,
+        prompt: str,
+        *,
+        n: int | None = None,
+        aspect_ratio: ImageAspectRatio | str | None = None,
+        resolution: Resolution | str | None = None,
+        image: ImageInput | None = None,
+        image_reference: ImageReference | str | None = None,
+        image_fidelity: float | None = None,
+        human_fidelity: float | None = None,
+        negative_prompt: str | None = None,
+        model_name: str | None = None,
+        callback_url: str | None = None,
+        external_task_id: str | None = None,
+    ) -> Task:
+        """Submit a task for `n` images; returns it `submitted`. `image` (a reference) is a
+        file path, bytes, an http(s) URL or raw base64."""
+        return await self._create(ImageParams, {
+            "prompt": prompt, "n": n, "aspect_ratio": aspect_ratio, "resolution": resolution,
+            "image": encode_image("image", image), "image_reference": image_reference,
+            "image_fidelity": image_fidelity, "human_fidelity": human_fidelity,
+            "negative_prompt": negative_prompt, "model_name": model_name,
+            "callback_url": callback_url, "external_task_id": external_task_id,
+        })
+
+    async def download(
+        self,
+        task: Task | str,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        on_progress: ByteProgress | None = None,
+    ) -> builtins.list[Path]:
+        """Save every image of a finished task as `<folder>/<task_id>_<index>.png` (the
+        folder, default the current one, is created when missing); returns the paths by
+        index."""
+        if isinstance(task, str):
+            task = await self.get(task)
+        config = self._client.config
+        saved: builtins.list[Path] = []
+        for image in _base.pick_images(task):
+            saved.append(await self._save(
+                task, _base.file_url(config, image), _base.fresh_image_url(config, image.index),
+                _base.image_path(folder, task.task_id, image), on_progress,
+            ))
+        return saved
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        folder: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline that keeps the task
+        on_progress: TaskProgress | None = None,
+        on_download_progress: ByteProgress | None = None,
+        **fields: Any,
+    ) -> ImagesResult:
+        """create + wait + download in one call; `fields` are `create`'s keyword arguments."""
+        task = await self.create(prompt, **fields)
         done = await self.wait(task, timeout=timeout, on_progress=on_progress)
-        saved = await self.download(done, path, on_progress=on_download_progress)
-        return GenerateResult(done, saved)
+        paths = await self.download(done, folder, on_progress=on_download_progress)
+        return ImagesResult(done, paths)
+
+
+class AsyncAccount:
+    """`client.account`: what the account holds."""
+
+    def __init__(self, client: AsyncKlingClient) -> None:
+        self._client = client
+
+    async def costs(
+        self,
+        *,
+        start_time: int | datetime | None = None,
+        end_time: int | datetime | None = None,
+        resource_pack_name: str | None = None,
+    ) -> AccountCosts:
+        """The resource packs whose validity overlaps [start_time, end_time] (Unix ms or
+        datetimes; official Kling requires both, openkling lists every pack without them)."""
+        request = _base.costs_request(start_time, end_time, resource_pack_name)
+        return _base.parse_costs(await self._client._send(request))

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -33,12 +34,11 @@ from openkling.client._errors import (
     retry_after_seconds,
 )
 from openkling.client._models import (
-    AspectRatio,
-    CameraControl,
-    Mode,
+    AccountCosts,
+    CreateParams,
+    Image,
     Task,
     TaskStatus,
-    Text2VideoParams,
     Video,
 )
 
@@ -50,7 +50,11 @@ ENV_SECRET_KEY = "KLING_SECRET_KEY"  # noqa: S105 - a variable name, not a secre
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
+#: The API path of each family the client knows, and of the account's resource packs.
 TEXT2VIDEO = "/v1/videos/text2video"
+IMAGE2VIDEO = "/v1/videos/image2video"
+IMAGES = "/v1/images/generations"
+ACCOUNT_COSTS = "/v1/account/costs"
 #: Kling's documented bound for the list query's page number.
 MAX_PAGE_NUM = 1000
 
@@ -66,6 +70,14 @@ class GenerateResult:
 
     task: Task
     path: Path
+
+
+@dataclass(frozen=True)
+class ImagesResult:
+    """What `images.generate` made: the finished task and one file per image, by index."""
+
+    task: Task
+    paths: list[Path]
 
 
 @dataclass(frozen=True)
@@ -209,36 +221,14 @@ class Request:
         return self.idempotent or bool(self.json and self.json.get("external_task_id"))
 
 
-def create_request(
-    prompt: str,
-    *,
-    model_name: str | None = None,
-    negative_prompt: str | None = None,
-    cfg_scale: float | None = None,
-    mode: Mode | str | None = None,
-    aspect_ratio: AspectRatio | str | None = None,
-    duration: int | str | None = None,
-    camera_control: CameraControl | Mapping[str, Any] | None = None,
-    callback_url: str | None = None,
-    external_task_id: str | None = None,
-) -> Request:
-    """The create call; a field the enums or models reject fails here, before any traffic."""
+def create_request(path: str, params: type[CreateParams], fields: Mapping[str, Any]) -> Request:
+    """The create call of the family at `path`; a field the enums or models reject fails here,
+    before any traffic."""
     try:
-        params = Text2VideoParams.model_validate({
-            "prompt": prompt,
-            "model_name": model_name,
-            "negative_prompt": negative_prompt,
-            "cfg_scale": cfg_scale,
-            "mode": mode,
-            "aspect_ratio": aspect_ratio,
-            "duration": duration,
-            "camera_control": camera_control,
-            "callback_url": callback_url,
-            "external_task_id": external_task_id,
-        })
+        body = params.model_validate(dict(fields)).to_body()
     except ValidationError as exc:
         raise local_invalid(exc) from None
-    return Request("POST", TEXT2VIDEO, json=params.to_body())
+    return Request("POST", path, json=body)
 
 
 def local_invalid(exc: ValidationError) -> InvalidParameterError:
@@ -248,7 +238,7 @@ def local_invalid(exc: ValidationError) -> InvalidParameterError:
     return InvalidParameterError(f"{where}: {first['msg']}", code=1201)
 
 
-def get_request(task_id: str | None, external_task_id: str | None) -> Request:
+def get_request(path: str, task_id: str | None, external_task_id: str | None) -> Request:
     """Kling resolves both ids on the path form; ids with a `/` use the query form instead."""
     if (task_id is None) == (external_task_id is None):
         raise ValueError("give exactly one of task_id or external_task_id")
@@ -257,18 +247,43 @@ def get_request(task_id: str | None, external_task_id: str | None) -> Request:
     if not ident:
         raise InvalidParameterError("task id must not be empty", code=1201)
     if external_task_id is not None and "/" in external_task_id:
-        return Request("GET", TEXT2VIDEO, params={"external_task_id": external_task_id})
-    return Request("GET", f"{TEXT2VIDEO}/{quote(ident, safe='')}")
+        return Request("GET", path, params={"external_task_id": external_task_id})
+    return Request("GET", f"{path}/{quote(ident, safe='')}")
 
 
-def list_request(page_num: int, page_size: int) -> Request:
-    return Request("GET", TEXT2VIDEO, params={"pageNum": page_num, "pageSize": page_size})
+def list_request(path: str, page_num: int, page_size: int) -> Request:
+    return Request("GET", path, params={"pageNum": page_num, "pageSize": page_size})
 
 
-def cancel_request(task_id: str) -> Request:
+def cancel_request(path: str, task_id: str) -> Request:
     if not task_id:
         raise InvalidParameterError("task id must not be empty", code=1201)
-    return Request("POST", f"{TEXT2VIDEO}/{quote(task_id, safe='')}/cancel")
+    return Request("POST", f"{path}/{quote(task_id, safe='')}/cancel")
+
+
+def costs_request(
+    start_time: int | datetime | None,
+    end_time: int | datetime | None,
+    resource_pack_name: str | None,
+) -> Request:
+    """`GET /account/costs`; only the bounds given are sent (official Kling wants both)."""
+    params: dict[str, Any] = {}
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        if value is not None:
+            params[name] = _epoch_ms(name, value)
+    if resource_pack_name:
+        params["resource_pack_name"] = resource_pack_name
+    return Request("GET", ACCOUNT_COSTS, params=params or None)
+
+
+def _epoch_ms(name: str, value: int | datetime) -> int:
+    """Unix milliseconds; a naive datetime is local time, as `datetime.timestamp` reads it."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParameterError(f"{name}: expected Unix milliseconds or a datetime "
+                                    f"(got {value!r})", code=1201)
+    return value
 
 
 # --- replies ------------------------------------------------------------------------------
@@ -321,6 +336,25 @@ def parse_tasks(response: httpx.Response) -> list[Task]:
     if not isinstance(data, list):
         raise _malformed("a list of tasks", response)
     return [_task(item, response) for item in data]
+
+
+def parse_costs(response: httpx.Response) -> AccountCosts:
+    """`GET /account/costs`'s data; a non-zero code nested in it is raised like the
+    envelope's."""
+    data = parse_data(response)
+    if not isinstance(data, dict):
+        raise _malformed("the account's resource packs", response)
+    try:
+        costs = AccountCosts.model_validate(data)
+    except ValidationError as exc:
+        raise _malformed(f"the account's resource packs ({exc.errors()[0]['msg']})",
+                         response) from None
+    if costs.code != 0:
+        raise error_class(costs.code, None)(
+            costs.msg or "account query failed", code=costs.code,
+            request_id=response.headers.get("x-request-id"), http_status=response.status_code,
+        )
+    return costs
 
 
 def _task(data: Any, response: httpx.Response) -> Task:
@@ -483,12 +517,16 @@ def task_id_of(task: Task | str) -> str:
 # --- downloads ----------------------------------------------------------------------------
 
 
-def pick_video(task: Task, index: int) -> Video:
+def _require_success(task: Task) -> None:
     if task.task_status is not TaskStatus.SUCCEED:
         raise KlingClientError(
             f"task {task.task_id} is {task.task_status.value}, not succeed: nothing to download"
             + (f" ({task.task_status_msg})" if task.task_status_msg else "")
         )
+
+
+def pick_video(task: Task, index: int) -> Video:
+    _require_success(task)
     if not task.videos:
         raise KlingClientError(f"task {task.task_id} succeeded but lists no video")
     try:
@@ -510,6 +548,38 @@ def target_path(path: str | os.PathLike[str] | None, video: Video, task_id: str 
     if raw.endswith(("/", os.sep)) or target.is_dir():
         return target / name
     return target
+
+
+def pick_images(task: Task) -> list[Image]:
+    _require_success(task)
+    if not task.images:
+        raise KlingClientError(f"task {task.task_id} succeeded but lists no image")
+    return sorted(task.images, key=lambda image: image.index)
+
+
+def image_path(folder: str | os.PathLike[str] | None, task_id: str, image: Image) -> Path:
+    """`<folder>/<task_id>_<index>.png`; the folder (default: the current one) is created
+    when missing."""
+    base = Path.cwd() if folder is None else Path(os.fspath(folder)).expanduser()
+    return base / f"{task_id}_{image.index}.png"
+
+
+#: Where a file is, read from the task fetched again after its signed URL went stale.
+FreshUrl = Callable[[Task], str]
+
+
+def fresh_video_url(config: ClientConfig, index: int) -> FreshUrl:
+    return lambda task: file_url(config, pick_video(task, index))
+
+
+def fresh_image_url(config: ClientConfig, index: int) -> FreshUrl:
+    def url(task: Task) -> str:
+        for image in pick_images(task):
+            if image.index == index:
+                return file_url(config, image)
+        raise KlingClientError(f"task {task.task_id} no longer lists image {index}")
+
+    return url
 
 
 class FileSink:
@@ -557,9 +627,9 @@ def content_length(response: httpx.Response) -> int | None:
         return None
 
 
-def video_url(config: ClientConfig, video: Video) -> str:
-    """Absolute URL of a video; a relative one is relative to the server's origin."""
-    return str(httpx.URL(config.base_url + "/").join(video.url))
+def file_url(config: ClientConfig, item: Video | Image) -> str:
+    """Absolute URL of a video or image; a relative one is relative to the server's origin."""
+    return str(httpx.URL(config.base_url + "/").join(item.url))
 
 
 def same_origin(config: ClientConfig, url: str) -> bool:

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+#: A gateway's `null` list is read as an empty one rather than refused.
+_NULL_IS_EMPTY = BeforeValidator(lambda value: [] if value is None else value)
 
 
 class TaskStatus(StrEnum):
@@ -29,6 +39,31 @@ class AspectRatio(StrEnum):
     LANDSCAPE = "16:9"
     PORTRAIT = "9:16"
     SQUARE = "1:1"
+
+
+class ImageAspectRatio(StrEnum):
+    """`images/generations` takes more shapes than the video families."""
+
+    LANDSCAPE = "16:9"
+    PORTRAIT = "9:16"
+    SQUARE = "1:1"
+    FOUR_THREE = "4:3"
+    THREE_FOUR = "3:4"
+    THREE_TWO = "3:2"
+    TWO_THREE = "2:3"
+    CINEMA = "21:9"
+
+
+class Resolution(StrEnum):
+    ONE_K = "1k"
+    TWO_K = "2k"
+
+
+class ImageReference(StrEnum):
+    """What a reference image of `images/generations` constrains."""
+
+    SUBJECT = "subject"
+    FACE = "face"
 
 
 class CameraType(StrEnum):
@@ -69,21 +104,27 @@ class CameraControl(BaseModel):
         return self
 
 
-class Text2VideoParams(BaseModel):
-    """The create body; only fields the caller set are sent, so the server's defaults apply."""
+class CreateParams(BaseModel):
+    """A create body; only fields the caller set are sent, so the server's defaults apply."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    prompt: str
     model_name: str | None = None
+    callback_url: str | None = None
+    external_task_id: str | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class _VideoParams(CreateParams):
+    """Fields the video families share."""
+
     negative_prompt: str | None = None
     cfg_scale: float | None = None
     mode: Mode | None = None
-    aspect_ratio: AspectRatio | None = None
     duration: str | None = None
     camera_control: CameraControl | None = None
-    callback_url: str | None = None
-    external_task_id: str | None = None
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -92,8 +133,32 @@ class Text2VideoParams(BaseModel):
             return str(value)
         return value
 
-    def to_body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+
+class Text2VideoParams(_VideoParams):
+    prompt: str
+    aspect_ratio: AspectRatio | None = None
+
+
+class Image2VideoParams(_VideoParams):
+    """`image`/`image_tail` arrive here already as the wire's string (URL or raw base64)."""
+
+    image: str | None = None
+    image_tail: str | None = None
+    prompt: str | None = None
+    static_mask: str | None = None
+    dynamic_masks: list[dict[str, Any]] | None = None
+
+
+class ImageParams(CreateParams):
+    prompt: str
+    negative_prompt: str | None = None
+    image: str | None = None
+    image_reference: ImageReference | None = None
+    image_fidelity: float | None = None
+    human_fidelity: float | None = None
+    resolution: Resolution | None = None
+    n: int | None = None
+    aspect_ratio: ImageAspectRatio | None = None
 
 
 class Video(BaseModel):
@@ -117,6 +182,15 @@ class Video(BaseModel):
             return None
 
 
+class Image(BaseModel):
+    """One picture of an `images/generations` result."""
+
+    model_config = ConfigDict(extra="allow")
+
+    index: int
+    url: str
+
+
 class TaskInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -126,11 +200,12 @@ class TaskInfo(BaseModel):
 class TaskResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    videos: list[Video] = Field(default_factory=list)
+    videos: Annotated[list[Video], _NULL_IS_EMPTY] = Field(default_factory=list)
+    images: Annotated[list[Image], _NULL_IS_EMPTY] = Field(default_factory=list)
 
 
 class Task(BaseModel):
-    """A text2video task as the server last described it."""
+    """A task of any family as the server last described it."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -180,6 +255,10 @@ class Task(BaseModel):
         return self.task_result.videos
 
     @property
+    def images(self) -> list[Image]:
+        return self.task_result.images
+
+    @property
     def created(self) -> datetime | None:
         return _from_ms(self.created_at)
 
@@ -190,6 +269,59 @@ class Task(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The task as the server sent it (extra fields included), ready for `json.dumps`."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+class ResourcePack(BaseModel):
+    """One resource pack of `GET /account/costs` (quantities in units, times in ms)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resource_pack_name: str = ""
+    resource_pack_id: str = ""
+    resource_pack_type: str = Field("", description='"decreasing_total" or "constant_period".')
+    total_quantity: float = 0.0
+    remaining_quantity: float = 0.0
+    purchase_time: int | None = None
+    effective_time: int | None = None
+    invalid_time: int | None = Field(None, description="None: the pack never expires.")
+    status: str = Field("", description='"toBeOnline", "online", "expired" or "runOut"; a '
+                        "string, so a state Kling adds later does not break the client.")
+
+    @field_validator("resource_pack_id", mode="before")
+    @classmethod
+    def _id_as_string(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @property
+    def purchased(self) -> datetime | None:
+        return _from_ms(self.purchase_time)
+
+    @property
+    def effective(self) -> datetime | None:
+        return _from_ms(self.effective_time)
+
+    @property
+    def expires(self) -> datetime | None:
+        return _from_ms(self.invalid_time)
+
+
+class AccountCosts(BaseModel):
+    """The `data` of `GET /account/costs`: Kling nests its own `code` and `msg` in it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: int = 0
+    msg: str = ""
+    resource_pack_subscribe_infos: Annotated[list[ResourcePack], _NULL_IS_EMPTY] = Field(
+        default_factory=list
+    )
+
+    @property
+    def packs(self) -> list[ResourcePack]:
+        return self.resource_pack_subscribe_infos
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 def _from_ms(value: int | None) -> datetime | None:

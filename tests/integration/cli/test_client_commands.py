@@ -52,8 +52,8 @@ def test_register_adds_the_client_commands() -> None:
     app = typer.Typer()
     register(app)
     names = {command.name for command in app.registered_commands}
-    assert names == {"text2video", "login", "env"}
-    assert [group.name for group in app.registered_groups] == ["task"]
+    assert names == {"text2video", "image2video", "image", "login", "env"}
+    assert {group.name for group in app.registered_groups} == {"task", "account"}
 
 
 def test_text2video_json_then_task_get_by_both_ids(

@@ -20,6 +20,7 @@ import typer
 from typer.testing import CliRunner
 
 from openkling.cli.client_commands import ExitCode
+from tests.support.images import png
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "client.md"
 DOC_URL, DOC_KEY, DOC_TASK, DOC_EXTERNAL = (
@@ -48,7 +49,7 @@ def _skip_reason(block: list[str]) -> str | None:
 def test_every_console_block_is_run_or_skipped_with_a_reason() -> None:
     blocks = console_blocks()
     reasons = [_skip_reason(block) for block in blocks]
-    assert reasons.count(None) == 1, "one block runs against openkling"
+    assert reasons.count(None) == 2, "the text2video block and the other families' block"
     assert set(SKIPPED.values()) <= set(reasons), "a stale SKIPPED entry"
 
 
@@ -62,8 +63,9 @@ def app() -> typer.Typer:
 def test_documented_commands_run_against_openkling(
     app: typer.Typer, live_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [block] = [block for block in console_blocks() if _skip_reason(block) is None]
+    blocks = [block for block in console_blocks() if _skip_reason(block) is None]
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "photo.png").write_bytes(png(600, 400))  # the doc's image2video input
     monkeypatch.setenv("OPENKLING_CLIENT_CONFIG", str(tmp_path / "client.toml"))
     for name in ("OPENKLING_BASE_URL", "OPENKLING_PREFIX", "OPENKLING_API_KEY",
                  "KLING_ACCESS_KEY", "KLING_SECRET_KEY"):
@@ -85,7 +87,7 @@ def test_documented_commands_run_against_openkling(
     shell_env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
     task_id = ""
-    for line in block:
+    for line in [line for block in blocks for line in block]:  # in order: login comes first
         if line.startswith("eval "):
             command = line.split("  #")[0]  # the doc's trailing comment
             shell = subprocess.run(["bash", "-c", f'{command}; echo "$OPENKLING_API_KEY"'],
@@ -101,3 +103,5 @@ def test_documented_commands_run_against_openkling(
             assert (tmp_path / "cat.mp4").stat().st_size > 0
             task_id = json.loads(openkling(["task", "list", "--json"]))[0]["task_id"]
     assert task_id and (tmp_path / "videos" / f"{task_id}.mp4").stat().st_size > 0
+    assert (tmp_path / "leaves.mp4").read_bytes()[4:8] == b"ftyp"
+    assert len(list((tmp_path / "foxes").glob("*_[0-3].png"))) == 4

@@ -31,6 +31,7 @@ from openkling.client import (
     _base,
 )
 from openkling.client._errors import error_from_response
+from openkling.client._models import Text2VideoParams
 
 SECRET = "a-secret-key-long-enough-for-hs256-0123456789"
 
@@ -124,24 +125,30 @@ def test_task_tolerates_extra_fields_and_numbers() -> None:
     assert task.created is not None and task.created.year == 2023
 
 
+def _text2video(**fields: object) -> _base.Request:
+    return _base.create_request(_base.TEXT2VIDEO, Text2VideoParams,
+                                {"prompt": "a cat", **fields})
+
+
 def test_local_validation_is_a_1201_before_any_traffic() -> None:
     with pytest.raises(InvalidParameterError) as caught:
-        _base.create_request("a cat", mode="turbo")
+        _text2video(mode="turbo")
     assert caught.value.code == 1201 and "mode" in caught.value.message
     with pytest.raises(InvalidParameterError):
-        _base.create_request("a cat", camera_control={"type": "simple"})
+        _text2video(camera_control={"type": "simple"})
 
 
 def test_create_sends_only_given_fields() -> None:
-    request = _base.create_request("a cat", duration=10, aspect_ratio="9:16",
-                                   camera_control={"type": "down_back"})
+    request = _text2video(duration=10, aspect_ratio="9:16", negative_prompt=None,
+                          camera_control={"type": "down_back"})
     assert request.json == {"prompt": "a cat", "duration": "10", "aspect_ratio": "9:16",
                             "camera_control": {"type": "down_back"}}
 
 
 def test_external_ids_are_path_escaped() -> None:
-    assert _base.get_request(None, "a b?c").path.endswith("/text2video/a%20b%3Fc")
-    slashed = _base.get_request(None, "a/b")
+    assert _base.get_request(_base.TEXT2VIDEO, None, "a b?c").path.endswith(
+        "/text2video/a%20b%3Fc")
+    slashed = _base.get_request(_base.TEXT2VIDEO, None, "a/b")
     assert slashed.params == {"external_task_id": "a/b"}
 
 
@@ -281,7 +288,7 @@ def test_a_duplicate_is_adopted_only_when_retried_and_recent() -> None:
 def test_credentials_go_only_to_the_api_origin() -> None:
     with KlingClient(base_url="http://127.0.0.1:8000", prefix="/kling", api_key="k") as client:
         config = client.config
-        own = _base.video_url(config, Video(id="v", url="/files/v.mp4?sig=1"))
+        own = _base.file_url(config, Video(id="v", url="/files/v.mp4?sig=1"))
         assert own == "http://127.0.0.1:8000/files/v.mp4?sig=1"
         assert _base.same_origin(config, own)
         assert not _base.same_origin(config, "https://cdn.example/v.mp4")
