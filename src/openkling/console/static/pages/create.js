@@ -116,7 +116,7 @@ function imageField(field) {
     maxLength: 2048, placeholder: "https://…", "aria-describedby": helpId });
   const preview = h("img", { class: "preview", alt: "", hidden: true });
   const clear = h("button", { type: "button", class: "link", hidden: true,
-    "aria-label": `Remove the ${field.label.toLowerCase()} file`,
+    "aria-label": `Clear the chosen ${field.label.toLowerCase()}`,
     onclick() { file.value = ""; show(); file.focus(); } }, "Remove file");
   let shown = null;
   function show() {
