@@ -1,5 +1,6 @@
-"""Operator routes at /admin/v1: accounts, keys, and what this server runs (models, providers,
-relay channels). Only an admin account's key passes (`openkling keys create --admin`).
+"""Operator routes at /admin/v1: accounts, keys, quotas (resource packs), what this server runs
+(models, providers, relay channels) and its figures at a glance. Only an admin account's key
+passes (`openkling keys create --admin`).
 
 Authentication is the Kling routes' own: a bad key is 401/1002; a good key of an account that is
 not an admin is 403/1103 ("no access to the requested resource"). Revoking a key or disabling an
@@ -11,10 +12,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Security
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 from starlette.responses import JSONResponse, Response
 
 from openkling import __version__
+from openkling.api.admin_metrics import at_a_glance
 from openkling.api.bodies import JsonBodyRoute
 from openkling.api.deps import BEARER_SCHEME, authenticate, context
 from openkling.api.envelope import envelope
@@ -23,6 +25,7 @@ from openkling.api.services import ApiServices
 from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.auth import Principal
+from openkling.core.costs import pack_to_wire
 from openkling.core.errors import Code, KlingError
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import (
@@ -35,7 +38,8 @@ from openkling.core.secrets import (
 from openkling.providers.kling.relay_options import KlingOptions
 from openkling.store import migrate
 from openkling.store.accounts import AccountStore
-from openkling.store.admin import AccountSummary, AdminStore, KeySummary
+from openkling.store.admin import AccountQuotas, AccountSummary, AdminStore, KeySummary
+from openkling.store.quotas import QuotaStore
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERROR_RESPONSES,
                    route_class=JsonBodyRoute, dependencies=[Security(BEARER_SCHEME)])
@@ -61,6 +65,31 @@ class KeyCreate(BaseModel):
     admin: bool = Field(False, description="Make the account an admin (operator).")
 
     @field_validator("account", "label")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        if value is not None and ("\x00" in value or not value.strip()):
+            raise ValueError("must be non-blank text without NUL characters")
+        return value.strip() if value is not None else None
+
+
+DAY_MS = 86_400_000
+
+
+class QuotaCreate(BaseModel):
+    """A resource pack for an account, as `openkling quota add` makes one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    units: StrictFloat = Field(..., gt=0, le=1e12, description="Units in the pack.")
+    name: str | None = Field(None, max_length=128, description="Pack name shown to the account "
+                             "(default: '<units> units').")
+    effective_at: StrictInt | None = Field(None, ge=0, description="In effect from (Unix ms; "
+                                           "default now).")
+    expires_at: StrictInt | None = Field(None, ge=0, description="Expiry (Unix ms); or `days`.")
+    days: StrictInt | None = Field(None, ge=1, le=36_500, description="Or: valid for this "
+                                   "many days from the start.")
+
+    @field_validator("name")
     @classmethod
     def _clean(cls, value: str | None) -> str | None:
         if value is not None and ("\x00" in value or not value.strip()):
@@ -99,6 +128,40 @@ async def _set_disabled(store: AdminStore, account_id: int, disabled: bool,
     account = await store.account_by_id(account_id)
     assert account is not None
     return envelope(_account(account), request_id)
+
+
+@router.get("/quotas",
+            summary="Every account's resource packs and the units left in those in effect",
+            response_class=JSONResponse)
+async def list_quotas(request: Request) -> Response:
+    _, _, store, request_id = await _admin(request)
+    now = now_ms()
+    return envelope([_quotas(q, now) for q in await store.quotas()], request_id)
+
+
+@router.post("/accounts/{account_id}/quotas",
+             summary="Give an account a resource pack; from then on its creates draw on its packs",
+             response_class=JSONResponse)
+async def add_quota(
+    account_id: int,
+    admin: Annotated[tuple[Principal, ApiServices, AdminStore, str], Depends(_admin)],
+    body: QuotaCreate,
+) -> Response:
+    _, runtime, store, request_id = admin
+    if await store.account_by_id(account_id) is None:
+        raise KlingError.not_found("account")
+    if body.expires_at is not None and body.days is not None:
+        raise KlingError.invalid("days", "give expires_at or days, not both")
+    now = now_ms()
+    effective = now if body.effective_at is None else body.effective_at
+    expires = effective + body.days * DAY_MS if body.days is not None else body.expires_at
+    if expires is not None and expires <= effective:
+        raise KlingError.invalid("expires_at", "must be after the start (effective_at, or now)")
+    pack = await QuotaStore(runtime.db).add_pack(
+        account_id, name=body.name or f"{body.units:g} units", units=body.units, now=now,
+        effective_at=effective, expires_at=expires,
+    )
+    return envelope({"account_id": account_id, **pack_to_wire(pack, now)}, request_id)
 
 
 @router.get("/keys", summary="Every credential (never its secrets)",
@@ -191,6 +254,15 @@ async def system(request: Request) -> Response:
     return envelope(data, request_id)
 
 
+@router.get("/metrics",
+            summary="At a glance: tasks by status, the queue, creates and polls, callback "
+            "failures, relay tasks in flight",
+            response_class=JSONResponse)
+async def metrics_at_a_glance(request: Request) -> Response:
+    _, runtime, store, request_id = await _admin(request)
+    return envelope(await at_a_glance(runtime.db, store, now=now_ms()), request_id)
+
+
 def _channels(runtime: ApiServices, by_route: dict[tuple[str, str | None], int]) -> dict[str, Any]:
     """The relay's channels as configured (no secrets), and unfinished tasks on each."""
     if "kling" not in _models(runtime).providers:
@@ -213,6 +285,14 @@ def _account(a: AccountSummary) -> dict[str, Any]:
     return {"id": a.id, "name": a.name, "created_at": a.created_at, "disabled": a.disabled,
             "is_admin": a.is_admin, "active_keys": a.active_keys,
             "unfinished_tasks": a.unfinished_tasks}
+
+
+def _quotas(q: AccountQuotas, now: int) -> dict[str, Any]:
+    packs = [pack_to_wire(p, now) for p in q.packs]
+    return {"account_id": q.account_id, "account": q.account, "metered": bool(packs),
+            "remaining_units": sum(p["remaining_quantity"] for p in packs
+                                   if p["status"] == "online"),
+            "packs": packs}
 
 
 def _key(k: KeySummary) -> dict[str, Any]:

@@ -6,12 +6,14 @@ Kept apart from AccountStore, whose queries sit on the authentication path.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 
 from openkling.store.database import Database
-from openkling.store.tables import accounts, credentials, tasks
+from openkling.store.quotas import QuotaPack
+from openkling.store.tables import accounts, callback_deliveries, credentials, quota_packs, tasks
 
 UNFINISHED = ("submitted", "processing")
 
@@ -37,6 +39,23 @@ class KeySummary:
     access_key: str
     created_at: int
     revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountQuotas:
+    account_id: int
+    account: str
+    packs: list[QuotaPack]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCounts:
+    """Callback deliveries by state; `failed_since` counts those given up since a moment."""
+
+    pending: int
+    delivered: int
+    failed: int
+    failed_since: int
 
 
 class AdminStore:
@@ -126,3 +145,43 @@ class AdminStore:
                 channel = state.get("channel") if isinstance(state, dict) else None
                 counts[(provider, str(channel) if channel is not None else None)] += 1
         return counts
+
+    async def quotas(self) -> list[AccountQuotas]:
+        """Every account with its resource packs (none: the account is unmetered)."""
+        query = (
+            select(accounts.c.id.label("owner_id"), accounts.c.name.label("owner"), quota_packs)
+            .outerjoin(quota_packs, quota_packs.c.account_id == accounts.c.id)
+            .order_by(accounts.c.id, quota_packs.c.created_at, quota_packs.c.id)
+        )
+        by_account: dict[int, AccountQuotas] = {}
+        async with self.db.read() as conn:
+            for row in await conn.execute(query):
+                entry = by_account.setdefault(
+                    row.owner_id, AccountQuotas(row.owner_id, row.owner, [])
+                )
+                if row.id is not None:
+                    entry.packs.append(QuotaPack.from_row(row))
+        return list(by_account.values())
+
+    async def created_since(self, moments: Sequence[int]) -> list[int]:
+        """Tasks created at or after each moment (ms), all accounts, in one pass."""
+        query = select(*(
+            func.coalesce(func.sum(case((tasks.c.created_at >= moment, 1), else_=0)), 0)
+            for moment in moments
+        ))
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).one()
+        return [int(n) for n in row]
+
+    async def delivery_counts(self, *, failed_since: int) -> DeliveryCounts:
+        d = callback_deliveries.c
+        query = select(
+            func.coalesce(func.sum(case((d.state == "pending", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((d.state == "delivered", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((d.state == "failed", 1), else_=0)), 0),
+            func.coalesce(func.sum(case(
+                ((d.state == "failed") & (d.finished_at >= failed_since), 1), else_=0)), 0),
+        )
+        async with self.db.read() as conn:
+            pending, delivered, failed, recent = (await conn.execute(query)).one()
+        return DeliveryCounts(int(pending), int(delivered), int(failed), int(recent))

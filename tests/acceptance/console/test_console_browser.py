@@ -101,6 +101,7 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     # --- sign in: a wrong key shows the server's message, the right one gets in -------------
     page.goto(f"{server.base_url}/console/")
     page.get_by_role("heading", name="Sign in").wait_for()
+    assert page.get_by_role("button", name="Sign out").is_hidden()  # nobody to sign out
     shot(page, "signin")
     page.get_by_label("API key").fill("ok-not-a-real-key")
     page.get_by_role("button", name="Sign in").click()

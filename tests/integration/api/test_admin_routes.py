@@ -19,6 +19,9 @@ ADMIN_ROUTES = [
     ("POST", "/admin/v1/keys"),
     ("POST", "/admin/v1/keys/1/revoke"),
     ("GET", "/admin/v1/system"),
+    ("GET", "/admin/v1/quotas"),
+    ("POST", "/admin/v1/accounts/1/quotas"),
+    ("GET", "/admin/v1/metrics"),
 ]
 KLING = "/v1/videos/text2video"
 
@@ -236,6 +239,8 @@ async def test_system_shows_relay_channels_with_in_flight_tasks(
             await asyncio.sleep(0.2)
         assert channel["name"] == "default" and channel["max_concurrency"] == 3
         assert channel["in_flight"] == 1
+        glance = (await http.get("/admin/v1/metrics", headers=root.headers)).json()["data"]
+        assert glance["relay"] == {"in_flight": 1, "waiting_for_channel": 0}
         assert channel["base_url"] == upstream.base_url
         text = json.dumps(system)
         assert upstream_key.api_key not in text  # channel secrets never leave the server

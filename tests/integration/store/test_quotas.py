@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from openkling.store import migrate
 from openkling.store.accounts import AccountStore
 from openkling.store.database import Database
 from openkling.store.quotas import QuotaExhausted, QuotaStore
 
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await migrate.upgrade(database)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ batches, and nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,12 @@ from sqlalchemy import insert, select
 from openkling.core.ids import new_task_id
 from openkling.storage.local import LocalStorage
 from openkling.storage.signing import UrlSigner
-from openkling.store import migrate
 from openkling.store.accounts import AccountStore
 from openkling.store.database import Database
 from openkling.store.retention import DAY_MS, delete_expired
 from openkling.store.tables import callback_deliveries, tasks
 
 NOW = 100 * DAY_MS
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await migrate.upgrade(database)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

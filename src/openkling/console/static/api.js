@@ -70,6 +70,9 @@ export const api = {
   createKey: (body) => call("POST", "/admin/v1/keys", body),
   revokeKey: (id) => call("POST", `/admin/v1/keys/${id}/revoke`),
   system: () => call("GET", "/admin/v1/system"),
+  metrics: () => call("GET", "/admin/v1/metrics"),
+  quotas: () => call("GET", "/admin/v1/quotas"),
+  addQuota: (accountId, body) => call("POST", `/admin/v1/accounts/${accountId}/quotas`, body),
   // Readiness is public and not enveloped.
   readiness: async () => {
     const response = await fetch("/readyz", { cache: "no-store" });

@@ -1,4 +1,4 @@
-// The console shell: hash routes (#/tasks, #/tasks/<id>, #/create, #/admin, #/system,
+// The console shell: hash routes (#/tasks, #/tasks/<id>, #/create, #/admin, #/quotas, #/system,
 // #/signin), the signed-in account, and the timers a page runs while it is shown.
 
 import { api, session, whenUnauthorized } from "./api.js";
@@ -8,6 +8,7 @@ import * as tasks from "./pages/tasks.js";
 import * as task from "./pages/task.js";
 import * as create from "./pages/create.js";
 import * as admin from "./pages/admin.js";
+import * as quotas from "./pages/quotas.js";
 import * as system from "./pages/system.js";
 
 const ROUTES = [
@@ -16,6 +17,7 @@ const ROUTES = [
   { pattern: /^\/tasks\/(\d+)$/, page: task, nav: "tasks" },
   { pattern: /^\/create$/, page: create, nav: "create" },
   { pattern: /^\/admin$/, page: admin, nav: "admin", admin: true },
+  { pattern: /^\/quotas$/, page: quotas, nav: "quotas", admin: true },
   { pattern: /^\/system$/, page: system, nav: "system", admin: true },
 ];
 

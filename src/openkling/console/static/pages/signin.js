@@ -26,11 +26,12 @@ export async function render(ctx) {
       input.focus();
     }
   } },
-    h("label", { for: "api-key" }, "API key"),
-    input,
-    h("p", { id: "api-key-help", class: "help" },
-      "The key printed by openkling keys create. It is kept in this browser tab only ",
-      "(sessionStorage) and sent as a Bearer token."),
+    h("div", { class: "field" },
+      h("label", { for: "api-key" }, "API key"),
+      input,
+      h("p", { id: "api-key-help", class: "help" },
+        "The key printed by openkling keys create. It is kept in this browser tab only ",
+        "(sessionStorage) and sent as a Bearer token.")),
   );
   const button = h("button", { type: "submit" }, "Sign in");
   form.append(button, status);

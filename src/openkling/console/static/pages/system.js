@@ -9,10 +9,12 @@ export async function render(ctx) {
   const body = h("div");
 
   async function load() {
-    const [system, readiness] = await Promise.all([api.system(), api.readiness()]);
+    const [system, readiness, metrics] = await Promise.all([api.system(), api.readiness(),
+      api.metrics()]);
     if (!ctx.current()) return;
     const channels = system.channels;
     body.replaceChildren(
+      glance(metrics),
       h("h2", {}, "Readiness"),
       h("dl", { class: "facts" },
         fact("GET /readyz", h("span", { class: `badge ${readiness.status === 200
@@ -54,6 +56,37 @@ export async function render(ctx) {
   ctx.every(REFRESH_MS, () => load().catch(() => {}));  // a failed refresh keeps the last view
   return h("section", {}, h("h1", {}, "System"),
     h("p", { class: "help" }, "Refreshes every 5 seconds."), body);
+}
+
+// Each figure carries its path in the /admin/v1/metrics answer (data-metric), as the tests read it.
+function glance(m) {
+  const stat = (label, path, value, alert = false) => h("div", {
+    class: `stat${alert && value ? " alert" : ""}` },
+    h("dt", {}, label), h("dd", { "data-metric": path }, String(value)));
+  const age = m.queue.oldest_submitted_age_seconds;
+  const requests = m.requests.scope === "host" ? "this host's processes" : "this process";
+  return h("section", { "aria-labelledby": "glance-title" },
+    h("h2", { id: "glance-title" }, "At a glance"),
+    h("dl", { class: "glance" },
+      stat("Submitted", "tasks.by_status.submitted", m.tasks.by_status.submitted),
+      stat("Processing", "tasks.by_status.processing", m.tasks.by_status.processing),
+      stat("Succeeded", "tasks.by_status.succeed", m.tasks.by_status.succeed),
+      stat("Failed", "tasks.by_status.failed", m.tasks.by_status.failed),
+      stat("Queue depth", "queue.depth", m.queue.depth),
+      stat("Oldest waiting (s)", "queue.oldest_submitted_age_seconds", age.toFixed(1)),
+      stat("Created, last minute", "created.last_minute", m.created.last_minute),
+      stat("Created, last hour", "created.last_hour", m.created.last_hour),
+      stat("Creates accepted", "requests.creates_accepted", m.requests.creates_accepted),
+      stat("Creates refused", "requests.creates_refused", m.requests.creates_refused),
+      stat("Polls", "requests.polls", m.requests.polls),
+      stat("Callbacks failed, last hour", "callbacks.failed_last_hour",
+        m.callbacks.failed_last_hour, true),
+      stat("Callbacks pending", "callbacks.pending", m.callbacks.pending),
+      stat("Relay in flight", "relay.in_flight", m.relay.in_flight),
+      stat("Relay waiting for a channel", "relay.waiting_for_channel",
+        m.relay.waiting_for_channel)),
+    h("p", { class: "help" }, "Task, queue, callback and relay figures are the database's " +
+      `(all processes). Request counts are ${requests}'s since it started.`));
 }
 
 function fact(term, value) {

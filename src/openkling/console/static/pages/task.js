@@ -31,7 +31,7 @@ export async function render(ctx) {
       cancel.disabled = true;
       actionStatus.replaceChildren();
       try {
-        await api.cancel(family.path, task.task_id);
+        await api.cancel(family?.path || task.family, task.task_id);
         ctx.notify(`Cancel requested for task ${task.task_id}.`);
         await refresh();
       } catch (error) {
@@ -42,7 +42,7 @@ export async function render(ctx) {
     } }, "Cancel task");
   actions.append(cancel);
 
-  let videosShown = false;
+  let resultShown = false;
   function paint() {
     summary.replaceChildren(h("dl", { class: "facts" },
       fact("Status", statusBadge(task.task_status)),
@@ -55,20 +55,11 @@ export async function render(ctx) {
       task.task_info?.external_task_id ? fact("External id", task.task_info.external_task_id)
         : "",
     ));
-    cancel.hidden = !(unfinished(task) && family);
-    // The signed URL changes on every read; set the player once, when the task succeeds.
-    if (task.task_status === "succeed" && !videosShown) {
-      videosShown = true;
-      // Only http(s) links become players and downloads (a relayed URL comes from upstream).
-      const videos = (task.task_result.videos || []).filter((v) => /^https?:\/\//i.test(v.url));
-      result.replaceChildren(h("h2", {}, "Result"), ...videos.map(
-        (video, i) => h("figure", { class: "video" },
-          h("video", { src: video.url, controls: true, preload: "auto", playsInline: true,
-            "aria-label": `Video ${i + 1} of task ${task.task_id}` }),
-          h("figcaption", {}, `${video.duration} s · `,
-            h("a", { href: video.url, download: `${task.task_id}.mp4`, class: "download" },
-              "Download"))),
-      ));
+    cancel.hidden = !unfinished(task);
+    // The signed URLs change on every read; set the result once, when the task succeeds.
+    if (task.task_status === "succeed" && !resultShown) {
+      resultShown = true;
+      result.replaceChildren(h("h2", {}, "Result"), ...videosOf(task), imagesOf(task));
     }
     callbacks.replaceChildren(task.callbacks.length || task.callback_url
       ? table("Callback deliveries", CALLBACK_COLUMNS, task.callbacks)
@@ -101,6 +92,36 @@ export async function render(ctx) {
     task.callback_url ? h("p", { class: "help" }, `Sent to ${task.callback_url}`) : "",
     callbacks,
   );
+}
+
+// Only http(s) links become players, images and downloads (a relayed URL comes from upstream).
+const web = (item) => /^https?:\/\//i.test(item.url);
+
+function videosOf(task) {
+  return (task.task_result.videos || []).filter(web).map((video, i) =>
+    h("figure", { class: "video" },
+      h("video", { src: video.url, controls: true, preload: "auto", playsInline: true,
+        "aria-label": `Video ${i + 1} of task ${task.task_id}` }),
+      h("figcaption", {}, `${video.duration} s · `,
+        h("a", { href: video.url, download: `${task.task_id}.mp4`, class: "download" },
+          "Download"))));
+}
+
+function imagesOf(task) {
+  const images = (task.task_result.images || []).filter(web);
+  if (!images.length) return "";
+  return h("ul", { class: "gallery", "aria-label": `Images of task ${task.task_id}` },
+    images.map((image) => {
+      const number = Number(image.index) + 1;
+      const suffix = /\.(\w{2,5})$/.exec(new URL(image.url).pathname)?.[1] || "png";
+      return h("li", {}, h("figure", {},
+        h("a", { href: image.url, target: "_blank", rel: "noopener" },
+          h("img", { src: image.url, alt: `Image ${number} of ${images.length}`,
+            loading: "lazy" })),
+        h("figcaption", {}, `Image ${number} · `,
+          h("a", { href: image.url, download: `${task.task_id}-${image.index}.${suffix}`,
+            class: "download", "aria-label": `Download image ${number}` }, "Download"))));
+    }));
 }
 
 function fact(term, value) {
