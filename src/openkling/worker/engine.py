@@ -49,7 +49,6 @@ CLAIM_BATCH = 200
 CANCEL_CHECK_SECONDS = 1.0
 PROGRESS_WRITE_SECONDS = 0.5
 SWEEP_SECONDS = 5.0
-RETENTION_SECONDS = 3600.0
 
 T = TypeVar("T")
 
@@ -286,7 +285,7 @@ class Worker:
             metrics.TASKS_DELETED.inc(deleted.tasks)
             log.info("retention: deleted %d finished task(s) and %d file(s) older than %g "
                      "days", deleted.tasks, deleted.files, self.settings.retention_days)
-        return RETENTION_SECONDS * random.uniform(0.9, 1.1)
+        return self.settings.retention_interval_seconds * random.uniform(0.9, 1.1)
 
     # ----- one task ------------------------------------------------------------------------
 
