@@ -5,8 +5,6 @@ gauges (its counters stay: they are totals)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,13 +14,13 @@ import pytest
 
 from tests.conftest import (
     PROVIDER_DOUBLE,
-    ROOT,
     ServerFactory,
     create_postgres_database,
     drop_postgres_database,
     postgres_skip_reason,
 )
 from tests.integration.api.test_metrics import samples
+from tests.support.workers import running_workers
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -39,49 +37,40 @@ def test_the_api_counts_what_every_worker_did(server_factory: ServerFactory,
     shared = tmp_path / "prometheus"
     shared.mkdir()  # empty before any process starts
     runs = tmp_path / "runs.log"
-    workers: list[subprocess.Popen[bytes]] = []
     try:
         server = server_factory({"OPENKLING_DATABASE_URL": url,
                                  "OPENKLING_EMBEDDED_WORKER": "false",
                                  "OPENKLING_DOUBLE_LOG": str(runs),
                                  "PROMETHEUS_MULTIPROC_DIR": str(shared)})
         creds = server.create_key("multiprocess")
-        for i in range(2):
-            env = {**server.env, "OPENKLING_DATA_DIR": str(server.data_dir)}
-            log = open(tmp_path / f"worker{i}.log", "wb")
-            workers.append(subprocess.Popen(
-                [sys.executable, "-m", "openkling.cli.main", "worker"], env=env, cwd=ROOT,
-                stdout=log, stderr=subprocess.STDOUT))
-        ids = [httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
-                          json={"prompt": f"clip {i} [sleep=0.3]"}).json()["data"]["task_id"]
-               for i in range(12)]
-        deadline = time.monotonic() + 90
-        while not runs.exists() or len(runs.read_text().splitlines()) < len(ids):
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        by_worker = Counter(int(line.split()[2]) for line in runs.read_text().splitlines())
-        assert set(by_worker) == {w.pid for w in workers}  # both rendered some
+        with running_workers(server, tmp_path) as workers:
+            ids = [httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
+                              json={"prompt": f"clip {i} [sleep=0.3]"}).json()["data"]["task_id"]
+                   for i in range(12)]
+            deadline = time.monotonic() + 90
+            while not runs.exists() or len(runs.read_text().splitlines()) < len(ids):
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            by_worker = Counter(int(line.split()[2]) for line in runs.read_text().splitlines())
+            assert set(by_worker) == {w.pid for w in workers}  # both rendered some
 
-        text = httpx.get(f"{server.base_url}/metrics").text
-        # Rendered in the workers, counted on the API: both workers' completions.
-        assert value(text, "openkling_task_attempts_count", status="succeed") == len(ids)
-        assert value(text, "openkling_render_duration_seconds_count",
-                     outcome="succeed") == len(ids)
-        # The API's own requests are there too.
-        assert value(text, "openkling_http_requests_total", route="/v1/videos/text2video",
-                     method="POST", status="200") == len(ids)
-        assert value(text, "openkling_provider_state", provider=PROVIDER_DOUBLE,
-                     state="ready") == 1
+            text = httpx.get(f"{server.base_url}/metrics").text
+            # Rendered in the workers, counted on the API: both workers' completions.
+            assert value(text, "openkling_task_attempts_count", status="succeed") == len(ids)
+            assert value(text, "openkling_render_duration_seconds_count",
+                         outcome="succeed") == len(ids)
+            # The API's own requests are there too.
+            assert value(text, "openkling_http_requests_total",
+                         route="/v1/videos/text2video", method="POST", status="200") == len(ids)
+            assert value(text, "openkling_provider_state", provider=PROVIDER_DOUBLE,
+                         state="ready") == 1
 
-        for worker in workers:
-            worker.terminate()
-            assert worker.wait(30) in (0, -15)
+            for worker in workers:
+                worker.terminate()
+                assert worker.wait(30) in (0, -15)
         text = httpx.get(f"{server.base_url}/metrics").text
         assert value(text, "openkling_task_attempts_count", status="succeed") == len(ids)
         assert value(text, "openkling_provider_state", provider=PROVIDER_DOUBLE,
                      state="ready") == 0  # no worker is left to say so
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
         drop_postgres_database(url)
