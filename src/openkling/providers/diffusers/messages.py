@@ -71,6 +71,9 @@ class Failed:
     job_id: str
     out_of_memory: bool
     reason: str
+    #: Set when the disk was full (ENOSPC, EDQUOT): the worker fails the task once, saying so.
+    disk_errno: int | None = None
+    filename: str | None = None
 
 
 ToChild = Generate | Stop

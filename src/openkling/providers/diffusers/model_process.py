@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import multiprocessing
 import os
@@ -236,6 +237,9 @@ class ModelProcess:
                     return dict(message.result)
                 if isinstance(message, Cancelled):
                     raise TaskCancelled("cancelled")
+                if message.disk_errno is not None:  # rendering again cannot make room
+                    raise OSError(message.disk_errno, os.strerror(message.disk_errno),
+                                  message.filename)
                 if message.out_of_memory:
                     raise TransientProviderError(
                         f"out of memory while generating: {message.reason} (consider the "
@@ -350,6 +354,18 @@ def _missing_local_folder(model: str) -> str | None:
     return None
 
 
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The full-disk error behind `exc`, if that is what it is."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return None
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_dir: str) -> None:
     """Entry point of the model process: load the pipeline once, then serve generations."""
     # Ctrl-C reaches the whole process group; the parent decides when this process stops.
@@ -391,6 +407,9 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
             if oom:
                 runner.release_memory()
             log.exception("generation failed")
-            conn.send(Failed(job_id, oom, f"{type(exc).__name__}: {exc}"))
+            full = _disk_full(exc)
+            conn.send(Failed(job_id, oom, f"{type(exc).__name__}: {exc}",
+                             full.errno if full else None,
+                             str(full.filename) if full and full.filename else None))
         else:
             conn.send(Done(job_id, result))
