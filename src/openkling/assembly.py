@@ -29,7 +29,7 @@ from openkling.core.secrets import MasterKey
 from openkling.core.service import TaskService
 from openkling.core.wire import callback_body
 from openkling.observability.failures import RepeatingFailure
-from openkling.observability.metrics import set_provider_state
+from openkling.observability.metrics import process_ended, set_provider_state
 from openkling.providers.loader import Providers, build_providers
 from openkling.storage.base import Storage
 from openkling.storage.factory import build_storage
@@ -268,6 +268,7 @@ async def api_process(settings: Settings, *,
                     await worker.stop()
     finally:
         await resources.close()
+        process_ended()
 
 
 @asynccontextmanager
@@ -287,3 +288,4 @@ async def worker_process(settings: Settings, *,
             await worker.stop()
     finally:
         await resources.close()
+        process_ended()

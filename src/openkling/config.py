@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Finished tasks (files and rows) older than this are deleted; "
         "0 keeps them forever."
     )
+    retention_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often each worker looks for finished tasks past "
+        "`retention_days` (seconds, with 10% jitter)."
+    )
 
     # Engine
     embedded_worker: bool = Field(True, description="Run a worker inside `openkling serve`.")

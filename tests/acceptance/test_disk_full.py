@@ -1,6 +1,7 @@
 """The disk under `files/` fills up: the task fails once with a message saying so (no
 re-render: retrying cannot make room), no partial file is left, readiness reports the storage,
-and with room again the next task succeeds."""
+and with room again the next task succeeds: with the provider double, and with the tiny model
+in its real model process (which writes the MP4 itself)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerFactory
+from tests.conftest import Credentials, ServerFactory, ServerHandle
 
 
 @pytest.fixture
@@ -51,6 +52,32 @@ def wait_terminal(base: str, headers: dict[str, str], task_id: str) -> dict[str,
         time.sleep(0.2)
 
 
+def fails_once_saying_so(server: ServerHandle, creds: Credentials, database: Path) -> None:
+    """Readiness names the full disk; a task fails with a message that says so, after one
+    attempt (a retry cannot make room)."""
+    ready = httpx.get(f"{server.base_url}/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["storage"].startswith("disk full")
+    task_id = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
+                         json={"prompt": "a video with nowhere to go"}).json()["data"]["task_id"]
+    task = wait_terminal(server.base_url, creds.headers, task_id)
+    assert task["task_status"] == "failed"
+    assert "disk is full" in str(task["task_status_msg"]), task
+    time.sleep(1)  # a retry, if there were one, would have started by now
+    with sqlite3.connect(database) as db:
+        (attempts,) = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    assert attempts == 1  # rendered once, not retried
+
+
+def recovers(server: ServerHandle, creds: Credentials, filler: Path) -> None:
+    """With room again, readiness is 200 and the next task succeeds."""
+    filler.unlink()
+    assert httpx.get(f"{server.base_url}/readyz").status_code == 200
+    again = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
+                       json={"prompt": "now there is room"}).json()["data"]["task_id"]
+    assert wait_terminal(server.base_url, creds.headers, again)["task_status"] == "succeed"
+
+
 def test_a_full_disk_fails_the_task_once_and_says_so(
     server_factory: ServerFactory, small_disk: Path, tmp_path: Path,
 ) -> None:
@@ -64,27 +91,29 @@ def test_a_full_disk_fails_the_task_once_and_says_so(
     creds = server.create_key("disk")
     assert httpx.get(f"{server.base_url}/readyz").status_code == 200
     filler = fill(small_disk)
-
-    ready = httpx.get(f"{server.base_url}/readyz")
-    assert ready.status_code == 503
-    assert ready.json()["checks"]["storage"].startswith("disk full")
-
-    task_id = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
-                         json={"prompt": "a video with nowhere to go"}).json()["data"]["task_id"]
-    task = wait_terminal(server.base_url, creds.headers, task_id)
-    assert task["task_status"] == "failed"
-    assert "disk is full" in str(task["task_status_msg"])
-    time.sleep(1)  # a retry, if there were one, would have started by now
+    fails_once_saying_so(server, creds, tmp_path / "openkling.db")
     assert not runs.exists() or runs.read_text() == ""  # no render completed
     leftovers = [p for p in small_disk.rglob("*") if p.is_file()
                  and p != filler and p.name != "secret.key" and p.suffix != ".log"]
     assert leftovers == []
-    with sqlite3.connect(tmp_path / "openkling.db") as db:
-        (attempts,) = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    assert attempts == 1  # rendered once, not retried
+    recovers(server, creds, filler)
 
-    filler.unlink()
-    assert httpx.get(f"{server.base_url}/readyz").status_code == 200
-    again = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
-                       json={"prompt": "now there is room"}).json()["data"]["task_id"]
-    assert wait_terminal(server.base_url, creds.headers, again)["task_status"] == "succeed"
+
+def test_a_full_disk_fails_a_real_model_render_once(
+    server_factory: ServerFactory, small_disk: Path, tmp_path: Path,
+) -> None:
+    """The same with the tiny model in its real model process: the MP4 is written by that
+    process, into the task's scratch folder on the full disk."""
+    server = server_factory({
+        "OPENKLING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'openkling.db'}",
+        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
+        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
+        "OPENKLING_MAX_ATTEMPTS": "3", "OPENKLING_RETRY_BASE_SECONDS": "0.1",
+    }, provider="diffusers")
+    creds = server.create_key("disk")
+    filler = fill(small_disk)
+    fails_once_saying_so(server, creds, tmp_path / "openkling.db")
+    # No partial MP4 in the scratch or the files folder (models/ holds the tiny weights).
+    assert [p for folder in ("work", "files") for p in (small_disk / folder).rglob("*")
+            if p.is_file()] == []
+    recovers(server, creds, filler)

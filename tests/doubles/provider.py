@@ -10,6 +10,9 @@
 It serves text2video, image2video and images/generations and honours every optional field
 of them (what a relay does); other families are not declared, so creates are refused.
 
+If OPENKLING_DOUBLE_LOAD_GATE names a file, the double is `loading` (like a model process
+loading weights) until that file exists: `status()` says so and runs wait for it.
+
 If OPENKLING_DOUBLE_LOG names a file, every finished run appends "<task_id> <outcome> <pid>\n",
 so tests can prove a task ran to completion exactly once, and which process ran it.
 """
@@ -33,6 +36,7 @@ from openkling.core.provider import (
     GenerationResult,
     ImageOutput,
     ProviderError,
+    ProviderStatus,
     TaskCancelled,
     TaskContext,
     TransientProviderError,
@@ -51,6 +55,13 @@ class ProviderDouble:
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.concurrency = int(options.get("concurrency", 4))
         self.log_path = os.environ.get("OPENKLING_DOUBLE_LOG")
+        gate = os.environ.get("OPENKLING_DOUBLE_LOAD_GATE")
+        self.load_gate = Path(gate) if gate else None
+
+    def status(self) -> ProviderStatus:
+        if self.load_gate is not None and not self.load_gate.exists():
+            return ProviderStatus("loading", f"the provider double waits for {self.load_gate}")
+        return ProviderStatus("ready")
 
     def check(self, spec: GenerationSpec) -> None:
         if "[reject]" in spec.prompt:
@@ -63,6 +74,9 @@ class ProviderDouble:
         return None
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        while self.status().state == "loading":  # a task waits for the model, as a real one
+            ctx.raise_if_cancelled()
+            await asyncio.sleep(0.05)
         await ctx.set_processing()
         if "[fail]" in spec.prompt:
             self._log(ctx.task_id, "failed")

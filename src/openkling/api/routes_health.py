@@ -24,8 +24,9 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="Readiness: a created task can run",
     description="200 when the database answers with the current schema, the storage takes "
-    "files, every background loop of this process is alive and not failing, and at least one "
-    "provider is ready; else 503. The body names each part: `ok`, or why not.",
+    "files, every background loop of this process is alive and not failing, no provider is "
+    "still loading and at least one is ready; else 503. The body names each part: `ok` (a "
+    "provider: `ready`, `loading: …`, `failed: …`), or why not.",
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks = await readiness(services)
@@ -49,9 +50,13 @@ async def readiness(services: ApiServices) -> dict[str, Any]:
     worker = services.worker
     if worker is not None:
         checks["loops"] = worker.loops.health()
-        providers.update({name: f"failed: {why}" for name, why in worker.failed.items()})
-        providers.update({name: "ready" for name in worker.providers})
-        if not any(state == "ready" for state in providers.values()):
+        states = worker.provider_status()
+        providers.update({name: status.describe() for name, status in states.items()})
+        loading = sorted(name for name, status in states.items() if status.state == "loading")
+        if loading:
+            checks["worker"] = f"waiting for {', '.join(loading)} to load: its tasks cannot " \
+                               "run yet"
+        elif not any(status.state == "ready" for status in states.values()):
             checks["worker"] = "no provider is ready: created tasks cannot run"
     checks["providers"] = providers
     return checks

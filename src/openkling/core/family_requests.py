@@ -11,7 +11,13 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from openkling.core.models import MAX_PROMPT, CameraControl, Text2VideoRequest
+from openkling.core.models import (
+    CALLBACK_URL_DESCRIPTION,
+    CALLBACK_URL_SCHEMA,
+    MAX_PROMPT,
+    CameraControl,
+    Text2VideoRequest,
+)
 
 ImageAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"]
 
@@ -25,7 +31,9 @@ class _Common(BaseModel):
         None, validation_alias=AliasChoices("model_name", "model"),
         description="Kling model name; the legacy field `model` means the same.",
     )
-    callback_url: str | None = Field(None, max_length=2048)
+    callback_url: str | None = Field(None, max_length=2048,
+                                     json_schema_extra=CALLBACK_URL_SCHEMA,
+                                     description=CALLBACK_URL_DESCRIPTION)
     external_task_id: str | None = Field(None, max_length=128)
 
     @field_validator("external_task_id", "callback_url")
@@ -106,7 +114,8 @@ class Image2VideoRequest(_Common):
 class ImageGenerationRequest(_Common):
     """`POST /v1/images/generations`."""
 
-    prompt: str = Field(..., max_length=MAX_PROMPT)
+    prompt: str = Field(..., max_length=MAX_PROMPT,
+                        json_schema_extra={"minLength": 1, "pattern": r"\S"})
     negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
     image: str | None = Field(None, description="Reference image: URL or raw base64.")
     image_reference: Literal["subject", "face"] | None = None
@@ -127,6 +136,14 @@ class ImageGenerationRequest(_Common):
     @classmethod
     def _blank_is_absent(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("image_fidelity", "human_fidelity", mode="before")
+    @classmethod
+    def _fidelity_is_a_number(cls, value: Any) -> Any:
+        # JSON numbers only, as the schema says (not true/false, not "0.5").
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("must be a number in [0, 1]")
+        return value
 
     @field_validator("n", mode="before")
     @classmethod

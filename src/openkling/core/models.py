@@ -71,6 +71,14 @@ class CameraControl(BaseModel):
         return self
 
 
+#: The shape `check_callback_url` accepts (empty: no callback), stated in the schema.
+CALLBACK_URL_SCHEMA: dict[str, Any] = {
+    "pattern": r"^(https?://([^/?#@\s]*@)?[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#]\S*)?)?$"}
+CALLBACK_URL_DESCRIPTION = ("http(s) URL to receive status changes (empty: none); its host must "
+                            "resolve to public addresses unless the server allows private "
+                            "callbacks.")
+
+
 class Text2VideoRequest(BaseModel):
     """The create body. Unknown keys are kept (newer Kling fields reach a relay; a local model
     refuses those it cannot honour, see core/families.py) and never fail validation."""
@@ -96,11 +104,8 @@ class Text2VideoRequest(BaseModel):
     )
     camera_control: CameraControl | None = None
     callback_url: str | None = Field(
-        None, max_length=2048,
-        json_schema_extra={"pattern": r"^(https?://([^/?#@\s]*@)?[A-Za-z0-9._~-]+(:[0-9]{1,5})?"
-                           r"([/?#]\S*)?)?$"},
-        description="http(s) URL to receive status changes (empty: none); its host must "
-        "resolve to public addresses unless the server allows private callbacks.",
+        None, max_length=2048, json_schema_extra=CALLBACK_URL_SCHEMA,
+        description=CALLBACK_URL_DESCRIPTION,
     )
     external_task_id: str | None = Field(None, max_length=128)
 

@@ -165,6 +165,26 @@ class SharesSlots(Protocol):
     def attach_slots(self, ledger: SlotLedger) -> None: ...
 
 
+@dataclass(frozen=True)
+class ProviderStatus:
+    """Whether a started provider can take work now: `loading` (its model is still loading:
+    tasks wait for it), `ready`, or `failed` (it cannot work; `reason` says why)."""
+
+    state: str
+    reason: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.state}: {self.reason}" if self.reason else self.state
+
+
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """A provider whose start finishes in the background (a model process loading weights):
+    readiness asks it, without I/O, where it is. A provider without it is ready once started."""
+
+    def status(self) -> ProviderStatus: ...
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Given a spec and a context, return videos."""

@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import REGISTRY, Collector
 
 __all__ = ["CONTENT_TYPE_LATEST", "TaskStats", "render"]
@@ -82,6 +82,15 @@ TASKS_DELETED = Counter(
 def set_provider_state(provider: str, state: str) -> None:
     for candidate in ("loading", "ready", "failed"):
         PROVIDER_STATE.labels(provider, candidate).set(1 if candidate == state else 0)
+
+
+def process_ended() -> None:
+    """In multiprocess mode, drop this process's live gauges (provider state, relay tasks in
+    flight) from the shared folder, so the others no longer report them; its counters stay
+    (they are totals). Called when a process stops; one killed outright leaves them until
+    the folder is emptied at the next start."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 @dataclass

@@ -33,3 +33,15 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class RemoteStorage(Protocol):
+    """Storage across a network (S3): readiness asks it to prove it takes an object."""
+
+    #: Where the objects go, for messages (`S3 bucket videos at http://…`).
+    location: str
+
+    async def probe(self) -> str | None:
+        """Store and remove a small object: None when that worked, else why not."""
+        ...

@@ -5,22 +5,58 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import time
 import uuid
+import weakref
+from dataclasses import dataclass, field
 
-from openkling.storage.base import Storage
+from openkling.storage.base import RemoteStorage, Storage
 from openkling.storage.local import LocalStorage
 
 #: Below this much free space a render would fail on write: report it before it does.
 MIN_FREE_BYTES = 64 * 1024 * 1024
+#: A remote storage that has not answered the probe by then is reported unreachable.
+PROBE_TIMEOUT_SECONDS = 3.0
+#: A remote probe's answer is reused this long, so that frequent readiness probes stay cheap
+#: (and do not each put an object).
+PROBE_CACHE_SECONDS = 10.0
 
 
-async def storage_problem(storage: Storage, *, min_free: int = MIN_FREE_BYTES) -> str | None:
+@dataclass
+class _Recent:
+    at: float | None = None
+    problem: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+_recent: weakref.WeakKeyDictionary[RemoteStorage, _Recent] = weakref.WeakKeyDictionary()
+
+
+async def storage_problem(storage: Storage, *, min_free: int = MIN_FREE_BYTES,
+                          probe_seconds: float = PROBE_TIMEOUT_SECONDS,
+                          cache_seconds: float = PROBE_CACHE_SECONDS) -> str | None:
     """None when a video can be stored; else why not. Local storage writes, syncs and
-    removes a small probe file and checks free space; remote storage is not probed (its
-    failures surface, and are retried, when a task stores its result)."""
-    if not isinstance(storage, LocalStorage):
-        return None
-    return await asyncio.to_thread(_local_problem, storage, min_free)
+    removes a small probe file and checks free space; remote storage (S3) puts and deletes a
+    small object within `probe_seconds`, at most once per `cache_seconds`."""
+    if isinstance(storage, LocalStorage):
+        return await asyncio.to_thread(_local_problem, storage, min_free)
+    if isinstance(storage, RemoteStorage):
+        return await _remote_problem(storage, probe_seconds, cache_seconds)
+    return None
+
+
+async def _remote_problem(storage: RemoteStorage, probe_seconds: float,
+                          cache_seconds: float) -> str | None:
+    recent = _recent.setdefault(storage, _Recent())
+    async with recent.lock:  # readiness probes arriving together share one answer
+        if recent.at is not None and time.monotonic() - recent.at < cache_seconds:
+            return recent.problem
+        try:
+            problem = await asyncio.wait_for(storage.probe(), probe_seconds)
+        except TimeoutError:
+            problem = f"unreachable: {storage.location} did not answer within {probe_seconds:g} s"
+        recent.at, recent.problem = time.monotonic(), problem
+        return problem
 
 
 def _local_problem(storage: LocalStorage, min_free: int) -> str | None:

@@ -34,13 +34,25 @@ class LocalStorage:
         return await asyncio.to_thread(self.path_for(key).read_bytes)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
+        await asyncio.to_thread(self._remove, self.path_for(key))
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path_for(key).is_file)
 
     def url_for(self, key: str) -> str:
         return self.signer.url(key)
+
+    def _remove(self, path: Path) -> None:
+        """Unlink, then remove the folders it leaves empty (a task's `videos/<id>/`), so
+        retention leaves no empty folder per deleted task behind."""
+        path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == self.root or self.root not in folder.parents:
+                return
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): stop here
+                return
 
     async def close(self) -> None:
         return None

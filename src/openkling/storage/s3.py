@@ -8,13 +8,14 @@ AWS sources (environment, shared config, instance roles).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 
 class S3Storage:
@@ -34,6 +35,7 @@ class S3Storage:
             "region_name": region,
             "config": Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         }
+        self.location = f"S3 bucket {bucket}" + (f" at {endpoint_url}" if endpoint_url else "")
         self._ttl = url_ttl_seconds
         self._session = get_session()
         self._signer = botocore.session.get_session().create_client("s3", **self._client_args)
@@ -84,6 +86,21 @@ class S3Storage:
                 return False
             raise
         return True
+
+    async def probe(self) -> str | None:
+        """Put and delete a small object (readiness: the bucket is reachable and writable)."""
+        key = self._key(f".openkling-probe/{uuid.uuid4().hex}")
+        try:
+            client = await self._s3()
+            await client.put_object(Bucket=self.bucket, Key=key, Body=b"openkling probe\n")
+            await client.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:  # the endpoint answered: refused, or no such bucket
+            error = exc.response.get("Error", {})
+            return (f"not writable: {self.location} ({error.get('Code', '?')}: "
+                    f"{error.get('Message', '')})")[:300]
+        except (BotoCoreError, OSError) as exc:
+            return f"unreachable: {self.location} ({type(exc).__name__}: {exc})"[:300]
+        return None
 
     def url_for(self, key: str) -> str:
         url: str = self._signer.generate_presigned_url(

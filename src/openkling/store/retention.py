@@ -1,4 +1,5 @@
-"""Retention: finished tasks older than `retention_days` lose their files, then their rows.
+"""Retention: finished tasks older than `retention_days` lose their files (input images and
+results), then their rows.
 
 Kling keeps results for 30 days; so do we by default. Deletion runs in small batches, each its
 own short transaction, so the poll path (reads) and creates (short writes) never wait long
@@ -31,11 +32,16 @@ class RetentionResult:
     kept: int = 0  # tasks whose files could not be deleted this round
 
 
-def storage_keys(result: dict[str, Any] | None) -> list[str]:
-    """The storage keys a finished task's result refers to (relay results have URLs only)."""
-    videos = (result or {}).get("videos") or []
-    return [str(v["storage_key"]) for v in videos
-            if isinstance(v, dict) and v.get("storage_key")]
+def storage_keys(request: dict[str, Any] | None, result: dict[str, Any] | None) -> list[str]:
+    """Every storage key a task refers to: its input images (stored with the task at create)
+    and its results' videos and images (relay results have URLs only)."""
+    inputs = (request or {}).get("inputs") or {}
+    keys = [str(meta["key"]) for meta in inputs.values()
+            if isinstance(meta, dict) and meta.get("key")]
+    for kind in ("videos", "images"):
+        keys += [str(item["storage_key"]) for item in (result or {}).get(kind) or []
+                 if isinstance(item, dict) and item.get("storage_key")]
+    return keys
 
 
 async def delete_expired(
@@ -49,18 +55,19 @@ async def delete_expired(
     batches = 0
     while max_batches is None or batches < max_batches:
         batches += 1
-        query = (select(tasks.c.id, tasks.c.result)
+        query = (select(tasks.c.id, tasks.c.request, tasks.c.result)
                  .where(tasks.c.status.in_(FINISHED), tasks.c.updated_at < cutoff)
                  .order_by(tasks.c.updated_at).limit(batch + len(skip)))
         async with db.read() as conn:
-            rows = [(str(i), r) for i, r in await conn.execute(query) if str(i) not in skip]
+            rows = [(str(i), req, res) for i, req, res in await conn.execute(query)
+                    if str(i) not in skip]
         rows = rows[:batch]
         if not rows:
             break
         removable: list[str] = []
-        for task_id, result in rows:
+        for task_id, request, result in rows:
             try:
-                for key in storage_keys(result):
+                for key in storage_keys(request, result):
                     await storage.delete(key)
                     outcome.files += 1
             except Exception as exc:

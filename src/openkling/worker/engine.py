@@ -26,6 +26,8 @@ from openkling.core.provider import (
     GenerationResult,
     Provider,
     ProviderError,
+    ProviderStatus,
+    ReportsStatus,
     TaskCancelled,
     TaskContext,
     TransientProviderError,
@@ -47,7 +49,6 @@ CLAIM_BATCH = 200
 CANCEL_CHECK_SECONDS = 1.0
 PROGRESS_WRITE_SECONDS = 0.5
 SWEEP_SECONDS = 5.0
-RETENTION_SECONDS = 3600.0
 
 T = TypeVar("T")
 
@@ -92,6 +93,7 @@ class Worker:
         #: Providers that did not start, with the reason (readiness reports them).
         self.failed: dict[str, str] = {}
         self._running: dict[str, _Running] = {}
+        self._states: dict[str, str] = {}  # last state told to metrics
         self._wake = asyncio.Event()
         self._stopping = False
         self.loops = Loops(on_death=on_loop_death)
@@ -108,11 +110,10 @@ class Worker:
                 await provider.start()
             except Exception as exc:
                 log.exception("provider %s failed to start; its tasks wait in the queue", name)
-                metrics.set_provider_state(name, "failed")
                 self.failed[name] = f"failed to start: {type(exc).__name__}: {exc}"[:300]
                 continue
-            metrics.set_provider_state(name, "ready")
             self.providers[name] = provider
+        self.provider_status()
         # Each loop survives database, disk and network failures (worker/loops.py).
         self.loops.spawn("claim", self._claim_turn, wake=self._wake)
         self.loops.spawn("lease", self._lease_turn)
@@ -122,6 +123,25 @@ class Worker:
         if self.settings.retention_days > 0:
             self.loops.spawn("retention", self._retention_turn)
         log.info("worker %s started (providers: %s)", self.id, ", ".join(self.providers) or "-")
+
+    def provider_status(self) -> dict[str, ProviderStatus]:
+        """Each built provider: `failed` (did not start, or cannot load its model),
+        `loading`, or `ready`. Also kept in `openkling_provider_state`."""
+        found = {name: ProviderStatus("failed", why) for name, why in self.failed.items()}
+        for name, provider in self.providers.items():
+            found[name] = provider.status() if isinstance(provider, ReportsStatus) \
+                else ProviderStatus("ready")
+        for name, status in found.items():
+            if self._states.get(name) != status.state:
+                self._states[name] = status.state
+                metrics.set_provider_state(name, status.state)
+        return found
+
+    def _takes_work(self, name: str) -> bool:
+        """A provider that cannot load its model takes no task: its tasks wait, as for one
+        that failed at start, rather than fail one by one."""
+        provider = self.providers[name]
+        return not (isinstance(provider, ReportsStatus) and provider.status().state == "failed")
 
     @property
     def running(self) -> frozenset[str]:
@@ -169,7 +189,8 @@ class Worker:
     async def _claim_once(self) -> None:
         lease_ms = int(self.settings.lease_seconds * 1000)
         for name, provider in self.providers.items():
-            free = provider.concurrency - self._running_count(name)
+            free = provider.concurrency - self._running_count(name) \
+                if self._takes_work(name) else 0
             while free > 0 and not self._stopping:
                 batch = await self.tasks.claim(
                     self.id, name, min(free, CLAIM_BATCH), now=now_ms(), lease_ms=lease_ms
@@ -189,7 +210,7 @@ class Worker:
         """
         wait = self.settings.poll_interval
         free = [name for name, provider in self.providers.items()
-                if provider.concurrency > self._running_count(name)]
+                if provider.concurrency > self._running_count(name) and self._takes_work(name)]
         if free:
             earliest = await self.tasks.next_run_after(free)
             if earliest is not None and earliest > now_ms():
@@ -247,6 +268,7 @@ class Worker:
                     running.job.cancel()
 
     async def _sweep_turn(self) -> float:
+        self.provider_status()  # keeps the provider state metric true in every worker
         now = now_ms()
         requeued, failed = await self.tasks.sweep(now=now)
         failed += await self.tasks.fail_unclaimed_cancelled(now=now)
@@ -263,7 +285,7 @@ class Worker:
             metrics.TASKS_DELETED.inc(deleted.tasks)
             log.info("retention: deleted %d finished task(s) and %d file(s) older than %g "
                      "days", deleted.tasks, deleted.files, self.settings.retention_days)
-        return RETENTION_SECONDS * random.uniform(0.9, 1.1)
+        return self.settings.retention_interval_seconds * random.uniform(0.9, 1.1)
 
     # ----- one task ------------------------------------------------------------------------
 

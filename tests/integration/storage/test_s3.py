@@ -10,6 +10,7 @@ import botocore.session
 import httpx
 import pytest
 
+from openkling.storage.health import storage_problem
 from openkling.storage.s3 import S3Storage
 from tests.conftest import ServerFactory, free_port, wait_for_status
 
@@ -74,3 +75,74 @@ async def test_server_stores_videos_in_s3(s3_endpoint: str,
         assert url.startswith(s3_endpoint + "/videos/")
         video = await client.get(url)
         assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+
+
+def objects_in(endpoint: str, bucket: str) -> list[str]:
+    client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint)
+    return [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+async def test_readiness_probe_puts_and_deletes_an_object(s3_endpoint: str) -> None:
+    storage = S3Storage("videos", prefix="probed", endpoint_url=s3_endpoint,
+                        region="us-east-1")
+    try:
+        assert await storage_problem(storage, cache_seconds=0) is None
+        assert not [key for key in objects_in(s3_endpoint, "videos")
+                    if key.startswith("probed/")]  # the probe cleans up
+        missing = S3Storage("no-such-bucket", endpoint_url=s3_endpoint, region="us-east-1")
+        problem = await storage_problem(missing, cache_seconds=0)
+        assert problem is not None and problem.startswith(
+            f"not writable: S3 bucket no-such-bucket at {s3_endpoint} (NoSuchBucket"), problem
+        await missing.close()
+    finally:
+        await storage.close()
+
+
+async def test_readiness_probe_answer_is_reused_briefly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.server import ThreadedMotoServer
+
+    for name, value in CREDENTIALS.items():  # this test has its own server, to stop it
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    botocore.session.get_session().create_client(
+        "s3", endpoint_url=endpoint).create_bucket(Bucket="brief")
+    storage = S3Storage("brief", endpoint_url=endpoint, region="us-east-1")
+    try:
+        assert await storage_problem(storage, cache_seconds=60) is None
+        server.stop()
+        # Within the cache time the answer stands; past it the probe goes out again.
+        assert await storage_problem(storage, cache_seconds=60) is None
+        problem = await storage_problem(storage, cache_seconds=0, probe_seconds=10)
+        assert problem is not None and problem.startswith(f"unreachable: S3 bucket brief at "
+                                                          f"{endpoint}"), problem
+    finally:
+        await storage.close()
+
+
+async def test_an_unreachable_endpoint_is_reported_within_the_timeout() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    storage = S3Storage("videos", endpoint_url=endpoint, region="us-east-1")
+    try:
+        problem = await storage_problem(storage, cache_seconds=0, probe_seconds=1)
+        assert problem is not None and problem.startswith(
+            f"unreachable: S3 bucket videos at {endpoint}"), problem
+    finally:
+        await storage.close()
+
+
+def test_readiness_is_503_naming_storage_while_s3_is_unreachable(
+    server_factory: ServerFactory,
+) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    server = server_factory({**CREDENTIALS, "OPENKLING_STORAGE": "s3",
+                             "OPENKLING_S3_BUCKET": "videos",
+                             "OPENKLING_S3_ENDPOINT_URL": endpoint,
+                             "OPENKLING_S3_REGION": "us-east-1"}, ready=False)
+    ready = httpx.get(f"{server.base_url}/readyz", timeout=30)
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["storage"].startswith(f"unreachable: S3 bucket videos at {endpoint}"), checks
+    assert checks["database"] == "ok"

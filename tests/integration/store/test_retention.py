@@ -92,6 +92,40 @@ async def test_deletion_runs_in_bounded_batches(
     assert rest.tasks == 3 and await remaining(db) == set()
 
 
+async def test_input_images_and_image_results_go_with_their_task(
+    db: Database, storage: LocalStorage, tmp_path: Path,
+) -> None:
+    account, _ = await AccountStore(db).get_or_create("acme", now=1, callback_secret_enc=b"x")
+    keys = {}
+    for age in (40, 10):
+        task_id = new_task_id()
+        inputs = {"image": {"key": f"inputs/{task_id}/image.png", "width": 8, "height": 8,
+                            "content_type": "image/png"}}
+        results = [{"index": i, "storage_key": f"images/{task_id}/{i}.png"} for i in (0, 1)]
+        keys[task_id] = [inputs["image"]["key"], *(r["storage_key"] for r in results)]
+        for key in keys[task_id]:
+            await storage.put_bytes(str(key), b"\x89PNG", "image/png")
+        updated = NOW - age * DAY_MS
+        async with db.write() as conn:
+            await conn.execute(insert(tasks).values(
+                id=task_id, account_id=account.id, kind="images/generations",
+                model_name="kling-v1", provider="double",
+                request={"prompt": "x", "inputs": inputs}, status="succeed", status_msg="",
+                progress=100, result={"videos": [], "images": results}, created_at=updated,
+                updated_at=updated, attempts=1, max_attempts=3, run_after=updated,
+                cancel_requested=False,
+            ))
+    old, recent = keys
+
+    outcome = await delete_expired(db, storage, now_ms=NOW, retention_days=30, pause=0)
+
+    assert (outcome.tasks, outcome.files) == (1, 3)
+    assert await remaining(db) == {recent}
+    assert not any(storage.path_for(str(key)).exists() for key in keys[old])
+    assert not storage.path_for(f"inputs/{old}").exists()  # no empty folder left either
+    assert all(storage.path_for(str(key)).exists() for key in keys[recent])
+
+
 class UndeletableStorage(LocalStorage):
     """A storage whose deletes fail (a read-only bucket, a network error)."""
 

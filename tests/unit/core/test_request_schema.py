@@ -10,10 +10,16 @@ from typing import Any
 
 import jsonschema
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from openkling.api.errors import validation_to_kling
 from openkling.core.callbacks import check_callback_url
 from openkling.core.errors import KlingError
+from openkling.core.family_requests import (
+    Image2VideoRequest,
+    ImageGenerationRequest,
+    PassThroughRequest,
+)
 from openkling.core.models import Text2VideoRequest
 
 SCHEMA = Text2VideoRequest.model_json_schema()
@@ -81,3 +87,49 @@ def test_schema_and_server_agree(body: dict[str, Any]) -> None:
 def test_the_cases_cover_both_sides() -> None:
     verdicts = {server_accepts(body) for body in CASES}
     assert verdicts == {True, False}
+
+
+@pytest.mark.parametrize("prompt", ["a cat", "", "   ", " x "])
+def test_images_prompt_schema_and_server_agree(prompt: str) -> None:
+    schema = ImageGenerationRequest.model_json_schema()
+    try:
+        ImageGenerationRequest.model_validate({"prompt": prompt})
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert jsonschema.Draft202012Validator(schema).is_valid({"prompt": prompt}) is accepted
+    assert accepted is bool(prompt.strip())
+
+
+@pytest.mark.parametrize("field", ["image_fidelity", "human_fidelity"])
+@pytest.mark.parametrize("value,valid", [(0.5, True), (1, True), (False, False), (True, False),
+                                         ("0.5", False), (1.5, False), (None, True)])
+def test_images_fidelity_schema_and_server_agree(field: str, value: Any, valid: bool) -> None:
+    body = {"prompt": "x", field: value}
+    schema = ImageGenerationRequest.model_json_schema()
+    assert jsonschema.Draft202012Validator(schema).is_valid(body) is valid
+    try:
+        ImageGenerationRequest.model_validate(body)
+    except ValidationError as exc:
+        assert not valid
+        assert validation_to_kling([dict(e) for e in exc.errors()]).message.startswith(field)
+    else:
+        assert valid
+
+
+@pytest.mark.parametrize("model", [Image2VideoRequest, ImageGenerationRequest,
+                                   PassThroughRequest])
+@pytest.mark.parametrize("url", ["http://example.com/hook", "", "0" * 50, "example.com/hook"])
+async def test_every_family_states_the_callback_url_shape(model: type[BaseModel],
+                                                          url: str) -> None:
+    schema = model.model_json_schema()
+    try:
+        if url:
+            await check_callback_url(url, allow_private=True)
+    except KlingError:
+        accepted = False
+    else:
+        accepted = True
+    assert jsonschema.Draft202012Validator(schema).is_valid({"prompt": "x", "callback_url": url}) \
+        is accepted

@@ -54,3 +54,17 @@ async def test_bytes_round_trip_for_input_images(tmp_path: Path) -> None:
     assert not list((tmp_path / "files/inputs/t").glob("*.partial"))
     with pytest.raises(FileNotFoundError):
         await storage.read_bytes("inputs/t/missing.png")
+
+
+async def test_delete_removes_the_folders_it_empties_and_nothing_more(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "files", UrlSigner(b"k" * 32, "http://h", 60))
+    for key in ("videos/t/a.mp4", "videos/t/b.mp4", "videos/u/c.mp4"):
+        await storage.put_bytes(key, b"x", "video/mp4")
+    await storage.delete("videos/t/a.mp4")
+    assert (tmp_path / "files/videos/t").is_dir()  # b.mp4 is still there
+    await storage.delete("videos/t/b.mp4")
+    assert not (tmp_path / "files/videos/t").exists()
+    assert (tmp_path / "files/videos/u/c.mp4").is_file()
+    await storage.delete("videos/u/c.mp4")
+    assert (tmp_path / "files").is_dir()  # the root stays, even empty
+    await storage.delete("videos/u/c.mp4")  # a missing key is not an error

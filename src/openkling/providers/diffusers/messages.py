@@ -17,6 +17,7 @@ class ProcessState(enum.Enum):
     STOPPED = "stopped"  # none running (not started yet, crashed, or closed)
     LOADING = "loading"  # spawned, loading the pipeline
     READY = "ready"  # pipeline loaded, waiting for work
+    FAILED = "failed"  # the pipeline could not be loaded (not retried: see `load_error`)
 
 
 # ----- worker -> model process ---------------------------------------------------------------
@@ -43,6 +44,8 @@ class Ready:
 @dataclass(frozen=True)
 class LoadFailed:
     reason: str
+    #: The traceback, which the worker logs once (the model process itself logs nothing).
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class Failed:
     job_id: str
     out_of_memory: bool
     reason: str
+    #: Set when the disk was full (ENOSPC, EDQUOT): the worker fails the task once, saying so.
+    disk_errno: int | None = None
+    filename: str | None = None
 
 
 ToChild = Generate | Stop

@@ -18,11 +18,14 @@ Only the standard library is imported here; torch and diffusers load in the chil
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import multiprocessing
 import os
 import signal
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +92,9 @@ class ModelProcess:
         self._conn: Connection | None = None
         self._cancel: Any = None  # multiprocessing Event, made per process
         self.state = ProcessState.STOPPED
+        #: Why the last load did not end READY (shown by readiness), None while it may.
+        self.load_error: str | None = None
+        self._loading: asyncio.Task[None] | None = None
         self._pending: str | None = None  # a job the child may still be running
         self._generating = asyncio.Lock()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkling-model-io")
@@ -109,8 +115,12 @@ class ModelProcess:
         return self.state is ProcessState.READY and self.pid is not None
 
     async def start(self) -> None:
-        """Spawn the model process unless one is running; loading continues in the background."""
+        """Spawn the model process unless one is running; the pipeline loads in the
+        background (`state` says when it is `READY`). A model that failed to load is not
+        loaded again: the cause stays in `load_error` until this object is closed."""
         if self._proc is not None and self._proc.is_alive():
+            return
+        if self.state is ProcessState.FAILED:
             return
         self._forget()
         parent_conn, child_conn = self._mp.Pipe(duplex=True)
@@ -125,35 +135,54 @@ class ModelProcess:
         child_conn.close()  # so that the child's death reads as end-of-file here
         self._proc, self._conn, self._cancel = proc, parent_conn, cancel
         self.state = ProcessState.LOADING
+        self.load_error = None
         if self._spawned:
             MODEL_PROCESS_RESTARTS.labels("diffusers").inc()
         self._spawned = True
         log.info("model process %s started for %s", proc.pid, self.load_config.get("model"))
+        self._loading = asyncio.create_task(self._await_load(),
+                                            name=f"openkling-model-load-{proc.pid}")
 
-    async def wait_ready(self, cancelled: asyncio.Event | None = None) -> dict[str, Any]:
-        """Wait until the pipeline is loaded; raises ProviderError if it cannot be."""
-        await self.start()
-        while self.state is not ProcessState.READY:
-            if cancelled is not None and cancelled.is_set():
-                raise TaskCancelled("cancelled while the model was loading")
+    async def _await_load(self) -> None:
+        """Read the model process's first word (Ready or LoadFailed) as soon as it comes, so
+        that `state` is true while no task asks (readiness reads it)."""
+        while self.state is ProcessState.LOADING:
             try:
                 message = await self._recv(POLL_SECONDS)
-            except _ProcessDied as died:
-                raise TransientProviderError(
-                    f"the model process exited while loading the model ({died}); it will be "
-                    "started again for the next attempt"
-                ) from None
+            except _ProcessDied as died:  # killed while loading: the next start tries again
+                self.load_error = (f"the model process exited while loading the model ({died}); "
+                                   "it will be started again for the next attempt")
+                return
+            except Exception as exc:  # an unreadable message: start afresh next time
+                log.exception("model process %s: reading its first message failed", self.pid)
+                self.load_error = f"the model process could not be read: {exc!r}"
+                await self._kill()
+                return
             if isinstance(message, Ready):
                 self.state = ProcessState.READY
                 self.info = dict(message.info)
                 log.info("model process %s ready: %s", self.pid, self.info)
             elif isinstance(message, LoadFailed):
-                log.error("model process %s could not load %r: %s", self.pid,
-                          self.load_config.get("model"), message.reason)
+                log.error("model process %s could not load %r: %s%s", self.pid,
+                          self.load_config.get("model"), message.reason,
+                          f"\n{message.detail}" if message.detail else "")
                 await self._reap()
-                raise ProviderError(
-                    f"could not load model {self.load_config.get('model')!r}: {message.reason}"
-                )
+                self.state = ProcessState.FAILED
+                self.load_error = (f"could not load model {self.load_config.get('model')!r}: "
+                                   f"{message.reason}")
+
+    async def wait_ready(self, cancelled: asyncio.Event | None = None) -> dict[str, Any]:
+        """Wait until the pipeline is loaded; raises ProviderError if it cannot be."""
+        await self.start()
+        while self.state is ProcessState.LOADING and self._loading is not None \
+                and not self._loading.done():
+            if cancelled is not None and cancelled.is_set():
+                raise TaskCancelled("cancelled while the model was loading")
+            await asyncio.wait({self._loading}, timeout=POLL_SECONDS)
+        if self.state is ProcessState.FAILED:
+            raise ProviderError(self.load_error or "the model could not be loaded")
+        if self.state is not ProcessState.READY:
+            raise TransientProviderError(self.load_error or "the model process is not running")
         return self.info
 
     async def generate(
@@ -208,6 +237,9 @@ class ModelProcess:
                     return dict(message.result)
                 if isinstance(message, Cancelled):
                     raise TaskCancelled("cancelled")
+                if message.disk_errno is not None:  # rendering again cannot make room
+                    raise OSError(message.disk_errno, os.strerror(message.disk_errno),
+                                  message.filename)
                 if message.out_of_memory:
                     raise TransientProviderError(
                         f"out of memory while generating: {message.reason} (consider the "
@@ -286,6 +318,11 @@ class ModelProcess:
 
     async def close(self) -> None:
         """Stop the model process: ask, then kill after STOP_SECONDS."""
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loading
+        self._loading = None
         proc = self._proc
         if proc is not None and proc.is_alive():
             if self._cancel is not None:
@@ -317,6 +354,18 @@ def _missing_local_folder(model: str) -> str | None:
     return None
 
 
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The full-disk error behind `exc`, if that is what it is."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return None
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_dir: str) -> None:
     """Entry point of the model process: load the pipeline once, then serve generations."""
     # Ctrl-C reaches the whole process group; the parent decides when this process stops.
@@ -331,8 +380,8 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
 
         runner = PipelineRunner.load(load_config, Path(data_dir))
     except Exception as exc:
-        logging.getLogger("openkling.model").exception("loading the model failed")
-        conn.send(LoadFailed(f"{type(exc).__name__}: {exc}"))
+        # The worker logs it once, in its own log format (with the cause and this traceback).
+        conn.send(LoadFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         conn.close()
         return
     conn.send(Ready(runner.describe()))
@@ -358,6 +407,9 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
             if oom:
                 runner.release_memory()
             log.exception("generation failed")
-            conn.send(Failed(job_id, oom, f"{type(exc).__name__}: {exc}"))
+            full = _disk_full(exc)
+            conn.send(Failed(job_id, oom, f"{type(exc).__name__}: {exc}",
+                             full.errno if full else None,
+                             str(full.filename) if full and full.filename else None))
         else:
             conn.send(Done(job_id, result))

@@ -23,6 +23,7 @@ from openkling.core.provider import (
     GenerationResult,
     ImageOutput,
     ProviderError,
+    ProviderStatus,
     TaskContext,
     TransientProviderError,
     VideoOutput,
@@ -36,6 +37,7 @@ from openkling.providers.diffusers.families import (
     images_call,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
+from openkling.providers.diffusers.messages import ProcessState
 from openkling.providers.diffusers.model_options import LOAD_FIELDS, DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
 from openkling.providers.diffusers.preflight import preflight
@@ -92,6 +94,20 @@ class DiffusersProvider:
     def preflight(self) -> str | None:
         """Why this host cannot run the configured model (with the fix), or None."""
         return preflight(self.options)
+
+    def status(self) -> ProviderStatus:
+        """Where the model processes `start` spawned are: one whose model cannot load makes
+        the provider `failed` (a misconfiguration to fix, not retried); one that is ready is
+        enough to take work; until then `loading`."""
+        processes = self._processes
+        failed = [p.load_error for p in processes if p.state is ProcessState.FAILED]
+        if failed:
+            return ProviderStatus("failed", failed[0])
+        if any(p.state is ProcessState.READY for p in processes):
+            return ProviderStatus("ready")
+        why = next((p.load_error for p in processes if p.load_error), None)
+        return ProviderStatus("loading",
+                              why or f"the model process is loading {self.options.model}")
 
     @property
     def model_process(self) -> ModelProcess | None:
