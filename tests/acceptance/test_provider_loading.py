@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import PROVIDER_DOUBLE, ServerFactory, ServerHandle
+from tests.integration.api.test_admin_routes import admin_key
 from tests.integration.api.test_metrics import samples
 
 
@@ -40,16 +41,25 @@ def provider_state(server: ServerHandle, provider: str) -> str:
     return states[0]
 
 
+def console_state(server: ServerHandle, admin: dict[str, str], provider: str) -> str:
+    """What the console's system page shows for `provider` (GET /admin/v1/system)."""
+    data = httpx.get(f"{server.base_url}/admin/v1/system", headers=admin,
+                     timeout=10).json()["data"]
+    return next(str(p["state"]) for p in data["providers"] if p["name"] == provider)
+
+
 def test_a_loading_provider_keeps_readiness_503_until_it_is_ready(
     server_factory: ServerFactory, tmp_path: Path,
 ) -> None:
     gate = tmp_path / "loaded"
     server = server_factory({"OPENKLING_DOUBLE_LOAD_GATE": str(gate)}, ready=False)
     creds = server.create_key("loading")
+    admin = admin_key(server).headers
 
     status, checks = readiness(server)
     assert status == 503
     assert str(checks["providers"][PROVIDER_DOUBLE]).startswith("loading: ")  # type: ignore[index]
+    assert console_state(server, admin, PROVIDER_DOUBLE).startswith("loading: ")
     assert PROVIDER_DOUBLE in str(checks["worker"])
     assert provider_state(server, PROVIDER_DOUBLE) == "loading"
     created = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
@@ -66,6 +76,7 @@ def test_a_loading_provider_keeps_readiness_503_until_it_is_ready(
     assert status == 200 and checks["providers"] == {PROVIDER_DOUBLE: "ready"}
     assert "worker" not in checks
     assert provider_state(server, PROVIDER_DOUBLE) == "ready"
+    assert console_state(server, admin, PROVIDER_DOUBLE) == "ready"
     deadline = time.monotonic() + 30
     while task["task_status"] != "succeed":
         assert time.monotonic() < deadline, task

@@ -231,8 +231,12 @@ async def system(request: Request) -> Response:
         database = f"unavailable: {str(exc)[:200]}"
     by_route = await store.unfinished_by_route()
     providers = []
+    # The embedded worker knows each provider's state (loading / ready / failed), as readiness
+    # says it; an API process without one knows only whether it could build the provider.
+    running = runtime.worker.provider_status() if runtime.worker is not None else {}
     for name in _models(runtime).providers:
-        state = ("ready" if name in runtime.providers
+        state = (running[name].describe() if name in running
+                 else "ready" if name in runtime.providers
                  else f"unavailable: {runtime.unavailable[name]}" if name in runtime.unavailable
                  else "not built in this process")
         unfinished = sum(n for (provider, _), n in by_route.items() if provider == name)
