@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,6 +245,24 @@ def server_env(data_dir: Path, provider: str, extra: dict[str, str] | None) -> d
     )
     env.update(extra or {})
     return env
+
+
+#: `--model tiny-random-wan` on the CPU: tiny random pipelines for every local family.
+TINY_WAN_ENV = {
+    "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
+    "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
+}
+
+
+@contextmanager
+def running_server(data_dir: Path, provider: str,
+                   extra: dict[str, str] | None = None) -> Iterator[ServerHandle]:
+    """A started server, stopped on exit: what a module-scoped server fixture yields."""
+    handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, provider, extra)).start()
+    try:
+        yield handle
+    finally:
+        handle.stop(timeout=30)
 
 
 ServerFactory = Callable[..., ServerHandle]

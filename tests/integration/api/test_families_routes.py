@@ -18,7 +18,7 @@ from tests.conftest import (
     SHARED_ENV,
     Credentials,
     ServerHandle,
-    server_env,
+    running_server,
     wait_for_status,
 )
 from tests.doubles.receiver import CallbackReceiverDouble
@@ -32,13 +32,9 @@ def b64(width: int = 640, height: int = 360, fmt: str = "PNG") -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data_dir = tmp_path_factory.mktemp("families")
-    env = server_env(data_dir, PROVIDER_DOUBLE, dict(SHARED_ENV))
-    handle = ServerHandle(data_dir=data_dir, env=env).start()
-    try:
+    with running_server(tmp_path_factory.mktemp("families"), PROVIDER_DOUBLE,
+                        dict(SHARED_ENV)) as handle:
         yield handle
-    finally:
-        handle.stop(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from openkling.client import (
     QuotaError,
     TaskStatus,
 )
-from tests.conftest import Credentials, ServerHandle, server_env
+from tests.conftest import TINY_WAN_ENV, Credentials, ServerHandle, running_server
 from tests.support.diffusers import probe
 from tests.support.images import image_host, png
 
@@ -35,18 +35,12 @@ WAIT = 300.0
 
 @pytest.fixture(scope="module")
 def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data_dir = tmp_path_factory.mktemp("sdk-families")
-    env = server_env(data_dir, "diffusers", {
-        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
-        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
+    with running_server(tmp_path_factory.mktemp("sdk-families"), "diffusers", {
+        **TINY_WAN_ENV,
         "OPENKLING_MAX_ATTEMPTS": "1",
         "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS": "true",
-    })
-    handle = ServerHandle(data_dir=data_dir, env=env).start()
-    try:
+    }) as handle:
         yield handle
-    finally:
-        handle.stop(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Credentials, ServerHandle, server_env
+from tests.conftest import TINY_WAN_ENV, Credentials, ServerHandle, running_server
 from tests.support.diffusers import probe
 
 PRO_STEPS = 400  # a pro task renders long enough to be killed mid-way
@@ -42,20 +42,14 @@ def model_pids(server: ServerHandle) -> list[int]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data_dir = tmp_path_factory.mktemp("diffusers-server")
-    env = server_env(data_dir, "diffusers", {
-        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
-        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
+    with running_server(tmp_path_factory.mktemp("diffusers-server"), "diffusers", {
+        **TINY_WAN_ENV,
         "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__PRO_STEPS": str(PRO_STEPS),
         "OPENKLING_MAX_ATTEMPTS": "1",
         "OPENKLING_RATE_LIMIT_PER_SECOND": "100000",
         "OPENKLING_RATE_LIMIT_BURST": "100000",
-    })
-    handle = ServerHandle(data_dir=data_dir, env=env).start()
-    try:
+    }) as handle:
         yield handle
-    finally:
-        handle.stop(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -5,66 +5,44 @@ OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import Credentials, ServerHandle, server_env, wait_for_status
+from tests.conftest import (
+    TINY_WAN_ENV,
+    Credentials,
+    ServerHandle,
+    running_server,
+    wait_for_status,
+)
 from tests.support.diffusers import probe
+from tests.support.images import image_host, png
 
 pytestmark = pytest.mark.slow
-
-
-def png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 200, 90)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 UPRIGHT = png(400, 800)
 
 
-class ImageHost(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(UPRIGHT)))
-        self.end_headers()
-        self.wfile.write(UPRIGHT)
-
-
 @pytest.fixture(scope="module")
 def image_url() -> Iterator[str]:
-    host = ThreadingHTTPServer(("127.0.0.1", 0), ImageHost)
-    threading.Thread(target=host.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{host.server_address[1]}/first.png"
-    host.shutdown()
-    host.server_close()
+    with image_host(UPRIGHT) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data_dir = tmp_path_factory.mktemp("families-tiny")
-    env = server_env(data_dir, "diffusers", {
-        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
-        "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
+    with running_server(tmp_path_factory.mktemp("families-tiny"), "diffusers", {
+        **TINY_WAN_ENV,
         "OPENKLING_MAX_ATTEMPTS": "1",
         "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS": "true",
         "OPENKLING_ACCEPT_IGNORED_FIELDS": '["sound"]',
-    })
-    handle = ServerHandle(data_dir=data_dir, env=env).start()
-    try:
+    }) as handle:
         yield handle
-    finally:
-        handle.stop(timeout=30)
 
 
 @pytest.fixture(scope="module")
