@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.errors import OpenKlingError
 from openkling.storage.base import Storage
@@ -163,6 +164,15 @@ class SharesSlots(Protocol):
     database several workers share; without one, the provider counts in its own memory."""
 
     def attach_slots(self, ledger: SlotLedger) -> None: ...
+
+
+@runtime_checkable
+class RunsLoops(Protocol):
+    """A provider with background loops of its own (the relay's tracker): the worker attaches
+    its supervisor before `start`, so they survive failures like the worker's loops, show in
+    readiness, and a loop that dies stops the process."""
+
+    def attach_loops(self, loops: Loops) -> None: ...
 
 
 @runtime_checkable
