@@ -104,6 +104,7 @@ class Faults:
 
     create: collections.deque[str] = field(default_factory=collections.deque)
     query: collections.deque[str] = field(default_factory=collections.deque)
+    download: collections.deque[str] = field(default_factory=collections.deque)
 
 
 class KlingSimulatorDouble:
@@ -123,6 +124,10 @@ class KlingSimulatorDouble:
         self.video = video if video is not None else make_mp4()
         self.video_content_type = "video/mp4"
         self.image = make_png()
+        #: `progress` while processing, as another openkling reports it (Kling has none).
+        self.progress: float | None = None
+        #: When set, the `task_result` of every succeeded task (odd answers, for the relay).
+        self.result_override: dict[str, Any] | None = None
         self.tasks: dict[str, SimTask] = {}
         self.by_external: dict[tuple[str, str], SimTask] = {}
         self.order: list[SimTask] = []  # oldest first
@@ -159,7 +164,11 @@ class KlingSimulatorDouble:
             "created_at": task.created_at,
             "updated_at": task.updated_at(now),
         }
-        if status == "succeed" and task.family.startswith("images/"):
+        if status == "processing" and self.progress is not None:
+            obj["progress"] = self.progress
+        if status == "succeed" and self.result_override is not None:
+            obj["task_result"] = self.result_override
+        elif status == "succeed" and task.family.startswith("images/"):
             obj["task_result"] = {"images": [
                 {"index": i, "url": f"{self.public_url}/files/i{task.task_id}-{i}.png?sig=x"}
                 for i in range(task.images)
@@ -385,6 +394,9 @@ class KlingSimulatorDouble:
         @app.get("/files/{name}")
         async def files(name: str) -> Response:
             sim.requests["download"] += 1
+            fault = await sim._fault(sim.faults.download)
+            if isinstance(fault, Response):
+                return fault
             if name.endswith(".png"):
                 return Response(sim.image, media_type="image/png")
             return Response(sim.video, media_type=sim.video_content_type)

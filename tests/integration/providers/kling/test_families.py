@@ -219,3 +219,71 @@ def test_an_unknown_family_in_a_channel_is_a_configuration_error() -> None:
         KlingOptions.parse({"api_key": "k", "families": "videos/text2video, videos/nope"})
     parsed = KlingOptions.parse({"api_key": "k", "families": "images/generations, /videos/effects"})
     assert parsed.channels[0].families == [IMAGES, EFFECTS]
+
+
+async def test_image_indexes_come_from_the_upstream_or_the_position(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    url = f"{simulator.base_url}/files/x.png"
+    simulator.sim.result_override = {"images": [
+        {"url": url}, {"index": 5, "url": url}, {"index": True, "url": url},
+        {"index": -1, "url": url}, "not an object"]}
+    provider = await make_provider([key_channel(simulator)], rehost=False)
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    images = (await provider.run(spec, task.context())).images
+    assert [i.index for i in images] == [0, 5, 2, 3]
+
+
+@pytest.mark.parametrize("url", ["ftp://files.example/a.png", None, "/files/a.png"])
+async def test_an_image_without_a_usable_url_fails_the_task(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any, url: Any) -> None:
+    simulator.sim.result_override = {"images": [{"index": 0, "url": url}]}
+    provider = await make_provider([key_channel(simulator)])
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    with pytest.raises(ProviderError, match="the upstream image has no usable URL"):
+        await provider.run(spec, task.context())
+
+
+async def test_a_success_without_images_fails_the_task(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    simulator.sim.result_override = {"videos": [{"url": "http://x/v.mp4"}]}
+    provider = await make_provider([key_channel(simulator)])
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    with pytest.raises(ProviderError, match="succeeded without an image"):
+        await provider.run(spec, task.context())
+
+
+async def test_upstream_progress_is_reported_as_progress(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    simulator.sim.progress = 40.0
+    simulator.sim.finish_after = 1.0
+    provider = await make_provider([key_channel(simulator)], rehost=False)
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    await provider.run(spec, task.context())
+    assert 40.0 in task.reports and None not in task.reports
+
+
+async def test_a_failed_download_is_retried_within_submit_retries(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    simulator.sim.faults.download.append("503")
+    provider = await make_provider([key_channel(simulator)], submit_retries=1)
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    [image] = (await provider.run(spec, task.context())).images
+    assert image.storage_key is not None
+    assert simulator.sim.requests["download"] == 2
+
+
+async def test_a_tried_channel_no_longer_configured_is_skipped_not_the_end(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    provider = await make_provider([jwt_channel(simulator)])
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    await provider.pool.channels["ak"].client.create(
+        IMAGES, {"prompt": "x", "external_task_id": task.task_id})
+    task.state = {"channel": "ak", "tried": ["removed-channel", "ak"]}
+    await provider.run(spec, task.context())
+    assert simulator.sim.submits[task.task_id] == 1
