@@ -7,16 +7,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from openkling.config import Settings
 from openkling.core.errors import KlingError
 from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.core.loops import Loops
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import ProviderError
+from openkling.providers.kling import KlingProvider
 from openkling.providers.kling.relay_options import KlingOptions
+from tests.doubles.event_source import DyingEventSourceDouble
 from tests.doubles.kling_simulator import RunningSimulator
 from tests.integration.providers.kling.conftest import AK, TaskRecord, jwt_channel, key_channel
 
@@ -226,12 +231,12 @@ async def test_image_indexes_come_from_the_upstream_or_the_position(
     url = f"{simulator.base_url}/files/x.png"
     simulator.sim.result_override = {"images": [
         {"url": url}, {"index": 5, "url": url}, {"index": True, "url": url},
-        {"index": -1, "url": url}, "not an object"]}
+        {"index": -1, "url": url}, "not an object", {"index": 0, "url": url}]}
     provider = await make_provider([key_channel(simulator)], rehost=False)
     task = new_task()
     spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
     images = (await provider.run(spec, task.context())).images
-    assert [i.index for i in images] == [0, 5, 2, 3]
+    assert [i.index for i in images] == [0, 5, 2, 3, 0]
 
 
 @pytest.mark.parametrize("url", ["ftp://files.example/a.png", None, "/files/a.png"])
@@ -287,3 +292,18 @@ async def test_a_tried_channel_no_longer_configured_is_skipped_not_the_end(
     task.state = {"channel": "ak", "tried": ["removed-channel", "ak"]}
     await provider.run(spec, task.context())
     assert simulator.sim.submits[task.task_id] == 1
+
+
+async def test_the_callback_event_loop_runs_only_with_a_public_url(
+        simulator: RunningSimulator, tmp_path: Path) -> None:
+    for public_url, expected in ((None, False), ("http://relay.test", True)):
+        settings = Settings(data_dir=tmp_path, public_url=public_url)
+        provider = KlingProvider({"channels": [key_channel(simulator)]}, settings)
+        provider.attach_events(DyingEventSourceDouble())
+        loops = Loops()
+        provider.attach_loops(loops)
+        await provider.start()
+        assert ("relay-events" in loops.health()) is expected
+        assert "relay-list-gw" in loops.health()
+        await loops.stop()
+        await provider.close()
