@@ -18,7 +18,7 @@ from openkling.core.errors import KlingError
 from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
 from openkling.core.loops import Loops
 from openkling.core.models import spec_from_stored
-from openkling.core.provider import ProviderError
+from openkling.core.provider import ProviderError, TransientProviderError
 from openkling.providers.kling import KlingProvider
 from openkling.providers.kling.relay_options import KlingOptions
 from tests.doubles.event_source import DyingEventSourceDouble
@@ -260,15 +260,43 @@ async def test_a_success_without_images_fails_the_task(
         await provider.run(spec, task.context())
 
 
+@pytest.mark.parametrize(("progress", "reported"), [(40.0, 40.0), (0.0, None)])
 async def test_upstream_progress_is_reported_as_progress(
-        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
-    simulator.sim.progress = 40.0
+        simulator: RunningSimulator, make_provider: Any, new_task: Any, progress: float,
+        reported: float | None) -> None:
+    """A positive figure is progress; 0 only says the task is processing."""
+    simulator.sim.progress = progress
     simulator.sim.finish_after = 1.0
     provider = await make_provider([key_channel(simulator)], rehost=False)
     task = new_task()
     spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
     await provider.run(spec, task.context())
-    assert 40.0 in task.reports and None not in task.reports
+    assert task.reports and set(task.reports) == {reported}
+
+
+async def test_a_download_failing_past_submit_retries_is_transient(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    simulator.sim.faults.download.extend(["503", "503", "503"])
+    provider = await make_provider([key_channel(simulator)], submit_retries=1)
+    task = new_task()
+    spec = await stored_task(task, IMAGES, {"model_name": "kling-v1", "prompt": "x"})
+    with pytest.raises(TransientProviderError, match="HTTP 503"):
+        await provider.run(spec, task.context())
+    assert simulator.sim.requests["download"] == 2
+
+
+async def test_closing_a_provider_stops_the_loops_it_supervises_itself(
+        simulator: RunningSimulator, tmp_path: Path) -> None:
+    provider = KlingProvider({"channels": [key_channel(simulator)]}, Settings(data_dir=tmp_path))
+    await provider.start()
+
+    def relay_loops() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if t.get_name().startswith("openkling-relay-")
+                and not t.done()]
+
+    assert relay_loops()
+    await provider.close()
+    assert relay_loops() == []
 
 
 async def test_a_failed_download_is_retried_within_submit_retries(
