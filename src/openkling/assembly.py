@@ -23,7 +23,7 @@ from openkling.config import Settings
 from openkling.core.auth import Authenticator
 from openkling.core.backoff import backoff_seconds
 from openkling.core.image_fetch import ImageFetcher
-from openkling.core.provider import Provider, ReceivesEvents, SharesSlots
+from openkling.core.provider import Provider, ReceivesEvents, RunsLoops, SharesSlots
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
 from openkling.core.service import TaskService
@@ -203,7 +203,7 @@ def build_worker(resources: Resources, providers: Providers,
         give_up_after=settings.callback_retry_seconds,
         allow_private=settings.allow_private_callbacks,
     )
-    return Worker(
+    worker = Worker(
         settings=settings,
         tasks=resources.tasks,
         providers=providers.available,
@@ -212,6 +212,10 @@ def build_worker(resources: Resources, providers: Providers,
         deliverer=deliverer,
         on_loop_death=_loop_death(on_fatal),
     )
+    for provider in providers.available.values():
+        if isinstance(provider, RunsLoops):  # its loops live and die like the worker's own
+            provider.attach_loops(worker.loops)
+    return worker
 
 
 def _loop_death(on_fatal: Callable[[str], None] | None) -> Callable[[str, str], None]:

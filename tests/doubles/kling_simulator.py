@@ -1,4 +1,5 @@
-"""KlingSimulatorDouble: a test double of the Kling text2video API, for testing the relay.
+"""KlingSimulatorDouble: a test double of the Kling task API (every family's create, query
+and list routes), for testing the relay.
 
 Not a product feature: it exists so tests and benchmarks can exercise the `kling` provider
 on loopback. It authenticates like Kling (HS256 JWT: iss, exp, nbf, signature; or a static
@@ -7,7 +8,9 @@ tasks submitted -> processing -> succeed/failed on a time schedule, answers quer
 id, by external_task_id and as pages, POSTs callbacks, serves a real small MP4, and injects
 faults on demand (5xx, timeouts, slow answers, dropped connections, 429).
 
-Prompt markers: "[fail]" ends failed, "[reject]" is refused with 400/1301.
+Prompt markers: "[fail]" ends failed, "[reject]" is refused with 400/1301. A task belongs to
+its family: queried under another, it is not found. Image families answer `images[{index,
+url}]` (`n` PNGs), the others `videos[...]`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
+#: Every family path Kling serves (see /work/shared/kling-api.md).
+FAMILY_PATHS = ("videos/text2video", "videos/image2video", "videos/omni-video",
+                "videos/multi-image2video", "videos/video-extend", "videos/lip-sync",
+                "videos/effects", "images/generations", "images/kolors-virtual-try-on")
 MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
           "kling-v2-1-master", "kling-v2-5-turbo", "kling-v2-6", "kling-v3")
 FAIL_MESSAGE = "Failure to pass the risk control system"
@@ -57,6 +64,14 @@ def make_mp4(frames: int = 12, size: int = 64) -> bytes:
     return buffer.getvalue()
 
 
+def make_png(width: int = 64, height: int = 48) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 @dataclass
 class SimTask:
     task_id: str
@@ -69,6 +84,8 @@ class SimTask:
     fail: bool
     callback_url: str | None
     duration: str
+    family: str = "videos/text2video"
+    images: int = 1
 
     def status(self, now: int) -> str:
         if now >= self.done_at:
@@ -87,6 +104,7 @@ class Faults:
 
     create: collections.deque[str] = field(default_factory=collections.deque)
     query: collections.deque[str] = field(default_factory=collections.deque)
+    download: collections.deque[str] = field(default_factory=collections.deque)
 
 
 class KlingSimulatorDouble:
@@ -105,14 +123,20 @@ class KlingSimulatorDouble:
         self.slow_seconds = slow_seconds
         self.video = video if video is not None else make_mp4()
         self.video_content_type = "video/mp4"
+        self.image = make_png()
+        #: `progress` while processing, as another openkling reports it (Kling has none).
+        self.progress: float | None = None
+        #: When set, the `task_result` of every succeeded task (odd answers, for the relay).
+        self.result_override: dict[str, Any] | None = None
         self.tasks: dict[str, SimTask] = {}
         self.by_external: dict[tuple[str, str], SimTask] = {}
         self.order: list[SimTask] = []  # oldest first
         self.submits: collections.Counter[str] = collections.Counter()
         self.requests: collections.Counter[str] = collections.Counter()
         self.callbacks_sent: list[tuple[str, str]] = []
-        #: Every create body as it arrived on the wire, in order.
+        #: Every create body as it arrived on the wire, in order, and the family it went to.
         self.create_bodies: list[dict[str, Any]] = []
+        self.create_paths: list[str] = []
         self.faults = Faults()
         self.public_url = public_url
         self._unfinished: dict[str, list[int]] = collections.defaultdict(list)
@@ -140,7 +164,16 @@ class KlingSimulatorDouble:
             "created_at": task.created_at,
             "updated_at": task.updated_at(now),
         }
-        if status == "succeed":
+        if status == "processing" and self.progress is not None:
+            obj["progress"] = self.progress
+        if status == "succeed" and self.result_override is not None:
+            obj["task_result"] = self.result_override
+        elif status == "succeed" and task.family.startswith("images/"):
+            obj["task_result"] = {"images": [
+                {"index": i, "url": f"{self.public_url}/files/i{task.task_id}-{i}.png?sig=x"}
+                for i in range(task.images)
+            ]}
+        elif status == "succeed":
             obj["task_result"] = {"videos": [{
                 "id": f"v{task.task_id}",
                 "url": f"{self.public_url}/files/v{task.task_id}.mp4?sig=anti-leech",
@@ -230,8 +263,29 @@ class KlingSimulatorDouble:
         app = FastAPI()
         sim = self
 
+        def family_of(request: Request) -> str:
+            return str(request.scope["route"].path).split("/v1/", 1)[1].split("/{", 1)[0]
+
+        def refusal(family: str, body: dict[str, Any]) -> str | None:
+            """Why Kling would refuse this body with 1201, for the fields the relay tests use."""
+            prompt = body.get("prompt")
+            if family in ("videos/text2video", "images/generations") and (
+                    not isinstance(prompt, str) or not prompt.strip()):
+                return "prompt is required"
+            if family == "videos/image2video" and not (body.get("image")
+                                                       or body.get("image_tail")):
+                return "image is required"
+            model = body.get("model_name") or body.get("model") or "kling-v1"
+            if model not in MODELS:
+                return f"model_name {model} is invalid"
+            if family.startswith("videos/") and \
+                    str(body.get("duration", "5")) not in ("5", "10"):
+                return "duration is invalid"
+            return None
+
         async def create(request: Request) -> Response:
             sim.requests["create"] += 1
+            family = family_of(request)
             account = sim._authenticate(request)
             if isinstance(account, Response):
                 return account
@@ -245,17 +299,14 @@ class KlingSimulatorDouble:
             except ValueError:
                 return sim.envelope(None, 1200, "invalid JSON", 400)
             sim.create_bodies.append(body)
-            prompt = body.get("prompt")
-            model = body.get("model_name") or body.get("model") or "kling-v1"
+            sim.create_paths.append(family)
+            prompt = str(body.get("prompt") or "")
             external = body.get("external_task_id") or None
             if external:
                 sim.submits[external] += 1
-            if not isinstance(prompt, str) or not prompt.strip():
-                return sim.envelope(None, 1201, "prompt is required", 400)
-            if model not in MODELS:
-                return sim.envelope(None, 1201, f"model_name {model} is invalid", 400)
-            if str(body.get("duration", "5")) not in ("5", "10"):
-                return sim.envelope(None, 1201, "duration is invalid", 400)
+            refused = refusal(family, body)
+            if refused is not None:
+                return sim.envelope(None, 1201, refused, 400)
             if "[reject]" in prompt:
                 return sim.envelope(None, 1301, "prompt violates the content policy", 400)
             if external and (account, external) in sim.by_external:
@@ -269,7 +320,8 @@ class KlingSimulatorDouble:
                 processing_at=now + int(sim.processing_after * 1000),
                 done_at=now + int(sim.finish_after * 1000), fail="[fail]" in prompt,
                 callback_url=body.get("callback_url") or None,
-                duration=str(body.get("duration", "5")),
+                duration=str(body.get("duration", "5")), family=family,
+                images=int(body.get("n") or 1),
             )
             sim.tasks[task.task_id] = task
             sim.order.append(task)
@@ -289,6 +341,7 @@ class KlingSimulatorDouble:
                                   "updated_at")})
 
         async def query(request: Request) -> Response:
+            family = family_of(request)
             account = sim._authenticate(request)
             if isinstance(account, Response):
                 return account
@@ -301,14 +354,15 @@ class KlingSimulatorDouble:
             if external:
                 sim.requests["get"] += 1
                 task = sim.by_external.get((account, external))
-                if task is None:
+                if task is None or task.family != family:
                     return sim.envelope(None, 1203, "task not found", 404)
                 return sim.envelope(sim.task_object(task))
             sim.requests["list"] += 1
             page = int(request.query_params.get("pageNum", "1"))
             size = int(request.query_params.get("pageSize", "30"))
             now = sim.now()
-            mine = [t for t in reversed(sim.order) if t.account == account]
+            mine = [t for t in reversed(sim.order)
+                    if t.account == account and t.family == family]
             chunk = mine[(page - 1) * size: page * size]
             return sim.envelope([sim.task_object(t, now) for t in chunk])
 
@@ -322,22 +376,29 @@ class KlingSimulatorDouble:
                 return fault
             if fault in ("drop", "drop-after"):
                 return _DroppedResponse()
+            family = family_of(request)
             task = sim.tasks.get(task_or_external)
             if task is None or task.account != account:
                 task = sim.by_external.get((account, task_or_external))
-            if task is None:
+            if task is None or task.family != family:
                 return sim.envelope(None, 1203, "task not found", 404)
             return sim.envelope(sim.task_object(task))
 
         for prefix in ("", "/kling"):
-            app.add_api_route(f"{prefix}/v1/videos/text2video", create, methods=["POST"])
-            app.add_api_route(f"{prefix}/v1/videos/text2video", query, methods=["GET"])
-            app.add_api_route(f"{prefix}/v1/videos/text2video/{{task_or_external}}", query_one,
-                              methods=["GET"])
+            for path in FAMILY_PATHS:
+                app.add_api_route(f"{prefix}/v1/{path}", create, methods=["POST"])
+                app.add_api_route(f"{prefix}/v1/{path}", query, methods=["GET"])
+                app.add_api_route(f"{prefix}/v1/{path}/{{task_or_external}}", query_one,
+                                  methods=["GET"])
 
         @app.get("/files/{name}")
         async def files(name: str) -> Response:
             sim.requests["download"] += 1
+            fault = await sim._fault(sim.faults.download)
+            if isinstance(fault, Response):
+                return fault
+            if name.endswith(".png"):
+                return Response(sim.image, media_type="image/png")
             return Response(sim.video, media_type=sim.video_content_type)
 
         @app.get("/_sim/stats")

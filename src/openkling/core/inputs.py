@@ -1,8 +1,10 @@
 """A create's input images: checked, then stored with the task, so neither a retry nor a
-relay ever fetches the client's URL again.
+local model ever fetches the client's URL again.
 
 Each image field becomes `inputs/<task id>/<field>.<jpg|png>` in storage; the stored request
-keeps `inputs[field] = {key, width, height, content_type}` in its place.
+keeps `inputs[field] = {key, width, height, content_type}` in its place, plus `url` when the
+client gave a URL: the relay sends the image upstream as it was given (that URL, or the
+base64 of the stored copy).
 """
 
 from __future__ import annotations

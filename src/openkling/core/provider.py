@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.errors import OpenKlingError
 from openkling.storage.base import Storage
@@ -183,6 +184,15 @@ class ReportsStatus(Protocol):
     readiness asks it, without I/O, where it is. A provider without it is ready once started."""
 
     def status(self) -> ProviderStatus: ...
+
+
+@runtime_checkable
+class RunsLoops(Protocol):
+    """A provider with background loops of its own (the relay's tracker): the worker attaches
+    its supervisor before `start`, so they survive failures like the worker's loops, show in
+    readiness, and a loop that dies stops the process."""
+
+    def attach_loops(self, loops: Loops) -> None: ...
 
 
 @runtime_checkable

@@ -114,7 +114,7 @@ class Worker:
                 continue
             self.providers[name] = provider
         self.provider_status()
-        # Each loop survives database, disk and network failures (worker/loops.py).
+        # Each loop survives database, disk and network failures (core/loops.py).
         self.loops.spawn("claim", self._claim_turn, wake=self._wake)
         self.loops.spawn("lease", self._lease_turn)
         self.loops.spawn("sweep", self._sweep_turn)

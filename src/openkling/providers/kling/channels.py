@@ -70,27 +70,28 @@ class ChannelPool:
     def get(self, name: str) -> Channel | None:
         return self.channels.get(name)
 
-    def serving(self, model_name: str) -> list[Channel]:
-        return [c for c in self.channels.values() if c.options.serves(model_name)]
+    def serving(self, model_name: str, family: str) -> list[Channel]:
+        return [c for c in self.channels.values() if c.options.serves(model_name, family)]
 
-    def pick(self, model_name: str, exclude: Iterable[str] = ()) -> Channel | None:
+    def pick(self, model_name: str, family: str, exclude: Iterable[str] = ()) -> Channel | None:
         """The best channel with a free slot: highest priority, then a weighted draw."""
         now = time.monotonic()
         skip = set(exclude)
-        ready = [c for c in self.serving(model_name) if c.name not in skip and c.available(now)]
+        ready = [c for c in self.serving(model_name, family)
+                 if c.name not in skip and c.available(now)]
         if not ready:
             return None
         top = max(c.options.priority for c in ready)
         tier = [c for c in ready if c.options.priority == top]
         return random.choices(tier, weights=[c.options.weight for c in tier])[0]
 
-    def wait_hint(self, model_name: str, exclude: Iterable[str] = ()) -> float:
+    def wait_hint(self, model_name: str, family: str, exclude: Iterable[str] = ()) -> float:
         """Seconds until a channel may be free again (for re-queueing a waiting task)."""
         now = time.monotonic()
         skip = set(exclude)
         waits = [
             # a full channel frees a slot when one of its tasks ends: unknown, so guess 1 s
             max(c.busy_until - now, 0.0 if c.free_slots > 0 else 1.0)
-            for c in self.serving(model_name) if c.name not in skip
+            for c in self.serving(model_name, family) if c.name not in skip
         ]
         return min(waits) if waits else 1.0

@@ -1,5 +1,11 @@
 """KlingProvider: one openkling task = exactly one upstream Kling task, tracked to its end.
 
+Every task family is relayed (core/families.py): the stored request goes verbatim to the
+family's path upstream (`POST {channel}/v1/<family>`), input images as the client gave them
+(the URL, or the base64 of the stored copy), and the results (`videos[].url`,
+`images[].url`) are copied into our storage. A channel may limit the models and families it
+serves; a model and family no channel serves is refused at create (400 / 1201, model_name).
+
 Exactly-once, step by step (all state is saved with `ctx.save_state` before it is relied on):
 1. `tried` lists the channels where a create may have landed. Before a create, the channel is
    added; after a definite "no" (busy, rejected, refused connection) it is removed again.
@@ -17,6 +23,7 @@ limit. The slot is cleared when the upstream task has ended or a submit was refu
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import re
@@ -29,10 +36,13 @@ import httpx
 from openkling.config import Settings
 from openkling.core.backoff import backoff_seconds
 from openkling.core.errors import KlingError
+from openkling.core.families import FAMILIES, TEXT2VIDEO
+from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     EventSource,
     GenerationResult,
+    ImageOutput,
     ProviderError,
     SlotLedger,
     TaskCancelled,
@@ -42,7 +52,13 @@ from openkling.core.provider import (
 )
 from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
-from openkling.providers.kling.rehost import RehostError, RehostTransient, rehost
+from openkling.providers.kling.rehost import (
+    IMAGE_FORMATS,
+    VIDEO,
+    RehostError,
+    RehostTransient,
+    rehost,
+)
 from openkling.providers.kling.relay_options import KlingOptions
 from openkling.providers.kling.tracker import Tracked, Tracker, TrackingError
 from openkling.providers.kling.upstream import (
@@ -60,6 +76,8 @@ log = logging.getLogger("openkling.providers.kling")
 
 CALLBACK_PATH = "/upstream/kling"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+#: Keys of a stored request that are ours (core/service.py), never sent upstream.
+_STORED_ONLY = frozenset({"inputs", "ignored_fields"})
 
 
 class _Ambiguous(OpenKlingError):
@@ -67,7 +85,7 @@ class _Ambiguous(OpenKlingError):
 
 
 class KlingProvider:
-    """Relays text2video tasks to upstream Kling accounts ("channels")."""
+    """Relays tasks of every family to upstream Kling accounts ("channels")."""
 
     name = "kling"
 
@@ -84,6 +102,16 @@ class KlingProvider:
         self.event_source: EventSource | None = None
         #: Attached by the worker on a database several workers share (see `attach_slots`).
         self.slots: SlotLedger | None = None
+        #: The process's loop supervisor, attached by the worker (see `attach_loops`); without
+        #: one (a provider used on its own) the provider supervises its loops itself.
+        self.loops: Loops | None = None
+        self._own_loops: Loops | None = None
+        #: Per family, the optional fields honoured: all of them (the request is forwarded
+        #: verbatim), for every family at least one channel serves.
+        self.families: dict[str, frozenset[str]] = {
+            path: frozenset(family.optional_fields) for path, family in FAMILIES.items()
+            if any(c.families is None or path in c.families for c in self.options.channels)
+        }
         self._http: httpx.AsyncClient | None = None
         self._gate = asyncio.Semaphore(1)
         self._pool: ChannelPool | None = None
@@ -104,9 +132,15 @@ class KlingProvider:
         """Channel slots are then counted for the whole deployment, not per worker."""
         self.slots = ledger
 
+    def attach_loops(self, loops: Loops) -> None:
+        """The tracker's loops then run under the worker's supervisor (readiness, exit)."""
+        self.loops = loops
+
     def check(self, spec: GenerationSpec) -> None:
-        if not any(c.serves(spec.model_name) for c in self.options.channels):
-            raise KlingError.invalid("model_name", f"{spec.model_name} is not served here")
+        if not any(c.serves(spec.model_name, spec.kind) for c in self.options.channels):
+            raise KlingError.invalid(
+                "model_name", f"{spec.model_name} is not served here for {spec.kind}"
+            )
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -126,12 +160,17 @@ class KlingProvider:
             )
             events = self.event_source if self.callback_base is not None else None
             self._tracker = Tracker(self.options, self._pool, events)
-            await self._tracker.start()
+            loops = self.loops
+            if loops is None:
+                loops = self._own_loops = Loops()
+            self._tracker.start(loops)
 
     async def close(self) -> None:
-        if self._tracker is not None:
-            await self._tracker.close()
-            self._tracker = None
+        """Stop the loops this provider supervises itself (the worker stops its own)."""
+        if self._own_loops is not None:
+            await self._own_loops.stop()
+            self._own_loops = None
+        self._tracker = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -140,7 +179,7 @@ class KlingProvider:
         await self.start()
         channel, initial = await self._obtain(spec, ctx)
         try:
-            final = await self._follow(channel, initial, ctx)
+            final = await self._follow(channel, spec.kind, initial, ctx)
         finally:
             channel.release()
         if ctx.state.get("slot") is not None:  # the upstream task ended: its slot is free
@@ -175,7 +214,7 @@ class KlingProvider:
             if channel is None:
                 continue
             try:
-                found = await channel.client.find_external(ctx.task_id)
+                found = await channel.client.find_external(spec.kind, ctx.task_id)
             except UpstreamError as exc:
                 raise TransientProviderError(
                     f"cannot yet tell whether an earlier submit reached {tried}: {exc}"
@@ -218,12 +257,12 @@ class KlingProvider:
         full: set[str] = set()  # no slot left in the deployment (other workers hold them)
         last: Exception | None = None
         while True:
-            channel = self.pool.pick(spec.model_name, exclude=failed | full)
+            channel = self.pool.pick(spec.model_name, spec.kind, exclude=failed | full)
             if channel is None:
-                serving = {c.name for c in self.pool.serving(spec.model_name)}
+                serving = {c.name for c in self.pool.serving(spec.model_name, spec.kind)}
                 if serving and serving <= failed:
                     raise TransientProviderError(f"every upstream channel failed; last: {last}")
-                wait = self.pool.wait_hint(spec.model_name, exclude=failed | full)
+                wait = self.pool.wait_hint(spec.model_name, spec.kind, exclude=failed | full)
                 raise TransientProviderError(
                     "every upstream channel is at its limit",
                     retry_after=max(wait, 1.0) * random.uniform(1.0, 1.5), count_attempt=False,
@@ -275,7 +314,7 @@ class KlingProvider:
         if channel.name not in tried:
             tried.append(channel.name)
         await ctx.save_state(channel=channel.name, tried=tried, callback_token=token)
-        body = {**spec.request_fields(), "external_task_id": ctx.task_id}
+        body = {**await self._body(spec, ctx), "external_task_id": ctx.task_id}
         if self.callback_base is not None:
             body["callback_url"] = f"{self.callback_base}/{ctx.task_id}/{token}"
         attempt = 0
@@ -283,10 +322,10 @@ class KlingProvider:
         while True:
             ctx.raise_if_cancelled()
             try:
-                task = await channel.client.create(body)
+                task = await channel.client.create(spec.kind, body)
             except UpstreamUnavailable as exc:
                 maybe_landed = maybe_landed or exc.ambiguous
-                found = await self._landed(channel, ctx.task_id, exc)
+                found = await self._landed(channel, spec.kind, ctx.task_id, exc)
                 if found is not None:
                     task = found
                 else:
@@ -303,7 +342,7 @@ class KlingProvider:
             except UpstreamRejected as exc:
                 if "external_task_id" not in exc.upstream_message:
                     raise
-                task_found = await channel.client.find_external(ctx.task_id)
+                task_found = await channel.client.find_external(spec.kind, ctx.task_id)
                 if task_found is None:
                     raise
                 task = task_found
@@ -312,11 +351,29 @@ class KlingProvider:
                      channel.name)
             return task
 
-    async def _landed(self, channel: Channel, task_id: str,
+    async def _body(self, spec: GenerationSpec, ctx: TaskContext) -> dict[str, Any]:
+        """The create body: the stored request as Kling spells it (a task stored before
+        families existed has only the spec), with each input image as it was given."""
+        stored = spec.request or spec.request_fields()
+        body = {k: v for k, v in stored.items() if k not in _STORED_ONLY and v is not None}
+        if isinstance(body.get("duration"), int):  # stored as a number, sent as Kling's string
+            body["duration"] = str(body["duration"])
+        if body.get("prompt") == "":  # image2video's optional prompt, left out
+            del body["prompt"]
+        for name, meta in spec.inputs.items():
+            url = meta.get("url")
+            if isinstance(url, str) and url:
+                body[name] = url
+            else:  # given as base64: the stored bytes are exactly what was decoded
+                data = await ctx.storage.read_bytes(str(meta["key"]))
+                body[name] = base64.b64encode(data).decode("ascii")
+        return body
+
+    async def _landed(self, channel: Channel, family: str, task_id: str,
                       error: UpstreamUnavailable) -> UpstreamTask | None:
         """Did a failed create reach the upstream anyway? Raise _Ambiguous if unknowable."""
         try:
-            return await channel.client.find_external(task_id)
+            return await channel.client.find_external(family, task_id)
         except UpstreamError as exc:
             if error.ambiguous:
                 raise _Ambiguous(
@@ -329,11 +386,11 @@ class KlingProvider:
         return backoff_seconds(attempt, base=self.options.retry_base,
                                cap=self.options.retry_max, jitter=0.5)
 
-    async def _follow(self, channel: Channel, initial: UpstreamTask | None,
+    async def _follow(self, channel: Channel, family: str, initial: UpstreamTask | None,
                       ctx: TaskContext) -> UpstreamTask:
         """Wait (without polling ourselves) for the tracker to see the task finish."""
         upstream_id = initial.task_id if initial else str(ctx.state["upstream_task_id"])
-        entry: Tracked = self.tracker.track(channel, upstream_id, ctx.task_id, initial)
+        entry: Tracked = self.tracker.track(channel, family, upstream_id, ctx.task_id, initial)
         cancel_wait = asyncio.ensure_future(ctx.cancelled.wait())
         reported: tuple[str, float | None] | None = None
         try:
@@ -376,13 +433,14 @@ class KlingProvider:
                       final: UpstreamTask) -> GenerationResult:
         if final.status == "failed":
             raise ProviderError(final.status_msg or "the upstream task failed")
+        family = FAMILIES.get(spec.kind, FAMILIES[TEXT2VIDEO])
+        if family.result == "images":
+            return GenerationResult([], images=await self._images(ctx, final))
         if not final.videos:
             raise ProviderError("the upstream task succeeded without a video")
         outputs: list[VideoOutput] = []
         for index, video in enumerate(final.videos):
-            url = video.get("url")
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise ProviderError("the upstream video has no usable URL")
+            url = _usable_url(video, "video")
             video_id = _SAFE_ID.sub("", str(video.get("id") or ""))[:64] or \
                 f"{ctx.task_id}{index}"
             try:
@@ -392,27 +450,56 @@ class KlingProvider:
             if not self.options.rehost:
                 outputs.append(VideoOutput(id=video_id, duration=duration, url=url))
                 continue
-            key = f"videos/{ctx.task_id}/{video_id}.mp4"
-            if not await ctx.storage.exists(key):
-                await self._rehost(url, key, ctx)
+            key = await self._keep(url, f"videos/{ctx.task_id}/{video_id}", "video", ctx)
             outputs.append(VideoOutput(id=video_id, duration=duration, storage_key=key))
         return GenerationResult(videos=outputs)
 
-    async def _rehost(self, url: str, key: str, ctx: TaskContext) -> None:
+    async def _images(self, ctx: TaskContext, final: UpstreamTask) -> list[ImageOutput]:
+        if not final.images:
+            raise ProviderError("the upstream task succeeded without an image")
+        outputs: list[ImageOutput] = []
+        for position, image in enumerate(final.images):
+            url = _usable_url(image, "image")
+            index = image.get("index")
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                index = position
+            if not self.options.rehost:
+                outputs.append(ImageOutput(index=index, url=url))
+                continue
+            key = await self._keep(url, f"images/{ctx.task_id}/{index}", "image", ctx)
+            outputs.append(ImageOutput(index=index, storage_key=key))
+        return outputs
+
+    async def _keep(self, url: str, stem: str, kind: str, ctx: TaskContext) -> str:
+        """The storage key of the result at `url`: kept by an earlier run, else copied now."""
+        formats = IMAGE_FORMATS if kind == "image" else (VIDEO,)
+        for extension, _ in formats:
+            if await ctx.storage.exists(f"{stem}.{extension}"):
+                return f"{stem}.{extension}"
         assert self._http is not None
-        for attempt in range(1, self.options.submit_retries + 2):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                await rehost(self._http, ctx.storage, url, key=key, work_dir=ctx.work_dir,
-                             max_bytes=self.options.max_download_bytes,
-                             time_limit=self.options.download_timeout, gate=self._gate,
-                             trusted_hosts=self._trusted_hosts)
-                return
+                return await rehost(
+                    self._http, ctx.storage, url, stem=stem, work_dir=ctx.work_dir,
+                    max_bytes=self.options.max_download_bytes,
+                    time_limit=self.options.download_timeout, gate=self._gate,
+                    trusted_hosts=self._trusted_hosts, kind=kind,
+                )
             except RehostError as exc:
                 raise ProviderError(str(exc)) from None
             except RehostTransient as exc:
                 if attempt > self.options.submit_retries:
                     raise TransientProviderError(str(exc)) from None
                 await asyncio.sleep(self._backoff(attempt))
+
+
+def _usable_url(item: dict[str, Any], kind: str) -> str:
+    url = item.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ProviderError(f"the upstream {kind} has no usable URL")
+    return url
 
 
 def factory(options: dict[str, Any], settings: Settings) -> KlingProvider:

@@ -1,8 +1,10 @@
-"""Copying a finished upstream video into our storage, so its URL outlives Kling's 30 days.
+"""Copying a finished upstream result (video or image) into our storage, so its URL outlives
+Kling's 30 days.
 
 The download is streamed to a file (never held in memory), stops at `max_bytes`, and must look
-like a video: an ISO-BMFF `ftyp` box (MP4/MOV) or a WebM/Matroska header, and no HTML/JSON
-content type (an expired signed URL typically answers with an error page).
+like what it claims to be: a video has an ISO-BMFF `ftyp` box (MP4/MOV) or a WebM/Matroska
+header, an image a PNG or JPEG signature; and no HTML/JSON content type (an expired signed URL
+typically answers with an error page).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ log = logging.getLogger("openkling.providers.kling")
 
 _BAD_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _EBML = b"\x1a\x45\xdf\xa3"
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG = b"\xff\xd8\xff"
 _MAX_REDIRECTS = 5
+#: What a stored result is called and served as, by kind: extension and content type.
+VIDEO = ("mp4", "video/mp4")
+PNG = ("png", "image/png")
+JPEG = ("jpg", "image/jpeg")
+IMAGE_FORMATS = (PNG, JPEG)
 
 
 class RehostError(OpenKlingError):
@@ -38,6 +47,27 @@ class RehostTransient(OpenKlingError):
 
 def looks_like_video(head: bytes) -> bool:
     return (len(head) >= 8 and head[4:8] == b"ftyp") or head.startswith(_EBML)
+
+
+def image_format(head: bytes) -> tuple[str, str] | None:
+    """(extension, content type) of a PNG or JPEG header, else None."""
+    if head.startswith(_PNG):
+        return PNG
+    if head.startswith(_JPEG):
+        return JPEG
+    return None
+
+
+def _format(kind: str, head: bytes) -> tuple[str, str]:
+    """The stored format of a downloaded file of `kind` ("video" or "image"), or RehostError."""
+    if kind == "image":
+        found = image_format(head)
+        if found is None:
+            raise RehostError("upstream file is not an image (no PNG/JPEG header)")
+        return found
+    if not looks_like_video(head):
+        raise RehostError("upstream file is not a video (no MP4/WebM header)")
+    return VIDEO
 
 
 async def _target(url: str, trusted_hosts: frozenset[str]) -> tuple[str, dict[str, str],
@@ -58,8 +88,10 @@ async def _target(url: str, trusted_hosts: frozenset[str]) -> tuple[str, dict[st
 
 async def download(http: httpx.AsyncClient, url: str, target: Path, *, max_bytes: int,
                    time_limit: float, gate: asyncio.Semaphore | None = None,
-                   trusted_hosts: frozenset[str] = frozenset()) -> int:
-    """Stream `url` into `target` within `time_limit` seconds in all; return its size.
+                   trusted_hosts: frozenset[str] = frozenset(),
+                   kind: str = "video") -> tuple[str, str]:
+    """Stream `url` into `target` within `time_limit` seconds in all; return its stored
+    format (extension, content type), checked against `kind`.
 
     Redirects are followed by hand (at most 5), each hop checked like the first. Query
     strings (signatures) are not logged.
@@ -67,21 +99,20 @@ async def download(http: httpx.AsyncClient, url: str, target: Path, *, max_bytes
     try:
         async with asyncio.timeout(time_limit), gate or contextlib.nullcontext():
             for _ in range(_MAX_REDIRECTS + 1):
-                next_url = await _fetch(http, url, target, max_bytes, trusted_hosts)
+                next_url = await _fetch(http, url, target, max_bytes, trusted_hosts, kind)
                 if next_url is None:
                     break
                 url = next_url
             else:
-                raise RehostError("video download redirected too many times")
+                raise RehostError(f"{kind} download redirected too many times")
     except TimeoutError:
-        raise RehostTransient(f"video download took longer than {time_limit:g} s") from None
+        raise RehostTransient(f"{kind} download took longer than {time_limit:g} s") from None
     except httpx.HTTPError as exc:
-        raise RehostTransient(f"video download failed ({type(exc).__name__})") from None
+        raise RehostTransient(f"{kind} download failed ({type(exc).__name__})") from None
     head, written = await asyncio.to_thread(_head, target)
-    if not looks_like_video(head):
-        raise RehostError("upstream file is not a video (no MP4/WebM header)")
+    found = _format(kind, head)
     log.debug("downloaded %s (%d bytes)", url.split("?", 1)[0], written)
-    return written
+    return found
 
 
 def _head(path: Path) -> tuple[bytes, int]:
@@ -90,7 +121,7 @@ def _head(path: Path) -> tuple[bytes, int]:
 
 
 async def _fetch(http: httpx.AsyncClient, url: str, target: Path, max_bytes: int,
-                 trusted_hosts: frozenset[str]) -> str | None:
+                 trusted_hosts: frozenset[str], kind: str) -> str | None:
     """One hop: the redirect's next URL, or None once the body is in `target`."""
     request_url, headers, extensions = await _target(url, trusted_hosts)
     written = 0
@@ -99,37 +130,42 @@ async def _fetch(http: httpx.AsyncClient, url: str, target: Path, max_bytes: int
         if response.is_redirect and "location" in response.headers:
             return urljoin(url, response.headers["location"])
         if response.status_code >= 500 or response.status_code == 429:
-            raise RehostTransient(f"video download answered HTTP {response.status_code}")
+            raise RehostTransient(f"{kind} download answered HTTP {response.status_code}")
         if response.status_code != 200:
-            raise RehostError(f"video download answered HTTP {response.status_code}")
+            raise RehostError(f"{kind} download answered HTTP {response.status_code}")
         ctype = response.headers.get("content-type", "").lower()
         if ctype.startswith(_BAD_TYPES):
-            raise RehostError(f"upstream video is not a video (content type {ctype})")
+            raise RehostError(f"upstream {kind} is not a {kind} (content type {ctype})")
         length = response.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_bytes:
-            raise RehostError(f"upstream video is larger than {max_bytes} bytes")
+            raise RehostError(f"upstream {kind} is larger than {max_bytes} bytes")
         out = await asyncio.to_thread(target.open, "wb")
         try:
             async for chunk in response.aiter_bytes(256 * 1024):
                 written += len(chunk)
                 if written > max_bytes:
-                    raise RehostError(f"upstream video is larger than {max_bytes} bytes")
+                    raise RehostError(f"upstream {kind} is larger than {max_bytes} bytes")
                 await asyncio.to_thread(out.write, chunk)
         finally:
             await asyncio.to_thread(out.close)
     return None
 
 
-async def rehost(http: httpx.AsyncClient, storage: Storage, url: str, *, key: str,
+async def rehost(http: httpx.AsyncClient, storage: Storage, url: str, *, stem: str,
                  work_dir: Path, max_bytes: int, time_limit: float,
                  gate: asyncio.Semaphore | None = None,
-                 trusted_hosts: frozenset[str] = frozenset()) -> None:
-    """Download into a scratch file under `work_dir`, then hand it to storage as `key`."""
+                 trusted_hosts: frozenset[str] = frozenset(), kind: str = "video") -> str:
+    """Download into a scratch file under `work_dir`, then hand it to storage as
+    `<stem>.<extension of its format>`; returns that key."""
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
-    target = work_dir / (key.replace("/", "_") + ".part")
+    target = work_dir / (stem.replace("/", "_") + ".part")
     try:
-        await download(http, url, target, max_bytes=max_bytes, time_limit=time_limit,
-                       gate=gate, trusted_hosts=trusted_hosts)
-        await storage.put_file(key, target, "video/mp4")
+        extension, content_type = await download(
+            http, url, target, max_bytes=max_bytes, time_limit=time_limit, gate=gate,
+            trusted_hosts=trusted_hosts, kind=kind,
+        )
+        key = f"{stem}.{extension}"
+        await storage.put_file(key, target, content_type)
+        return key
     finally:
         await asyncio.to_thread(target.unlink, missing_ok=True)

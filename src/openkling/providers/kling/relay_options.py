@@ -20,12 +20,17 @@ from pydantic import (
     model_validator,
 )
 
+from openkling.core.families import FAMILIES, TEXT2VIDEO
+
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 
 #: Top-level option keys that describe a single channel (the short form for env variables).
 _SINGLE_CHANNEL_KEYS = (
     "base_url", "path_prefix", "access_key", "secret_key", "api_key", "max_concurrency", "models",
+    "families",
 )
+#: Short-form keys that may be given as a comma-separated string (environment variables).
+_LIST_KEYS = ("models", "families")
 
 
 class ChannelOptions(BaseModel):
@@ -43,6 +48,10 @@ class ChannelOptions(BaseModel):
     priority: int = Field(0, description="Higher is tried first.")
     max_concurrency: int = Field(5, ge=1, description="Unfinished upstream tasks at once.")
     models: list[str] | None = Field(None, description="Model names served; None = all.")
+    families: list[str] | None = Field(
+        None, description='Task families served (paths such as "videos/image2video"); '
+        "None = every family."
+    )
     max_queries_per_second: float = Field(20.0, gt=0, description="Pacing of status queries.")
     timeout: float = Field(30.0, gt=0, description="Seconds per upstream HTTP call.")
 
@@ -61,6 +70,17 @@ class ChannelOptions(BaseModel):
             value = "/" + value
         return value
 
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        paths = [path.strip().strip("/") for path in value]
+        unknown = [path for path in paths if path not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown family {unknown[0]!r}; known: {', '.join(FAMILIES)}")
+        return paths
+
     @model_validator(mode="after")
     def _one_credential(self) -> ChannelOptions:
         pair = self.access_key is not None or self.secret_key is not None
@@ -72,8 +92,9 @@ class ChannelOptions(BaseModel):
             )
         return self
 
-    def serves(self, model_name: str) -> bool:
-        return self.models is None or model_name in self.models
+    def serves(self, model_name: str, family: str = TEXT2VIDEO) -> bool:
+        return (self.models is None or model_name in self.models) and \
+            (self.families is None or family in self.families)
 
 
 class KlingOptions(BaseModel):
@@ -127,8 +148,9 @@ class KlingOptions(BaseModel):
             if "channels" in data:
                 raise ValueError("give either channels or a single channel's keys, not both")
             single.setdefault("name", "default")
-            if isinstance(single.get("models"), str):
-                single["models"] = [m.strip() for m in single["models"].split(",") if m.strip()]
+            for key in _LIST_KEYS:
+                if isinstance(single.get(key), str):
+                    single[key] = [m.strip() for m in single[key].split(",") if m.strip()]
             data["channels"] = [single]
         try:
             return cls.model_validate(data)

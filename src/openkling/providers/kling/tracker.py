@@ -9,18 +9,24 @@ Three sources of news, cheapest first:
 - single polls for what the sweep missed: soon after submit, then slower (x1.6 per poll up to
   `max_poll_interval`, with jitter), by a fixed pool of pollers and a per-channel pacer.
 The running task's coroutine only waits on its entry's event; it never polls itself.
+
+Every loop (scheduler, pollers, a list sweep per channel, callback events) is a turn run by
+the process's supervisor (`core/loops.py`, attached by the worker): a turn that raises
+(database, storage, network) is logged the repeating-failure way and retried with a jittered
+backoff; a loop that dies shows in readiness and stops the process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 from openkling.core.backoff import backoff_seconds
+from openkling.core.loops import Loops
 from openkling.core.provider import EventSource
 from openkling.errors import OpenKlingError
 from openkling.observability.metrics import RELAY_INFLIGHT
@@ -48,12 +54,13 @@ class TrackingError(OpenKlingError):
 class Tracked:
     """One upstream task being watched; `changed` fires on every new status or progress."""
 
-    __slots__ = ("changed", "channel", "created_at", "error", "latest", "misses", "next_poll",
-                 "polls", "started", "task_id", "upstream_id")
+    __slots__ = ("changed", "channel", "created_at", "error", "family", "latest", "misses",
+                 "next_poll", "polls", "started", "task_id", "upstream_id")
 
-    def __init__(self, channel: Channel, upstream_id: str, task_id: str,
+    def __init__(self, channel: Channel, family: str, upstream_id: str, task_id: str,
                  latest: UpstreamTask | None) -> None:
         self.channel = channel
+        self.family = family
         self.upstream_id = upstream_id
         self.task_id = task_id
         self.latest = latest
@@ -82,48 +89,40 @@ class Tracker:
         self._seq = 0
         self._due: asyncio.Queue[Tracked] = asyncio.Queue()
         self._wake = asyncio.Event()
-        self._list_off_until: dict[str, float] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._last_event = 0
+        self._list_off_until: dict[tuple[str, str], float] = {}
+        self._started = False
+        self._last_event: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._tasks:
+    def start(self, loops: Loops) -> None:
+        """Run the tracking loops under `loops` (the process's supervisor)."""
+        if self._started:
             return
-        self._tasks.append(asyncio.create_task(self._schedule_loop(), name="kling-scheduler"))
+        self._started = True
+        loops.spawn("relay-scheduler", self._schedule_turn, wake=self._wake)
         for i in range(self.options.poll_concurrency):
-            self._tasks.append(asyncio.create_task(self._poller(), name=f"kling-poller-{i}"))
+            loops.spawn(f"relay-poller-{i}", self._poll_turn)
         for name in self.pool.channels:
-            self._tasks.append(
-                asyncio.create_task(self._list_loop(name), name=f"kling-list-{name}")
-            )
+            loops.spawn(f"relay-list-{name}", self._list_turn(name))
         if self.events is not None:
-            self._tasks.append(asyncio.create_task(self._event_loop(), name="kling-events"))
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+            loops.spawn("relay-events", self._event_turn)
 
     @property
     def size(self) -> int:
         return len(self._by_task)
 
     # -- tracking --------------------------------------------------------------------------
-    def track(self, channel: Channel, upstream_id: str, task_id: str,
+    def track(self, channel: Channel, family: str, upstream_id: str, task_id: str,
               latest: UpstreamTask | None = None) -> Tracked:
-        entry = Tracked(channel, upstream_id, task_id, latest)
+        entry = Tracked(channel, family, upstream_id, task_id, latest)
         old = self._by_task.pop(task_id, None)
         if old is not None:
             self._by_channel[old.channel.name].pop(old.upstream_id, None)
         peers = self._by_channel[channel.name]
         peers[upstream_id] = entry
         self._by_task[task_id] = entry
-        if len(peers) >= 2:  # the channel's list sweeps cover it; a single poll is a fallback
-            delay = self.options.max_poll_interval
+        if sum(1 for e in peers.values() if e.family == family) >= 2:
+            delay = self.options.max_poll_interval  # list sweeps cover it; polls are a fallback
         elif latest is None:  # adopted without a status: ask at once
             delay = 0.0
         else:
@@ -172,31 +171,30 @@ class Tracker:
         entry.changed.set()
         self.untrack(entry)
 
-    # -- loops -----------------------------------------------------------------------------
-    async def _schedule_loop(self) -> None:
-        while True:
-            now = time.monotonic()
-            while self._heap and self._heap[0][0] <= now:
-                due, _, entry = heapq.heappop(self._heap)
-                if due != entry.next_poll or entry.done or \
-                        self._by_task.get(entry.task_id) is not entry:
-                    continue  # superseded by a later schedule, or finished
-                self._due.put_nowait(entry)
-            delay = self._heap[0][0] - now if self._heap else 1.0
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(max(delay, 0.01), 1.0))
+    # -- loop turns --------------------------------------------------------------------------
+    async def _schedule_turn(self) -> float:
+        """Hand the polls that fell due to the pollers; wait until the next one (a new
+        schedule wakes it sooner)."""
+        now = time.monotonic()
+        while self._heap and self._heap[0][0] <= now:
+            due, _, entry = heapq.heappop(self._heap)
+            if due != entry.next_poll or entry.done or \
+                    self._by_task.get(entry.task_id) is not entry:
+                continue  # superseded by a later schedule, or finished
+            self._due.put_nowait(entry)
+        delay = self._heap[0][0] - now if self._heap else 1.0
+        return min(max(delay, 0.01), 1.0)
 
-    async def _poller(self) -> None:
-        while True:
-            entry = await self._due.get()
-            if entry.done or self._by_task.get(entry.task_id) is not entry:
-                continue
-            try:
-                await self._poll(entry)
-            except Exception:  # a poller must survive anything one answer does to it
-                log.exception("polling upstream task %s failed", entry.upstream_id)
-                self._reschedule(entry, self.options.max_poll_interval)
+    async def _poll_turn(self) -> float:
+        entry = await self._due.get()
+        if entry.done or self._by_task.get(entry.task_id) is not entry:
+            return 0.0
+        try:
+            await self._poll(entry)
+        except Exception:  # the supervisor logs it; the task is asked about again later
+            self._reschedule(entry, self.options.max_poll_interval)
+            raise
+        return 0.0
 
     async def _poll(self, entry: Tracked) -> None:
         if time.monotonic() - entry.started > self.options.max_task_seconds:
@@ -206,7 +204,7 @@ class Tracker:
         await entry.channel.pacer.acquire()
         entry.polls += 1
         try:
-            task = await entry.channel.client.get(entry.upstream_id)
+            task = await entry.channel.client.get(entry.family, entry.upstream_id)
         except UpstreamNotFound as exc:
             entry.misses += 1
             if entry.misses >= _NOT_FOUND_LIMIT:
@@ -226,24 +224,31 @@ class Tracker:
         if not entry.done:
             self._reschedule(entry, self._interval(entry))
 
-    async def _list_loop(self, name: str) -> None:
+    def _list_turn(self, name: str) -> Callable[[], Awaitable[float]]:
         channel = self.pool.channels[name]
-        while True:
-            await asyncio.sleep(self.options.list_interval * random.uniform(0.8, 1.2))
-            tracked = self._by_channel[name]
-            if len(tracked) < 2 or time.monotonic() < self._list_off_until.get(name, 0.0):
-                continue
-            try:
-                await self._sweep(channel, tracked)
-            except UpstreamError as exc:
-                if not isinstance(exc, UpstreamBusy):
-                    log.info("list sweep on %s failed, single polls only for a while: %s",
-                             name, exc)
-                    self._list_off_until[name] = time.monotonic() + _LIST_OFF_SECONDS
-            except Exception:
-                log.exception("list sweep on %s failed", name)
 
-    async def _sweep(self, channel: Channel, tracked: dict[str, Tracked]) -> None:
+        async def turn() -> float:
+            """Sweep each family with two or more tracked tasks on this channel."""
+            by_family: dict[str, dict[str, Tracked]] = {}
+            for upstream_id, entry in list(self._by_channel[name].items()):
+                by_family.setdefault(entry.family, {})[upstream_id] = entry
+            for family, tracked in by_family.items():
+                if len(tracked) < 2 or time.monotonic() < self._list_off_until.get(
+                        (name, family), 0.0):
+                    continue
+                try:
+                    await self._sweep(channel, family, tracked)
+                except UpstreamError as exc:
+                    if not isinstance(exc, UpstreamBusy):
+                        log.info("list sweep of %s on %s failed, single polls only for a "
+                                 "while: %s", family, name, exc)
+                        self._list_off_until[(name, family)] = \
+                            time.monotonic() + _LIST_OFF_SECONDS
+            return self.options.list_interval * random.uniform(0.8, 1.2)
+
+        return turn
+
+    async def _sweep(self, channel: Channel, family: str, tracked: dict[str, Tracked]) -> None:
         """Refresh tracked tasks page by page, newest first, until all were seen."""
         size = self.options.list_page_size
         unseen = set(tracked)
@@ -251,7 +256,7 @@ class Tracker:
         oldest = min(known) if known and len(known) == len(tracked) else 0
         for page in range(1, self.options.max_list_pages + 1):
             await channel.pacer.acquire()
-            tasks = await channel.client.list_page(page, size)
+            tasks = await channel.client.list_page(family, page, size)
             for task in tasks:
                 entry = tracked.get(task.task_id)
                 if entry is None:
@@ -265,22 +270,13 @@ class Tracker:
             if oldest and tasks and max(t.created_at for t in tasks) < oldest - 60_000:
                 return  # past the oldest task we track: the rest is history
 
-    async def _event_loop(self) -> None:
+    async def _event_turn(self) -> float:
+        """Poll at once the tasks the upstream called back about (recorded by the API)."""
         assert self.events is not None
-        while True:
-            try:
-                self._last_event = await self.events.latest_id()
-                break
-            except Exception:
-                log.exception("reading upstream callback events failed")
-                await asyncio.sleep(5.0)
-        while True:
-            await asyncio.sleep(self.options.event_interval)
-            try:
-                events = await self.events.after(self._last_event)
-            except Exception:
-                log.exception("reading upstream callback events failed")
-                continue
-            for event_id, task_id in events:
-                self._last_event = max(self._last_event, event_id)
-                self.poll_soon(task_id)
+        if self._last_event is None:  # events older than this worker's start are not needed
+            self._last_event = await self.events.latest_id()
+            return self.options.event_interval
+        for event_id, task_id in await self.events.after(self._last_event):
+            self._last_event = max(self._last_event, event_id)
+            self.poll_soon(task_id)
+        return self.options.event_interval

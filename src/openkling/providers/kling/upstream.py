@@ -95,6 +95,8 @@ class UpstreamTask:
     external_task_id: str | None = None
     progress: float | None = None
     videos: list[dict[str, Any]] = field(default_factory=list)
+    #: `task_result.images` of the image families: `{index, url}` each.
+    images: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -106,7 +108,8 @@ class UpstreamTask:
             raise ValueError("not a task object")
         info = data.get("task_info") or {}
         result = data.get("task_result") or {}
-        videos = result.get("videos") if isinstance(result, dict) else None
+        if not isinstance(result, dict):
+            result = {}
         progress = data.get("progress")
         return cls(
             task_id=str(data["task_id"]),
@@ -116,8 +119,14 @@ class UpstreamTask:
             updated_at=_int(data.get("updated_at")),
             external_task_id=info.get("external_task_id") if isinstance(info, dict) else None,
             progress=float(progress) if isinstance(progress, int | float) else None,
-            videos=[v for v in videos if isinstance(v, dict)] if isinstance(videos, list) else [],
+            videos=_objects(result.get("videos")),
+            images=_objects(result.get("images")),
         )
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a result list (anything else in it, or a non-list, is ignored)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _int(value: Any) -> int:
@@ -128,7 +137,8 @@ def _int(value: Any) -> int:
 
 
 class UpstreamClient:
-    """The text2video endpoints of one channel over a shared connection pool."""
+    """The endpoints of one channel, for every task family (`videos/text2video`,
+    `images/generations`, ...: the family path after `/v1/`), over a shared connection pool."""
 
     def __init__(self, options: ChannelOptions, http: httpx.AsyncClient,
                  submit_gate: asyncio.Semaphore, query_gate: asyncio.Semaphore) -> None:
@@ -139,7 +149,10 @@ class UpstreamClient:
         # and status queries never queue behind a burst of creates.
         self._submit_gate = submit_gate
         self._query_gate = query_gate
-        self._endpoint = f"{options.base_url}{options.path_prefix}/v1/videos/text2video"
+        self._root = f"{options.base_url}{options.path_prefix}/v1/"
+
+    def endpoint(self, family: str) -> str:
+        return self._root + family
 
     def _headers(self) -> dict[str, str]:
         opts = self.options
@@ -150,28 +163,30 @@ class UpstreamClient:
             token = sign_token(opts.access_key, opts.secret_key.get_secret_value())
         return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    async def create(self, body: dict[str, Any]) -> UpstreamTask:
-        data = await self._call("POST", self._endpoint, json=body, gate=self._submit_gate)
+    async def create(self, family: str, body: dict[str, Any]) -> UpstreamTask:
+        data = await self._call("POST", self.endpoint(family), json=body,
+                                gate=self._submit_gate)
         return self._task(data)
 
-    async def get(self, upstream_id: str) -> UpstreamTask:
-        return self._task(await self._call("GET", f"{self._endpoint}/{upstream_id}"))
+    async def get(self, family: str, upstream_id: str) -> UpstreamTask:
+        return self._task(await self._call("GET", f"{self.endpoint(family)}/{upstream_id}"))
 
-    async def find_external(self, external_task_id: str) -> UpstreamTask | None:
+    async def find_external(self, family: str, external_task_id: str) -> UpstreamTask | None:
         """The task submitted with this external id, or None when the upstream has none.
 
-        The path form (`/text2video/{id}`, id = task or external id) is the documented one;
+        The path form (`/<family>/{id}`, id = task or external id) is the documented one;
         the query form answers the rare case where the id also names another task.
         """
+        endpoint = self.endpoint(family)
         try:
-            task = self._task(await self._call("GET", f"{self._endpoint}/{external_task_id}"))
+            task = self._task(await self._call("GET", f"{endpoint}/{external_task_id}"))
         except UpstreamNotFound:
             return None
         if task.external_task_id == external_task_id:
             return task
         try:
             data = await self._call(
-                "GET", self._endpoint, params={"external_task_id": external_task_id}
+                "GET", endpoint, params={"external_task_id": external_task_id}
             )
         except UpstreamNotFound:
             return None
@@ -180,8 +195,9 @@ class UpstreamClient:
             return task if task.external_task_id == external_task_id else None
         return None
 
-    async def list_page(self, page: int, size: int) -> list[UpstreamTask]:
-        data = await self._call("GET", self._endpoint, params={"pageNum": page, "pageSize": size})
+    async def list_page(self, family: str, page: int, size: int) -> list[UpstreamTask]:
+        data = await self._call("GET", self.endpoint(family),
+                                params={"pageNum": page, "pageSize": size})
         if not isinstance(data, list):
             raise UpstreamUnavailable(self.name, "list answer is not an array")
         tasks = []

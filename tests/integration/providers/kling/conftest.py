@@ -93,6 +93,14 @@ class DirStorageDouble:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(source, target)
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    async def read_bytes(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
     async def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
 

@@ -54,27 +54,17 @@ async def test_static_key_prefix_channel_hands_out_upstream_url(
 
 async def test_every_field_is_passed_through(simulator: RunningSimulator, make_provider: Any,
                                              new_task: Any) -> None:
-    seen: list[dict[str, Any]] = []
-    original = simulator.sim.app.router.routes
-
     provider = await make_provider([key_channel(simulator)], rehost=False)
-    client = provider.pool.channels["gw"].client
-    real_create = client.create
-
-    async def spy(body: dict[str, Any]) -> Any:
-        seen.append(body)
-        return await real_create(body)
-
-    client.create = spy
     task = new_task()
     spec = spec_for(task)
     spec = type(spec)(**{**spec.__dict__, "negative_prompt": "blur",
                          "camera_control": {"type": "simple", "config": {"zoom": 5.0}}})
     await provider.run(spec, task.context())
-    assert original
-    assert seen[0] == {**spec.request_fields(), "external_task_id": task.task_id}
-    assert seen[0]["negative_prompt"] == "blur"
-    assert seen[0]["camera_control"]["config"]["zoom"] == 5.0
+    [seen] = simulator.sim.create_bodies
+    assert seen == {**spec.request_fields(), "external_task_id": task.task_id}
+    assert seen["negative_prompt"] == "blur"
+    assert seen["camera_control"]["config"]["zoom"] == 5.0
+    assert simulator.sim.create_paths == ["videos/text2video"]
 
 
 async def test_failed_upstream_task_fails_with_its_message(
@@ -259,7 +249,7 @@ async def test_retry_after_crash_adopts_instead_of_resubmitting(
     provider = await make_provider([jwt_channel(simulator)])
     task = new_task()
     body = {**spec_for(task).request_fields(), "external_task_id": task.task_id}
-    await provider.pool.channels["ak"].client.create(body)
+    await provider.pool.channels["ak"].client.create("videos/text2video", body)
     task.state = {"channel": "ak", "tried": ["ak"]}  # saved before the (lost) submit
     result = await provider.run(spec_for(task), task.context())
     assert len(result.videos) == 1

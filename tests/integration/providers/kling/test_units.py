@@ -13,6 +13,7 @@ import httpx
 import jwt
 import pytest
 
+from openkling.core.families import TEXT2VIDEO as T2V
 from openkling.core.kling_jwt import sign_token
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.rehost import RehostError, download, looks_like_video
@@ -86,14 +87,14 @@ def _answer(status: int, code: int, message: str = "m", data: Any = None,
 async def test_error_classes(status: int, code: int, error: type[Exception]) -> None:
     client = _client(_answer(status, code, "upstream says no"))
     with pytest.raises(error) as info:
-        await client.create({"prompt": "x"})
+        await client.create(T2V, {"prompt": "x"})
     assert "upstream says no" in str(info.value)
 
 
 async def test_busy_honours_retry_after() -> None:
     client = _client(_answer(429, 1303, headers={"Retry-After": "7"}))
     with pytest.raises(UpstreamBusy) as info:
-        await client.create({})
+        await client.create(T2V, {})
     assert info.value.retry_after == 7.0
 
 
@@ -101,7 +102,7 @@ async def test_busy_honours_retry_after_as_an_http_date() -> None:
     when = format_datetime(datetime.fromtimestamp(time.time() + 60, UTC), usegmt=True)
     client = _client(_answer(429, 1302, headers={"Retry-After": when}))
     with pytest.raises(UpstreamBusy) as info:
-        await client.create({})
+        await client.create(T2V, {})
     assert info.value.retry_after is not None and 50 <= info.value.retry_after <= 60
 
 
@@ -113,13 +114,13 @@ async def test_timeouts_and_drops_are_ambiguous_refusals_are_not() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(UpstreamUnavailable) as info:
-        await _client(timeout).create({})
+        await _client(timeout).create(T2V, {})
     assert info.value.ambiguous
     with pytest.raises(UpstreamUnavailable) as info:
-        await _client(refused).create({})
+        await _client(refused).create(T2V, {})
     assert not info.value.ambiguous
     with pytest.raises(UpstreamUnavailable) as info:
-        await _client(_answer(500, 5000)).create({})
+        await _client(_answer(500, 5000)).create(T2V, {})
     assert not info.value.ambiguous
 
 
@@ -132,8 +133,8 @@ async def test_paths_and_auth_header() -> None:
                                          "data": {"task_id": "9", "task_status": "submitted"}})
 
     client = _client(handler, path_prefix="/kling")
-    await client.create({"prompt": "x"})
-    await client.get("9")
+    await client.create(T2V, {"prompt": "x"})
+    await client.get(T2V, "9")
     assert seen[0].url == "http://upstream.test/kling/v1/videos/text2video"
     assert seen[1].url == "http://upstream.test/kling/v1/videos/text2video/9"
     assert seen[0].headers["authorization"] == "Bearer k"
@@ -186,25 +187,25 @@ def test_channel_choice_priority_weight_slots_and_models() -> None:
     pool = _pool({"name": "main", "priority": 10, "max_concurrency": 1},
                  {"name": "spare", "priority": 0, "max_concurrency": 1},
                  {"name": "v2", "priority": 20, "models": ["kling-v2-master"]})
-    pick = pool.pick("kling-v1")
+    pick = pool.pick("kling-v1", T2V)
     assert pick is not None and pick.name == "main"
     pick.acquire()
-    second = pool.pick("kling-v1")
+    second = pool.pick("kling-v1", T2V)
     assert second is not None and second.name == "spare"
     second.acquire()
-    assert pool.pick("kling-v1") is None
+    assert pool.pick("kling-v1", T2V) is None
     pick.release()
     pool.channels["main"].mark_busy(10.0, None)
-    assert pool.pick("kling-v1") is None
-    assert pool.wait_hint("kling-v1") > 0
-    v2 = pool.pick("kling-v2-master")
+    assert pool.pick("kling-v1", T2V) is None
+    assert pool.wait_hint("kling-v1", T2V) > 0
+    v2 = pool.pick("kling-v2-master", T2V)
     assert v2 is not None and v2.name == "v2"
 
 
 def test_weights_share_a_priority_tier() -> None:
     pool = _pool({"name": "heavy", "weight": 9, "max_concurrency": 10_000},
                  {"name": "light", "weight": 1, "max_concurrency": 10_000})
-    picks = [pool.pick("kling-v1") for _ in range(2000)]
+    picks = [pool.pick("kling-v1", T2V) for _ in range(2000)]
     heavy = sum(1 for p in picks if p is not None and p.name == "heavy")
     assert 1500 < heavy < 1950
 
@@ -255,7 +256,7 @@ async def test_download_from_a_channel_host_follows_its_redirects(tmp_path: Path
             200, content=video, headers={"content-type": "video/mp4"}),
     }
     async with _mock_client(routes) as http:
-        size = await download(http, "http://upstream.test/v.mp4", tmp_path / "v",
-                              max_bytes=10_000, time_limit=5,
-                              trusted_hosts=frozenset({"upstream.test"}))
-    assert size == len(video) and (tmp_path / "v").read_bytes() == video
+        stored_as = await download(http, "http://upstream.test/v.mp4", tmp_path / "v",
+                                   max_bytes=10_000, time_limit=5,
+                                   trusted_hosts=frozenset({"upstream.test"}))
+    assert stored_as == ("mp4", "video/mp4") and (tmp_path / "v").read_bytes() == video

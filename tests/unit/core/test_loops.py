@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from openkling.worker.loops import Loops
+from openkling.core.loops import Loops
 
 
 async def test_a_loop_keeps_going_through_failures_and_logs_one_traceback(
