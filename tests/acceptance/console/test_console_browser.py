@@ -10,84 +10,29 @@ docs/console.md shows:
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Credentials, ServerFactory, ServerHandle
+from tests.acceptance.console.conftest import (
+    DESKTOP,
+    FINISH_TIMEOUT_MS,
+    PHONE,
+    UNLABELLED,
+    admin_key,
+    create_task,
+    expect,
+    reused_external_id_refusal,
+    shot,
+    sign_in,
+    wait_js,
+)
+from tests.conftest import ServerFactory, ServerHandle
 
 pytestmark = pytest.mark.slow
-
-SHOTS = os.environ.get("OPENKLING_CONSOLE_SCREENSHOTS")
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-TINY = {
-    "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__MODEL": "tiny-random-wan",
-    "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__DEVICE": "cpu",
-    # `pro` runs so many steps of the tiny model that a pro task is still running when the
-    # test cancels it; `std` (2 steps) finishes in seconds.
-    "OPENKLING_PROVIDER_OPTIONS__DIFFUSERS__PRO_STEPS": "1000",
-    "OPENKLING_MAX_ATTEMPTS": "1",
-}
-FINISH_TIMEOUT_MS = 180_000
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def wait_js(page: Any, expression: str, timeout: float = 30) -> None:
-    """Poll a JS expression from here: wait_for_function evaluates a string in the page,
-    which the console's Content-Security-Policy (no 'unsafe-eval') rightly refuses."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
-        time.sleep(0.1)
-
-
-def shot(page: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
-
-
-def admin_key(server: ServerHandle) -> Credentials:
-    out = server.cli("keys", "create", "--name", "operator", "--admin", "--json")
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
-    return Credentials(account=data["account"], api_key=data["api_key"],
-                       access_key=data["access_key"], secret_key=data["secret_key"],
-                       callback_secret=None)
-
-
-def sign_in(page: Any, server: ServerHandle, key: str) -> None:
-    page.goto(f"{server.base_url}/console/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_label("API key").press("Enter")  # keyboard only
-    page.get_by_role("heading", name="Tasks", exact=True).wait_for()
-
-
-def create_task(page: Any, prompt: str, **selects: str) -> str:
-    page.get_by_role("link", name="Create", exact=True).click()
-    page.get_by_label("Prompt", exact=True).fill(prompt)
-    for label, value in selects.items():
-        page.get_by_label(label, exact=True).select_option(value)
-    page.get_by_role("button", name="Create", exact=True).click()
-    page.wait_for_url(re.compile(r".*#/tasks/\d+$"))
-    return str(page.url.rsplit("/", 1)[1])
-
-
-@pytest.fixture
-def server(server_factory: ServerFactory) -> ServerHandle:
-    return server_factory(TINY, provider="diffusers")
 
 
 def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
@@ -114,10 +59,7 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     # --- create with the form: every control is labelled; the API's error shows verbatim ----
     page.get_by_role("link", name="Create", exact=True).click()
     page.get_by_label("Prompt", exact=True).wait_for()
-    unlabelled = page.evaluate(
-        "[...document.querySelectorAll('main input, main select, main textarea')]"
-        ".filter(e => e.labels.length === 0).map(e => e.name)")
-    assert unlabelled == []
+    assert page.evaluate(UNLABELLED) == []
     task_id = create_task(page, "a paper boat on a pond")
     page.locator(".badge.status-succeed").first.wait_for(timeout=FINISH_TIMEOUT_MS)
 
@@ -140,19 +82,14 @@ def test_console_end_to_end(browser: Any, server: ServerHandle) -> None:
     shot(page, "task")
 
     # an external_task_id used twice: the second create shows the API's own message
-    create_body = {"prompt": "twice", "external_task_id": "dup-1"}
-    first = httpx.post(f"{server.base_url}/v1/videos/text2video", json=create_body,
-                       headers=user.headers)
-    assert first.status_code == 200
-    refusal = httpx.post(f"{server.base_url}/v1/videos/text2video", json=create_body,
-                         headers=user.headers).json()
+    refusal = reused_external_id_refusal(server, user, "twice", "dup-1")
     page.get_by_role("link", name="Create", exact=True).click()
     page.get_by_label("Prompt", exact=True).fill("twice")
     page.get_by_label("External task id").fill("dup-1")
     page.get_by_role("button", name="Create", exact=True).click()
     message = page.locator(".error-message")
     message.wait_for()
-    assert message.inner_text() == refusal["message"]
+    assert message.inner_text() == refusal
     assert "external_task_id" in message.inner_text()
     message.scroll_into_view_if_needed()
     shot(page, "create")

@@ -18,15 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
-from tests.acceptance.console.test_console_browser import (
+from tests.acceptance.console.conftest import (
     DESKTOP,
     FINISH_TIMEOUT_MS,
+    NO_SIDEWAYS_SCROLL,
     PHONE,
-    TINY,
+    UNLABELLED,
     admin_key,
     expect,
+    png,
     shot,
     sign_in,
     wait_js,
@@ -34,18 +35,6 @@ from tests.acceptance.console.test_console_browser import (
 from tests.conftest import ServerFactory, ServerHandle
 
 pytestmark = pytest.mark.slow
-
-UNLABELLED = ("[...document.querySelectorAll('main input, main select, main textarea')]"
-              ".filter(e => e.labels.length === 0).map(e => e.name)")
-NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
-
-
-def png(path: Path, width: int, height: int) -> Path:
-    image = Image.new("RGB", (width, height))
-    image.putdata([(x % 256, y % 256, 140) for y in range(height) for x in range(width)])
-    image.save(path, format="PNG")
-    return path
-
 
 def b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
@@ -82,11 +71,6 @@ def tab_order(page: Any, start: str, until: str) -> list[str]:
         if page.evaluate(f"document.activeElement.matches({until!r})"):
             return seen
     raise AssertionError(f"Tab never reached {until}: {seen}")
-
-
-@pytest.fixture
-def server(server_factory: ServerFactory) -> ServerHandle:
-    return server_factory(TINY, provider="diffusers")
 
 
 def test_image2video_and_images_from_the_forms(browser: Any, server: ServerHandle,
