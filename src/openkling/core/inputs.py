@@ -2,9 +2,8 @@
 local model ever fetches the client's URL again.
 
 Each image field becomes `inputs/<task id>/<field>.<jpg|png>` in storage; the stored request
-keeps `inputs[field] = {key, width, height, content_type}` in its place, plus `url` when the
-client gave a URL: the relay sends the image upstream as it was given (that URL, or the
-base64 of the stored copy).
+keeps `inputs[field] = {key, width, height, content_type}` in its place. The relay sends the
+stored copy upstream as base64, whether the client gave a URL or base64.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from openkling.core.families import (
 )
 from openkling.core.ids import new_task_id
 from openkling.core.image_fetch import ImageFetcher
-from openkling.core.images import InputImage, is_url
+from openkling.core.images import InputImage
 from openkling.core.inputs import forget_images, load_images, store_images
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import Provider
@@ -99,8 +99,7 @@ class TaskService:
         images = await self._load_images(family, req)
         stored["inputs"] = {name: {"key": f"inputs/{task_id}/{name}.{image.extension}",
                                    "width": image.width, "height": image.height,
-                                   "content_type": image.content_type,
-                                   **_given_url(req, name)}
+                                   "content_type": image.content_type}
                             for name, image in images.items()}
         if not stored["inputs"]:
             del stored["inputs"]
@@ -221,9 +220,3 @@ def _storable(key: str) -> bool:
     """No stored id contains NUL (PostgreSQL cannot even compare one): such keys match nothing."""
     return "\x00" not in key and len(key) <= 128
 
-
-def _given_url(req: BaseModel, name: str) -> dict[str, str]:
-    """`{"url": ...}` when the client gave image field `name` as a URL: a relay forwards it
-    as given (base64 it rebuilds from the stored copy, which is exactly what was decoded)."""
-    value = getattr(req, name, None)
-    return {"url": value.strip()} if isinstance(value, str) and is_url(value) else {}

@@ -353,7 +353,9 @@ class KlingProvider:
 
     async def _body(self, spec: GenerationSpec, ctx: TaskContext) -> dict[str, Any]:
         """The create body: the stored request as Kling spells it (a task stored before
-        families existed has only the spec), with each input image as it was given."""
+        families existed has only the spec), with each input image as the base64 of the
+        copy stored at create: the client's URL may have expired by the time the task is
+        submitted, and neither a retry nor the upstream should fetch it again."""
         stored = spec.request or spec.request_fields()
         body = {k: v for k, v in stored.items() if k not in _STORED_ONLY and v is not None}
         if isinstance(body.get("duration"), int):  # stored as a number, sent as Kling's string
@@ -361,12 +363,8 @@ class KlingProvider:
         if body.get("prompt") == "":  # image2video's optional prompt, left out
             del body["prompt"]
         for name, meta in spec.inputs.items():
-            url = meta.get("url")
-            if isinstance(url, str) and url:
-                body[name] = url
-            else:  # given as base64: the stored bytes are exactly what was decoded
-                data = await ctx.storage.read_bytes(str(meta["key"]))
-                body[name] = base64.b64encode(data).decode("ascii")
+            data = await ctx.storage.read_bytes(str(meta["key"]))
+            body[name] = base64.b64encode(data).decode("ascii")
         return body
 
     async def _landed(self, channel: Channel, family: str, task_id: str,

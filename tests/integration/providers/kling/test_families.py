@@ -35,15 +35,14 @@ def png(width: int = 400, height: int = 300) -> bytes:
 
 
 async def stored_task(task: TaskRecord, kind: str, stored: dict[str, Any],
-                      images: dict[str, tuple[bytes, str | None]] | None = None) -> Any:
+                      images: dict[str, bytes] | None = None) -> Any:
     """The spec the worker would build from a stored request, with its input images stored
-    the way core/service.py stores them (`url` only when the client gave a URL)."""
+    the way core/service.py stores them."""
     inputs = {}
-    for name, (data, url) in (images or {}).items():
+    for name, data in (images or {}).items():
         key = f"inputs/{task.task_id}/{name}.png"
         await task.storage.put_bytes(key, data, "image/png")
-        inputs[name] = {"key": key, "width": 400, "height": 300, "content_type": "image/png",
-                        **({"url": url} if url else {})}
+        inputs[name] = {"key": key, "width": 400, "height": 300, "content_type": "image/png"}
     if inputs:
         stored = {**stored, "inputs": inputs}
     return spec_from_stored(task.task_id, stored, {}, kind=kind)
@@ -54,20 +53,20 @@ I2V_STORED = {"model_name": "kling-v1", "prompt": "", "negative_prompt": None, "
               "camera_control": None}
 
 
-async def test_image2video_sends_a_url_image_as_the_url_and_rehosts_the_video(
+async def test_image2video_sends_the_stored_image_and_rehosts_the_video(
         simulator: RunningSimulator, make_provider: Any, new_task: Any,
         mp4_bytes: bytes) -> None:
     provider = await make_provider([jwt_channel(simulator)])
     task = new_task()
-    spec = await stored_task(task, IMAGE2VIDEO, I2V_STORED,
-                             {"image": (png(), "https://images.example/first.png?sig=1")})
+    first = png()
+    spec = await stored_task(task, IMAGE2VIDEO, I2V_STORED, {"image": first})
     result = await provider.run(spec, task.context())
 
     sim = simulator.sim
     assert sim.create_paths == [IMAGE2VIDEO]
     assert sim.create_bodies == [{
         "model_name": "kling-v1", "cfg_scale": 0.5, "mode": "std", "duration": "5",
-        "image": "https://images.example/first.png?sig=1", "external_task_id": task.task_id,
+        "image": base64.b64encode(first).decode(), "external_task_id": task.task_id,
     }]
     assert sim.submits[task.task_id] == 1
     [video] = result.videos
@@ -76,14 +75,14 @@ async def test_image2video_sends_a_url_image_as_the_url_and_rehosts_the_video(
     assert result.images == []
 
 
-async def test_image2video_sends_a_base64_image_as_base64_of_the_stored_bytes(
+async def test_image2video_sends_both_frames_as_base64_of_the_stored_bytes(
         simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
     provider = await make_provider([jwt_channel(simulator)])
     task = new_task()
     first, last = png(), png(500, 300)
     stored = {**I2V_STORED, "prompt": "leaves fall", "duration": 10}
     spec = await stored_task(task, IMAGE2VIDEO, stored,
-                             {"image": (first, None), "image_tail": (last, None)})
+                             {"image": first, "image_tail": last})
     await provider.run(spec, task.context())
     [body] = simulator.sim.create_bodies
     assert base64.b64decode(body["image"]) == first
