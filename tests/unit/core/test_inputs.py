@@ -57,3 +57,34 @@ async def test_a_request_without_images_loads_none() -> None:
     async with httpx.AsyncClient() as http:
         assert await load_images(FAMILIES[IMAGES], req,
                                  ImageFetcher(http, allow_private=False)) == {}
+
+
+async def test_only_the_fields_set_are_loaded_in_the_familys_order() -> None:
+    req = Image2VideoRequest.model_validate({"image_tail": b64(300, 750, "JPEG")})
+    async with httpx.AsyncClient() as http:
+        images = await load_images(FAMILIES[IMAGE2VIDEO], req,
+                                   ImageFetcher(http, allow_private=False))
+    assert list(images) == ["image_tail"]
+    assert (images["image_tail"].format, images["image_tail"].width) == ("JPEG", 300)
+    both = Image2VideoRequest.model_validate({"image_tail": b64(300, 300),
+                                              "image": b64(320, 300)})
+    async with httpx.AsyncClient() as http:
+        loaded = await load_images(FAMILIES[IMAGE2VIDEO], both,
+                                   ImageFetcher(http, allow_private=False))
+    assert [(name, image.width) for name, image in loaded.items()] == [
+        ("image", 320), ("image_tail", 300)]
+
+
+async def test_forgetting_removes_every_stored_input(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path, UrlSigner(b"k" * 32, "http://h", 60))
+    req = Image2VideoRequest.model_validate({"image": b64(300, 300),
+                                             "image_tail": b64(300, 300, "JPEG")})
+    async with httpx.AsyncClient() as http:
+        images = await load_images(FAMILIES[IMAGE2VIDEO], req,
+                                   ImageFetcher(http, allow_private=False))
+    stored = await store_images(storage, "9", images)
+    keys = ["inputs/9/image.png", "inputs/9/image_tail.jpg"]
+    assert [meta["key"] for meta in stored.values()] == keys
+    assert await storage.read_bytes(keys[1]) == images["image_tail"].data
+    await forget_images(storage, stored)
+    assert [await storage.exists(key) for key in keys] == [False, False]
