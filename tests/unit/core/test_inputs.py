@@ -75,3 +75,13 @@ async def test_only_the_fields_set_are_loaded_in_the_familys_order() -> None:
                                    ImageFetcher(http, allow_private=False))
     assert [(name, image.width) for name, image in loaded.items()] == [
         ("image", 320), ("image_tail", 300)]
+
+
+async def test_an_empty_or_non_text_field_is_not_an_image() -> None:
+    """Only text values are images: an empty string or a non-string is not loaded."""
+    req = Image2VideoRequest.model_construct(image="", image_tail=b64(300, 300))
+    async with httpx.AsyncClient() as http:
+        fetcher = ImageFetcher(http, allow_private=False)
+        assert list(await load_images(FAMILIES[IMAGE2VIDEO], req, fetcher)) == ["image_tail"]
+        odd = Image2VideoRequest.model_construct(image=["not", "text"], image_tail=None)
+        assert await load_images(FAMILIES[IMAGE2VIDEO], odd, fetcher) == {}

@@ -364,22 +364,30 @@ async def test_a_cooperative_provider_gets_time_to_stop_cleanly(tmp_path: Path) 
 
 
 async def test_heartbeats_renew_the_lease_of_a_long_run(tmp_path: Path) -> None:
+    """Each lease runs `lease_seconds` from the claim, then from each heartbeat."""
     finish = asyncio.Event()
+    lease_ms = 3_000_000  # long, so that a lease a thousandth too long shows
 
     async def long(spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         await ctx.set_processing()
         await finish.wait()
         return await one_video(spec, ctx)
 
-    async with scripted(tmp_path, long, lease_seconds=30.0, heartbeat_seconds=1.5) as (h, _):
+    async with scripted(tmp_path, long, lease_seconds=lease_ms / 1000,
+                        heartbeat_seconds=1.5) as (h, _):
+        before = now_ms()
         task = await h.create("x")
         first = await h.wait_until(task.id, lambda t: t.status == TaskStatus.PROCESSING)
-        assert first.lease_expires_at is not None
+        seen_first = now_ms()
         renewed = await h.wait_until(
             task.id, lambda t: (t.lease_expires_at or 0) > (first.lease_expires_at or 0),
             timeout=15)
+        seen_renewed = now_ms()
         finish.set()
         done = await h.wait_finished(task.id)
+    assert first.lease_expires_at is not None and renewed.lease_expires_at is not None
+    assert before + lease_ms <= first.lease_expires_at <= seen_first + lease_ms
+    assert renewed.lease_expires_at <= seen_renewed + lease_ms
     assert renewed.lease_owner == h.worker.id and renewed.attempts == 1
     assert done.status == TaskStatus.SUCCEED and done.attempts == 1
 
