@@ -83,8 +83,9 @@ def test_units_are_rounded_to_millionths() -> None:
     prices = {"images/generations": 0.1, "videos/text2video": 0.1}
     assert task_units(prices, "images/generations", {"n": 3}) == 0.3
     assert task_units(prices, "videos/text2video", {"duration": 3}) == 0.3
-    assert task_units({"videos/text2video": 1 / 3}, "videos/text2video", {"duration": 1}) \
-        == 0.333333
+    third = {"videos/text2video": 1 / 3, "images/generations": 1 / 3}
+    assert task_units(third, "videos/text2video", {"duration": 1}) == 0.333333
+    assert task_units(third, "images/generations", {"n": 1}) == 0.333333
 
 
 def test_remaining_is_never_shown_below_zero_and_status_is_as_of_now() -> None:
@@ -110,6 +111,7 @@ def test_a_window_lists_the_packs_valid_during_it() -> None:
 
 
 def test_the_name_filter_is_exact() -> None:
-    packs = [pack(id="a", name="monthly"), pack(id="b", name="monthly-2")]
+    packs = [pack(id="a", name="monthly"), pack(id="b", name="monthly-2"),
+             pack(id="c", name="annual")]
     chosen = costs_to_wire(packs, 0, name="monthly")["resource_pack_subscribe_infos"]
     assert [i["resource_pack_id"] for i in chosen] == ["a"]

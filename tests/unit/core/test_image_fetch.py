@@ -67,6 +67,25 @@ class Handler(BaseHTTPRequestHandler):
                 self._redirect(f"/hops/{left - 1}")
             else:
                 self._send(200, PNG, "image/png")
+        elif path == "/endless":  # a burst past the limit, then a slow drip that never ends
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for index in range(100):
+                    chunk = b"\0" * (BIG if index < 4 else 1)
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    self.wfile.flush()
+                    if index >= 4:
+                        time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading, as it should
+        elif path == "/located":  # a Location header on a 200 is no redirect
+            self.send_response(200)
+            self.send_header("Location", "/gone")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
         elif path == "/no-location":
             self.send_response(302)
             self.send_header("Content-Length", "0")
@@ -225,3 +244,14 @@ async def test_by_default_ten_megabytes_are_fetched_and_one_byte_more_is_not(
         with pytest.raises(KlingError) as info:
             await fetcher.load("image", f"{base_url}/ten-mb-and-one")
     assert info.value.message == f"image: image must be at most {TEN_MB} bytes (10 MB)"
+
+
+async def test_a_body_is_cut_off_past_the_limit_without_waiting_for_its_end(
+    base_url: str,
+) -> None:
+    assert await refused(f"{base_url}/endless", time_limit=5.0) == (
+        f"image: image must be at most {BIG} bytes (10 MB)")
+
+
+async def test_a_location_header_on_a_200_is_not_followed(base_url: str) -> None:
+    assert await load(f"{base_url}/located") == PNG
