@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -393,18 +394,22 @@ async def test_heartbeats_renew_the_lease_of_a_long_run(tmp_path: Path) -> None:
 
 
 async def test_the_sweeper_wakes_the_claim_loop_for_what_it_requeues(tmp_path: Path) -> None:
-    """With a minute between polls, a task the sweeper re-queues is still taken at once."""
+    """With a minute between polls, a task the sweeper re-queues is still taken at once.
+
+    The dead worker's lease outlives the first sweep (at start), so the claim loop is idle
+    when the second sweep (5 s later) re-queues the task."""
     async with worker_harness(tmp_path, start=False, provider=SCRIPTED,
                               poll_interval=60.0) as h:
         task = await h.create("orphaned")
-        await h.resources.tasks.claim("dead-worker", SCRIPTED, 1, now=now_ms(), lease_ms=1)
+        await h.resources.tasks.claim("dead-worker", SCRIPTED, 1, now=now_ms(), lease_ms=1500)
         await h.worker.start()
         try:
             serve(h, one_video)
-            done = await h.wait_finished(task.id, timeout=15)
+            done = await h.wait_finished(task.id, timeout=20)
         finally:
             await h.worker.stop(grace=0)
     assert done.status == TaskStatus.SUCCEED and done.attempts == 2
+    assert done.last_error == "lease expired (worker stopped or stalled)"
 
 
 async def test_the_claim_loop_finishes_its_turns_with_nothing_to_claim(tmp_path: Path) -> None:
@@ -461,9 +466,13 @@ async def test_a_provider_runs_at_most_its_concurrency(tmp_path: Path) -> None:
     assert all(t.status == TaskStatus.SUCCEED for t in finished)
 
 
-async def test_a_provider_that_cannot_start_leaves_its_tasks_waiting(tmp_path: Path) -> None:
+async def test_a_provider_that_cannot_start_leaves_its_tasks_waiting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
     options = {SCRIPTED: {"fail_start": "no GPU"}}
+    caplog.set_level(logging.INFO, logger="openkling.worker.engine")
     async with worker_harness(tmp_path, provider=SCRIPTED, provider_options=options) as h:
+        assert f"worker {h.worker.id} started (providers: -)" in caplog.messages
         assert h.worker.failed == {SCRIPTED: "failed to start: RuntimeError: no GPU"}
         assert SCRIPTED not in h.worker.providers
         task = await h.create("x")
