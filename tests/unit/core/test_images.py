@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import struct
 import zlib
@@ -12,12 +13,15 @@ from PIL import Image
 
 from openkling.core.errors import KlingError
 from openkling.core.images import (
-    MAX_IMAGE_BYTES,
     check_decodes,
     decode_base64,
     inspect_image,
     is_url,
 )
+
+#: Kling's "at most 10 MB", read as MiB (the larger reading: a relay must not refuse what
+#: Kling may accept).
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 def encode(width: int, height: int, fmt: str = "PNG") -> bytes:
@@ -212,3 +216,9 @@ def test_http_and_https_urls_are_urls(value: str) -> None:
                                    "www.e.com/a.png", "aHR0cDovL2UuY29t"])
 def test_other_values_are_not_urls(value: str) -> None:
     assert not is_url(value)
+
+
+def test_a_checked_image_cannot_be_altered() -> None:
+    image = inspect_image("image", encode(300, 300))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        image.width = 10_000  # type: ignore[misc]
