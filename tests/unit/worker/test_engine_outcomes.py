@@ -393,6 +393,36 @@ async def test_heartbeats_renew_the_lease_of_a_long_run(tmp_path: Path) -> None:
     assert done.status == TaskStatus.SUCCEED and done.attempts == 1
 
 
+async def test_a_result_that_comes_after_the_lease_moved_on_is_discarded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The run ends before its worker notices the loss (next heartbeat in 30 s): the result
+    must not touch the task another worker now holds, and the log says it was dropped."""
+    finish = asyncio.Event()
+
+    async def late(spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        await ctx.set_processing()
+        await finish.wait()
+        return await one_video(spec, ctx)
+
+    caplog.set_level(logging.WARNING, logger="openkling.worker.engine")
+    async with scripted(tmp_path, late, lease_seconds=60.0, heartbeat_seconds=30.0) as (h, _):
+        task = await h.create("x")
+        await h.wait_until(task.id, lambda t: t.status == TaskStatus.PROCESSING)
+        store = h.resources.tasks
+        assert await store.sweep(now=now_ms() + 120_000) == (1, 0)
+        (taken,) = await store.claim("other-worker", SCRIPTED, 1, now=now_ms() + 120_000,
+                                     lease_ms=600_000)
+        finish.set()
+        await h.wait_until(task.id, lambda _: task.id not in h.worker.running, timeout=10)
+        after = await h.get(task.id)
+    assert taken.id == task.id
+    assert after.status == TaskStatus.SUBMITTED and after.lease_owner == "other-worker"
+    assert after.result is None
+    assert f"task {task.id}: finished after losing its lease; result discarded" in (
+        caplog.messages)
+
+
 async def test_the_sweeper_wakes_the_claim_loop_for_what_it_requeues(tmp_path: Path) -> None:
     """With a minute between polls, a task the sweeper re-queues is still taken at once.
 
