@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -305,12 +306,16 @@ async def test_provider_state_carries_over_and_the_work_dir_is_removed(tmp_path:
 
 async def test_progress_marks_processing_and_is_saved(tmp_path: Path) -> None:
     step = asyncio.Event()
+    step2 = asyncio.Event()
     finish = asyncio.Event()
 
     async def reporting(spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         await ctx.report_progress(30.9)
         await step.wait()
-        await ctx.report_progress(100.0)
+        await asyncio.sleep(0.6)  # past the 0.5 s between progress writes
+        await ctx.report_progress(64.2)
+        await step2.wait()
+        await ctx.report_progress(100.0)  # at once: 100 % is always written
         await finish.wait()
         return await one_video(spec, ctx)
 
@@ -318,12 +323,41 @@ async def test_progress_marks_processing_and_is_saved(tmp_path: Path) -> None:
         task = await h.create("x")
         started = await h.wait_until(task.id, lambda t: t.status == TaskStatus.PROCESSING)
         step.set()
+        later = await h.wait_until(task.id, lambda t: t.progress == 64)
+        step2.set()
         full = await h.wait_until(task.id, lambda t: t.progress == 100)
         finish.set()
         done = await h.wait_finished(task.id)
     assert started.progress == 30
-    assert full.status == TaskStatus.PROCESSING
+    assert later.status == full.status == TaskStatus.PROCESSING
     assert done.status == TaskStatus.SUCCEED
+
+
+async def test_an_outcome_in_hand_waits_out_a_locked_database(tmp_path: Path) -> None:
+    """The database refuses writes for longer than its busy timeout (10 s) when the run
+    ends: the outcome is written once it is back, and the video is not rendered again."""
+    finish = asyncio.Event()
+
+    async def ends_while_locked(spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        await ctx.set_processing()
+        await finish.wait()
+        return await one_video(spec, ctx)
+
+    async with scripted(tmp_path, ends_while_locked, lease_seconds=120.0,
+                        heartbeat_seconds=60.0) as (h, provider):
+        task = await h.create("x")
+        await h.wait_until(task.id, lambda t: t.status == TaskStatus.PROCESSING)
+        other = sqlite3.connect(tmp_path / "openkling.db", isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            finish.set()
+            await asyncio.sleep(11)  # the worker's write meets the lock past its timeout
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        done = await h.wait_finished(task.id, timeout=30)
+    assert done.status == TaskStatus.SUCCEED and done.attempts == 1
+    assert provider.runs == [(task.id, 1)]
 
 
 # ----- cancellation, concurrency, start and stop ----------------------------------------------
