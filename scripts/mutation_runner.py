@@ -68,14 +68,20 @@ def run(path: str, args: list[str]) -> int:
 
 
 def sample(session: str, keep: int, seed: int) -> None:
-    """Mark all but a seeded random `keep` of the pending mutants as skipped."""
+    """Mark all but a seeded random `keep` of the pending mutants as skipped.
+
+    Drawn from the mutants in source order (operator and occurrence), not by job id: job ids
+    are random, so only this makes the same seed pick the same mutants in a new session."""
     import random
 
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
     with use_db(session, WorkDB.Mode.open) as db:
-        pending = sorted(item.job_id for item in db.pending_work_items)
+        items = sorted(db.pending_work_items, key=lambda item: [
+            (str(m.module_path), m.start_pos, m.operator_name, m.occurrence)
+            for m in item.mutations])
+        pending = [item.job_id for item in items]
         kept = set(random.Random(seed).sample(pending, min(keep, len(pending))))
         db.set_multiple_results(
             [job for job in pending if job not in kept],

@@ -121,8 +121,8 @@ def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
 
 
 def _relay_only(path: str) -> Family:
-    return Family(path=path, request=PassThroughRequest, result="videos",
-                  normalize=_pass_through)
+    result: Literal["videos", "images"] = "images" if path.startswith("images/") else "videos"
+    return Family(path=path, request=PassThroughRequest, result=result, normalize=_pass_through)
 
 
 FAMILIES: dict[str, Family] = {

@@ -14,7 +14,11 @@ from openkling.core.families import (
     provider_families,
     requested_optional,
 )
-from openkling.core.family_requests import Image2VideoRequest, ImageGenerationRequest
+from openkling.core.family_requests import (
+    Image2VideoRequest,
+    ImageGenerationRequest,
+    PassThroughRequest,
+)
 from openkling.core.models import Text2VideoRequest
 
 CONTRACT_FAMILIES = {
@@ -81,3 +85,150 @@ def test_a_provider_that_declares_nothing_serves_text2video_only() -> None:
         families = {IMAGES: frozenset({"image"})}
 
     assert provider_families(Declares()) == {IMAGES: frozenset({"image"})}
+
+
+# ----- the table, against the contract's family table -----------------------------------------
+
+CONTRACT_RESULTS = {
+    "videos/text2video": "videos", "videos/image2video": "videos",
+    "videos/omni-video": "videos", "videos/multi-image2video": "videos",
+    "videos/video-extend": "videos", "videos/lip-sync": "videos", "videos/effects": "videos",
+    "images/generations": "images", "images/kolors-virtual-try-on": "images",
+}
+
+
+def test_each_family_makes_what_the_contract_says_and_its_kind_is_its_path() -> None:
+    assert {path: family.result for path, family in FAMILIES.items()} == CONTRACT_RESULTS
+    assert all(family.kind == family.path == path for path, family in FAMILIES.items())
+
+
+def test_image_fields_and_optional_fields_per_family() -> None:
+    newer = ("sound", "voice_list", "multi_shot", "shot_type", "multi_prompt", "watermark_info")
+    assert FAMILIES[TEXT2VIDEO].image_fields == ()
+    assert FAMILIES[TEXT2VIDEO].optional_fields == ("camera_control", *newer)
+    assert FAMILIES[IMAGE2VIDEO].image_fields == ("image", "image_tail")
+    assert set(FAMILIES[IMAGE2VIDEO].optional_fields) == {
+        "image_tail", "static_mask", "dynamic_masks", "camera_control", *newer}
+    assert FAMILIES[IMAGES].image_fields == ("image",)
+    assert set(FAMILIES[IMAGES].optional_fields) == {"image", "image_reference",
+                                                     "human_fidelity"}
+    relay_only = set(FAMILIES) - {TEXT2VIDEO, IMAGE2VIDEO, IMAGES}
+    assert all(FAMILIES[p].request is PassThroughRequest for p in relay_only)
+    assert all(FAMILIES[p].optional_fields == () for p in relay_only)
+
+
+# ----- stored forms ---------------------------------------------------------------------------
+
+
+def test_image2video_stores_every_field_as_sent() -> None:
+    mask = {"mask": "bQ==", "trajectories": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}
+    req = Image2VideoRequest.model_validate({
+        "image": "aGk=", "prompt": "p", "negative_prompt": "n", "cfg_scale": 0.0,
+        "mode": "pro", "duration": "10", "static_mask": "c20=", "dynamic_masks": [mask],
+        "callback_url": "https://e.com/h", "voice_list": [{"voice_id": "v"}],
+    })
+    assert FAMILIES[IMAGE2VIDEO].normalize(req, "kling-v2-6") == {  # type: ignore[misc]
+        "model_name": "kling-v2-6", "prompt": "p", "negative_prompt": "n", "cfg_scale": 0.0,
+        "mode": "pro", "duration": 10, "static_mask": "c20=", "dynamic_masks": [mask],
+        "camera_control": None, "voice_list": [{"voice_id": "v"}],
+    }
+
+
+def test_image2video_stores_camera_control_without_nulls() -> None:
+    def stored(body: dict[str, object]) -> dict[str, object]:
+        req = Image2VideoRequest.model_validate({"image": "aGk=", "negative_prompt": "", **body})
+        return FAMILIES[IMAGE2VIDEO].normalize(req, "kling-v1")  # type: ignore[misc]
+
+    simple = stored({"camera_control": {"type": "simple", "config": {"zoom": 5}}})
+    assert simple["camera_control"] == {"type": "simple", "config": {
+        "horizontal": 0.0, "vertical": 0.0, "pan": 0.0, "tilt": 0.0, "roll": 0.0, "zoom": 5.0}}
+    preset = stored({"camera_control": {"type": "down_back"}})
+    assert preset["camera_control"] == {"type": "down_back"}
+    assert preset["negative_prompt"] is None and preset["dynamic_masks"] is None
+    assert preset["static_mask"] is None
+
+
+def test_images_store_every_field_as_sent() -> None:
+    req = ImageGenerationRequest.model_validate({
+        "prompt": "a fox", "negative_prompt": "blur", "image": "aGk=",
+        "image_reference": "face", "image_fidelity": 0.0, "human_fidelity": 0.9,
+        "resolution": "2k", "n": 9, "aspect_ratio": "21:9", "external_task_id": "e",
+        "style": "anime",
+    })
+    assert FAMILIES[IMAGES].normalize(req, "kling-v2") == {  # type: ignore[misc]
+        "model_name": "kling-v2", "prompt": "a fox", "negative_prompt": "blur",
+        "image_reference": "face", "image_fidelity": 0.0, "human_fidelity": 0.9,
+        "resolution": "2k", "n": 9, "aspect_ratio": "21:9", "style": "anime",
+    }
+
+
+def test_images_defaults_leave_unset_fields_empty() -> None:
+    req = ImageGenerationRequest.model_validate({"prompt": "a fox", "negative_prompt": ""})
+    stored = FAMILIES[IMAGES].normalize(req, "kling-v1")  # type: ignore[misc]
+    assert stored == {
+        "model_name": "kling-v1", "prompt": "a fox", "negative_prompt": None,
+        "image_reference": None, "image_fidelity": 0.5, "human_fidelity": None,
+        "resolution": "1k", "n": 1, "aspect_ratio": "16:9",
+    }
+
+
+def test_a_relayed_family_keeps_the_body_without_transport_fields() -> None:
+    req = PassThroughRequest.model_validate({
+        "model": "kling-v1-6", "effect_scene": "hug", "input": {"duration": "5"},
+        "callback_url": "https://e.com/h", "external_task_id": "e1"})
+    stored = FAMILIES["videos/effects"].normalize(req, "kling-v1-6")  # type: ignore[misc]
+    assert stored == {"model_name": "kling-v1-6", "effect_scene": "hug",
+                      "input": {"duration": "5"}}
+
+
+def test_the_resolved_model_name_replaces_the_one_sent() -> None:
+    req = PassThroughRequest.model_validate({"model_name": "alias", "video_id": "v"})
+    assert FAMILIES["videos/video-extend"].normalize(req, "kling-v2")[  # type: ignore[misc]
+        "model_name"] == "kling-v2"
+
+
+# ----- optional fields ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, False, "off", [{"x": 1}], {"a": 1}])
+def test_any_value_but_an_empty_one_counts_as_set(value: object) -> None:
+    req = Text2VideoRequest.model_validate({"prompt": "x", "sound": value})
+    assert requested_optional(FAMILIES[TEXT2VIDEO], req) == ["sound"]
+
+
+@pytest.mark.parametrize("value", [None, "", [], {}])
+def test_empty_values_are_not_set(value: object) -> None:
+    req = Text2VideoRequest.model_validate({"prompt": "x", "sound": value})
+    assert requested_optional(FAMILIES[TEXT2VIDEO], req) == []
+
+
+def test_declared_optional_fields_count_in_the_familys_order() -> None:
+    req = ImageGenerationRequest.model_validate({
+        "prompt": "x", "human_fidelity": 0.2, "image_reference": "subject", "image": "aGk="})
+    assert requested_optional(FAMILIES[IMAGES], req) == [
+        "image", "image_reference", "human_fidelity"]
+
+
+def test_honoured_fields_pass_and_the_first_unhonoured_is_named() -> None:
+    family = FAMILIES[IMAGES]
+    req = ImageGenerationRequest.model_validate({
+        "prompt": "x", "image": "aGk=", "image_reference": "face", "human_fidelity": 0.3})
+    assert check_honoured(family, req, {"image", "image_reference", "human_fidelity"},
+                          who="w") == []
+    with pytest.raises(KlingError) as info:
+        check_honoured(family, req, {"image"}, who="kling-v1 on this server",
+                       accept_ignored={"human_fidelity"})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message == ("image_reference: not supported by kling-v1 on this server "
+                                  "for images/generations")
+    assert check_honoured(family, req, {"image"}, who="w",
+                          accept_ignored={"human_fidelity", "image_reference"}) == [
+        "image_reference", "human_fidelity"]
+
+
+def test_a_families_attribute_that_is_no_mapping_is_not_a_declaration() -> None:
+    class Odd:
+        families = [IMAGES]
+
+    assert provider_families(Odd()) == {TEXT2VIDEO: frozenset(FAMILIES[TEXT2VIDEO]
+                                                              .optional_fields)}

@@ -31,6 +31,9 @@ def png(width: int = 320, height: int = 320) -> bytes:
 
 PNG = png()
 BIG = 64 * 1024
+TEN_MB = 10 * 1024 * 1024
+#: A valid PNG padded to exactly the fetch limit (decoders ignore bytes after IEND).
+AT_LIMIT = PNG + b"\0" * (BIG - len(PNG))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,13 +51,45 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/huge-declared":
             self._send(200, b"\0" * (BIG + 1), "image/png")
         elif path == "/huge-chunked":
+            self._chunked([b"\0" * (BIG // 2)] * 4)
+        elif path in ("/ten-mb", "/ten-mb-and-one"):
+            size = TEN_MB + (path == "/ten-mb-and-one")
+            self._send(200, PNG + b"\0" * (size - len(PNG)), "image/png")
+        elif path == "/at-limit":
+            self._send(200, AT_LIMIT, "image/png")
+        elif path == "/at-limit-chunked":
+            self._chunked([AT_LIMIT[: BIG // 2], AT_LIMIT[BIG // 2:]])
+        elif path == "/over-limit-chunked":
+            self._chunked([AT_LIMIT[: BIG // 2], AT_LIMIT[BIG // 2:], b"\0"])
+        elif path.startswith("/hops/"):  # /hops/N: N redirects, then the image
+            left = int(path.rsplit("/", 1)[1])
+            if left:
+                self._redirect(f"/hops/{left - 1}")
+            else:
+                self._send(200, PNG, "image/png")
+        elif path == "/endless":  # a burst past the limit, then a slow drip that never ends
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for _ in range(4):
-                chunk = b"\0" * (BIG // 2)
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
+            try:
+                for index in range(100):
+                    chunk = b"\0" * (BIG if index < 4 else 1)
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    self.wfile.flush()
+                    if index >= 4:
+                        time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading, as it should
+        elif path == "/located":  # a Location header on a 200 is no redirect
+            self.send_response(200)
+            self.send_header("Location", "/gone")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+        elif path == "/no-location":
+            self.send_response(302)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif path == "/slow":
             time.sleep(1.5)
             self._send(200, PNG, "image/png")
@@ -66,6 +101,14 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"no", "text/plain")
         else:
             self._send(500, b"?", "text/plain")
+
+    def _chunked(self, chunks: list[bytes]) -> None:
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
 
     def _redirect(self, location: str) -> None:
         self.send_response(302)
@@ -159,3 +202,56 @@ async def test_error_statuses_loops_and_slow_servers_are_refused(base_url: str) 
 async def test_unreachable_host_is_refused() -> None:
     message = await refused("http://127.0.0.1:9/cat.png")
     assert "could not be downloaded" in message
+
+
+async def test_exactly_the_size_limit_is_fetched_declared_or_streamed(base_url: str) -> None:
+    assert await load(f"{base_url}/at-limit") == AT_LIMIT
+    assert await load(f"{base_url}/at-limit-chunked") == AT_LIMIT
+
+
+async def test_one_byte_over_the_limit_is_refused_while_streaming(base_url: str) -> None:
+    assert await refused(f"{base_url}/over-limit-chunked") == (
+        f"image: image must be at most {BIG} bytes (10 MB)")
+
+
+async def test_five_redirects_are_followed_and_a_sixth_is_refused(base_url: str) -> None:
+    assert await load(f"{base_url}/hops/5") == PNG
+    assert await refused(f"{base_url}/hops/6") == "image: image URL redirected more than 5 times"
+
+
+async def test_a_redirect_without_a_location_is_an_error_status(base_url: str) -> None:
+    assert await refused(f"{base_url}/no-location") == "image: image URL answered HTTP 302"
+
+
+async def test_spaces_around_a_url_are_ignored(base_url: str) -> None:
+    assert await load(f"  {base_url}/cat.png\n") == PNG
+
+
+async def test_refusals_say_exactly_why(base_url: str) -> None:
+    assert await refused(f"{base_url}/gone") == "image: image URL answered HTTP 404"
+    assert await refused("http://127.0.0.1:9/cat.png") == (
+        "image: image could not be downloaded (ConnectError)")
+    assert await refused(f"{base_url}/slow", time_limit=0.5) == (
+        "image: image download took longer than 0.5 s")
+
+
+async def test_by_default_ten_megabytes_are_fetched_and_one_byte_more_is_not(
+    base_url: str,
+) -> None:
+    async with httpx.AsyncClient() as http:
+        fetcher = ImageFetcher(http, allow_private=True)
+        assert len((await fetcher.load("image", f"{base_url}/ten-mb")).data) == TEN_MB
+        with pytest.raises(KlingError) as info:
+            await fetcher.load("image", f"{base_url}/ten-mb-and-one")
+    assert info.value.message == f"image: image must be at most {TEN_MB} bytes (10 MB)"
+
+
+async def test_a_body_is_cut_off_past_the_limit_without_waiting_for_its_end(
+    base_url: str,
+) -> None:
+    assert await refused(f"{base_url}/endless", time_limit=5.0) == (
+        f"image: image must be at most {BIG} bytes (10 MB)")
+
+
+async def test_a_location_header_on_a_200_is_not_followed(base_url: str) -> None:
+    assert await load(f"{base_url}/located") == PNG

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+import struct
+import zlib
 
 import pytest
 from PIL import Image
 
 from openkling.core.errors import KlingError
 from openkling.core.images import (
-    MAX_IMAGE_BYTES,
     check_decodes,
     decode_base64,
     inspect_image,
     is_url,
 )
+
+#: Kling's "at most 10 MB", read as MiB (the larger reading: a relay must not refuse what
+#: Kling may accept).
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 def encode(width: int, height: int, fmt: str = "PNG") -> bytes:
@@ -112,3 +118,107 @@ def test_a_truncated_body_passes_the_header_check_and_fails_decoding() -> None:
     with pytest.raises(KlingError, match="cannot be decoded"):
         check_decodes("image", image)
     assert check_decodes("image", inspect_image("image", jpeg)).size == (400, 400)
+
+
+# ----- exact messages and the edges of each rule ----------------------------------------------
+
+
+def png_of_size(size: int) -> bytes:
+    """A valid 300x300 PNG padded to exactly `size` bytes (decoders ignore what follows IEND)."""
+    png = encode(300, 300)
+    return png + b"\0" * (size - len(png))
+
+
+def test_a_data_uri_prefix_is_refused_whatever_the_spacing_with_the_whole_advice() -> None:
+    text = "  data:image/png;base64," + base64.b64encode(encode(300, 300)).decode()
+    with pytest.raises(KlingError) as info:
+        decode_base64("image_tail", text)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message == (
+        "image_tail: send the raw base64 of the image without the 'data:image/...;base64,' "
+        "prefix (drop everything up to and including the comma)")
+
+
+@pytest.mark.parametrize("text", ["", " \n\t "])
+def test_an_empty_value_is_refused_saying_what_is_expected(text: str) -> None:
+    with pytest.raises(KlingError) as info:
+        decode_base64("image", text)
+    assert info.value.message == "image: must be an image URL or the image's raw base64"
+
+
+@pytest.mark.parametrize("text", ["not base64 at all!", "aGk=aGk=", "aGk_", "aGé="])
+def test_text_outside_strict_base64_is_refused_as_such(text: str) -> None:
+    """Characters outside the alphabet, or data after padding, are not skipped over."""
+    with pytest.raises(KlingError) as info:
+        decode_base64("image", text)
+    assert info.value.message.startswith(
+        "image: is neither an http(s) URL nor valid base64 (")
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4, 5])
+def test_missing_padding_of_any_length_is_restored(length: int) -> None:
+    data = bytes(range(length))
+    assert decode_base64("image", base64.b64encode(data).decode().rstrip("=")) == data
+
+
+def test_base64_of_ten_megabytes_is_decoded_and_more_is_refused() -> None:
+    at_limit = png_of_size(MAX_IMAGE_BYTES)
+    assert decode_base64("image", base64.b64encode(at_limit).decode()) == at_limit
+    assert inspect_image("image", decode_base64(
+        "image", base64.b64encode(at_limit).decode())).width == 300
+    # A few bytes over: refused before decoding, with the size rule.
+    with pytest.raises(KlingError) as info:
+        decode_base64("image", base64.b64encode(at_limit + b"\0" * 3).decode())
+    assert info.value.message == f"image: image must be at most 10 MB ({MAX_IMAGE_BYTES} bytes)"
+    # One byte over passes the quick check and is refused by the image check.
+    one_over = decode_base64("image", base64.b64encode(at_limit + b"\0").decode())
+    assert len(one_over) == MAX_IMAGE_BYTES + 1
+    assert refusal("image", one_over) == (
+        f"image: image must be at most 10 MB ({MAX_IMAGE_BYTES} bytes)")
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "BMP"])
+def test_another_format_is_named_in_the_refusal(fmt: str) -> None:
+    assert refusal("image", encode(400, 400, fmt)) == (
+        f"image: image format must be JPEG or PNG (jpg/jpeg/png), not {fmt}")
+
+
+def test_size_and_aspect_refusals_give_the_dimensions() -> None:
+    assert refusal("image", encode(299, 400)) == (
+        "image: image sides must be at least 300 px (got 299x400)")
+    assert refusal("image", encode(751, 300)) == (
+        "image: image aspect ratio must be between 1:2.5 and 2.5:1 (got 751x300)")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a size and holds no pixels (only its header is read)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_without_decoding() -> None:
+    # Over Pillow's limit (about 89 M pixels: a warning; twice that: an error).
+    for side in (10_000, 20_000):
+        assert refusal("image", _png_header(side, side)) == "image: is not a JPEG or PNG image"
+    assert inspect_image("image", _png_header(3000, 2000)).width == 3000
+
+
+@pytest.mark.parametrize("value", ["http://example.com/a.png", "https://e.com/x",
+                                   "\n https://e.com/x", "HTTPS://E.COM/X"])
+def test_http_and_https_urls_are_urls(value: str) -> None:
+    assert is_url(value)
+
+
+@pytest.mark.parametrize("value", ["ftp://e.com/a.png", "http:/e.com", "httpsx://e.com",
+                                   "www.e.com/a.png", "aHR0cDovL2UuY29t"])
+def test_other_values_are_not_urls(value: str) -> None:
+    assert not is_url(value)
+
+
+def test_a_checked_image_cannot_be_altered() -> None:
+    image = inspect_image("image", encode(300, 300))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        image.width = 10_000  # type: ignore[misc]

@@ -39,9 +39,11 @@ async def test_every_image_field_is_checked_and_stored(tmp_path: Path) -> None:
         "image_tail": {"key": "inputs/77/image_tail.jpg", "width": 400, "height": 400,
                        "content_type": "image/jpeg"},
     }
-    assert (await storage.read_bytes("inputs/77/image.png"))[:4] == b"\x89PNG"
+    assert await storage.read_bytes("inputs/77/image.png") == images["image"].data
+    assert await storage.read_bytes("inputs/77/image_tail.jpg") == images["image_tail"].data
     await forget_images(storage, stored)
     assert not await storage.exists("inputs/77/image.png")
+    assert not await storage.exists("inputs/77/image_tail.jpg")
 
 
 async def test_the_first_bad_image_names_its_field(tmp_path: Path) -> None:
@@ -57,3 +59,29 @@ async def test_a_request_without_images_loads_none() -> None:
     async with httpx.AsyncClient() as http:
         assert await load_images(FAMILIES[IMAGES], req,
                                  ImageFetcher(http, allow_private=False)) == {}
+
+
+async def test_only_the_fields_set_are_loaded_in_the_familys_order() -> None:
+    req = Image2VideoRequest.model_validate({"image_tail": b64(300, 750, "JPEG")})
+    async with httpx.AsyncClient() as http:
+        images = await load_images(FAMILIES[IMAGE2VIDEO], req,
+                                   ImageFetcher(http, allow_private=False))
+    assert list(images) == ["image_tail"]
+    assert (images["image_tail"].format, images["image_tail"].width) == ("JPEG", 300)
+    both = Image2VideoRequest.model_validate({"image_tail": b64(300, 300),
+                                              "image": b64(320, 300)})
+    async with httpx.AsyncClient() as http:
+        loaded = await load_images(FAMILIES[IMAGE2VIDEO], both,
+                                   ImageFetcher(http, allow_private=False))
+    assert [(name, image.width) for name, image in loaded.items()] == [
+        ("image", 320), ("image_tail", 300)]
+
+
+async def test_an_empty_or_non_text_field_is_not_an_image() -> None:
+    """Only text values are images: an empty string or a non-string is not loaded."""
+    req = Image2VideoRequest.model_construct(image="", image_tail=b64(300, 300))
+    async with httpx.AsyncClient() as http:
+        fetcher = ImageFetcher(http, allow_private=False)
+        assert list(await load_images(FAMILIES[IMAGE2VIDEO], req, fetcher)) == ["image_tail"]
+        odd = Image2VideoRequest.model_construct(image=["not", "text"], image_tail=None)
+        assert await load_images(FAMILIES[IMAGE2VIDEO], odd, fetcher) == {}
