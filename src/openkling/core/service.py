@@ -142,7 +142,7 @@ class TaskService:
         return task
 
     async def _load_images(self, family: Family, req: BaseModel) -> dict[str, InputImage]:
-        if not family.image_fields:
+        if not any(getattr(req, name, None) for name in family.image_fields):
             return {}
         if self._images is None:
             raise KlingError(Code.UNAVAILABLE, "image inputs are not available on this server")
