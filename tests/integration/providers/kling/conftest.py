@@ -31,6 +31,10 @@ FAST = {
     "busy_retry_after": 0.05,
 }
 
+#: The channels' request timeout in these tests: long enough that a loaded machine (the suite
+#: runs in four processes) does not time out a healthy simulator, shorter than its "slow" fault.
+UPSTREAM_TIMEOUT = 3.0
+
 
 @pytest.fixture(scope="session")
 def mp4_bytes() -> bytes:
@@ -41,7 +45,7 @@ def mp4_bytes() -> bytes:
 def simulator(mp4_bytes: bytes) -> Iterator[RunningSimulator]:
     sim = KlingSimulatorDouble(access_keys={AK: SK}, api_keys=(STATIC_KEY,),
                                concurrency_limit=5, processing_after=0.1, finish_after=0.3,
-                               video=mp4_bytes, slow_seconds=1.5)
+                               video=mp4_bytes, slow_seconds=UPSTREAM_TIMEOUT * 1.5)
     running = RunningSimulator(sim).start()
     yield running
     running.stop()
@@ -58,12 +62,12 @@ def second_simulator(mp4_bytes: bytes) -> Iterator[RunningSimulator]:
 
 def jwt_channel(sim: RunningSimulator, name: str = "ak", **extra: Any) -> dict[str, Any]:
     return {"name": name, "base_url": sim.base_url, "access_key": AK, "secret_key": SK,
-            "timeout": 1.0, **extra}
+            "timeout": UPSTREAM_TIMEOUT, **extra}
 
 
 def key_channel(sim: RunningSimulator, name: str = "gw", **extra: Any) -> dict[str, Any]:
     return {"name": name, "base_url": sim.base_url, "path_prefix": "/kling",
-            "api_key": STATIC_KEY, "timeout": 1.0, **extra}
+            "api_key": STATIC_KEY, "timeout": UPSTREAM_TIMEOUT, **extra}
 
 
 @pytest.fixture
