@@ -5,6 +5,8 @@ each speed-up option as a ratio to plain, in the same run.
     python benchmarks/gpu_t2v.py --model random-wan2.1-1.3b --json gpu_t2v.json
     # CPU, the same code path at a small size (what tests/benchmarks runs):
     python benchmarks/gpu_t2v.py --small
+    # Only the image2video and image rows, at 10 and 30 steps:
+    python benchmarks/gpu_t2v.py --families i2v,images --i2v-steps 10 --image-steps 30
 
 The clip is Kling's 5 s 16:9 request, which openkling maps to 832x480, 81 frames at 16 fps
 (the model's native 480p). Sections:
@@ -17,6 +19,13 @@ The clip is Kling's 5 s 16:9 request, which openkling maps to 832x480, 81 frames
    every 50 ms until `succeed`, download the MP4 - the wall time a client sees. One server:
    model routes `bench-s<N>` set std_steps=N, so every step count shares one warm model
    process. Overhead = openkling / direct(pipe + encode) - 1 (target <= 5 %).
+4. families (--families i2v,images; before the sections above): the local image2video
+   default (Wan 2.2 TI2V 5B, `WanImageToVideoPipeline`, a 16:9 first frame -> 1280x704,
+   121 frames at 24 fps) and images default (SDXL base 1.0, 1024x1024, n=1), each built at
+   its published size with random weights (`--small`: the same classes scaled down) and run
+   through the runner's own generate (pipe() then the MP4/PNG write) after a 2-step warm-up,
+   at --i2v-steps / --image-steps; seconds and peak device memory. Direct only: the
+   openkling server cannot load these random builds, so there is no end-to-end column.
 The direct pipeline is freed before the server starts, so they never share the device.
 Every finished row is printed at once (and --json rewritten), so a run cut short keeps them.
 """
@@ -208,6 +217,88 @@ def direct(args: argparse.Namespace, data_dir: Path, report: Callable[[], None],
         torch.cuda.empty_cache()
 
 
+FAMILIES = ("t2v", "i2v", "images")
+
+
+def family_call(family: str, args: argparse.Namespace, steps: int, image: Path) -> dict[str, Any]:
+    """What openkling maps a Kling request of `family` to (small sizes with --small)."""
+    from openkling.providers.diffusers import families
+
+    if family == "i2v":
+        small = {"fps": 2, "width": 96, "height": 64, "size_multiple": 32} if args.small else {}
+        options = families.image2video_options(small | {"std_steps": steps}, tiny=args.small)
+        return families.image2video_call(
+            prompt=args.prompt, negative_prompt="", cfg_scale=0.5, mode="std",
+            duration=args.duration, image_size=(1280, 704), image_path=str(image),
+            last_image_path=None, seed=SEED, options=options).to_dict()
+    options_i = families.image_options({"steps": steps}, tiny=args.small)
+    return families.images_call(
+        prompt=args.prompt, negative_prompt=None, aspect_ratio="1:1", resolution="1k", n=1,
+        image_path=None, image_fidelity=0.5, seed=SEED, options=options_i).to_dict()
+
+
+def build_family(family: str, small: bool, device: Any, dtype: Any) -> Any:
+    from openkling.providers.diffusers import random_models as rm
+
+    if family == "i2v":
+        return rm.build_random_wan_i2v(rm.WAN22_SMALL if small else rm.WAN22_TI2V_5B,
+                                       device, dtype, SEED)
+    return rm.build_random_sdxl(rm.SDXL_SMALL if small else rm.SDXL_BASE_1_0, device, dtype,
+                                SEED)
+
+
+def family_rows(args: argparse.Namespace, data_dir: Path, report: Callable[[], None],
+                result: dict[str, Any]) -> None:
+    """Section 4: one pipeline at a time, freed before the next."""
+    import torch
+    from PIL import Image
+
+    from openkling.providers.diffusers.pipeline import (
+        PipelineRunner,
+        resolve_device,
+        resolve_dtype,
+    )
+
+    device = Device(torch)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    image = data_dir / "first-frame.png"
+    Image.linear_gradient("L").resize((1280, 704)).convert("RGB").save(image)
+    rows: dict[str, Any] = result.setdefault("families", {})
+    for family in (f for f in args.families if f != "t2v"):
+        steps = args.i2v_steps if family == "i2v" else args.image_steps
+        try:
+            target = resolve_device(args.device)
+            dtype = resolve_dtype("auto", target)
+            started = time.perf_counter()
+            pipe = build_family(family, args.small, target, dtype)
+            pipe.set_progress_bar_config(disable=True)
+            runner = PipelineRunner(pipe, target, dtype, {})
+            del pipe
+            build_s = time.perf_counter() - started
+            runner.generate(family_call(family, args, WARMUP_STEPS, image),
+                            data_dir / f"{family}-warm.mp4", lambda *_: None, lambda: False)
+            call = family_call(family, args, steps, image)
+            device.reset_peak()
+            device.sync()
+            started = time.perf_counter()
+            out = runner.generate(call, data_dir / f"{family}.mp4", lambda *_: None,
+                                  lambda: False)
+            device.sync()
+            row = {"generate_s": time.perf_counter() - started, "peak_gib": device.peak_gib(),
+                   "build_s": build_s, "steps": steps, "width": out["width"],
+                   "height": out["height"], "frames": out.get("frames"),
+                   "images": len(out.get("images", [])), "dtype": str(dtype)}
+            del runner
+        except Exception as exc:  # one family failing must not lose the others
+            row = {"error": f"{type(exc).__name__}: {exc}"[:300], "steps": steps}
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        rows[family] = row
+        print(f"{family}: {row}", flush=True)
+        report()
+
+
 def variants(options: list[str]) -> list[tuple[str, list[str]]]:
     """Rows in the order they run: single options, then all on, then torch.compile alone.
 
@@ -341,6 +432,8 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def table(result: dict[str, Any]) -> str:
+    if "direct" not in result:
+        return "\n".join(family_table(result.get("families", {})))
     call = result.get("call", {})
     runner = result.get("runner", {})
     lines = [f"\n{result['args']['model']} on {runner.get('device')} {runner.get('dtype')}: "
@@ -370,7 +463,30 @@ def table(result: dict[str, Any]) -> str:
             what = " + ".join(OPTIONS[n] for n in names) if names else "plain (the direct row)"
             lines.append(f"{label:10} {row['total_s']:9.2f} {fmt(ratio):>9} "
                          f"{fmt(row['peak_gib']):>9} {row['warmup_s']:10.1f}  {what}")
+    lines += family_table(result.get("families", {}))
     return "\n".join(lines)
+
+
+FAMILY_LABELS = {"i2v": "image2video 5 s (Wan 2.2 TI2V 5B)",
+                 "images": "images n=1 (SDXL base 1.0)"}
+
+
+def family_table(rows: dict[str, Any]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["\nother families: direct generate (pipe() + MP4/PNG write) after a 2-step "
+             "warm-up, random weights; not through openkling",
+             f"{'row':36} {'size':>10} {'frames':>6} {'steps':>5} {'seconds':>9} "
+             f"{'peak GiB':>9} {'build s':>8}"]
+    for family, row in rows.items():
+        label = FAMILY_LABELS[family]
+        if "error" in row:
+            lines.append(f"{label:36} {row['error']}")
+            continue
+        lines.append(f"{label:36} {row['width']:>4}x{row['height']:<5} "
+                     f"{row['frames'] or '-':>6} {row['steps']:>5} {row['generate_s']:9.2f} "
+                     f"{fmt(row['peak_gib']):>9} {row['build_s']:8.1f}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -387,6 +503,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--speedup-steps", type=int, default=20)
     parser.add_argument("--options", default="cache,cudnn,compile",
                         help="comma list of " + ", ".join(OPTIONS) + "; 'none' skips them")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma list of t2v (sections 1-3), i2v, images (section 4)")
+    parser.add_argument("--i2v-steps", type=int, default=10)
+    parser.add_argument("--image-steps", type=int, default=30)
     parser.add_argument("--skip-openkling", action="store_true")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="skip speed-up rows that would leave too little time for the "
@@ -397,7 +517,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.small:
         args.model, args.device, args.steps = "random-wan-small", "cpu", "2"
         args.speedup_steps, args.options = 2, "cache"
+        args.i2v_steps = args.image_steps = 2
     args.steps = [int(s) for s in str(args.steps).split(",")]
+    args.families = [f.strip() for f in args.families.split(",")]
+    if unknown := set(args.families) - set(FAMILIES):
+        raise SystemExit(f"unknown families {sorted(unknown)}: use {', '.join(FAMILIES)}")
     args.options = [] if args.options == "none" else [o.strip() for o in args.options.split(",")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -409,9 +533,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.json.write_text(json.dumps(result, indent=2))
 
     print(f"model {args.model} on {args.device}; data in {data_dir}", flush=True)
-    direct(args, data_dir / "direct", report, result)
-    if not args.skip_openkling:
-        through_openkling(args, data_dir / "serve", report, result)
+    family_rows(args, data_dir / "families", report, result)
+    if "t2v" in args.families:
+        direct(args, data_dir / "direct", report, result)
+        if not args.skip_openkling:
+            through_openkling(args, data_dir / "serve", report, result)
     report()
     print(table(result), flush=True)
     return result

@@ -39,6 +39,19 @@ def test_small_path_reports_direct_openkling_and_speedup_rows(tmp_path: Path) ->
     assert all("error" not in row for row in result["speedups"].values())
     assert (tmp_path / "out.json").is_file()
     assert "overhead" in bench.table(result)
+    # The image2video and image rows: Kling's 5 s from a 16:9 first frame, and one 1k square.
+    i2v, images = result["families"]["i2v"], result["families"]["images"]
+    assert "error" not in i2v and "error" not in images
+    assert (i2v["width"], i2v["height"], i2v["frames"]) == (96, 64, 9)
+    assert (images["width"], images["height"], images["images"]) == (128, 128, 1)
+    assert i2v["generate_s"] > 0 and images["generate_s"] > 0
+    assert "image2video 5 s" in bench.table(result)
+
+
+def test_families_option_refuses_an_unknown_family() -> None:
+    bench = load_benchmark()
+    with pytest.raises(SystemExit, match="video"):
+        bench.main(["--small", "--families", "t2v,video"])
 
 
 def test_speedup_rows_run_compile_last_and_all_uses_one_attention_backend() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from openkling.providers.diffusers.model_options import RANDOM_WAN_1_3B, RANDOM_WAN_SMALL
-from openkling.providers.diffusers.tiny import build_tokenizer
+from openkling.providers.diffusers.tiny import build_clip_tokenizers, build_tokenizer
 
 diffusers: Any = importlib.import_module("diffusers")
 transformers: Any = importlib.import_module("transformers")
@@ -50,6 +50,10 @@ class WanArchitecture:
     vae_num_res_blocks: int
     # Scheduler.
     flow_shift: float = 3.0
+    # Wan 2.2's VAE (16x spatial, 48 latent channels, 2x2 pixel patches) where set.
+    latent_channels: int = 16
+    vae_decoder_base_dim: int | None = None
+    vae_patch_size: int | None = None
 
 
 #: Wan-AI/Wan2.1-T2V-1.3B-Diffusers as published: transformer dim 1536 (12 heads x 128),
@@ -69,6 +73,27 @@ WAN_SMALL = WanArchitecture(
     text_vocab_size=384, text_d_model=64, text_d_ff=128, text_d_kv=16, text_num_heads=4,
     text_num_layers=2, text_buckets=8, text_max_distance=32,
     vae_base_dim=8, vae_dim_mult=(1, 1, 1, 1), vae_num_res_blocks=1,
+)
+
+#: Wan-AI/Wan2.2-TI2V-5B-Diffusers: transformer dim 3072 (24 heads x 128), ffn 14336, 30
+#: layers, 48 latent channels in and out; the same UMT5-XXL encoder; the Wan 2.2 VAE (encoder
+#: base 160, decoder base 256, 48 latent channels, 2x2 patches: 16x spatial, 4x temporal);
+#: UniPC with flow_shift 5.0. See docs/benchmarks.md for which values are confirmed.
+WAN22_TI2V_5B = WanArchitecture(
+    num_layers=30, num_attention_heads=24, attention_head_dim=128, ffn_dim=14336, freq_dim=256,
+    text_vocab_size=256384, text_d_model=4096, text_d_ff=10240, text_d_kv=64,
+    text_num_heads=64, text_num_layers=24, text_buckets=32, text_max_distance=128,
+    vae_base_dim=160, vae_dim_mult=(1, 2, 4, 4), vae_num_res_blocks=2, flow_shift=5.0,
+    latent_channels=48, vae_decoder_base_dim=256, vae_patch_size=2,
+)
+
+#: TI2V 5B's structure scaled down (the Wan 2.2 VAE path included): the CPU test path.
+WAN22_SMALL = WanArchitecture(
+    num_layers=2, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, freq_dim=32,
+    text_vocab_size=384, text_d_model=64, text_d_ff=128, text_d_kv=16, text_num_heads=4,
+    text_num_layers=2, text_buckets=8, text_max_distance=32,
+    vae_base_dim=8, vae_dim_mult=(1, 1, 1, 1), vae_num_res_blocks=1, flow_shift=5.0,
+    latent_channels=48, vae_decoder_base_dim=8, vae_patch_size=2,
 )
 
 ARCHITECTURES: dict[str, WanArchitecture] = {
@@ -100,15 +125,13 @@ def build_random_wan(arch: WanArchitecture, device: torch.device | str = "cpu",
             ))
             transformer = diffusers.WanTransformer3DModel(
                 patch_size=(1, 2, 2), num_attention_heads=arch.num_attention_heads,
-                attention_head_dim=arch.attention_head_dim, in_channels=16, out_channels=16,
+                attention_head_dim=arch.attention_head_dim, in_channels=arch.latent_channels,
+                out_channels=arch.latent_channels,
                 text_dim=arch.text_d_model, freq_dim=arch.freq_dim, ffn_dim=arch.ffn_dim,
                 num_layers=arch.num_layers, cross_attn_norm=True,
                 qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
             )
-            vae = diffusers.AutoencoderKLWan(
-                base_dim=arch.vae_base_dim, z_dim=16, dim_mult=list(arch.vae_dim_mult),
-                num_res_blocks=arch.vae_num_res_blocks, temperal_downsample=[False, True, True],
-            )
+            vae = diffusers.AutoencoderKLWan(**vae_config(arch))
     finally:
         torch.set_default_dtype(previous)
     scheduler = diffusers.UniPCMultistepScheduler(
@@ -119,7 +142,155 @@ def build_random_wan(arch: WanArchitecture, device: torch.device | str = "cpu",
                                  vae=vae, transformer=transformer, scheduler=scheduler)
 
 
+def vae_config(arch: WanArchitecture) -> dict[str, Any]:
+    """AutoencoderKLWan arguments: Wan 2.1's VAE, or Wan 2.2's when `vae_patch_size` is set."""
+    config: dict[str, Any] = {
+        "base_dim": arch.vae_base_dim, "z_dim": arch.latent_channels,
+        "dim_mult": list(arch.vae_dim_mult), "num_res_blocks": arch.vae_num_res_blocks,
+        "temperal_downsample": [False, True, True],
+    }
+    if arch.vae_patch_size is not None:
+        # Random weights: a unit latent normalisation stands in for the published statistics.
+        config.update(
+            decoder_base_dim=arch.vae_decoder_base_dim, is_residual=True, in_channels=12,
+            out_channels=12, patch_size=arch.vae_patch_size, scale_factor_spatial=16,
+            scale_factor_temporal=4, latents_mean=[0.0] * arch.latent_channels,
+            latents_std=[1.0] * arch.latent_channels,
+        )
+    return config
+
+
+def build_random_wan_i2v(arch: WanArchitecture, device: torch.device | str = "cpu",
+                         dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
+    """Wan 2.2 TI2V's image-to-video pipeline (the class openkling's image2video loads).
+
+    TI2V has no CLIP image encoder: the first frame's latents replace frame one's noise
+    (`expand_timesteps`), so the transformer is the text-to-video one.
+    """
+    base = build_random_wan(arch, device, dtype, seed)
+    return diffusers.WanImageToVideoPipeline(
+        tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+        transformer=base.transformer, scheduler=base.scheduler, image_encoder=None,
+        image_processor=None, expand_timesteps=True,
+    )
+
+
+@dataclass(frozen=True)
+class ClipTextArchitecture:
+    """One CLIP text encoder of Stable Diffusion XL."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_heads: int
+    num_layers: int
+    projection_dim: int
+    hidden_act: str
+
+
+@dataclass(frozen=True)
+class SdxlArchitecture:
+    """The numbers that fix a Stable Diffusion XL pipeline's compute and memory."""
+
+    unet_channels: tuple[int, ...]
+    unet_head_dims: tuple[int, ...]
+    unet_transformer_layers: tuple[int, ...]
+    unet_layers_per_block: int
+    unet_time_embed_dim: int
+    norm_groups: int
+    text_encoder: ClipTextArchitecture
+    text_encoder_2: ClipTextArchitecture
+    vae_channels: tuple[int, ...]
+    vae_norm_groups: int = 32
+    text_vocab_size: int = 49408
+
+
+#: stabilityai/stable-diffusion-xl-base-1.0 as published: UNet channels 320/640/1280 with
+#: 1/2/10 transformer layers (head dims 5/10/20), cross-attention 2048 (768 + 1280), time
+#: ids embedded in 256 dims; CLIP ViT-L/14 text (768 wide, 12 layers, quick_gelu) and
+#: OpenCLIP ViT-bigG/14 text (1280 wide, 32 layers, gelu, projection 1280); the SD VAE
+#: (128/256/512/512).
+SDXL_BASE_1_0 = SdxlArchitecture(
+    unet_channels=(320, 640, 1280), unet_head_dims=(5, 10, 20),
+    unet_transformer_layers=(1, 2, 10), unet_layers_per_block=2, unet_time_embed_dim=256,
+    norm_groups=32,
+    text_encoder=ClipTextArchitecture(768, 3072, 12, 12, 768, "quick_gelu"),
+    text_encoder_2=ClipTextArchitecture(1280, 5120, 20, 32, 1280, "gelu"),
+    vae_channels=(128, 256, 512, 512),
+)
+
+#: The same structure scaled down: the CPU test path.
+SDXL_SMALL = SdxlArchitecture(
+    unet_channels=(16, 32, 32), unet_head_dims=(2, 4, 4), unet_transformer_layers=(1, 1, 1),
+    unet_layers_per_block=1, unet_time_embed_dim=8, norm_groups=8,
+    text_encoder=ClipTextArchitecture(32, 37, 4, 2, 32, "quick_gelu"),
+    text_encoder_2=ClipTextArchitecture(32, 37, 4, 2, 32, "gelu"),
+    vae_channels=(8, 16), vae_norm_groups=8, text_vocab_size=384,
+)
+
+
+def _clip_config(clip: ClipTextArchitecture, vocab_size: int) -> Any:
+    # Ids as the byte-level tokenizer numbers them (pad 0, end of sequence 1).
+    return transformers.CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=clip.hidden_size,
+        intermediate_size=clip.intermediate_size, num_attention_heads=clip.num_heads,
+        num_hidden_layers=clip.num_layers, projection_dim=clip.projection_dim,
+        hidden_act=clip.hidden_act, max_position_embeddings=77, pad_token_id=0,
+        bos_token_id=1, eos_token_id=1,
+    )
+
+
+def build_random_sdxl(arch: SdxlArchitecture, device: torch.device | str = "cpu",
+                      dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
+    """A StableDiffusionXLPipeline of `arch` with random weights, allocated on `device`."""
+    torch.manual_seed(seed)
+    tokenizers = build_clip_tokenizers()
+    depth = len(arch.unet_channels)
+    cross_dim = arch.text_encoder.hidden_size + arch.text_encoder_2.hidden_size
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            text_encoder = transformers.CLIPTextModel(
+                _clip_config(arch.text_encoder, arch.text_vocab_size))
+            text_encoder_2 = transformers.CLIPTextModelWithProjection(
+                _clip_config(arch.text_encoder_2, arch.text_vocab_size))
+            unet = diffusers.UNet2DConditionModel(
+                sample_size=128, in_channels=4, out_channels=4,
+                block_out_channels=arch.unet_channels,
+                layers_per_block=arch.unet_layers_per_block,
+                down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (depth - 1),
+                up_block_types=("CrossAttnUpBlock2D",) * (depth - 1) + ("UpBlock2D",),
+                attention_head_dim=arch.unet_head_dims,
+                transformer_layers_per_block=arch.unet_transformer_layers,
+                use_linear_projection=True, addition_embed_type="text_time",
+                addition_time_embed_dim=arch.unet_time_embed_dim,
+                # Six size/crop ids embedded, plus the second encoder's pooled projection.
+                projection_class_embeddings_input_dim=(
+                    6 * arch.unet_time_embed_dim + arch.text_encoder_2.projection_dim),
+                cross_attention_dim=cross_dim, norm_num_groups=arch.norm_groups,
+            )
+            blocks = len(arch.vae_channels)
+            vae = diffusers.AutoencoderKL(
+                in_channels=3, out_channels=3, latent_channels=4, sample_size=1024,
+                block_out_channels=arch.vae_channels, layers_per_block=2,
+                norm_num_groups=arch.vae_norm_groups,
+                down_block_types=("DownEncoderBlock2D",) * blocks,
+                up_block_types=("UpDecoderBlock2D",) * blocks, scaling_factor=0.13025,
+            )
+    finally:
+        torch.set_default_dtype(previous)
+    scheduler = diffusers.EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="leading", steps_offset=1,
+    )
+    return diffusers.StableDiffusionXLPipeline(
+        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+        tokenizer=tokenizers[0], tokenizer_2=tokenizers[1], unet=unet, scheduler=scheduler,
+    )
+
+
 def parameter_counts(pipe: Any) -> dict[str, int]:
     """Parameters per component (works on a 'meta' build)."""
-    return {name: sum(p.numel() for p in getattr(pipe, name).parameters())
-            for name in ("transformer", "text_encoder", "vae")}
+    names = [name for name in ("transformer", "unet", "text_encoder", "text_encoder_2", "vae")
+             if getattr(pipe, name, None) is not None]
+    return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}

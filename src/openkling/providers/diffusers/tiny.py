@@ -54,6 +54,16 @@ def build_tokenizer() -> Any:
     return transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
 
 
+def build_clip_tokenizers() -> list[Any]:
+    """SDXL's two tokenizers, byte-level, cut at CLIP's 77 positions."""
+    tokenizers = []
+    for _ in range(2):
+        tokenizer = build_tokenizer()
+        tokenizer.model_max_length = 77
+        tokenizers.append(tokenizer)
+    return tokenizers
+
+
 def build_pipeline(seed: int = 0) -> Any:
     """The tiny pipeline, in memory, with deterministic random weights."""
     tokenizer = build_tokenizer()
@@ -130,11 +140,7 @@ def build_i2v_pipeline(seed: int = 0) -> Any:
 def build_image_pipeline(seed: int = 0) -> Any:
     """A tiny Stable Diffusion XL pipeline: two CLIP text encoders, a UNet, a VAE."""
     torch.manual_seed(seed)
-    tokenizers = []
-    for _ in range(2):
-        tokenizer = build_tokenizer()
-        tokenizer.model_max_length = 77
-        tokenizers.append(tokenizer)
+    tokenizers = build_clip_tokenizers()
     clip = {
         "vocab_size": len(tokenizers[0]), "hidden_size": 32, "intermediate_size": 37,
         "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 77,
