@@ -67,3 +67,13 @@ class CallbackReceiverDouble:
                 raise AssertionError(f"got {len(self.received)} callbacks, wanted {count}")
             time.sleep(0.05)
         return self.received
+
+    def wait_for_task_status(self, status: str, timeout: float = 30) -> list[Received]:
+        """Everything received once a callback saying `status` has arrived (callbacks are
+        sent after the task's row changes, so a poll can see a status before its callback)."""
+        deadline = time.monotonic() + timeout
+        while not any(r.json.get("task_status") == status for r in self.received):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {status!r} callback in {len(self.received)} received")
+            time.sleep(0.05)
+        return self.received

@@ -132,7 +132,8 @@ async def test_image2video_is_relayed_once_and_its_video_rehosted(
         done = await wait_for_status(http, f"{path}/{task_id}", headers, {"succeed", "failed"},
                                      timeout=300)
         assert done["task_status"] == "succeed", done
-        statuses = [r.json["task_status"] for r in receiver.wait_for(1)]
+        statuses = [r.json["task_status"]
+                    for r in receiver.wait_for_task_status("succeed", timeout=60)]
     assert statuses[-1] == "succeed" and set(statuses) <= {"processing", "succeed"}
     [video] = done["task_result"]["videos"]  # type: ignore[index]
     assert video["url"].startswith(chain[0].base_url)  # re-hosted by A, not B's link

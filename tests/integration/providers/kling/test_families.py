@@ -178,7 +178,7 @@ async def test_many_tasks_of_a_family_are_tracked_by_its_list_sweeps(
              for t in tasks]
     results = await asyncio.wait_for(
         asyncio.gather(*(provider.run(s, t.context()) for s, t in zip(specs, tasks,
-                                                                      strict=True))), 20)
+                                                                      strict=True))), 60)
     assert all(len(r.images) == 1 for r in results)
     assert simulator.sim.requests["list"] >= 1
 
