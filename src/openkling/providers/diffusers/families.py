@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openkling.core.errors import KlingError
-from openkling.providers.diffusers.mapping import frame_count, guidance_scale
+from openkling.providers.diffusers.mapping import PipelineCall, frame_count, guidance_scale
 
 DEFAULT_I2V_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 DEFAULT_IMAGE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
@@ -107,25 +107,13 @@ def size_for_ratio(ratio_w: float, ratio_h: float, area: int, multiple: int) -> 
 
 
 @dataclass(frozen=True)
-class Image2VideoCall:
-    """One image-to-video generation (plain data: it crosses to the model process)."""
+class Image2VideoCall(PipelineCall):
+    """A text-to-video call plus the frames it starts (and may end) from (plain data: it
+    crosses to the model process)."""
 
-    prompt: str
-    negative_prompt: str
-    width: int
-    height: int
-    num_frames: int
-    num_inference_steps: int
-    guidance_scale: float
-    fps: int
-    seed: int
-    max_sequence_length: int
     image_path: str
     last_image_path: str | None = None
     kind: str = "video"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def image2video_call(
