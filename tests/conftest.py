@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import pgcluster
+
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_DOUBLE = "tests.doubles.provider:ProviderDouble"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -361,3 +363,17 @@ async def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"task stuck in {data['task_status']}: {data}")
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def cluster() -> Iterator[pgcluster.PgCluster]:
+    """A throw-away PostgreSQL cluster of the test's own (initdb in a temp dir, its own
+    port), for tests that stop and start the database (tests/support/pgcluster.py)."""
+    reason = pgcluster.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    pg = pgcluster.PgCluster.create()
+    pg.start()
+    pg.wait_ready()
+    yield pg
+    pg.destroy()

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,6 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, ServerFactory, free_port
-from tests.support import pgcluster
 from tests.support.pgcluster import PgCluster
 
 LEASE = 10.0
@@ -40,18 +39,6 @@ ENV = {
     "OPENKLING_MAX_UNFINISHED_TASKS": "100000",
     "OPENKLING_MAX_ATTEMPTS": "3",
 }
-
-
-@pytest.fixture
-def cluster() -> Iterator[PgCluster]:
-    reason = pgcluster.skip_reason()
-    if reason:
-        pytest.skip(reason)
-    pg = PgCluster.create()
-    pg.start()
-    pg.wait_ready()
-    yield pg
-    pg.destroy()
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from openkling.store.relay_events import RelayEventReader
 from tests.doubles.event_source import DyingEventSourceDouble
 from tests.doubles.kling_simulator import RunningSimulator
 from tests.integration.providers.kling.conftest import FAST, key_channel
-from tests.support import pgcluster
 from tests.support.pgcluster import PgCluster
 
 
@@ -32,18 +31,6 @@ async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def cluster() -> Iterator[PgCluster]:
-    reason = pgcluster.skip_reason()
-    if reason:
-        pytest.skip(reason)
-    pg = PgCluster.create()
-    pg.start()
-    pg.wait_ready()
-    yield pg
-    pg.destroy()
 
 
 @pytest.fixture
