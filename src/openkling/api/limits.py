@@ -6,8 +6,11 @@ process takes tokens from it in small batches ("leases", about `LEASE_SECONDS` o
 that it then spends locally, so a request costs a store round trip only once per batch.
 Tokens are taken before they are spent, so the deployment never admits more than the rate
 plus the burst; a lease left unspent expires after `LEASE_TTL_SECONDS`, which at worst
-refuses a little early. When the store fails, each process falls back on its own bucket
-(the old per-process limit) and says so once.
+refuses a little early. A lease still in use past half its life is renewed behind the request
+that notices (its tokens added, at most two leases kept), so under steady traffic no request
+waits on the store: each expiry used to queue every request in flight behind one round trip.
+When the store fails, each process falls back on its own bucket (the old per-process limit)
+and says so once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ _MAX_BUCKETS = 100_000
 LEASE_SECONDS = 0.1
 #: Leased tokens not spent by then are dropped, so a process cannot hoard a burst.
 LEASE_TTL_SECONDS = 1.0
+#: A lease this old that still has tokens is renewed in the background.
+RENEW_AFTER_SECONDS = LEASE_TTL_SECONDS / 2
 #: After the shared store failed, use local buckets this long before asking it again.
 FALLBACK_SECONDS = 5.0
 
@@ -44,11 +49,12 @@ class SharedBuckets(Protocol):
 
 
 class _Lease:
-    __slots__ = ("empty_until", "expires", "lock", "tokens")
+    __slots__ = ("empty_until", "expires", "lock", "renew_at", "tokens")
 
     def __init__(self) -> None:
         self.tokens = 0
         self.expires = 0.0
+        self.renew_at = 0.0
         #: The store said "empty" until then: refuse locally, don't ask again.
         self.empty_until = 0.0
         self.lock = asyncio.Lock()  # one store round trip per account at a time
@@ -63,12 +69,16 @@ class RateLimiter:
         self._leases: dict[int, _Lease] = {}
         self._shared: SharedBuckets | None = None
         self._local_until = 0.0
+        self._renewals: set[asyncio.Task[None]] = set()
 
     def share(self, shared: SharedBuckets | None) -> None:
         """Enforce the limit across processes through `shared` (None: this process only)."""
         self._shared = shared
 
     async def close(self) -> None:
+        for renewal in list(self._renewals):
+            renewal.cancel()
+        await asyncio.gather(*self._renewals, return_exceptions=True)
         if self._shared is not None:
             await self._shared.close()
             self._shared = None
@@ -85,6 +95,9 @@ class RateLimiter:
             lease = self._leases[account_id] = _Lease()
         if lease.tokens >= 1 and now < lease.expires:
             lease.tokens -= 1
+            if now >= lease.renew_at and lease.tokens >= 1:
+                lease.renew_at = lease.expires  # one renewal at a time
+                self._renew_behind(account_id, lease)
             return None
         if now < lease.empty_until:
             raise self._limited(lease.empty_until - now)
@@ -93,21 +106,49 @@ class RateLimiter:
             if lease.tokens >= 1 and now < lease.expires:  # another request just leased
                 lease.tokens -= 1
                 return None
+            lease.tokens = 0  # expired, if any were left
             try:
-                granted, left = await self._shared.take(account_id, self.lease_size,
-                                                        self.rate, self.burst)
+                wait = await self._lease(account_id, lease)
             except Exception as exc:
-                if now >= self._local_until:
-                    log.warning("shared rate limit unavailable, limiting per process for "
-                                "%.0f s: %s", FALLBACK_SECONDS, exc)
-                self._local_until = now + FALLBACK_SECONDS
+                self._store_failed(exc, now)
                 return self._hit_local(account_id, now)
-            if granted < 1:
-                wait = (1.0 - left) / self.rate
-                lease.tokens, lease.empty_until = 0, now + wait
+            if lease.tokens < 1:
                 raise self._limited(wait)
-            lease.tokens, lease.expires = granted - 1, now + LEASE_TTL_SECONDS
+            lease.tokens -= 1
         return None
+
+    async def _lease(self, account_id: int, lease: _Lease) -> float:
+        """Take a lease from the shared store into `lease`, with its lock held; return how
+        long until a token is due when the store is empty."""
+        assert self._shared is not None
+        granted, left = await self._shared.take(account_id, self.lease_size, self.rate,
+                                                self.burst)
+        now = time.monotonic()
+        if granted < 1:
+            wait = (1.0 - left) / self.rate
+            lease.empty_until = now + wait
+            return wait
+        lease.tokens = min(lease.tokens + granted, 2 * self.lease_size)
+        lease.expires, lease.renew_at = now + LEASE_TTL_SECONDS, now + RENEW_AFTER_SECONDS
+        return 0.0
+
+    def _renew_behind(self, account_id: int, lease: _Lease) -> None:
+        async def renew() -> None:
+            async with lease.lock:
+                try:
+                    await self._lease(account_id, lease)
+                except Exception as exc:
+                    self._store_failed(exc, time.monotonic())
+
+        task = asyncio.create_task(renew())
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    def _store_failed(self, exc: Exception, now: float) -> None:
+        if now >= self._local_until:
+            log.warning("shared rate limit unavailable, limiting per process for "
+                        "%.0f s: %s", FALLBACK_SECONDS, exc)
+        self._local_until = now + FALLBACK_SECONDS
 
     def _hit_local(self, account_id: int, now: float) -> None:
         bucket = self._buckets.get(account_id)

@@ -37,6 +37,8 @@ class Database:
         self._writers: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         )
+        #: Write transactions this process has committed (SQLite's poll cache reads it).
+        self.commits = 0
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -52,6 +54,7 @@ class Database:
                 await conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
                 async with conn.begin():
                     yield conn
+        self.commits += 1
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -73,7 +73,8 @@ class TaskStore:
         self.db = db
         self._payload = callback_payload
         self._fast = (
-            {q: SqliteFastReader(db.sqlite_path, q) for q in (_GET_BY_ID, _GET_BY_EXTERNAL)}
+            {q: SqliteFastReader(db.sqlite_path, q, local_commits=lambda: db.commits)
+             for q in (_GET_BY_ID, _GET_BY_EXTERNAL)}
             if db.sqlite_path else None
         )
         # PostgreSQL: the poll's primary-key read on raw asyncpg, with a NOTIFY-kept cache.

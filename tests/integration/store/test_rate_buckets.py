@@ -191,3 +191,47 @@ async def test_deployments_sharing_a_redis_have_separate_buckets() -> None:
         await first.close()
         await second.close()
     assert REDIS_KEY_PREFIX == "openkling:rate:"
+
+
+async def test_a_lease_in_use_is_renewed_behind_the_requests_so_none_waits(
+        buckets: Any) -> None:
+    """Past half its life a lease still in use is renewed once, in the background: while
+    the store is slow to answer, requests go on spending the lease they have, and the
+    renewal keeps them going after the first lease would have expired."""
+    take = buckets.take
+    calls = answered = 0
+    store_answers = asyncio.Event()
+    store_answers.set()
+
+    async def slow_when_told(*args: Any) -> tuple[int, float]:
+        nonlocal calls, answered
+        calls += 1
+        await store_answers.wait()
+        granted, left = await take(*args)
+        answered += 1
+        return int(granted), float(left)
+
+    buckets.take = slow_when_told
+    limiter = RateLimiter(rate_per_second=1000.0, burst=1000)
+    assert limiter.lease_size == 100  # a tenth of a second of the rate
+    limiter.share(buckets)
+    account = _account()
+    await limiter.hit(account)
+    assert calls == 1
+    await asyncio.sleep(0.6)  # past half of the lease's second
+    store_answers.clear()  # from now on the store answers only when the test says so
+    for _ in range(20):  # none of these waits for the store
+        await asyncio.wait_for(limiter.hit(account), 1)
+    assert calls == 2  # one renewal for all twenty
+    store_answers.set()
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if answered == 2:
+            break
+    await asyncio.sleep(0.5)  # 1.1 s after the first lease: only the renewal is left
+    store_answers.clear()
+    try:
+        await asyncio.wait_for(limiter.hit(account), 1)
+    finally:
+        store_answers.set()
+        await limiter.close()

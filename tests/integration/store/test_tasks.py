@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from openkling.core.ids import new_task_id
-from openkling.store import migrate
+from openkling.store import fastread, migrate
 from openkling.store.accounts import AccountStore
 from openkling.store.database import Database
 from openkling.store.deliveries import DeliveryStore
@@ -139,6 +139,25 @@ async def test_status_moves_forward_with_compare_and_set(db: Database, store: Ta
     deliveries = await DeliveryStore(db).for_task(task.id)
     assert [d.payload.split('"task_status":"')[1][:-2] for d in deliveries] == [
         "processing", "succeed"]
+
+
+async def test_a_poll_sees_every_write_of_this_process_at_once(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's poll cache asks for other processes' commits at most once per interval;
+    this process's own writes must show on the very next read, however long the interval."""
+    monkeypatch.setattr(fastread, "RECHECK_SECONDS", 3600.0)
+    store = TaskStore(db, callback_payload=payload)
+    a = await make_account(db)
+    created = await store.insert(values(a), max_unfinished=9)
+    assert (await store.get(a, created.id)).status == "submitted"  # type: ignore[union-attr]
+    (task,) = await store.claim("w1", "double", 1, now=2_000, lease_ms=LEASE)
+    assert await store.start_processing(task, progress=0, now=2_100)
+    assert (await store.get(a, task.id)).status == "processing"  # type: ignore[union-attr]
+    assert await store.save_progress(task, progress=40, now=2_200)
+    assert (await store.get(a, task.id)).progress == 40  # type: ignore[union-attr]
+    await store.succeed(task, result={"videos": []}, now=2_300)
+    assert (await store.get(a, task.id)).status == "succeed"  # type: ignore[union-attr]
+    await store.close()
 
 
 async def test_a_released_task_is_submitted_again_and_its_retry_fences_the_old_run(

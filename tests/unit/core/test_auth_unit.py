@@ -12,8 +12,10 @@ import hashlib
 import hmac
 import json
 import math
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class Store:
     master: MasterKey
     selects: list[str]
     principal: Principal
+    engine: Any  # the synchronous engine under the store, for SQLAlchemy event hooks
 
     def authenticator(self, cache_seconds: float = HOUR) -> Authenticator:
         return Authenticator(self.accounts, self.master, cache_seconds)
@@ -69,7 +72,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     yield Store(accounts, master, selects,
-                Principal(account_id=account.id, account_name="carol", credential_id=cred.id))
+                Principal(account_id=account.id, account_name="carol", credential_id=cred.id),
+                db.engine.sync_engine)
     await db.dispose()
 
 
@@ -162,6 +166,65 @@ async def test_revocation_shows_once_the_cache_period_is_over(store: Store) -> N
     assert await cached.authenticate(f"Bearer {API_KEY}") == store.principal
     assert await cached.authenticate(f"Bearer {kling_jwt()}") == store.principal
     assert (await refusal(uncached, f"Bearer {API_KEY}"))[1] == 1002
+
+
+@contextmanager
+def database_held(engine: Any) -> Iterator[None]:
+    """Every statement on `engine` waits until the block is left (the store stays real)."""
+    gate = threading.Event()
+
+    def hold(*_: Any) -> None:
+        gate.wait(10)
+
+    event.listen(engine, "before_cursor_execute", hold)
+    try:
+        yield
+    finally:
+        gate.set()
+        event.remove(engine, "before_cursor_execute", hold)
+
+
+async def reads_reach(store: Store, count: int) -> None:
+    for _ in range(200):
+        if store.reads() >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("form", ["api key", "jwt"])
+async def test_a_credential_in_use_is_read_again_before_it_expires_without_waiting(
+        store: Store, form: str) -> None:
+    """Past half its period, a cached credential answers at once and is read again behind
+    the request; that read renews it, so steady traffic never waits on the database."""
+    header = (lambda: f"Bearer {API_KEY}") if form == "api key" else (
+        lambda: f"Bearer {kling_jwt()}")
+    authenticator = store.authenticator(cache_seconds=0.6)
+    assert await authenticator.authenticate(header()) == store.principal
+    await asyncio.sleep(0.35)  # past half of 0.6 s, still trusted
+    with database_held(store.engine):
+        answered = await asyncio.wait_for(authenticator.authenticate(header()), 2)
+        assert answered == store.principal  # answered while its read waits on the database
+        await reads_reach(store, 2)
+        assert store.reads() == 2  # the read ahead started, and only one
+    await asyncio.sleep(0.4)  # 0.75 s after the first read: only the renewal keeps it
+    with database_held(store.engine):
+        answered = await asyncio.wait_for(authenticator.authenticate(header()), 2)
+        assert answered == store.principal
+
+
+@pytest.mark.parametrize("form", ["api key", "jwt"])
+async def test_a_revocation_read_ahead_refuses_the_next_request(store: Store, form: str) -> None:
+    authenticator = store.authenticator(cache_seconds=2.0)
+    header = (lambda: f"Bearer {API_KEY}") if form == "api key" else (
+        lambda: f"Bearer {kling_jwt()}")
+    assert await authenticator.authenticate(header()) == store.principal
+    await store.accounts.revoke(ACCESS_KEY, now=2)
+    await asyncio.sleep(1.1)  # past half the period
+    assert await authenticator.authenticate(header()) == store.principal  # from the cache
+    await reads_reach(store, 2)
+    await asyncio.sleep(0.05)  # the read's answer is remembered
+    assert (await refusal(authenticator, header())) == (
+        401, 1002, "Authorization: key has been revoked")  # before the 2 s were over
 
 
 async def test_zero_cache_seconds_reads_every_time(store: Store) -> None:

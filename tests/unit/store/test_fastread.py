@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import bindparam, create_engine, select
@@ -33,7 +34,7 @@ def make_db(path: Path) -> sqlite3.Connection:
 
 def test_rows_come_from_memory_until_any_connection_commits(tmp_path: Path) -> None:
     writer = make_db(tmp_path / "db.sqlite")
-    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID)
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID, recheck_seconds=0)
     first = reader.fetch_task(key="7", account_id=1)
     assert first is not None and first.status == "submitted"
     assert first.request == {"prompt": "x"}
@@ -56,4 +57,31 @@ def test_cache_is_per_account_and_bounded(tmp_path: Path) -> None:
     assert reader.fetch_task(key="7", account_id=2) is None  # another account's task
     assert reader.fetch_task(key="8", account_id=1) is None
     assert len(reader._cache) == 1
+    reader.close()
+
+
+def test_another_process_commit_is_seen_once_the_recheck_interval_is_over(
+        tmp_path: Path) -> None:
+    writer = make_db(tmp_path / "db.sqlite")
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID, recheck_seconds=0.2)
+    first = reader.fetch_task(key="7", account_id=1)
+    writer.execute("UPDATE tasks SET status = 'processing' WHERE id = '7'")
+    assert reader.fetch_task(key="7", account_id=1) is first  # inside the interval: not asked
+    time.sleep(0.25)
+    later = reader.fetch_task(key="7", account_id=1)
+    assert later is not None and later.status == "processing"
+    reader.close()
+
+
+def test_this_process_commits_are_seen_at_once(tmp_path: Path) -> None:
+    """`local_commits` stands for `Database.commits`: when it moves, SQLite is asked."""
+    writer = make_db(tmp_path / "db.sqlite")
+    commits = 0
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID, recheck_seconds=3600,
+                              local_commits=lambda: commits)
+    assert reader.fetch_task(key="7", account_id=1) is not None
+    writer.execute("UPDATE tasks SET status = 'processing' WHERE id = '7'")
+    commits += 1
+    seen = reader.fetch_task(key="7", account_id=1)
+    assert seen is not None and seen.status == "processing"
     reader.close()
