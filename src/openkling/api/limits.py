@@ -106,6 +106,8 @@ class RateLimiter:
             if lease.tokens >= 1 and now < lease.expires:  # another request just leased
                 lease.tokens -= 1
                 return None
+            if now < lease.empty_until:  # ... or just heard the store is empty
+                raise self._limited(lease.empty_until - now)
             lease.tokens = 0  # expired, if any were left
             try:
                 wait = await self._lease(account_id, lease)

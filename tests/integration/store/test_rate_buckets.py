@@ -235,3 +235,46 @@ async def test_a_lease_in_use_is_renewed_behind_the_requests_so_none_waits(
     finally:
         store_answers.set()
         await limiter.close()
+
+
+class HeldBucketsDouble:
+    """A stand-in for the shared store (the `SharedBuckets` seam) that answers from a script,
+    each answer only once the test lets it go, and counts the round trips."""
+
+    def __init__(self, answers: list[tuple[int, float]]) -> None:
+        self.answers = answers
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def take(self, account_id: int, want: int, rate: float,
+                   burst: float) -> tuple[int, float]:
+        self.calls += 1
+        await self.release.wait()
+        return self.answers.pop(0)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_request_waiting_on_a_renewal_that_found_the_store_empty_is_refused_at_once(
+        ) -> None:
+    store = HeldBucketsDouble([(3, 97.0), (0, 0.0)])
+    limiter = RateLimiter(rate_per_second=30.0, burst=100)
+    assert limiter.lease_size == 3  # a tenth of a second of the rate
+    limiter.share(store)
+    await limiter.hit(1)  # 2 left
+    await asyncio.sleep(0.55)
+    store.release.clear()
+    await asyncio.wait_for(limiter.hit(1), 1)  # 1 left; starts the renewal (held)
+    await asyncio.wait_for(limiter.hit(1), 1)  # 0 left
+    assert store.calls == 2
+    waiting = asyncio.create_task(limiter.hit(1))  # no tokens: waits for the renewal
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    store.release.set()  # the store says: empty, the next token in 1/30 s
+    with pytest.raises(KlingError) as info:
+        await asyncio.wait_for(waiting, 1)
+    assert info.value.code == Code.RATE_LIMITED
+    assert store.calls == 2  # refused on the renewal's answer, no second round trip
+    await limiter.close()
