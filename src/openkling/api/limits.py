@@ -19,6 +19,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from openkling.core.errors import Code, KlingError
@@ -61,8 +62,10 @@ class _Lease:
 
 
 class RateLimiter:
-    def __init__(self, rate_per_second: float, burst: int) -> None:
+    def __init__(self, rate_per_second: float, burst: int, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate_per_second
+        self._clock = clock
         self.burst = float(burst)
         self.lease_size = max(1, min(burst // 4, math.ceil(rate_per_second * LEASE_SECONDS)))
         self._buckets: dict[int, TokenBucket] = {}
@@ -85,7 +88,7 @@ class RateLimiter:
 
     async def hit(self, account_id: int) -> None:
         """Count one request; raise 429/1302 with Retry-After when over the limit."""
-        now = time.monotonic()
+        now = self._clock()
         if self._shared is None or now < self._local_until:
             return self._hit_local(account_id, now)
         lease = self._leases.get(account_id)
@@ -102,7 +105,9 @@ class RateLimiter:
         if now < lease.empty_until:
             raise self._limited(lease.empty_until - now)
         async with lease.lock:
-            now = time.monotonic()
+            now = self._clock()
+            if now < self._local_until:  # the store failed while this request waited
+                return self._hit_local(account_id, now)
             if lease.tokens >= 1 and now < lease.expires:  # another request just leased
                 lease.tokens -= 1
                 return None
@@ -125,7 +130,7 @@ class RateLimiter:
         assert self._shared is not None
         granted, left = await self._shared.take(account_id, self.lease_size, self.rate,
                                                 self.burst)
-        now = time.monotonic()
+        now = self._clock()
         if granted < 1:
             wait = (1.0 - left) / self.rate
             lease.empty_until = now + wait
@@ -140,7 +145,7 @@ class RateLimiter:
                 try:
                     await self._lease(account_id, lease)
                 except Exception as exc:
-                    self._store_failed(exc, time.monotonic())
+                    self._store_failed(exc, self._clock())
 
         task = asyncio.create_task(renew())
         self._renewals.add(task)

@@ -85,3 +85,31 @@ def test_this_process_commits_are_seen_at_once(tmp_path: Path) -> None:
     seen = reader.fetch_task(key="7", account_id=1)
     assert seen is not None and seen.status == "processing"
     reader.close()
+
+
+def test_a_full_cache_drops_the_row_read_longest_ago(tmp_path: Path) -> None:
+    writer = make_db(tmp_path / "db.sqlite")
+    others = ", ".join(c.name for c in tasks.c if c.name != "id")
+    for task_id in ("8", "9"):  # copies of task 7
+        writer.execute(f"INSERT INTO tasks (id, {others}) SELECT ?, {others} FROM tasks "
+                       "WHERE id = '7'", (task_id,))
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID, cache_size=2,
+                              recheck_seconds=3600)
+    seven = reader.fetch_task(key="7", account_id=1)
+    eight = reader.fetch_task(key="8", account_id=1)
+    assert reader.fetch_task(key="7", account_id=1) is seven  # 7 is now the most recent
+    assert reader.fetch_task(key="9", account_id=1) is not None  # full: 8 goes
+    assert reader.fetch_task(key="7", account_id=1) is seven
+    assert reader.fetch_task(key="8", account_id=1) is not eight  # read again
+    reader.close()
+
+
+def test_by_default_another_process_commit_shows_within_milliseconds(tmp_path: Path) -> None:
+    writer = make_db(tmp_path / "db.sqlite")
+    reader = SqliteFastReader(str(tmp_path / "db.sqlite"), BY_ID)
+    assert reader.fetch_task(key="7", account_id=1) is not None
+    writer.execute("UPDATE tasks SET status = 'processing' WHERE id = '7'")
+    time.sleep(0.02)
+    seen = reader.fetch_task(key="7", account_id=1)
+    assert seen is not None and seen.status == "processing"
+    reader.close()
