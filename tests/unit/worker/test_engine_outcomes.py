@@ -347,9 +347,12 @@ async def test_an_outcome_in_hand_waits_out_a_locked_database(tmp_path: Path) ->
                         heartbeat_seconds=60.0) as (h, provider):
         task = await h.create("x")
         await h.wait_until(task.id, lambda t: t.status == TaskStatus.PROCESSING)
-        other = sqlite3.connect(tmp_path / "openkling.db", isolation_level=None)
+        # A write of the worker's (a sweep, say) may be under way: wait for it off the event
+        # loop, which that write needs to finish, rather than fail to take the lock.
+        other = sqlite3.connect(tmp_path / "openkling.db", isolation_level=None, timeout=60,
+                                check_same_thread=False)
+        await asyncio.to_thread(other.execute, "BEGIN EXCLUSIVE")
         try:
-            other.execute("BEGIN EXCLUSIVE")
             finish.set()
             await asyncio.sleep(11)  # the worker's write meets the lock past its timeout
         finally:
