@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import math
 import threading
 import time
@@ -200,7 +201,11 @@ async def test_a_credential_in_use_is_read_again_before_it_expires_without_waiti
         lambda: f"Bearer {kling_jwt()}")
     authenticator = store.authenticator(cache_seconds=0.6)
     assert await authenticator.authenticate(header()) == store.principal
-    await asyncio.sleep(0.35)  # past half of 0.6 s, still trusted
+    await asyncio.sleep(0.15)
+    assert await authenticator.authenticate(header()) == store.principal
+    await asyncio.sleep(0.05)
+    assert store.reads() == 1  # before half the period: no read ahead
+    await asyncio.sleep(0.15)  # past half of 0.6 s, still trusted
     with database_held(store.engine):
         answered = await asyncio.wait_for(authenticator.authenticate(header()), 2)
         assert answered == store.principal  # answered while its read waits on the database
@@ -210,6 +215,30 @@ async def test_a_credential_in_use_is_read_again_before_it_expires_without_waiti
     with database_held(store.engine):
         answered = await asyncio.wait_for(authenticator.authenticate(header()), 2)
         assert answered == store.principal
+
+
+async def test_a_failed_read_ahead_leaves_the_entry_until_it_expires(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    authenticator = store.authenticator(cache_seconds=0.6)
+    assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
+    await asyncio.sleep(0.35)
+
+    def fail(*_: Any) -> None:
+        raise ConnectionError("database unreachable")
+
+    event.listen(store.engine, "before_cursor_execute", fail)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            # The read ahead fails behind this request, which is answered from the cache.
+            assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
+            await asyncio.sleep(0.05)
+            assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+            await asyncio.sleep(0.3)  # expired: now a request meets the failure itself
+            with pytest.raises(Exception, match="database unreachable"):
+                await authenticator.authenticate(f"Bearer {API_KEY}")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", fail)
+    assert await authenticator.authenticate(f"Bearer {API_KEY}") == store.principal
 
 
 @pytest.mark.parametrize("form", ["api key", "jwt"])
