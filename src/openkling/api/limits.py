@@ -9,8 +9,10 @@ plus the burst; a lease left unspent expires after `LEASE_TTL_SECONDS`, which at
 refuses a little early. A lease still in use past half its life is renewed behind the request
 that notices (its tokens added, at most two leases kept), so under steady traffic no request
 waits on the store: each expiry used to queue every request in flight behind one round trip.
-When the store fails, each process falls back on its own bucket (the old per-process limit)
-and says so once.
+One round trip per account is under way at a time; the requests that need its answer wait on
+it together and all resume in the same pass of the event loop (queued on a lock, they resumed
+one per pass: 64 waiters took 0.4 s to drain on a busy server). When the store fails, each
+process falls back on its own bucket (the old per-process limit) and says so once.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class SharedBuckets(Protocol):
 
 
 class _Lease:
-    __slots__ = ("empty_until", "expires", "lock", "renew_at", "tokens")
+    __slots__ = ("empty_until", "expires", "fetch", "renew_at", "tokens")
 
     def __init__(self) -> None:
         self.tokens = 0
@@ -58,7 +60,8 @@ class _Lease:
         self.renew_at = 0.0
         #: The store said "empty" until then: refuse locally, don't ask again.
         self.empty_until = 0.0
-        self.lock = asyncio.Lock()  # one store round trip per account at a time
+        #: The store round trip under way for this account, if any (one at a time).
+        self.fetch: asyncio.Task[None] | None = None
 
 
 class RateLimiter:
@@ -100,56 +103,47 @@ class RateLimiter:
             lease.tokens -= 1
             if now >= lease.renew_at and lease.tokens >= 1:
                 lease.renew_at = lease.expires  # one renewal at a time
-                self._renew_behind(account_id, lease)
+                if lease.fetch is None:
+                    self._start_fetch(account_id, lease)
             return None
-        if now < lease.empty_until:
-            raise self._limited(lease.empty_until - now)
-        async with lease.lock:
+        while True:  # ends: each pass waits for a store answer, which grants or refuses
+            if now < lease.empty_until:
+                raise self._limited(lease.empty_until - now)
+            fetch = lease.fetch or self._start_fetch(account_id, lease)
+            await asyncio.shield(fetch)  # a cancelled request leaves the round trip to others
             now = self._clock()
-            if now < self._local_until:  # the store failed while this request waited
+            if now < self._local_until:  # the store failed
                 return self._hit_local(account_id, now)
-            if lease.tokens >= 1 and now < lease.expires:  # another request just leased
+            if lease.tokens >= 1 and now < lease.expires:
                 lease.tokens -= 1
                 return None
-            if now < lease.empty_until:  # ... or just heard the store is empty
-                raise self._limited(lease.empty_until - now)
-            lease.tokens = 0  # expired, if any were left
-            try:
-                wait = await self._lease(account_id, lease)
-            except Exception as exc:
-                self._store_failed(exc, now)
-                return self._hit_local(account_id, now)
-            if lease.tokens < 1:
-                raise self._limited(wait)
-            lease.tokens -= 1
-        return None
 
-    async def _lease(self, account_id: int, lease: _Lease) -> float:
-        """Take a lease from the shared store into `lease`, with its lock held; return how
-        long until a token is due when the store is empty."""
+    def _start_fetch(self, account_id: int, lease: _Lease) -> asyncio.Task[None]:
+        """Start the store round trip that refills `lease`; every request short of tokens
+        awaits this one task instead of queueing for a turn to ask."""
+        fetch = lease.fetch = asyncio.create_task(self._fetch(account_id, lease))
+        self._renewals.add(fetch)
+        fetch.add_done_callback(self._renewals.discard)
+        return fetch
+
+    async def _fetch(self, account_id: int, lease: _Lease) -> None:
         assert self._shared is not None
-        granted, left = await self._shared.take(account_id, self.lease_size, self.rate,
-                                                self.burst)
+        try:
+            granted, left = await self._shared.take(account_id, self.lease_size, self.rate,
+                                                    self.burst)
+        except Exception as exc:
+            self._store_failed(exc, self._clock())
+            return
+        finally:
+            lease.fetch = None
         now = self._clock()
         if granted < 1:
-            wait = (1.0 - left) / self.rate
-            lease.empty_until = now + wait
-            return wait
+            lease.empty_until = now + (1.0 - left) / self.rate
+            return
+        if now >= lease.expires:
+            lease.tokens = 0  # an expired lease's tokens are not spent
         lease.tokens = min(lease.tokens + granted, 2 * self.lease_size)
         lease.expires, lease.renew_at = now + LEASE_TTL_SECONDS, now + RENEW_AFTER_SECONDS
-        return 0.0
-
-    def _renew_behind(self, account_id: int, lease: _Lease) -> None:
-        async def renew() -> None:
-            async with lease.lock:
-                try:
-                    await self._lease(account_id, lease)
-                except Exception as exc:
-                    self._store_failed(exc, self._clock())
-
-        task = asyncio.create_task(renew())
-        self._renewals.add(task)
-        task.add_done_callback(self._renewals.discard)
 
     def _store_failed(self, exc: Exception, now: float) -> None:
         if now >= self._local_until:

@@ -261,6 +261,39 @@ async def test_requests_waiting_on_a_slow_store_share_the_lease_it_brings() -> N
     assert len(store.calls) == 2
 
 
+async def test_requests_waiting_on_the_store_all_resume_in_one_pass_of_the_loop() -> None:
+    # Queued on a lock they resumed one per pass: on a server busy enough that a pass takes
+    # 6 ms, the 64th request in line waited 0.4 s for a lease that had arrived long before.
+    store = ScriptedBucketsDouble((50, 0.0))
+    limiter = RateLimiter(500, 1000, clock=Clock())  # leases of 50
+    limiter.share(store)
+    store.answering.clear()
+    waiting = [asyncio.create_task(limiter.hit(1)) for _ in range(40)]
+    await settle()
+    store.answering.set()
+    await settle()  # five passes of the loop, for forty requests
+    assert all(task.done() for task in waiting)
+    assert [task.result() for task in waiting] == [None] * 40
+    assert len(store.calls) == 1
+
+
+async def test_a_request_cancelled_while_waiting_leaves_the_lease_to_the_others() -> None:
+    store = ScriptedBucketsDouble((3, 0.0))
+    limiter = RateLimiter(30, 100, clock=Clock())  # leases of 3
+    limiter.share(store)
+    store.answering.clear()
+    first = asyncio.create_task(limiter.hit(1))  # this one starts the round trip
+    await settle()
+    others = [asyncio.create_task(limiter.hit(1)) for _ in range(2)]
+    await settle()
+    first.cancel()
+    await settle()
+    store.answering.set()
+    assert await asyncio.gather(*others) == [None, None]
+    await limiter.hit(1)  # the third token: the cancelled request did not spend it
+    assert len(store.calls) == 1
+
+
 async def test_requests_waiting_on_a_slow_store_are_refused_on_its_empty_answer() -> None:
     clock = Clock()
     store = ScriptedBucketsDouble((0, 0.0))
