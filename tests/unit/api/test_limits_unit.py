@@ -277,6 +277,42 @@ async def test_requests_waiting_on_the_store_all_resume_in_one_pass_of_the_loop(
     assert len(store.calls) == 1
 
 
+async def test_requests_beyond_the_lease_that_arrives_ask_the_store_again() -> None:
+    store = ScriptedBucketsDouble((3, 0.0), (3, 0.0), (0, 0.0))
+    limiter = RateLimiter(30, 100, clock=Clock())  # leases of 3
+    limiter.share(store)
+    store.answering.clear()
+    waiting = [asyncio.create_task(limiter.hit(1)) for _ in range(5)]
+    await settle()
+    store.answering.set()
+    assert await asyncio.gather(*waiting) == [None] * 5
+    assert len(store.calls) == 2  # three spent the first lease, two the second
+    await limiter.hit(1)  # the second lease's last token
+    assert len(store.calls) == 2
+    await refused(limiter)  # six tokens granted, six requests admitted
+    assert len(store.calls) == 3
+
+
+async def test_a_request_on_an_expired_lease_is_refused_when_the_renewal_finds_it_empty(
+) -> None:
+    clock = Clock()
+    store = ScriptedBucketsDouble((5, 0.0), (0, 0.0))
+    limiter = RateLimiter(50, 100, clock=clock)  # leases of 5
+    limiter.share(store)
+    await limiter.hit(1)
+    clock.now += 0.6
+    store.answering.clear()
+    await limiter.hit(1)  # starts the renewal; three tokens are left
+    clock.now += 0.5  # the lease's second is over while the store thinks
+    late = asyncio.create_task(limiter.hit(1))
+    await settle()
+    store.answering.set()
+    with pytest.raises(KlingError) as info:
+        await late  # the expired lease's tokens are not spent, and the store had none
+    assert info.value.code == Code.RATE_LIMITED
+    assert len(store.calls) == 2
+
+
 async def test_a_request_cancelled_while_waiting_leaves_the_lease_to_the_others() -> None:
     store = ScriptedBucketsDouble((3, 0.0))
     limiter = RateLimiter(30, 100, clock=Clock())  # leases of 3
