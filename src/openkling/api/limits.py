@@ -75,16 +75,16 @@ class RateLimiter:
         self._leases: dict[int, _Lease] = {}
         self._shared: SharedBuckets | None = None
         self._local_until = 0.0
-        self._renewals: set[asyncio.Task[None]] = set()
+        self._fetches: set[asyncio.Task[None]] = set()
 
     def share(self, shared: SharedBuckets | None) -> None:
         """Enforce the limit across processes through `shared` (None: this process only)."""
         self._shared = shared
 
     async def close(self) -> None:
-        for renewal in list(self._renewals):
-            renewal.cancel()
-        await asyncio.gather(*self._renewals, return_exceptions=True)
+        for fetch in list(self._fetches):
+            fetch.cancel()
+        await asyncio.gather(*self._fetches, return_exceptions=True)
         if self._shared is not None:
             await self._shared.close()
             self._shared = None
@@ -122,8 +122,8 @@ class RateLimiter:
         """Start the store round trip that refills `lease`; every request short of tokens
         awaits this one task instead of queueing for a turn to ask."""
         fetch = lease.fetch = asyncio.create_task(self._fetch(account_id, lease))
-        self._renewals.add(fetch)
-        fetch.add_done_callback(self._renewals.discard)
+        self._fetches.add(fetch)
+        fetch.add_done_callback(self._fetches.discard)
         return fetch
 
     async def _fetch(self, account_id: int, lease: _Lease) -> None:
