@@ -6,8 +6,9 @@ processing on top of the round trip; asyncpg alone prepares the statement once p
 and decodes the row in C. Most polls ask about a task that has not changed since the last
 poll, so recent rows are kept here and served without a round trip.
 
-Why the cache is never stale for longer than a notification takes to arrive: migration 0006
-adds a trigger that sends `NOTIFY openkling_tasks, '<task id>'` in the same transaction as
+Why the cache is never stale for longer than a notification takes to arrive (and never for
+this process's own writes, which `TaskStore` drops with `forget` once they commit): migration
+0006 adds a trigger that sends `NOTIFY openkling_tasks, '<task id>'` in the same transaction as
 every change a client can see (status, message, progress, result, updated_at, external id)
 and every delete. One connection per process LISTENs. Rows are cached only while that
 connection is up, and only when no notification (and no reconnect) arrived while the row was
@@ -23,7 +24,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -128,7 +129,20 @@ class PostgresTaskReader:
                                                      name="openkling-poll-cache-listener")
         return self._pool
 
-    def _invalidate(self, task_id: str) -> None:
+    def forget(self, task_ids: Iterable[str] | None) -> None:
+        """Drop rows this process has just changed (None: any row may have changed).
+
+        Called once the write committed: this process's own writes then show on its next
+        read, without waiting for their notification to come back."""
+        if task_ids is None:
+            self._flush()
+            return
+        self._generation += 1
+        for task_id in task_ids:
+            self._cache.pop(task_id, None)
+
+    def _on_notify(self, task_id: str) -> None:
+        """Another write committed (this process's or another's): drop the row."""
         self._generation += 1
         self._cache.pop(task_id, None)
 
@@ -146,7 +160,7 @@ class PostgresTaskReader:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(
-                    CHANNEL, lambda _conn, _pid, _channel, payload: self._invalidate(payload))
+                    CHANNEL, lambda _conn, _pid, _channel, payload: self._on_notify(payload))
                 self._flush()
                 self._listening = True
                 if reported:

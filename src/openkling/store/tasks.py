@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
@@ -80,6 +81,19 @@ class TaskStore:
         # PostgreSQL: the poll's primary-key read on raw asyncpg, with a NOTIFY-kept cache.
         self._pg = (PostgresTaskReader(db.url, _GET_BY_ID, convert=TaskRecord.from_mapping)
                     if not db.is_sqlite else None)
+
+    @asynccontextmanager
+    async def _write(self, written: list[str]) -> AsyncIterator[AsyncConnection]:
+        """`db.write()` for a transaction that changes what a poll shows of the tasks whose
+        ids are in (or added by the body to) `written`. Once it ends, PostgreSQL's poll cache
+        forgets them: this process's next poll sees the write without waiting for its
+        NOTIFY to come back. (SQLite's cache watches `db.commits` instead.)"""
+        try:
+            async with self.db.write() as conn:
+                yield conn
+        finally:  # also after a failed COMMIT, which may have committed
+            if self._pg is not None:
+                self._pg.forget(written)
 
     async def close(self) -> None:
         for reader in (self._fast or {}).values():
@@ -163,7 +177,8 @@ class TaskStore:
     async def request_cancel(self, account_id: int, key: str, *, now: int,
                              kind: str = TEXT2VIDEO) -> TaskRecord | None:
         """Fail an unclaimed task at once; flag a running one for its worker to stop."""
-        async with self.db.write() as conn:
+        written: list[str] = []
+        async with self._write(written) as conn:
             row = (
                 await conn.execute(
                     select(tasks)
@@ -181,6 +196,7 @@ class TaskStore:
             task = TaskRecord.from_row(row)
             if task.status not in UNFINISHED:
                 return task
+            written.append(task.id)
             if task.lease_owner is None:
                 changed = await self._finish(
                     conn, task.id, holder=None, status=TaskStatus.FAILED,
@@ -272,7 +288,7 @@ class TaskStore:
     async def start_processing(self, task: TaskRecord, *, progress: int, now: int) -> bool:
         """submitted -> processing (a status change, with callback); a task that is already
         processing (a retried run) only gets the progress. False: the lease is gone."""
-        async with self.db.write() as conn:
+        async with self._write([task.id]) as conn:
             row = (
                 await conn.execute(
                     update(tasks)
@@ -288,7 +304,7 @@ class TaskStore:
 
     async def save_progress(self, task: TaskRecord, *, progress: int, now: int) -> bool:
         """Progress of a processing task (no status change, no callback)."""
-        async with self.db.write() as conn:
+        async with self._write([task.id]) as conn:
             return await self._save_progress(conn, task, progress=progress, now=now)
 
     async def _save_progress(
@@ -312,13 +328,13 @@ class TaskStore:
         self, task: TaskRecord, *, result: dict[str, Any], now: int
     ) -> TaskRecord | None:
         """Terminal compare-and-set; None when this worker no longer holds the task."""
-        async with self.db.write() as conn:
+        async with self._write([task.id]) as conn:
             return await self._finish(conn, task.id, holder=task, status=TaskStatus.SUCCEED,
                                       result=result, now=now)
 
     async def fail(self, task: TaskRecord, *, message: str, now: int) -> TaskRecord | None:
         """Terminal compare-and-set; None when this worker no longer holds the task."""
-        async with self.db.write() as conn:
+        async with self._write([task.id]) as conn:
             return await self._finish(conn, task.id, holder=task, status=TaskStatus.FAILED,
                                       message=message, now=now)
 
@@ -343,7 +359,7 @@ class TaskStore:
         }
         if not count_attempt:
             values["attempts"] = tasks.c.attempts - 1
-        async with self.db.write() as conn:
+        async with self._write([task.id]) as conn:
             result = await conn.execute(
                 update(tasks).where(_held(task), tasks.c.status.in_(UNFINISHED)).values(**values)
             )
@@ -356,7 +372,8 @@ class TaskStore:
             tasks.c.lease_owner.is_not(None),
             tasks.c.lease_expires_at < now,
         )
-        async with self.db.write() as conn:
+        written: list[str] = []
+        async with self._write(written) as conn:
             doomed = (
                 await conn.execute(
                     select(tasks).where(
@@ -382,6 +399,7 @@ class TaskStore:
                                       message=msg, now=now,
                                       also=tasks.c.lease_expires_at < now):
                     failed += 1
+                    written.append(task.id)
             requeued = await conn.execute(
                 update(tasks)
                 .where(expired, tasks.c.attempts < tasks.c.max_attempts)
@@ -394,11 +412,15 @@ class TaskStore:
                     run_after=now,
                     last_error="lease expired (worker stopped or stalled)",
                 )
+                .returning(tasks.c.id)
             )
-            return requeued.rowcount or 0, failed
+            requeued_ids = list(requeued.scalars())
+            written.extend(requeued_ids)
+            return len(requeued_ids), failed
 
     async def fail_unclaimed_cancelled(self, *, now: int) -> int:
-        async with self.db.write() as conn:
+        written: list[str] = []
+        async with self._write(written) as conn:
             rows = (
                 await conn.execute(
                     select(tasks).where(
@@ -408,12 +430,11 @@ class TaskStore:
                     )
                 )
             ).all()
-            done = 0
             for row in rows:
                 if await self._finish(conn, row.id, holder=None, status=TaskStatus.FAILED,
                                       message=CANCELLED_MESSAGE, now=now):
-                    done += 1
-            return done
+                    written.append(row.id)
+            return len(written)
 
     async def next_run_after(self, providers: list[str]) -> int | None:
         """When the earliest waiting task becomes runnable (to sleep just long enough)."""

@@ -167,3 +167,54 @@ async def test_a_dropped_listener_empties_the_cache_and_misses_nothing(
     await until(lambda: listening(reader))  # back, and still right
     task = await reader.fetch_task(key=task_id, account_id=acc)
     assert task is not None and task.status == "succeed"
+
+
+async def cached_and_listening(db: Database, reader: PostgresTaskReader) -> tuple[int, str]:
+    acc = await account(db)
+    task_id = await add_task(db, acc)
+    await reader.fetch_task(key=task_id, account_id=acc)
+    await until(lambda: listening(reader))
+    await reader.fetch_task(key=task_id, account_id=acc)
+    assert task_id in reader._cache
+    return acc, task_id
+
+
+async def test_forget_drops_a_row_before_its_notification_arrives(
+        db: Database, reader: PostgresTaskReader, pg_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    acc, task_id = await cached_and_listening(db, reader)
+    held_back: list[str] = []  # notifications that have not reached this process yet
+    monkeypatch.setattr(reader, "_on_notify", held_back.append)
+    conn = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        await conn.execute("UPDATE tasks SET status = 'processing', updated_at = 2 "
+                           "WHERE id = $1", task_id)
+    finally:
+        await conn.close()
+    await until(lambda: asyncio.sleep(0, held_back == [task_id]))
+    stale = await reader.fetch_task(key=task_id, account_id=acc)
+    assert stale is not None and stale.status == "submitted"  # what forget is there for
+
+    reader.forget([task_id])
+    fresh = await reader.fetch_task(key=task_id, account_id=acc)
+    assert fresh is not None and fresh.status == "processing"
+
+
+async def test_forget_none_empties_the_cache_and_an_unknown_id_is_harmless(
+        db: Database, reader: PostgresTaskReader) -> None:
+    _acc, task_id = await cached_and_listening(db, reader)
+    reader.forget(["no-such-task"])
+    assert task_id in reader._cache
+    reader.forget(None)
+    assert reader._cache == {}
+
+
+async def test_a_read_in_flight_when_forget_runs_is_not_cached(
+        db: Database, reader: PostgresTaskReader) -> None:
+    acc, task_id = await cached_and_listening(db, reader)
+    other = await add_task(db, acc)  # not cached: its read goes to the database
+    read = asyncio.create_task(reader.fetch_task(key=other, account_id=acc))
+    await asyncio.sleep(0)  # the read has started and waits on its round trip
+    reader.forget([task_id])
+    assert (await read) is not None
+    assert other not in reader._cache

@@ -283,3 +283,73 @@ async def test_clashing_task_id_is_told_apart_from_a_duplicate_external_id(
         await store.insert(values(a, id=first.id, external_task_id="y"), max_unfinished=9)
     with pytest.raises(DuplicateExternalId):
         await store.insert(values(a, external_task_id="x"), max_unfinished=9)
+
+
+async def test_on_postgresql_own_writes_show_before_their_notification_arrives(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PostgreSQL poll cache learns of changes by NOTIFY, which reaches this process some
+    time after the COMMIT returns; every write of the store must not wait for it."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's cache has no notifications; the test above covers it")
+    store = TaskStore(db, callback_payload=payload)
+    assert store._pg is not None
+    held_back: list[str] = []  # notifications that have not reached this process yet
+    monkeypatch.setattr(store._pg, "_on_notify", held_back.append)
+    a = await make_account(db)
+
+    async def status(task_id: str) -> tuple[str, int]:
+        await store.get(a, task_id)  # a second read is served from the cache
+        task = await store.get(a, task_id)
+        assert task is not None
+        return task.status, task.progress
+
+    first = await store.insert(values(a, max_attempts=3), max_unfinished=9)
+    second = await store.insert(values(a), max_unfinished=9)
+    third = await store.insert(values(a, max_attempts=1), max_unfinished=9)
+    fourth = await store.insert(values(a), max_unfinished=9)
+    fifth = await store.insert(values(a), max_unfinished=9)
+    await until_listening(store)
+    for created in (first, second, third, fourth, fifth):
+        assert await status(created.id) == ("submitted", 0)
+
+    await store.request_cancel(a, second.id, now=1_500)
+    assert await status(second.id) == ("failed", 0)
+    claimed = {t.id: t for t in await store.claim("w1", "double", 9, now=2_000, lease_ms=LEASE)}
+    task = claimed[first.id]
+    assert await store.start_processing(task, progress=0, now=2_100)
+    assert await status(task.id) == ("processing", 0)
+    assert await store.save_progress(task, progress=40, now=2_200)
+    assert await status(task.id) == ("processing", 40)
+    assert await store.release(task, run_after=2_300, error="transient")
+    assert await status(task.id) == ("submitted", 0)
+    assert await store.start_processing(claimed[third.id], progress=5, now=2_100)
+    assert await status(third.id) == ("processing", 5)
+    await store.fail(claimed[fourth.id], message="upstream refused", now=2_200)
+    assert await status(fourth.id) == ("failed", 0)
+    await store.request_cancel(a, fifth.id, now=2_200)  # running: its worker is asked
+    assert await store.release(claimed[fifth.id], run_after=2_200, error=None)
+    assert await status(fifth.id) == ("submitted", 0)
+    assert await store.fail_unclaimed_cancelled(now=2_300) == 1
+    assert await status(fifth.id) == ("failed", 0)
+    # Both leases expire: the first task is queued again, the third is out of attempts.
+    (again,) = await store.claim("w2", "double", 1, now=2_400, lease_ms=LEASE)
+    assert await store.start_processing(again, progress=1, now=2_500)
+    assert await status(again.id) == ("processing", 1)
+    assert await store.sweep(now=2_500 + LEASE + 1) == (1, 1)
+    assert await status(first.id) == ("submitted", 0)
+    assert await status(third.id) == ("failed", 5)
+    (last,) = await store.claim("w3", "double", 1, now=40_000, lease_ms=LEASE)
+    await store.succeed(last, result={"videos": []}, now=40_100)
+    assert await status(last.id) == ("succeed", 100)
+    assert held_back  # the notifications were sent, and none was needed
+    await store.close()
+
+
+async def until_listening(store: TaskStore) -> None:
+    assert store._pg is not None
+    await store.get(0, "none")  # the first read starts the pool and the listener
+    for _ in range(250):
+        if store._pg._listening:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the poll cache never started listening")
