@@ -85,6 +85,16 @@ async def listening(reader: PostgresTaskReader) -> bool:
     return reader._listening
 
 
+async def cached_and_listening(db: Database, reader: PostgresTaskReader) -> tuple[int, str]:
+    acc = await account(db)
+    task_id = await add_task(db, acc)
+    await reader.fetch_task(key=task_id, account_id=acc)
+    await until(lambda: listening(reader))
+    await reader.fetch_task(key=task_id, account_id=acc)
+    assert task_id in reader._cache
+    return acc, task_id
+
+
 async def test_reads_what_sqlalchemy_reads(db: Database, reader: PostgresTaskReader) -> None:
     acc = await account(db)
     task_id = await add_task(db, acc)
@@ -141,12 +151,7 @@ async def test_lease_renewals_alone_notify_nothing(db: Database, reader: Postgre
 
 async def test_a_dropped_listener_empties_the_cache_and_misses_nothing(
         db: Database, reader: PostgresTaskReader, pg_url: str) -> None:
-    acc = await account(db)
-    task_id = await add_task(db, acc)
-    await reader.fetch_task(key=task_id, account_id=acc)
-    await until(lambda: listening(reader))
-    await reader.fetch_task(key=task_id, account_id=acc)
-    assert task_id in reader._cache
+    acc, task_id = await cached_and_listening(db, reader)
 
     admin = await asyncpg.connect(asyncpg_dsn(pg_url))
     try:
@@ -167,16 +172,6 @@ async def test_a_dropped_listener_empties_the_cache_and_misses_nothing(
     await until(lambda: listening(reader))  # back, and still right
     task = await reader.fetch_task(key=task_id, account_id=acc)
     assert task is not None and task.status == "succeed"
-
-
-async def cached_and_listening(db: Database, reader: PostgresTaskReader) -> tuple[int, str]:
-    acc = await account(db)
-    task_id = await add_task(db, acc)
-    await reader.fetch_task(key=task_id, account_id=acc)
-    await until(lambda: listening(reader))
-    await reader.fetch_task(key=task_id, account_id=acc)
-    assert task_id in reader._cache
-    return acc, task_id
 
 
 async def test_forget_drops_a_row_before_its_notification_arrives(
