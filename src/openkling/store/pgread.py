@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Boolean, Select
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import JSON
 
@@ -67,7 +67,6 @@ class PostgresTaskReader:
         self._pool: Any = None
         self._starting: asyncio.Lock | None = None
         self._json = {c.name for c in tasks.c if isinstance(c.type, JSON)}
-        self._bool = {c.name for c in tasks.c if isinstance(c.type, Boolean)}
         self._convert = convert
         self.cache_size = cache_size
         self._cache: OrderedDict[str, TaskRecord] = OrderedDict()
@@ -105,13 +104,11 @@ class PostgresTaskReader:
         return record
 
     def _decode(self, row: Any) -> dict[str, Any]:
+        """asyncpg gives JSON columns as text (no codec is set up); booleans come as bool."""
         values = dict(row.items())
         for name in self._json:
             if isinstance(values.get(name), str):
                 values[name] = json.loads(values[name])
-        for name in self._bool:
-            if values.get(name) is not None:
-                values[name] = bool(values[name])
         return values
 
     # ----- the pool and the listener ---------------------------------------------------------
@@ -177,7 +174,7 @@ class PostgresTaskReader:
             except Exception as exc:
                 if not reported:
                     log.warning("poll cache: not listening (%s); reading every poll from "
-                                "the database until it is back", exc)
+                                "the database until it is back", str(exc) or type(exc).__name__)
                     reported = True
             finally:
                 self._listening = False
