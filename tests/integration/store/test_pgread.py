@@ -334,6 +334,16 @@ async def slow_read_in_flight(reader: PostgresTaskReader, admin: Any, task_id: s
     return read
 
 
+async def read_was_stale_and_not_kept(reader: PostgresTaskReader,
+                                      read: asyncio.Task[TaskRecord | None],
+                                      task_id: str, account_id: int) -> None:
+    stale = await read
+    assert stale is not None and stale.status == "submitted"  # its snapshot predates the change
+    assert task_id not in reader._cache
+    fresh = await reader.fetch_task(key=task_id, account_id=account_id)
+    assert fresh is not None and fresh.status == "processing"
+
+
 @pytest.fixture
 async def slow_reader(pg_url: str, db: Database) -> AsyncIterator[PostgresTaskReader]:
     r = PostgresTaskReader(pg_url, SLOW_BY_ID)
@@ -364,11 +374,7 @@ async def test_a_row_read_while_its_change_is_notified_is_not_kept(
         assert not read.done()
     finally:
         await admin.close()
-    stale = await read
-    assert stale is not None and stale.status == "submitted"  # its snapshot predates the change
-    assert task_id not in slow_reader._cache
-    fresh = await slow_reader.fetch_task(key=task_id, account_id=acc)
-    assert fresh is not None and fresh.status == "processing"
+    await read_was_stale_and_not_kept(slow_reader, read, task_id, acc)
 
 
 async def test_a_row_read_while_the_listener_reconnects_is_not_kept(
@@ -394,11 +400,7 @@ async def test_a_row_read_while_the_listener_reconnects_is_not_kept(
         assert not read.done() and slow_reader._listening
     finally:
         await admin.close()
-    stale = await read
-    assert stale is not None and stale.status == "submitted"
-    assert task_id not in slow_reader._cache
-    fresh = await slow_reader.fetch_task(key=task_id, account_id=acc)
-    assert fresh is not None and fresh.status == "processing"
+    await read_was_stale_and_not_kept(slow_reader, read, task_id, acc)
 
 
 class FreezingTcpProxyDouble:
