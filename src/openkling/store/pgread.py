@@ -126,22 +126,18 @@ class PostgresTaskReader:
                                                      name="openkling-poll-cache-listener")
         return self._pool
 
-    def forget(self, task_ids: Iterable[str] | None) -> None:
-        """Drop rows this process has just changed (None: any row may have changed).
+    def forget(self, task_ids: Iterable[str]) -> None:
+        """Drop rows that changed; a read in flight is not kept either.
 
-        Called once the write committed: this process's own writes then show on its next
-        read, without waiting for their notification to come back."""
-        if task_ids is None:
-            self._flush()
-            return
+        `TaskStore` calls it once its write committed, so this process's own writes show on
+        its next read without waiting for their notification to come back."""
         self._generation += 1
         for task_id in task_ids:
             self._cache.pop(task_id, None)
 
     def _on_notify(self, task_id: str) -> None:
-        """Another write committed (this process's or another's): drop the row."""
-        self._generation += 1
-        self._cache.pop(task_id, None)
+        """Another write committed (this process's or another's)."""
+        self.forget((task_id,))
 
     def _flush(self) -> None:
         self._generation += 1

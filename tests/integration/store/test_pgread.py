@@ -88,6 +88,15 @@ async def listening(reader: PostgresTaskReader) -> bool:
     return reader._listening
 
 
+async def write_elsewhere(pg_url: str, sql: str, *args: Any) -> None:
+    """A write on a connection of its own: another process, as far as the reader knows."""
+    conn = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
 async def kill_listener(admin: Any) -> None:
     """Terminate the reader's LISTEN connection (its last query: LISTEN or the health check)."""
     killed = await admin.fetchval(
@@ -132,12 +141,8 @@ async def test_unchanged_task_is_served_from_memory_until_a_change_is_notified(
     assert reader.hits == hits + 1 and first is not None and first.status == "submitted"
 
     # Any writer, here plain SQL on its own connection, is seen through the trigger.
-    conn = await asyncpg.connect(asyncpg_dsn(pg_url))
-    try:
-        await conn.execute("UPDATE tasks SET status = 'processing', progress = 40, "
-                           "updated_at = 2 WHERE id = $1", task_id)
-    finally:
-        await conn.close()
+    await write_elsewhere(pg_url, "UPDATE tasks SET status = 'processing', progress = 40, "
+                                  "updated_at = 2 WHERE id = $1", task_id)
 
     async def changed() -> bool:
         task = await reader.fetch_task(key=task_id, account_id=acc)
@@ -188,12 +193,8 @@ async def test_forget_drops_a_row_before_its_notification_arrives(
     acc, task_id = await cached_and_listening(db, reader)
     held_back: list[str] = []  # notifications that have not reached this process yet
     monkeypatch.setattr(reader, "_on_notify", held_back.append)
-    conn = await asyncpg.connect(asyncpg_dsn(pg_url))
-    try:
-        await conn.execute("UPDATE tasks SET status = 'processing', updated_at = 2 "
-                           "WHERE id = $1", task_id)
-    finally:
-        await conn.close()
+    await write_elsewhere(pg_url, "UPDATE tasks SET status = 'processing', updated_at = 2 "
+                                  "WHERE id = $1", task_id)
     await until(lambda: asyncio.sleep(0, held_back == [task_id]))
     stale = await reader.fetch_task(key=task_id, account_id=acc)
     assert stale is not None and stale.status == "submitted"  # what forget is there for
@@ -203,13 +204,11 @@ async def test_forget_drops_a_row_before_its_notification_arrives(
     assert fresh is not None and fresh.status == "processing"
 
 
-async def test_forget_none_empties_the_cache_and_an_unknown_id_is_harmless(
+async def test_forget_of_another_id_keeps_the_row(
         db: Database, reader: PostgresTaskReader) -> None:
     _acc, task_id = await cached_and_listening(db, reader)
     reader.forget(["no-such-task"])
     assert task_id in reader._cache
-    reader.forget(None)
-    assert reader._cache == {}
 
 
 async def test_a_read_in_flight_when_forget_runs_is_not_cached(
