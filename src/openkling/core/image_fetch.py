@@ -40,7 +40,7 @@ class ImageFetcher:
             data = await self.fetch(field, value.strip())
         else:
             data = decode_base64(field, value)
-        return inspect_image(field, data)
+        return await asyncio.to_thread(inspect_image, field, data)  # a full decode
 
     async def fetch(self, field: str, url: str) -> bytes:
         try:
