@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = Field(
         "plain", description="`json`: one JSON object a line, for log shippers."
     )
+    failure_log_seconds: float = Field(
+        60.0, gt=0, description="How often a failure that repeats across requests (one cause: "
+        "a full disk under every create) is summarised in the log, after the first occurrence "
+        "with its traceback."
+    )
     metrics_token: str | None = Field(
         None, description="Bearer token `GET /metrics` requires; unset: loopback clients only."
     )
