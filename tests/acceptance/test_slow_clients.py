@@ -115,3 +115,17 @@ def test_a_client_that_trickles_its_headers_is_still_closed(server_factory: Serv
                 break
     assert received.startswith(b"HTTP/1.1 408 ") or received == b""
     assert closed_count(server, "head") == 1
+
+
+def test_a_stalled_body_after_its_answer_is_closed_without_a_second_answer(
+    server_factory: ServerFactory,
+) -> None:
+    """A request answered without its body (401 here) is not answered again with 408 when
+    the rest of the body never comes: the connection is just closed."""
+    server = server_factory({"OPENKLING_REQUEST_BODY_TIMEOUT_SECONDS": "2"})
+    head = b"PUT /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"
+    with slow_clients(server, 1, head) as [sock]:
+        received = closed_with(sock, timeout=30)
+    assert received.startswith(b"HTTP/1.1 401 ")
+    assert received.count(b"HTTP/1.1 ") == 1
+    assert closed_count(server, "body") == 1

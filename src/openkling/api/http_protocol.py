@@ -149,12 +149,15 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.slow_log.closed(reason, self.loop)
-        cycle = self.cycle
-        started = cycle is not None and not cycle.response_complete and cycle.response_started
+        cycle = self.cycle  # for a late head: the previous request's, if any
+        if reason == "head":  # owed a 408 unless an earlier response is still being sent
+            owed = cycle is None or cycle.response_complete
+        else:  # the body's request: owed a 408 unless its answer has begun
+            owed = cycle is not None and not cycle.response_started
         if cycle is not None and not cycle.response_complete:
             cycle.keep_alive = False
             cycle.disconnected = True
-        if answer and not started:
+        if answer and owed:
             seconds = self.head_timeout if reason == "head" else self.body_timeout
             what = "request headers" if reason == "head" else "request body"
             self._send_error(408, "Request Timeout",
