@@ -30,8 +30,9 @@ _HEARTBEAT_CHUNK = 500
 TEXT2VIDEO = "videos/text2video"
 CANCELLED_MESSAGE = "cancelled by the user"
 
-#: Builds the callback body for a task that just changed status.
-PayloadFn = Callable[[TaskRecord], str]
+#: Builds the callback body for a task that just changed status (None: nothing to send for
+#: this change).
+PayloadFn = Callable[[TaskRecord], str | None]
 
 
 class StoreConflict(OpenKlingError):
@@ -546,12 +547,15 @@ class TaskStore:
         """The outbox row for a status change, written in the same transaction as the change."""
         if not task.callback_url:
             return
+        payload = self._payload(task)
+        if payload is None:
+            return
         await conn.execute(
             insert(callback_deliveries).values(
                 task_id=task.id,
                 account_id=task.account_id,
                 url=task.callback_url,
-                payload=self._payload(task),
+                payload=payload,
                 state="pending",
                 attempts=0,
                 next_attempt_at=now,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openkling.api.openai.mapping import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
-from openkling.core.models import MAX_PROMPT
+from openkling.core.models import MAX_PROMPT, Text2VideoRequest
 
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 
@@ -51,13 +51,9 @@ class CreateVideo(BaseModel):
             return str(value)
         return value
 
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
+    _prompt_not_blank = field_validator("prompt")(
+        Text2VideoRequest._prompt_not_blank.__func__  # type: ignore[attr-defined]
+    )
     _nul = field_validator("prompt", "model", "size", "seconds")(_no_nul)
 
 
@@ -68,7 +64,9 @@ class RemixVideo(BaseModel):
 
     prompt: str = Field(..., min_length=1, max_length=MAX_PROMPT)
 
-    _blank = field_validator("prompt")(CreateVideo._prompt_not_blank.__func__)  # type: ignore[attr-defined]
+    _blank = field_validator("prompt")(
+        Text2VideoRequest._prompt_not_blank.__func__  # type: ignore[attr-defined]
+    )
     _nul = field_validator("prompt")(_no_nul)
 
 

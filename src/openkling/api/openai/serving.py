@@ -37,6 +37,7 @@ from openkling.core.service import FRONT_KEY
 from openkling.storage.previews import preview_key
 from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.retention import result_previews, storage_keys
+from openkling.store.webhooks import WebhookStore
 
 ID_PREFIX = "video_"
 VIDEO_KINDS = (TEXT2VIDEO, IMAGE2VIDEO)
@@ -153,8 +154,10 @@ class OpenAIVideos:
         request = parse_as(family.request, fields)
         front = {"model": video.model, "size": video.size, "seconds": video.seconds,
                  "remixed_from_video_id": video.remixed_from}
+        hook = await WebhookStore(services.db).get(principal.account_id)
         return await services.tasks.create(principal, request, family, front=front,
-                                           new_id=new_video_id)
+                                           new_id=new_video_id,
+                                           callback_url=hook.url if hook else None)
 
     async def get(self, principal: Principal, video_id: str) -> TaskRecord:
         try:
