@@ -10,52 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from openkling.cli.server_options import DatabaseUrl, DataDir, settings_from
+from openkling.cli.store_jobs import account_or_exit, run_with_store
 from openkling.clock import now_ms
-from openkling.config import Settings
 from openkling.core.callbacks import check_callback_url
 from openkling.core.errors import KlingError
 from openkling.core.openai_webhooks import new_secret
 from openkling.core.secrets import MasterKey
-from openkling.store import migrate
-from openkling.store.database import Database
 from openkling.store.webhooks import WebhookStore
 
 app = typer.Typer(help="Manage accounts' OpenAI webhooks (video.completed / video.failed).",
                   no_args_is_help=True)
 console = Console()
-T = TypeVar("T")
 
 
 def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="webhooks")
-
-
-def _with_store(settings: Settings, job: Callable[[WebhookStore], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            await migrate.upgrade(db)
-            return await job(WebhookStore(db))
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
-
-
-async def _account(webhooks: WebhookStore, name: str) -> int:
-    account_id = await webhooks.account_id(name)
-    if account_id is None:
-        console.print(f"[red]No account named {name!r} (create it with `openkling keys "
-                      "create`).[/red]")
-        raise typer.Exit(1)
-    return account_id
 
 
 @app.command("set")
@@ -78,14 +53,14 @@ def set_webhook(
     master = MasterKey.load(settings.secret_key, settings.data_dir)
 
     async def job(webhooks: WebhookStore) -> str | None:
-        account_id = await _account(webhooks, account)
+        account_id = await account_or_exit(webhooks, account)
         fresh = rotate_secret or await webhooks.get(account_id) is None
         secret = new_secret() if fresh else None
         await webhooks.set(account_id, url=url, now=now_ms(),
                            secret_enc=master.encrypt(secret) if secret else None)
         return secret
 
-    secret = _with_store(settings, job)
+    secret = run_with_store(settings, WebhookStore, job)
     if as_json:
         typer.echo(json.dumps({"account": account, "url": url, "secret": secret}))
         return
@@ -105,10 +80,10 @@ def show(
     settings = settings_from(data_dir=data_dir, database_url=database_url)
 
     async def job(webhooks: WebhookStore) -> str | None:
-        hook = await webhooks.get(await _account(webhooks, account))
+        hook = await webhooks.get(await account_or_exit(webhooks, account))
         return hook.url if hook else None
 
-    url = _with_store(settings, job)
+    url = run_with_store(settings, WebhookStore, job)
     if as_json:
         typer.echo(json.dumps({"account": account, "url": url}))
     else:
@@ -125,7 +100,7 @@ def remove(
     settings = settings_from(data_dir=data_dir, database_url=database_url)
 
     async def job(webhooks: WebhookStore) -> bool:
-        return await webhooks.remove(await _account(webhooks, account))
+        return await webhooks.remove(await account_or_exit(webhooks, account))
 
-    removed = _with_store(settings, job)
+    removed = run_with_store(settings, WebhookStore, job)
     console.print("Removed." if removed else f"{account!r} had no webhook.")
