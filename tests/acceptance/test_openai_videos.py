@@ -12,6 +12,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +222,18 @@ def test_a_seconds_value_the_model_cannot_make_names_seconds(
     with pytest.raises(openai.BadRequestError) as bad:
         client.videos.create(prompt="a fox", seconds="12")  # kling-v1 makes at most 10 s
     assert bad.value.param == "seconds"
+
+
+def test_the_readmes_openai_example_runs_as_written(local_server: ServerHandle,
+                                                    tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## Use it like OpenAI", 1)[1]
+    example = re.findall(r"```python\n(.*?)```", section, re.DOTALL)[0]
+    creds = local_server.create_key("readme")
+    env = {**os.environ, "OPENKLING_BASE_URL": local_server.base_url,
+           "OPENKLING_API_KEY": creds.api_key, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    run = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    count, (width, height) = frames_of((tmp_path / "cat.mp4").read_bytes())
+    assert count > 0 and width > height  # 1280x720: 16:9
