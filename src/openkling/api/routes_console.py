@@ -9,7 +9,6 @@ in the Kling envelope; a task of another account is a 404 like a missing one.
 from __future__ import annotations
 
 import re
-
 from importlib import resources
 from typing import Annotated, Any
 
