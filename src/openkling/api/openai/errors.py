@@ -24,6 +24,7 @@ from openkling.api.errors import validation_to_kling
 from openkling.api.failures import request_failures, unexpected_to_kling
 from openkling.api.middleware import BodyTooLarge
 from openkling.core.errors import Code, KlingError
+from openkling.errors import OpenKlingError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ _AUTH = {Code.AUTH_FAILED, Code.AUTH_MISSING, Code.AUTH_INVALID, Code.TOKEN_NOT_
          Code.TOKEN_EXPIRED}
 
 
-class OpenAIError(Exception):
+class OpenAIError(OpenKlingError):
     """A failure the caller sees in OpenAI's shape."""
 
     def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",

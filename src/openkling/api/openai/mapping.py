@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from openkling.errors import OpenKlingError
+
 DEFAULT_MODEL = "sora-2"
 DEFAULT_SIZE = "720x1280"
 DEFAULT_SECONDS = "4"
@@ -31,7 +33,7 @@ _SIZE = re.compile(r"([0-9]{1,5})x([0-9]{1,5})")
 _SNAPSHOT = re.compile(r"(.+)-[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class MappingError(ValueError):
+class MappingError(OpenKlingError, ValueError):
     """A value no provider here can honour: `param` names the OpenAI parameter."""
 
     def __init__(self, param: str, message: str) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from openkling.errors import OpenKlingError
+
 #: Frames in a spritesheet (fewer when the video has fewer), laid out row by row.
 SPRITE_FRAMES = 16
 #: The longer side of one spritesheet cell, in pixels.
@@ -21,7 +23,7 @@ THUMBNAIL_TYPE = "image/webp"
 SPRITESHEET_TYPE = "image/jpeg"
 
 
-class NoFrames(ValueError):
+class NoFrames(OpenKlingError, ValueError):
     """The stored video could not be decoded or has no frames."""
 
 
