@@ -105,6 +105,7 @@ class TaskService:
             stored.pop(name, None)
         if ignored:
             stored["ignored_fields"] = ignored
+        stored.pop(FRONT_KEY, None)  # a client's field of that name is not a door's note
         if front is not None:
             stored[FRONT_KEY] = dict(front)
         task_id = new_id()

@@ -240,3 +240,13 @@ async def test_list_pages_with_a_cursor_in_both_orders(
     empty = (await http.get(f"/v1/videos?after={made[0]}", headers=creds.headers)).json()
     assert empty == {"object": "list", "data": [], "first_id": None, "last_id": None,
                      "has_more": False}
+
+
+async def test_a_kling_clients_front_field_is_not_taken_for_the_openai_doors_note(
+        http: httpx.AsyncClient, creds: Credentials) -> None:
+    image = base64.b64encode(png(640, 360)).decode()
+    created = await http.post("/v1/videos/image2video", headers=creds.headers, json={
+        "image": image, "front": {"model": "sora-2", "size": "1x1"}})
+    task_id = created.json()["data"]["task_id"]
+    detail = (await http.get(f"/console/api/tasks/{task_id}", headers=creds.headers)).json()
+    assert "front" not in detail["data"]["request"]
