@@ -147,6 +147,9 @@ def run_scenario(server: ServerHandle, creds: Credentials, other: Credentials) -
     assert done.status == "completed", done
     assert done.progress == 100 and done.completed_at is not None
     assert done.completed_at >= done.created_at and done.prompt == "a red fox in the snow"
+    # docs/api.md: it expires when retention deletes it, 30 days after completion by default.
+    assert done.expires_at is not None
+    assert abs(done.expires_at - (done.completed_at + 30 * 24 * 3600)) <= 1
     check_downloads(client, created.id)
 
     # The Kling door shows the same task under its family, with the same id.
