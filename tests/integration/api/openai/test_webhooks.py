@@ -34,8 +34,9 @@ def verified(secret: str, received: Received) -> dict[str, object]:
     return event
 
 
-def test_video_events_reach_the_webhook_signed(server_factory: ServerFactory) -> None:
-    server = server_factory()
+def test_video_events_reach_the_webhook_signed(server_factory: ServerFactory,
+                                               database_url: str) -> None:
+    server = server_factory({"OPENKLING_DATABASE_URL": database_url})
     creds = server.create_key("hooks")
     with CallbackReceiverDouble() as receiver:
         out = server.cli("webhooks", "set", "hooks", receiver.url, "--json")
