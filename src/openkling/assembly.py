@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.auth import Authenticator
 from openkling.core.backoff import backoff_seconds
 from openkling.core.image_fetch import ImageFetcher
+from openkling.core.openai_webhooks import event_id, event_payload, signed_headers
 from openkling.core.provider import Provider, ReceivesEvents, RunsLoops, SharesSlots
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import MasterKey
-from openkling.core.service import TaskService
+from openkling.core.service import FRONT_KEY, TaskService
 from openkling.core.wire import callback_body
 from openkling.observability.failures import RepeatingFailure
 from openkling.observability.metrics import process_ended, set_provider_state
@@ -38,10 +40,11 @@ from openkling.store.accounts import AccountStore
 from openkling.store.channel_slots import ChannelSlots
 from openkling.store.database import Database
 from openkling.store.deliveries import DeliveryStore
-from openkling.store.records import TaskRecord
+from openkling.store.records import DeliveryRecord, TaskRecord
 from openkling.store.relay_events import RelayEventReader
 from openkling.store.tasks import TaskStore
-from openkling.worker.deliverer import CallbackDeliverer, SecretLookup
+from openkling.store.webhooks import WebhookStore
+from openkling.worker.deliverer import CallbackDeliverer, OtherSigner, SecretLookup
 from openkling.worker.engine import Worker
 from openkling.worker.faults import is_database_unavailable
 
@@ -89,7 +92,9 @@ class Resources:
         master = MasterKey.load(settings.secret_key, settings.data_dir)
         storage = build_storage(settings, master.signing_key)
 
-        def payload(task: TaskRecord) -> str:
+        def payload(task: TaskRecord) -> str | None:
+            if FRONT_KEY in task.request:  # created through the OpenAI door: its events
+                return event_payload(task, now_ms())
             return callback_body(task, storage.url_for)
 
         return cls(
@@ -202,6 +207,7 @@ def build_worker(resources: Resources, providers: Providers,
         timeout=settings.callback_timeout,
         give_up_after=settings.callback_retry_seconds,
         allow_private=settings.allow_private_callbacks,
+        other_signer=_openai_signer(resources),
     )
     worker = Worker(
         settings=settings,
@@ -243,6 +249,23 @@ def _secret_lookup(resources: Resources) -> SecretLookup:
         return secret
 
     return secret_for
+
+
+def _openai_signer(resources: Resources) -> OtherSigner:
+    webhooks = WebhookStore(resources.db)
+
+    async def sign(delivery: DeliveryRecord, body: bytes, timestamp: int) -> (
+            dict[str, str] | None):
+        """An OpenAI video event: signed with the account's `whsec_` secret (Standard
+        Webhooks); anything else (or a webhook removed since): Kling's signature."""
+        message_id = event_id(body)
+        hook = await webhooks.get(delivery.account_id) if message_id is not None else None
+        if message_id is None or hook is None:
+            return None
+        secret = resources.master.decrypt(hook.secret_enc)
+        return signed_headers(secret, message_id, timestamp, body)
+
+    return sign
 
 
 @asynccontextmanager

@@ -197,6 +197,14 @@ class Settings(BaseSettings):
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     models: dict[str, ModelRoute] = Field(default_factory=dict)
 
+    # The OpenAI Videos API (/v1/videos)
+    openai_models: dict[str, str] = Field(
+        default_factory=lambda: {"sora-2": "kling-v1", "sora-2-pro": "kling-v1"},
+        description="OpenAI model names -> the model (a Kling name or a `models` entry) that "
+        "serves them on /v1/videos; a dated snapshot (sora-2-2025-10-06) maps as its base name, "
+        "and a name this server serves maps to itself.",
+    )
+
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:

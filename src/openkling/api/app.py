@@ -23,6 +23,7 @@ from openkling.api.errors import install_error_handlers
 from openkling.api.failures import request_failures
 from openkling.api.fastpath import poll_key, send_poll
 from openkling.api.middleware import RequestContextMiddleware
+from openkling.api.openai.router import router as openai_router
 from openkling.api.routes_admin import router as admin_router
 from openkling.api.routes_console import router as console_router
 from openkling.api.services import ApiServices
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     for prefix in ("/v1", "/kling/v1"):
         app.include_router(routes_tasks.router, prefix=prefix)
         app.include_router(routes_account.router, prefix=prefix)
+    # OpenAI's Videos API: /v1/videos and /v1/videos/video_... (never a Kling family path).
+    app.include_router(openai_router, prefix="/v1")
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
@@ -99,7 +102,8 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
         image_body_bytes=settings.max_image_body_bytes,
-        image_paths=tuple(f"/{f.path}" for f in FAMILIES.values() if f.image_fields),
+        image_paths=(*(f"/{f.path}" for f in FAMILIES.values() if f.image_fields),
+                     "/v1/videos"),
     )
     return app
 

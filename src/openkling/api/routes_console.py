@@ -8,6 +8,7 @@ in the Kling envelope; a task of another account is a 404 like a missing one.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Annotated, Any
 
@@ -147,7 +148,7 @@ async def task_detail(task_id: str, request: Request) -> Response:
     runtime, request_id = context(request)
     store = ConsoleStore(runtime.db)
     task = (await store.get_task(principal.account_id, task_id)
-            if task_id.isdigit() and len(task_id) <= 24 else None)
+            if _TASK_ID.fullmatch(task_id) else None)
     if task is None:
         raise KlingError.not_found()
     deliveries = await store.deliveries_of(principal.account_id, task.id)
@@ -163,6 +164,10 @@ async def task_detail(task_id: str, request: Request) -> Response:
         ],
     }
     return envelope(data, request_id)
+
+
+#: Task ids: Kling's digits, or an OpenAI-created video's `video_<hex>` (api/openai).
+_TASK_ID = re.compile(r"[0-9]{1,24}|video_[0-9a-f]{1,18}")
 
 
 def _summary(runtime: ApiServices, task: TaskRecord) -> dict[str, Any]:

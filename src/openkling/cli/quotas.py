@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from openkling.cli.server_options import DatabaseUrl, DataDir, settings_from
+from openkling.cli.store_jobs import account_or_exit, run_with_store
 from openkling.clock import now_ms
-from openkling.config import Settings
 from openkling.core.costs import pack_to_wire
-from openkling.store import migrate
-from openkling.store.database import Database
 from openkling.store.quotas import QuotaStore
 
 app = typer.Typer(help="Manage account quotas (resource packs of units).", no_args_is_help=True)
 console = Console()
-T = TypeVar("T")
 
 
 def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="quota")
-
-
-def _with_store(settings: Settings, job: Callable[[QuotaStore], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            await migrate.upgrade(db)
-            return await job(QuotaStore(db))
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 def _parse_time(value: str, hint: str) -> int:
@@ -51,15 +34,6 @@ def _parse_time(value: str, hint: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-async def _account(quotas: QuotaStore, name: str) -> int:
-    account_id = await quotas.account_id(name)
-    if account_id is None:
-        console.print(f"[red]No account named {name!r} (create it with `openkling keys "
-                      "create`).[/red]")
-        raise typer.Exit(1)
-    return account_id
 
 
 @app.command()
@@ -89,12 +63,12 @@ def add(
     settings = settings_from(data_dir=data_dir, database_url=database_url)
 
     async def job(quotas: QuotaStore) -> dict[str, object]:
-        account_id = await _account(quotas, account)
+        account_id = await account_or_exit(quotas, account)
         pack = await quotas.add_pack(account_id, name=name or f"{units:g} units", units=units,
                                      now=now, effective_at=effective, expires_at=expires_at)
         return pack_to_wire(pack, now)
 
-    info = _with_store(settings, job)
+    info = run_with_store(settings, QuotaStore, job)
     if as_json:
         typer.echo(json.dumps(info))
         return
@@ -113,10 +87,10 @@ def list_packs(
     now = now_ms()
 
     async def job(quotas: QuotaStore) -> list[dict[str, object]]:
-        return [pack_to_wire(p, now) for p in await quotas.packs(await _account(quotas,
-                                                                                 account))]
+        account_id = await account_or_exit(quotas, account)
+        return [pack_to_wire(p, now) for p in await quotas.packs(account_id)]
 
-    rows = _with_store(settings, job)
+    rows = run_with_store(settings, QuotaStore, job)
     if as_json:
         typer.echo(json.dumps(rows))
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,6 +39,9 @@ from openkling.store.tasks import (
 )
 
 _ID_ATTEMPTS = 3
+#: The stored request's key for what a front door other than Kling's needs to answer a task
+#: in its own shape (see api/openai); providers never see it.
+FRONT_KEY = "front"
 
 
 class TaskService:
@@ -68,9 +71,16 @@ class TaskService:
         self._unavailable = unavailable or {}
 
     async def create(self, principal: Principal, req: BaseModel,
-                     family: Family = FAMILIES[TEXT2VIDEO]) -> TaskRecord:
+                     family: Family = FAMILIES[TEXT2VIDEO], *,
+                     front: Mapping[str, Any] | None = None,
+                     new_id: Callable[[], str] = new_task_id,
+                     callback_url: str | None = None) -> TaskRecord:
         """Validate what only the server can (model, provider, images, callback, quota) and
-        queue the task; every refusal is a Kling error naming the field."""
+        queue the task; every refusal is a Kling error naming the field.
+
+        Another front door (the OpenAI API) passes its id shape (`new_id`), what it needs to
+        answer in its own shape later (`front`, kept in the stored request under
+        `FRONT_KEY`, never sent to a provider) and its webhook URL (`callback_url`)."""
         model = self._registry.resolve(getattr(req, "model_name", None))
         assert family.normalize is not None
         stored = family.normalize(req, model.name)
@@ -95,7 +105,10 @@ class TaskService:
             stored.pop(name, None)
         if ignored:
             stored["ignored_fields"] = ignored
-        task_id = new_task_id()
+        stored.pop(FRONT_KEY, None)  # a client's field of that name is not a door's note
+        if front is not None:
+            stored[FRONT_KEY] = dict(front)
+        task_id = new_id()
         images = await self._load_images(family, req, principal.account_id)
         stored["inputs"] = {name: {"key": f"inputs/{task_id}/{name}.{image.extension}",
                                    "width": image.width, "height": image.height,
@@ -104,7 +117,7 @@ class TaskService:
         if not stored["inputs"]:
             del stored["inputs"]
         provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
-        callback_url = getattr(req, "callback_url", None)
+        callback_url = callback_url or getattr(req, "callback_url", None)
         external_task_id = getattr(req, "external_task_id", None)
         if callback_url:
             try:
@@ -137,7 +150,7 @@ class TaskService:
         units = task_units(self._settings.unit_prices, family.path, stored)
         kept = await store_images(self._storage, task_id, images) if images else {}
         try:
-            task = await self._insert(values, units)
+            task = await self._insert(values, units, new_id)
         except BaseException:
             await forget_images(self._storage, kept)
             raise
@@ -153,7 +166,8 @@ class TaskService:
             raise KlingError(Code.UNAVAILABLE, "image inputs are not available on this server")
         return await load_images(family, req, self._images, account=account)
 
-    async def _insert(self, values: dict[str, Any], units: float) -> TaskRecord:
+    async def _insert(self, values: dict[str, Any], units: float,
+                      new_id: Callable[[], str]) -> TaskRecord:
         """Insert (Kling errors for the account's limits); on the (very unlikely) clash of two
         processes' ids, again with a new id."""
         try:
@@ -163,7 +177,7 @@ class TaskService:
                         values, max_unfinished=self._settings.max_unfinished_tasks, units=units
                     )
                 except DuplicateTaskId:
-                    values = {**values, "id": new_task_id()}
+                    values = {**values, "id": new_id()}
             return await self._store.insert(
                 values, max_unfinished=self._settings.max_unfinished_tasks, units=units
             )
@@ -203,6 +217,31 @@ class TaskService:
         return await self._store.list_page(
             principal.account_id, offset=(page_num - 1) * page_size, limit=page_size, kind=kind
         )
+
+    async def get_of(self, principal: Principal, task_id: str,
+                     kinds: Collection[str]) -> TaskRecord:
+        """A task by id (not external id), of any of `kinds`."""
+        for kind in kinds if _storable(task_id) else ():
+            task = await self._store.get_by_id(principal.account_id, task_id, kind=kind)
+            if task is not None:
+                return task
+        raise KlingError.not_found()
+
+    async def list_prefixed(self, principal: Principal, *, prefix: str,
+                            kinds: Collection[str], after: str | None, limit: int,
+                            ascending: bool) -> list[TaskRecord]:
+        """A keyset page of the account's tasks whose ids start with `prefix`."""
+        if after is not None and not _storable(after):
+            return []
+        return await self._store.list_prefixed(principal.account_id, prefix=prefix,
+                                               kinds=kinds, after=after, limit=limit,
+                                               ascending=ascending)
+
+    async def delete_finished(self, principal: Principal, task: TaskRecord,
+                              kinds: Collection[str]) -> bool:
+        """Remove a finished task's row (its files are the caller's); False if it is gone."""
+        return await self._store.delete_finished(principal.account_id, task.id,
+                                                 kinds=kinds) is not None
 
     async def cancel(self, principal: Principal, key: str, kind: str = TEXT2VIDEO) -> (
             TaskRecord):

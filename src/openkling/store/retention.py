@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from openkling.storage.base import Storage
+from openkling.storage.previews import preview_keys
 from openkling.store.database import Database
 from openkling.store.tables import callback_deliveries, relay_events, tasks
 
@@ -44,6 +45,14 @@ def storage_keys(request: dict[str, Any] | None, result: dict[str, Any] | None) 
     return keys
 
 
+def result_previews(result: dict[str, Any] | None) -> list[str]:
+    """The keys of the previews a task's stored videos may have (made on request, so any of
+    them may be missing; see storage/previews.py)."""
+    return [preview for item in (result or {}).get("videos") or []
+            if isinstance(item, dict) and item.get("storage_key")
+            for preview in preview_keys(str(item["storage_key"]))]
+
+
 async def delete_expired(
     db: Database, storage: Storage, *, now_ms: int, retention_days: float, batch: int = 200,
     pause: float = 0.05, max_batches: int | None = None,
@@ -70,6 +79,8 @@ async def delete_expired(
                 for key in storage_keys(request, result):
                     await storage.delete(key)
                     outcome.files += 1
+                for key in result_previews(result):
+                    await storage.delete(key)
             except Exception as exc:
                 log.warning("retention: files of task %s not deleted, kept for the next round "
                             "(%s: %s)", task_id, type(exc).__name__, exc)

@@ -173,3 +173,15 @@ quota_charges = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("settled_at", BigInteger, nullable=True),
 )
+
+# Where an account's OpenAI-style video events (video.completed / video.failed) go, and the
+# `whsec_` secret (encrypted with the master key) that signs them (see store/webhooks.py).
+openai_webhooks = Table(
+    "openai_webhooks",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True,
+           autoincrement=False),
+    Column("url", Text, nullable=False),
+    Column("secret_enc", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

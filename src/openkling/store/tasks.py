@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,15 +26,22 @@ from openkling.store.fastread import SqliteFastReader
 from openkling.store.pgread import PostgresTaskReader
 from openkling.store.quotas import QuotaStore
 from openkling.store.records import UNFINISHED, TaskRecord, TaskStatus
-from openkling.store.tables import accounts, callback_deliveries, claim_turns, tasks
+from openkling.store.tables import (
+    accounts,
+    callback_deliveries,
+    claim_turns,
+    relay_events,
+    tasks,
+)
 
 _HEARTBEAT_CHUNK = 500
 #: The family of tasks created before families existed, and the default of every query.
 TEXT2VIDEO = "videos/text2video"
 CANCELLED_MESSAGE = "cancelled by the user"
 
-#: Builds the callback body for a task that just changed status.
-PayloadFn = Callable[[TaskRecord], str]
+#: Builds the callback body for a task that just changed status (None: nothing to send for
+#: this change).
+PayloadFn = Callable[[TaskRecord], str | None]
 
 
 class StoreConflict(OpenKlingError):
@@ -147,6 +154,11 @@ class TaskStore:
             found = await self._lookup(_GET_BY_EXTERNAL, account_id, key, kind)
         return found
 
+    async def get_by_id(self, account_id: int, task_id: str, *, kind: str = TEXT2VIDEO) -> (
+            TaskRecord | None):
+        """By task id only, within one family (the cached read of the poll path)."""
+        return await self._lookup(_GET_BY_ID, account_id, task_id, kind)
+
     async def get_by_external(self, account_id: int, external_task_id: str, *,
                               kind: str = TEXT2VIDEO) -> TaskRecord | None:
         return await self._lookup(_GET_BY_EXTERNAL, account_id, external_task_id, kind)
@@ -176,6 +188,40 @@ class TaskStore:
                 .limit(limit)
             )
             return [TaskRecord.from_row(r) for r in rows]
+
+    async def list_prefixed(self, account_id: int, *, prefix: str, kinds: Collection[str],
+                            after: str | None, limit: int, ascending: bool) -> list[TaskRecord]:
+        """Keyset page of the account's tasks whose id starts with `prefix` (ids that sort in
+        creation order), after the id `after` in the chosen direction."""
+        where = [tasks.c.account_id == account_id, tasks.c.kind.in_(list(kinds)),
+                 tasks.c.id.startswith(prefix, autoescape=True)]
+        if after is not None:
+            where.append(tasks.c.id > after if ascending else tasks.c.id < after)
+        order = tasks.c.id.asc() if ascending else tasks.c.id.desc()
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(tasks).where(*where).order_by(order).limit(limit))
+            return [TaskRecord.from_row(r) for r in rows]
+
+    async def delete_finished(self, account_id: int, task_id: str, *,
+                              kinds: Collection[str]) -> TaskRecord | None:
+        """Remove a finished task of the account (and its outbox and relay events); None when
+        there is no such finished task. Its files are the caller's to remove."""
+        finished = (TaskStatus.SUCCEED, TaskStatus.FAILED)
+        async with self._write([task_id]) as conn:
+            row = (await conn.execute(
+                select(tasks)
+                .where(tasks.c.id == task_id, tasks.c.account_id == account_id,
+                       tasks.c.kind.in_(list(kinds)), tasks.c.status.in_(finished))
+                .with_for_update()
+            )).first()
+            if row is None:
+                return None
+            # The rows that refer to the task first (PostgreSQL checks foreign keys at once).
+            await conn.execute(delete(callback_deliveries)
+                               .where(callback_deliveries.c.task_id == task_id))
+            await conn.execute(delete(relay_events).where(relay_events.c.task_id == task_id))
+            await conn.execute(delete(tasks).where(tasks.c.id == task_id))
+            return TaskRecord.from_row(row)
 
     async def request_cancel(self, account_id: int, key: str, *, now: int,
                              kind: str = TEXT2VIDEO) -> TaskRecord | None:
@@ -553,12 +599,15 @@ class TaskStore:
         """The outbox row for a status change, written in the same transaction as the change."""
         if not task.callback_url:
             return
+        payload = self._payload(task)
+        if payload is None:
+            return
         await conn.execute(
             insert(callback_deliveries).values(
                 task_id=task.id,
                 account_id=task.account_id,
                 url=task.callback_url,
-                payload=self._payload(task),
+                payload=payload,
                 state="pending",
                 attempts=0,
                 next_attempt_at=now,

@@ -49,6 +49,9 @@ CLAIM_MARGIN_SECONDS = 30.0
 
 #: An account's callback signing secret, by account id.
 SecretLookup = Callable[[int], Awaitable[str]]
+#: The headers of a delivery signed another way (another front door's webhooks, see
+#: core/openai_webhooks.py): (delivery, body, unix timestamp) -> headers, or None for Kling's.
+OtherSigner = Callable[[DeliveryRecord, bytes, int], Awaitable[dict[str, str] | None]]
 
 
 class CallbackDeliverer:
@@ -60,7 +63,9 @@ class CallbackDeliverer:
         timeout: float,
         give_up_after: float,
         allow_private: bool,
+        other_signer: OtherSigner | None = None,
     ) -> None:
+        self._other_signer = other_signer
         self.deliveries = deliveries
         self._secret = secret_for
         self.timeout = timeout
@@ -156,8 +161,10 @@ class CallbackDeliverer:
             return
         body = delivery.payload.encode()
         timestamp = int(time.time())
-        secret = await self._secret(delivery.account_id)
-        headers = {
+        other = (await self._other_signer(delivery, body, timestamp)
+                 if self._other_signer is not None else None)
+        secret = await self._secret(delivery.account_id) if other is None else ""
+        headers = other or {
             "Content-Type": "application/json",
             "User-Agent": "openkling-callbacks",
             TIMESTAMP_HEADER: str(timestamp),

@@ -14,7 +14,7 @@ import * as system from "./pages/system.js";
 const ROUTES = [
   { pattern: /^\/signin$/, page: signin, public: true },
   { pattern: /^\/tasks$/, page: tasks, nav: "tasks" },
-  { pattern: /^\/tasks\/(\d+)$/, page: task, nav: "tasks" },
+  { pattern: /^\/tasks\/(\d+|video_[0-9a-f]+)$/, page: task, nav: "tasks" },
   { pattern: /^\/create$/, page: create, nav: "create" },
   { pattern: /^\/admin$/, page: admin, nav: "admin", admin: true },
   { pattern: /^\/quotas$/, page: quotas, nav: "quotas", admin: true },

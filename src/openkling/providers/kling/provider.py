@@ -77,7 +77,7 @@ log = logging.getLogger("openkling.providers.kling")
 CALLBACK_PATH = "/upstream/kling"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 #: Keys of a stored request that are ours (core/service.py), never sent upstream.
-_STORED_ONLY = frozenset({"inputs", "ignored_fields"})
+_STORED_ONLY = frozenset({"inputs", "ignored_fields", "front"})
 
 
 class _Ambiguous(OpenKlingError):

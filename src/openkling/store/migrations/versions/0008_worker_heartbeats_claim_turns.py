@@ -7,8 +7,8 @@ task, so task leases cannot tell whether any worker is alive; this row can (`/re
 claim_turns: when each account last had a task of a provider claimed, so the claim can serve
 accounts in turn (store/tasks.py `claim`).
 
-Revision ID: 0007
-Revises: 0003
+Revision ID: 0008
+Revises: 0007
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0003"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
