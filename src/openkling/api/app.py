@@ -86,6 +86,9 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     for prefix in ("/v1", "/kling/v1"):
         app.include_router(routes_tasks.router, prefix=prefix)
         app.include_router(routes_account.router, prefix=prefix)
+    # Kling's account route has no /v1: at the root, and under a gateway's own prefix.
+    for prefix in ("", "/kling"):
+        app.include_router(routes_account.router, prefix=prefix)
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)

@@ -161,7 +161,8 @@ async def test_every_route_authenticates_before_404(http: httpx.AsyncClient,
 
 
 async def test_account_costs_without_quotas(http: httpx.AsyncClient, alice: Credentials) -> None:
-    for prefix in ("/v1", "/kling/v1"):
+    # Kling's own route is at the root (no /v1); a gateway adds its prefix; both /v1 forms stay.
+    for prefix in ("", "/kling", "/v1", "/kling/v1"):
         response = await http.get(f"{prefix}/account/costs?start_time=0&end_time=1",
                                   headers=alice.headers)
         body = response.json()
@@ -171,6 +172,11 @@ async def test_account_costs_without_quotas(http: httpx.AsyncClient, alice: Cred
                                 headers=alice.headers), 400, 1201, "end_time: ")
     assert_error(await http.get("/v1/account/costs?start_time=x", headers=alice.headers),
                  400, 1201, "start_time: ")
+    for path in ("/account/costs", "/kling/account/costs"):
+        assert_error(await http.get(path, headers={"Authorization": "Bearer ok-wrong"}),
+                     401, 1002)
+        assert_error(await http.get(f"{path}?start_time=5&end_time=1", headers=alice.headers),
+                     400, 1201, "end_time: ")
 
 
 async def test_quota_spend_refund_and_exhaustion(server: ServerHandle,
