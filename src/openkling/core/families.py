@@ -56,10 +56,34 @@ def _set(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
+#: Values that ask for nothing: what clients send by default for a feature they do not use
+#: (field -> whether this value, in this body, is such a value). They are accepted by every
+#: provider and change nothing; any other value of the field asks for the feature.
+ASKS_NOTHING: Mapping[str, Callable[[Any, Mapping[str, Any]], bool]] = {
+    "sound": lambda value, _: value == "off",
+    "multi_shot": lambda value, _: value is False,
+    "watermark_info": lambda value, _: isinstance(value, dict) and value.get("enabled") is False,
+    # Kling applies the fidelities to a reference image: without one they change nothing
+    # (the official image node sends human_fidelity 0.45 on every call).
+    "image_fidelity": lambda _, body: not _set(body.get("image")),
+    "human_fidelity": lambda _, body: not (_set(body.get("image"))
+                                           and _set(body.get("image_reference"))),
+}
+
+
+def asks_for(name: str, value: Any, body: Mapping[str, Any]) -> bool:
+    """Whether `value` of the field `name` asks for something (see ASKS_NOTHING)."""
+    if not _set(value):
+        return False
+    neutral = ASKS_NOTHING.get(name)
+    return neutral is None or not neutral(value, body)
+
+
 def requested_optional(family: Family, req: BaseModel) -> list[str]:
-    """The optional fields this request sets (declared fields and kept extras alike)."""
+    """The optional fields this request sets to a value that asks for something (declared
+    fields and kept extras alike)."""
     values = {**req.model_dump(exclude_none=True), **(req.model_extra or {})}
-    return [name for name in family.optional_fields if _set(values.get(name))]
+    return [name for name in family.optional_fields if asks_for(name, values.get(name), values)]
 
 
 def check_honoured(family: Family, req: BaseModel, honoured: Iterable[str], *,
