@@ -136,6 +136,8 @@ def _images(req: ImageGenerationRequest, model_name: str) -> dict[str, Any]:
 
 def _pass_through(req: PassThroughRequest, model_name: str) -> dict[str, Any]:
     body = req.model_dump(exclude_none=True, exclude=set(TRANSPORT_FIELDS))
+    if "duration" in body:  # stored as a number like every family's; a relay sends "5"
+        body["duration"] = int(body["duration"])
     return {**body, "model_name": model_name}
 
 

@@ -74,7 +74,8 @@ class TaskService:
         model = self._registry.resolve(getattr(req, "model_name", None))
         assert family.normalize is not None
         stored = family.normalize(req, model.name)
-        if "duration" in stored and stored["duration"] not in model.durations:
+        if family.result == "videos" and "duration" in stored \
+                and int(stored["duration"]) not in model.durations:
             allowed = ", ".join(f'"{d}"' for d in model.durations)
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
