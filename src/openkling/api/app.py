@@ -20,7 +20,7 @@ from openkling.api import (
 )
 from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
-from openkling.api.fastpath import poll_key, send_poll
+from openkling.api.fastpath import poll_key, send_poll, squeeze_slashes
 from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.routes_admin import router as admin_router
 from openkling.api.routes_console import router as console_router
@@ -44,6 +44,8 @@ class OpenKlingApp(FastAPI):
     fast_poll = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            squeeze_slashes(scope)
         if self.fast_poll:
             key = poll_key(scope)
             services: ApiServices | None = getattr(self.state, "services", None)

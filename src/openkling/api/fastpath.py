@@ -19,11 +19,22 @@ from openkling.api.poll import answer_poll
 from openkling.api.services import ApiServices
 from openkling.core.families import FAMILIES
 
-_POLL_PATH = re.compile(r"/(?:kling/)?v1/((?:videos|images)/[^/]+)/([^/]+)")
+_POLL_PATH = re.compile(r"/(?:kling/)?v1/(.+)/([^/]+)")
+_SLASHES = re.compile(r"//+")
 _JSON = (b"content-type", b"application/json")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
-_ROUTE = "/v1/videos/text2video/{task_id}"
-_KLING_ROUTE = "/kling" + _ROUTE
+#: The /metrics route label of each family's poll: (official form, gateway form).
+_ROUTES = {path: (f"/v1/{path}/{{task_id}}", f"/kling/v1/{path}/{{task_id}}")
+           for path in FAMILIES}
+
+
+def squeeze_slashes(scope: Scope) -> None:
+    """Serve `/v1/images/kolors-virtual-try-on//{id}` (the official try-on client's poll) as
+    the path with single slashes. A substring test on every request; a rewrite only when
+    there is something to rewrite."""
+    path = scope.get("path")
+    if path and "//" in path:
+        scope["path"] = _SLASHES.sub("/", path)
 
 
 def poll_key(scope: Scope) -> tuple[str, str] | None:
@@ -52,5 +63,5 @@ async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
     path = scope["path"]
-    route = _KLING_ROUTE if path.startswith("/kling/") else _ROUTE
+    route = _ROUTES[kind][1 if path.startswith("/kling/") else 0]
     finish_request("GET", route, path, answer.status, started, request_id, answer.account)
