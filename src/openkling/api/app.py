@@ -27,7 +27,7 @@ from openkling.api.routes_console import router as console_router
 from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
-from openkling.core.families import FAMILIES
+from openkling.core.families import body_limits
 
 DESCRIPTION = """A self-hosted, Kling-compatible video generation API.
 
@@ -101,8 +101,7 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     app.include_router(routes_account.fallback)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-        image_body_bytes=settings.max_image_body_bytes,
-        image_paths=tuple(f"/{f.path}" for f in FAMILIES.values() if f.image_fields),
+        body_limits=body_limits(settings.max_body_bytes, settings.max_image_body_bytes),
     )
     return app
 

@@ -71,7 +71,7 @@ class TaskService:
                      family: Family = FAMILIES[TEXT2VIDEO]) -> TaskRecord:
         """Validate what only the server can (model, provider, images, callback, quota) and
         queue the task; every refusal is a Kling error naming the field."""
-        model = self._registry.resolve(getattr(req, "model_name", None))
+        model = self._registry.resolve(getattr(req, "model_name", None) or family.default_model)
         assert family.normalize is not None
         stored = family.normalize(req, model.name)
         if family.result == "videos" and "duration" in stored \
@@ -87,9 +87,7 @@ class TaskService:
                              + (f": {reason}" if reason else ""))
         honoured = provider_families(provider).get(family.path)
         if honoured is None:
-            raise KlingError.invalid(
-                "model_name", f"{family.path} is not served by {model.name} on this server"
-            )
+            raise self._not_served(family, model.provider)
         ignored = check_honoured(family, req, honoured, who=f"{model.name} on this server",
                                  accept_ignored=self._settings.accept_ignored_fields)
         for name in ignored:
@@ -141,6 +139,16 @@ class TaskService:
         if self.on_created is not None:
             self.on_created()
         return task
+
+    def _not_served(self, family: Family, provider: str) -> KlingError:
+        """The family, the provider that was asked and the one that would serve it."""
+        others = sorted(name for name, serving in self._providers.items()
+                        if family.path in provider_families(serving))
+        would = (f"the provider {others[0]!r} on this server serves it (send a model_name "
+                 "routed there)" if others else
+                 "the relay provider 'kling' serves it (a relay to Kling; see docs/relay.md)")
+        return KlingError.invalid(
+            family.path, f"not served by the provider {provider!r} of this server; {would}")
 
     async def _load_images(self, family: Family, req: BaseModel) -> dict[str, InputImage]:
         if not any(getattr(req, name, None) for name in family.image_fields):

@@ -138,8 +138,10 @@ async def test_a_family_no_provider_serves_is_refused_at_create(http: httpx.Asyn
                                                                 alice: Credentials) -> None:
     response = await http.post("/kling/v1/videos/effects", headers=alice.headers,
                                json={"effect_scene": "hug", "input": {}})
-    message = assert_error(response, 400, 1201, "model_name: ")
-    assert "videos/effects is not served" in message
+    message = assert_error(response, 400, 1201, "videos/effects: ")
+    assert message == ("videos/effects: not served by the provider "
+                       "'tests.doubles.provider:ProviderDouble' of this server; the relay "
+                       "provider 'kling' serves it (a relay to Kling; see docs/relay.md)")
     # Its query and list routes exist (and find nothing).
     assert_error(await http.get("/v1/videos/effects/123", headers=alice.headers), 404, 1203)
     listed = await http.get("/v1/videos/effects", headers=alice.headers)

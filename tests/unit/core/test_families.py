@@ -15,16 +15,20 @@ from openkling.core.families import (
     requested_optional,
 )
 from openkling.core.family_requests import (
+    AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest
 
+#: kling-api.md, "Task families beyond text2video".
 CONTRACT_FAMILIES = {
     "videos/text2video", "videos/image2video", "videos/omni-video", "videos/multi-image2video",
     "videos/video-extend", "videos/lip-sync", "videos/effects", "images/generations",
-    "images/kolors-virtual-try-on",
+    "images/kolors-virtual-try-on", "images/omni-image", "images/multi-image2image",
+    "images/editing/expand", "videos/avatar/image2video", "videos/multi-elements",
+    "audio/text-to-audio", "audio/video-to-audio",
 }
 
 
@@ -94,6 +98,10 @@ CONTRACT_RESULTS = {
     "videos/omni-video": "videos", "videos/multi-image2video": "videos",
     "videos/video-extend": "videos", "videos/lip-sync": "videos", "videos/effects": "videos",
     "images/generations": "images", "images/kolors-virtual-try-on": "images",
+    "images/omni-image": "images", "images/multi-image2image": "images",
+    "images/editing/expand": "images", "videos/avatar/image2video": "videos",
+    "videos/multi-elements": "videos", "audio/text-to-audio": "audios",
+    "audio/video-to-audio": "audios",
 }
 
 
@@ -113,7 +121,8 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert set(FAMILIES[IMAGES].optional_fields) == {"image", "image_reference",
                                                      "human_fidelity"}
     relay_only = set(FAMILIES) - {TEXT2VIDEO, IMAGE2VIDEO, IMAGES}
-    assert all(FAMILIES[p].request is PassThroughRequest for p in relay_only)
+    assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
+                                       else PassThroughRequest) for p in relay_only)
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 
