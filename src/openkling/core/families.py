@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -171,16 +172,25 @@ def _images(req: ImageGenerationRequest, model_name: str) -> dict[str, Any]:
     }
 
 
-def _pass_through(req: PassThroughRequest, model_name: str) -> dict[str, Any]:
+#: Where a stored request keeps the model it was routed by when the client sent none to a
+#: route whose Kling form takes none (never forwarded: see `ROUTED_MODEL` in the relay).
+ROUTED_MODEL = "routed_model"
+
+
+def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
+                  names_models: bool = True) -> dict[str, Any]:
     body = req.model_dump(exclude_none=True, exclude=set(TRANSPORT_FIELDS))
-    if "duration" in body:  # stored as a number like every family's; a relay sends "5"
-        body["duration"] = int(body["duration"])
+    if isinstance(req, PassThroughRequest) and req.duration is not None:
+        body["duration"] = int(req.duration)  # a number like every video family's; sent "5"
+    if not names_models and "model_name" not in body:
+        return {**body, ROUTED_MODEL: model_name}  # verbatim: Kling's route takes no model
     return {**body, "model_name": model_name}
 
 
 def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
-    extras = {k: v for k, v in (req.model_extra or {}).items() if k in NEWER_VIDEO_FIELDS}
-    return {**normalized_request(req, model_name), **extras}
+    # Every field Kling may know and this model does not declare is kept, as on every
+    # family: a relay forwards it; a local model honours the optional ones or refuses them.
+    return {**normalized_request(req, model_name), **(req.model_extra or {})}
 
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
@@ -189,7 +199,8 @@ def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
     result: Result = ("images" if path.startswith("images/")
                       else "audios" if path.startswith("audio/") else "videos")
     return Family(path=path, request=AudioRequest if result == "audios" else PassThroughRequest,
-                  result=result, normalize=_pass_through, media=media, models=models,
+                  result=result, normalize=partial(_pass_through, names_models=bool(models)),
+                  media=media, models=models,
                   default_model=models[0] if models else default_model)
 
 

@@ -231,7 +231,9 @@ def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, An
     defaults; the family's own fields are in `request`)."""
     return GenerationSpec(
         task_id=task_id,
-        model_name=stored["model_name"],
+        # A relay-only family whose Kling route takes no model keeps the one it was routed
+        # by apart (core/families.py ROUTED_MODEL), so that it is not forwarded.
+        model_name=stored.get("model_name") or stored["routed_model"],
         prompt=stored.get("prompt") or "",
         negative_prompt=stored.get("negative_prompt"),
         cfg_scale=float(stored.get("cfg_scale", 0.5)),

@@ -41,6 +41,10 @@ def storage_keys(request: dict[str, Any] | None, result: dict[str, Any] | None) 
     for kind in ("videos", "images"):
         keys += [str(item["storage_key"]) for item in (result or {}).get(kind) or []
                  if isinstance(item, dict) and item.get("storage_key")]
+    for audio in (result or {}).get("audios") or []:
+        formats = audio.get("formats") if isinstance(audio, dict) else None
+        keys += [str(item["storage_key"]) for item in (formats or {}).values()
+                 if isinstance(item, dict) and item.get("storage_key")]
     return keys
 
 

@@ -53,10 +53,10 @@ def test_images_defaults() -> None:
     assert stored["image_fidelity"] == 0.5
 
 
-def test_text2video_keeps_newer_fields_only() -> None:
+def test_text2video_keeps_newer_and_unknown_fields_like_every_family() -> None:
     req = Text2VideoRequest.model_validate({"prompt": "x", "sound": "on", "whatever": 1})
     stored = FAMILIES[TEXT2VIDEO].normalize(req, "kling-v2-6")  # type: ignore[misc]
-    assert stored["sound"] == "on" and "whatever" not in stored
+    assert stored["sound"] == "on" and stored["whatever"] == 1
     assert requested_optional(FAMILIES[TEXT2VIDEO], req) == ["sound"]
 
 

@@ -97,6 +97,8 @@ class UpstreamTask:
     videos: list[dict[str, Any]] = field(default_factory=list)
     #: `task_result.images` of the image families: `{index, url}` each.
     images: list[dict[str, Any]] = field(default_factory=list)
+    #: `task_result.audios` of the audio families: `{id, url_mp3, url_wav, duration_*}`.
+    audios: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -121,6 +123,7 @@ class UpstreamTask:
             progress=float(progress) if isinstance(progress, int | float) else None,
             videos=_objects(result.get("videos")),
             images=_objects(result.get("images")),
+            audios=_objects(result.get("audios")),
         )
 
 
