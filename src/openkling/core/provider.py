@@ -207,6 +207,14 @@ class ProviderStatus:
 
 
 @runtime_checkable
+class DescribesChannels(Protocol):
+    """A provider with upstream channels (the relay): what the operator's console lists of
+    them, without secrets, so that the API never reads a provider's options itself."""
+
+    def describe_channels(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
 class ReportsStatus(Protocol):
     """A provider whose start finishes in the background (a model process loading weights):
     readiness asks it, without I/O, where it is. A provider without it is ready once started."""

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 
-from openkling.storage.base import Storage
 from openkling.store.database import Database
 from openkling.store.tables import callback_deliveries, relay_events, tasks
 
@@ -23,6 +22,12 @@ log = logging.getLogger(__name__)
 
 FINISHED = ("succeed", "failed")
 DAY_MS = 24 * 3600 * 1000
+
+
+class DeletesFiles(Protocol):
+    """Where a task's files are (the `Storage`, which the store does not import)."""
+
+    async def delete(self, key: str) -> None: ...
 
 
 @dataclass
@@ -49,7 +54,7 @@ def storage_keys(request: dict[str, Any] | None, result: dict[str, Any] | None) 
 
 
 async def delete_expired(
-    db: Database, storage: Storage, *, now_ms: int, retention_days: float, batch: int = 200,
+    db: Database, storage: DeletesFiles, *, now_ms: int, retention_days: float, batch: int = 200,
     pause: float = 0.05, max_batches: int | None = None,
 ) -> RetentionResult:
     """Delete finished tasks last updated before `now - retention_days`, `batch` at a time."""

@@ -138,6 +138,12 @@ class KlingProvider:
         """The tracker's loops then run under the worker's supervisor (readiness, exit)."""
         self.loops = loops
 
+    def describe_channels(self) -> list[dict[str, Any]]:
+        """The channels as configured, without their keys (the admin console lists them)."""
+        return [{"name": c.name, "base_url": c.base_url, "path_prefix": c.path_prefix,
+                 "models": c.models, "max_concurrency": c.max_concurrency,
+                 "priority": c.priority, "weight": c.weight} for c in self.options.channels]
+
     def check(self, spec: GenerationSpec) -> None:
         if not any(c.serves(spec.model_name, spec.kind) for c in self.options.channels):
             raise KlingError.invalid(
