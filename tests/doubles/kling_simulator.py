@@ -160,7 +160,9 @@ class KlingSimulatorDouble:
                  api_keys: tuple[str, ...] = (), concurrency_limit: int = 5,
                  processing_after: float = 0.5, finish_after: float = 1.5,
                  video: bytes | None = None, slow_seconds: float = 3.0,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None,
+                 families: tuple[str, ...] = FAMILY_PATHS,
+                 models: tuple[str, ...] = MODELS) -> None:
         self.access_keys = dict(access_keys or {})
         self.api_keys = set(api_keys)
         self.concurrency_limit = concurrency_limit
@@ -187,6 +189,9 @@ class KlingSimulatorDouble:
         self.create_paths: list[str] = []
         self.faults = Faults()
         self.public_url = public_url
+        #: The family paths served (Kling's by default; a test may add one Kling ships).
+        self.families = families
+        self.models = models
         self._unfinished: dict[str, list[int]] = collections.defaultdict(list)
         #: Most upstream tasks one account had unfinished at once (what 1303 would guard).
         self.peak_unfinished: collections.Counter[str] = collections.Counter()
@@ -334,7 +339,7 @@ class KlingSimulatorDouble:
                                                        or body.get("image_tail")):
                 return "image is required"
             model = body.get("model_name") or body.get("model") or "kling-v1"
-            if model not in MODELS:
+            if model not in sim.models:
                 return f"model_name {model} is invalid"
             durations = [str(d) for d in range(3, 16)] if model in FLEXIBLE else ["5", "10"]
             if family.startswith("videos/") and str(body.get("duration", "5")) not in durations:
@@ -443,7 +448,7 @@ class KlingSimulatorDouble:
             return sim.envelope(sim.task_object(task))
 
         for prefix in ("", "/kling"):
-            for path in FAMILY_PATHS:
+            for path in sim.families:
                 app.add_api_route(f"{prefix}/v1/{path}", create, methods=["POST"])
                 app.add_api_route(f"{prefix}/v1/{path}", query, methods=["GET"])
                 app.add_api_route(f"{prefix}/v1/{path}/{{task_or_external}}", query_one,

@@ -63,5 +63,6 @@ async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
     path = scope["path"]
-    route = _ROUTES[kind][1 if path.startswith("/kling/") else 0]
+    routes = _ROUTES.get(kind) or (f"/v1/{kind}/{{task_id}}", f"/kling/v1/{kind}/{{task_id}}")
+    route = routes[1 if path.startswith("/kling/") else 0]
     finish_request("GET", route, path, answer.status, started, request_id, answer.account)
