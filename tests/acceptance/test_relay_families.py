@@ -200,3 +200,32 @@ async def test_a_text_only_family_keeps_the_small_limit(
     answer = await http.post("/v1/audio/text-to-audio", headers=client_key.headers,
                              json={"prompt": "x" * (300 * 1024)})
     assert (answer.status_code, answer.json()["code"]) == (413, 1200)
+
+
+async def test_a_multi_elements_selection_session_is_relayed_then_its_create(
+        http: httpx.AsyncClient, client_key: Credentials, upstream: RunningSimulator) -> None:
+    headers = client_key.headers
+    base = "/kling/v1/videos/multi-elements"
+    init = await http.post(f"{base}/init-selection", headers=headers,
+                           json={"video_id": "866889456698785798"})
+    assert init.status_code == 200, init.text
+    session = init.json()["data"]["session_id"]
+    points = {"session_id": session, "frame_index": 3, "points": [{"x": 0.4, "y": 0.5}]}
+    for action, body in (("add-selection", points), ("delete-selection", points),
+                         ("preview-selection", {"session_id": session})):
+        answer = await http.post(f"{base}/{action}", headers=headers, json=body)
+        assert answer.status_code == 200, (action, answer.text)
+        assert answer.json()["data"]["session_id"] == session
+        assert upstream.sim.selection_calls[-1] == (action, body)  # forwarded verbatim
+    # Kling's own refusal reaches the client as Kling's error.
+    refused = await http.post(f"{base}/clear-selection", headers=headers,
+                              json={"session_id": "not-a-session"})
+    assert (refused.status_code, refused.json()["code"]) == (400, 1201)
+    assert refused.json()["message"].startswith("session_id is invalid")
+    created = await http.post(base, headers=headers, json={
+        "model_name": "kling-v1-6", "session_id": session, "edit_mode": "removal",
+        "prompt": "remove <<<video_1>>>'s hat"})
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"{base}/{task_id}", headers, {"succeed", "failed"},
+                                 timeout=60)
+    assert done["task_status"] == "succeed", done

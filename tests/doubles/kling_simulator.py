@@ -188,6 +188,9 @@ class KlingSimulatorDouble:
         self.create_bodies: list[dict[str, Any]] = []
         self.create_paths: list[str] = []
         self.faults = Faults()
+        #: multi-elements' selection sessions (id -> account) and every selection call.
+        self.sessions: dict[str, str] = {}
+        self.selection_calls: list[tuple[str, dict[str, Any]]] = []
         self.public_url = public_url
         #: The family paths served (Kling's by default; a test may add one Kling ships).
         self.families = families
@@ -447,7 +450,37 @@ class KlingSimulatorDouble:
                 return sim.envelope(None, 1203, "task not found", 404)
             return sim.envelope(sim.task_object(task))
 
+        async def selection(request: Request) -> Response:
+            """multi-elements' selection session: answered at once (no task)."""
+            account = sim._authenticate(request)
+            if isinstance(account, Response):
+                return account
+            action = str(request.scope["route"].path).rsplit("/", 1)[1]
+            body = await request.json()
+            sim.selection_calls.append((action, body))
+            if action == "init-selection":
+                if not (body.get("video_id") or body.get("video_url")):
+                    return sim.envelope(None, 1201, "video_id or video_url is required", 400)
+                session = str(next(sim._ids))
+                sim.sessions[session] = account
+                return sim.envelope({"status": 0, "session_id": session, "fps": 24.0,
+                                     "original_duration": 5000, "width": 1280, "height": 720,
+                                     "total_frame": 120, "normalized_video": ""})
+            session = str(body.get("session_id") or "")
+            if sim.sessions.get(session) != account:
+                return sim.envelope(None, 1201, "session_id is invalid", 400)
+            result: dict[str, Any] = {"frame_index": body.get("frame_index", 0),
+                                      "rle_mask_list": []}
+            if action == "preview-selection":
+                result = {"video": f"{sim.public_url}/files/p{session}.mp4",
+                          "video_cover": "", "tracking_output": ""}
+            return sim.envelope({"status": 0, "session_id": session, "res": result})
+
         for prefix in ("", "/kling"):
+            for action in ("init-selection", "add-selection", "delete-selection",
+                           "clear-selection", "preview-selection"):
+                app.add_api_route(f"{prefix}/v1/videos/multi-elements/{action}", selection,
+                                  methods=["POST"])
             for path in sim.families:
                 app.add_api_route(f"{prefix}/v1/{path}", create, methods=["POST"])
                 app.add_api_route(f"{prefix}/v1/{path}", query, methods=["GET"])

@@ -71,6 +71,9 @@ class Family:
     models: tuple[str, ...] = ()
     #: The model a create without `model_name` gets (Kling's default for this route).
     default_model: str = DEFAULT_MODEL
+    #: Calls under the family's path answered at once, not tasks (`POST <path>/<action>`):
+    #: a relay forwards them (multi-elements' selection session).
+    actions: tuple[str, ...] = ()
     #: Fields that change what is made; a provider honours them or the create is refused.
     optional_fields: tuple[str, ...] = ()
     #: The stored form of a request: defaults applied, images and transport fields apart.
@@ -194,13 +197,13 @@ def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
 
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
-                default_model: str = DEFAULT_MODEL) -> Family:
+                default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = ()) -> Family:
     """A family only a relay serves: the body is kept as sent and forwarded verbatim."""
     result: Result = ("images" if path.startswith("images/")
                       else "audios" if path.startswith("audio/") else "videos")
     return Family(path=path, request=AudioRequest if result == "audios" else PassThroughRequest,
                   result=result, normalize=partial(_pass_through, names_models=bool(models)),
-                  media=media, models=models,
+                  media=media, models=models, actions=actions,
                   default_model=models[0] if models else default_model)
 
 
@@ -230,7 +233,9 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     _relay_only("videos/lip-sync", media=2),  # a video and its sound file
     _relay_only("videos/effects", media=2),  # one or two people's images
     _relay_only("videos/avatar/image2video", media=2),  # the image and its sound file
-    _relay_only("videos/multi-elements", media=5, models=("kling-v1-6",)),
+    _relay_only("videos/multi-elements", media=5, models=("kling-v1-6",),
+                actions=("init-selection", "add-selection", "delete-selection",
+                         "clear-selection", "preview-selection")),
     _relay_only("images/kolors-virtual-try-on", media=2, models=TRY_ON_MODELS),
     _relay_only("images/omni-image", media=10, models=("kling-image-o1",)),
     _relay_only("images/multi-image2image", media=6,  # 4 subjects, a scene and a style

@@ -207,6 +207,15 @@ class ProviderStatus:
 
 
 @runtime_checkable
+class ForwardsCalls(Protocol):
+    """A provider that answers a family's immediate calls (`Family.actions`, e.g.
+    multi-elements' selection session) by asking its upstream: the one thing the API asks a
+    provider that does I/O. Raises `KlingError` with what the client should see."""
+
+    async def forward(self, family: str, action: str, body: dict[str, Any]) -> Any: ...
+
+
+@runtime_checkable
 class DescribesChannels(Protocol):
     """A provider with upstream channels (the relay): what the operator's console lists of
     them, without secrets, so that the API never reads a provider's options itself."""

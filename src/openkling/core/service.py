@@ -25,7 +25,7 @@ from openkling.core.image_fetch import ImageFetcher
 from openkling.core.images import InputImage
 from openkling.core.inputs import forget_images, load_images, store_images
 from openkling.core.models import spec_from_stored
-from openkling.core.provider import Provider
+from openkling.core.provider import ForwardsCalls, Provider
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import WireCache, task_to_wire
 from openkling.storage.base import Storage
@@ -139,6 +139,20 @@ class TaskService:
         if self.on_created is not None:
             self.on_created()
         return task
+
+    async def forward(self, principal: Principal, family: Family, action: str,
+                      body: dict[str, Any]) -> Any:
+        """An immediate call of the family (`Family.actions`), answered by the provider of
+        the family's model through its upstream; refused like a create it cannot serve."""
+        model = self._registry.resolve(body.get("model_name") or family.default_model)
+        provider = self._providers.get(model.provider)
+        if provider is None:
+            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this "
+                             "server")
+        if family.path not in provider_families(provider) or \
+                not isinstance(provider, ForwardsCalls):
+            raise self._not_served(family, model.provider)
+        return await provider.forward(family.path, action, body)
 
     def _not_served(self, family: Family, provider: str) -> KlingError:
         """The family, the provider that was asked and the one that would serve it."""

@@ -156,3 +156,17 @@ async def test_the_local_provider_refuses_a_relay_only_family_naming_the_relay(
     assert info.value.message == (
         f"{path}: not served by the provider 'diffusers' of this server; the relay provider "
         "'kling' serves it (a relay to Kling; see docs/relay.md)")
+
+
+async def test_the_local_provider_refuses_a_selection_call_naming_the_relay(
+        local: tuple[ApiParts, Principal]) -> None:
+    parts, who = local
+    family = FAMILIES["videos/multi-elements"]
+    assert family.actions == ("init-selection", "add-selection", "delete-selection",
+                              "clear-selection", "preview-selection")
+    with pytest.raises(KlingError) as info:
+        await parts.tasks.forward(who, family, "init-selection", {"video_id": "1"})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith(
+        "videos/multi-elements: not served by the provider 'diffusers' of this server; the "
+        "relay provider 'kling' serves it")

@@ -35,7 +35,7 @@ import httpx
 
 from openkling.config import Settings
 from openkling.core.backoff import backoff_seconds
-from openkling.core.errors import KlingError
+from openkling.core.errors import Code, KlingError
 from openkling.core.families import FAMILIES, ROUTED_MODEL, TEXT2VIDEO
 from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
@@ -137,6 +137,23 @@ class KlingProvider:
     def attach_loops(self, loops: Loops) -> None:
         """The tracker's loops then run under the worker's supervisor (readiness, exit)."""
         self.loops = loops
+
+    async def forward(self, family: str, action: str, body: dict[str, Any]) -> Any:
+        """An immediate call (multi-elements' selection session) on the highest-priority
+        channel serving the family, so that a session and its create meet on one account
+        when one channel serves the family. Upstream refusals reach the client as Kling's."""
+        model = str(body.get("model_name") or FAMILIES[family].default_model)
+        channels = sorted((c for c in self.options.channels if c.serves(model, family)),
+                          key=lambda c: -c.priority)
+        if not channels:
+            raise KlingError.invalid("model_name", f"{model} is not served here for {family}")
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            client = UpstreamClient(channels[0], http, asyncio.Semaphore(1),
+                                    asyncio.Semaphore(1))
+            try:
+                return await client.call(family, action, body)
+            except UpstreamError as exc:
+                raise _as_kling(exc) from None
 
     def describe_channels(self) -> list[dict[str, Any]]:
         """The channels as configured, without their keys (the admin console lists them)."""
@@ -527,6 +544,20 @@ class KlingProvider:
                 if attempt > self.options.submit_retries:
                     raise TransientProviderError(str(exc)) from None
                 await asyncio.sleep(self._backoff(attempt))
+
+
+_KLING_CODES = frozenset(code.value for code in Code)
+
+
+def _as_kling(error: UpstreamError) -> KlingError:
+    """What a client is told of an upstream refusal of an immediate call."""
+    if isinstance(error, UpstreamRejected | UpstreamNotFound | UpstreamBusy) and \
+            error.code in _KLING_CODES:
+        return KlingError(Code(error.code), error.upstream_message)
+    if isinstance(error, UpstreamNotFound):
+        return KlingError.not_found("session")
+    return KlingError(Code.UNAVAILABLE, f"the upstream could not answer: "
+                      f"{error.upstream_message}")
 
 
 def _result_id(item: dict[str, Any], task_id: str, index: int) -> str:

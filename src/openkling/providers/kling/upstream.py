@@ -171,6 +171,11 @@ class UpstreamClient:
                                 gate=self._submit_gate)
         return self._task(data)
 
+    async def call(self, family: str, action: str, body: dict[str, Any]) -> Any:
+        """An immediate call under the family's path (`POST <family>/<action>`): its data."""
+        return await self._call("POST", f"{self.endpoint(family)}/{action}", json=body,
+                                gate=self._submit_gate)
+
     async def get(self, family: str, upstream_id: str) -> UpstreamTask:
         return self._task(await self._call("GET", f"{self.endpoint(family)}/{upstream_id}"))
 
