@@ -144,7 +144,10 @@ class TaskService:
                       body: dict[str, Any]) -> Any:
         """An immediate call of the family (`Family.actions`), answered by the provider of
         the family's model through its upstream; refused like a create it cannot serve."""
-        model = self._registry.resolve(body.get("model_name") or family.default_model)
+        name = body.get("model_name")
+        if name is not None and not isinstance(name, str):
+            raise KlingError.invalid("model_name", "must be a string")
+        model = self._registry.resolve(name or family.default_model)
         provider = self._providers.get(model.provider)
         if provider is None:
             raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this "

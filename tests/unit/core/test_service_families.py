@@ -170,3 +170,12 @@ async def test_the_local_provider_refuses_a_selection_call_naming_the_relay(
     assert info.value.message.startswith(
         "videos/multi-elements: not served by the provider 'diffusers' of this server; the "
         "relay provider 'kling' serves it")
+
+
+async def test_a_selection_call_with_a_model_name_that_is_no_string_is_refused(
+        relay: tuple[ApiParts, Principal]) -> None:
+    parts, who = relay
+    with pytest.raises(KlingError) as info:
+        await parts.tasks.forward(who, FAMILIES["videos/multi-elements"], "init-selection",
+                                  {"model_name": ["kling-v1-6"]})
+    assert info.value.message == "model_name: must be a string"
