@@ -44,7 +44,7 @@ class OpenKlingApp(FastAPI):
     fast_poll = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and "//" in scope["path"]:
             squeeze_slashes(scope)
         if self.fast_poll:
             key = poll_key(scope)

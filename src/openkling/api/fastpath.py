@@ -19,7 +19,9 @@ from openkling.api.poll import answer_poll
 from openkling.api.services import ApiServices
 from openkling.core.families import FAMILIES
 
-_POLL_PATH = re.compile(r"/(?:kling/)?v1/(.+)/([^/]+)")
+#: A family path has two or three segments (`videos/text2video`, `images/editing/expand`);
+#: bounded, so the match costs what the two-segment one did.
+_POLL_PATH = re.compile(r"/(?:kling/)?v1/([a-z]+/[^/]+(?:/[^/]+)?)/([^/]+)")
 _SLASHES = re.compile(r"//+")
 _JSON = (b"content-type", b"application/json")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
@@ -30,11 +32,9 @@ _ROUTES = {path: (f"/v1/{path}/{{task_id}}", f"/kling/v1/{path}/{{task_id}}")
 
 def squeeze_slashes(scope: Scope) -> None:
     """Serve `/v1/images/kolors-virtual-try-on//{id}` (the official try-on client's poll) as
-    the path with single slashes. A substring test on every request; a rewrite only when
-    there is something to rewrite."""
-    path = scope.get("path")
-    if path and "//" in path:
-        scope["path"] = _SLASHES.sub("/", path)
+    the path with single slashes. The caller tests `"//" in path` first (every request pays
+    only that substring test)."""
+    scope["path"] = _SLASHES.sub("/", scope["path"])
 
 
 def poll_key(scope: Scope) -> tuple[str, str] | None:

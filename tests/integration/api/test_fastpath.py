@@ -122,3 +122,18 @@ async def test_the_fast_path_records_each_polls_own_family(clients: Any) -> None
                            headers=auth)).status_code == 200
     after = [_polls(route) for route in routes]
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 0, 0]
+
+
+async def test_a_three_segment_family_is_polled_on_the_fast_path_alike(clients: Any) -> None:
+    """`images/editing/expand` and `videos/avatar/image2video` have three segments."""
+    plain, fast, alice, _ = clients
+    auth = {"Authorization": f"Bearer {alice['api_key']}"}
+    for family in ("images/editing/expand", "videos/avatar/image2video"):
+        for path in (f"/v1/{family}/404", f"/kling/v1/{family}/404"):
+            answer = await fast.get(path, headers=auth)
+            assert (answer.status_code, answer.json()["code"]) == (404, 1203), path
+            assert comparable(answer) == comparable(await plain.get(path, headers=auth))
+    recorded = REGISTRY.get_sample_value(
+        "openkling_http_requests_total",
+        {"route": "/v1/images/editing/expand/{task_id}", "method": "GET", "status": "404"})
+    assert recorded is not None and recorded >= 2  # its own route, not text2video's
