@@ -154,11 +154,3 @@ def test_audio_results_are_klings_audio_objects_and_video_to_audio_keeps_its_vid
                                  "duration": "5.0"}]
     assert [a["id"] for a in result["audios"]] == ["a1"]
 
-
-def test_retention_finds_the_stored_sound_files() -> None:
-    from openkling.core.provider import AudioOutput, GenerationResult
-    from openkling.store.retention import storage_keys
-    sound = AudioOutput(id="a1", durations={"mp3": 3, "wav": 3},
-                        storage_keys={"mp3": "audios/t/a1-mp3.mp3", "wav": "audios/t/a1-wav.wav"})
-    assert storage_keys({}, GenerationResult([], audios=[sound]).to_record()) == [
-        "audios/t/a1-mp3.mp3", "audios/t/a1-wav.wav"]
