@@ -39,6 +39,8 @@ from openkling.store.tasks import (
 )
 
 _ID_ATTEMPTS = 3
+#: The built-in relay's provider name: it serves every family (providers/loader.py).
+RELAY = "kling"
 
 
 class TaskService:
@@ -160,10 +162,14 @@ class TaskService:
     def _not_served(self, family: Family, provider: str) -> KlingError:
         """The family, the provider that was asked and the one that would serve it."""
         others = sorted(name for name, serving in self._providers.items()
-                        if family.path in provider_families(serving))
-        would = (f"the provider {others[0]!r} on this server serves it (send a model_name "
-                 "routed there)" if others else
-                 "the relay provider 'kling' serves it (a relay to Kling; see docs/relay.md)")
+                        if name != provider and family.path in provider_families(serving))
+        if others:
+            would = (f"the provider {others[0]!r} on this server serves it (send a model_name "
+                     "routed there)")
+        elif provider == RELAY:
+            would = "no channel of the relay serves it (the channels' `families`; docs/relay.md)"
+        else:
+            would = "the relay provider 'kling' serves it (a relay to Kling; see docs/relay.md)"
         return KlingError.invalid(
             family.path, f"not served by the provider {provider!r} of this server; {would}")
 

@@ -179,3 +179,16 @@ async def test_a_selection_call_with_a_model_name_that_is_no_string_is_refused(
         await parts.tasks.forward(who, FAMILIES["videos/multi-elements"], "init-selection",
                                   {"model_name": ["kling-v1-6"]})
     assert info.value.message == "model_name: must be a string"
+
+
+async def test_a_relay_whose_channels_leave_a_family_out_says_so(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, provider="kling", embedded_worker=False,
+                        provider_options={"kling": {
+                            "base_url": f"http://127.0.0.1:{free_port()}",
+                            "api_key": "sk-never-sent", "families": ["videos/text2video"]}})
+    async with _parts(settings) as relay:
+        with pytest.raises(KlingError) as info:
+            await _create(relay, "videos/effects", {"effect_scene": "hug"})
+    assert info.value.message == (
+        "videos/effects: not served by the provider 'kling' of this server; no channel of the "
+        "relay serves it (the channels' `families`; docs/relay.md)")
