@@ -33,22 +33,6 @@ DEFAULT_UNIT_PRICES: dict[str, float] = {
     "default": 1.0,
 }
 
-#: Model names Kling clients send; by default every one is served by `Settings.provider`.
-KLING_MODELS: tuple[str, ...] = (
-    "kling-v1",
-    "kling-v1-5",
-    "kling-v1-6",
-    "kling-v2-master",
-    "kling-v2-1",
-    "kling-v2-1-master",
-    "kling-v2-5-turbo",
-    "kling-v2-6",
-    "kling-v3",
-)
-#: Newer models accept any duration in 3..15 s; the others only 5 and 10.
-FLEXIBLE_DURATION_MODELS: tuple[str, ...] = ("kling-v2-6", "kling-v3")
-
-
 class ModelRoute(BaseModel):
     """Where one model name goes: a provider and the options it runs with."""
 
@@ -172,8 +156,9 @@ class Settings(BaseSettings):
         False, description="Allow image URLs that resolve to non-public addresses."
     )
     max_image_body_bytes: int = Field(
-        32 * 1024 * 1024, ge=1024, description="Body limit of creates that take images "
-        "(base64 of two 10 MB images fits).",
+        64 * 1024 * 1024, ge=1024, description="Most a create body carrying images (or "
+        "other media) may be: each family's own limit is room for the files it carries "
+        "(10 MB each as base64), up to this.",
     )
     image_fetch_seconds: float = Field(
         20.0, gt=0, description="Time limit for downloading one input image URL."
@@ -258,15 +243,3 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
-
-    def model_routes(self) -> dict[str, ModelRoute]:
-        """Every servable model name: the Kling names on the default provider, plus `models`."""
-        routes = {
-            name: ModelRoute(
-                provider=self.provider,
-                durations=list(range(3, 16)) if name in FLEXIBLE_DURATION_MODELS else None,
-            )
-            for name in KLING_MODELS
-        }
-        routes.update(self.models)
-        return routes

@@ -10,7 +10,9 @@ faults on demand (5xx, timeouts, slow answers, dropped connections, 429).
 
 Prompt markers: "[fail]" ends failed, "[reject]" is refused with 400/1301. A task belongs to
 its family: queried under another, it is not found. Image families answer `images[{index,
-url}]` (`n` PNGs), the others `videos[...]`.
+url}]` (`n` PNGs), audio families `audios[{id, url_mp3, url_wav, duration_mp3,
+duration_wav}]` (a real MP3 and WAV; video-to-audio also its video), the others
+`videos[...]`.
 """
 
 from __future__ import annotations
@@ -35,9 +37,17 @@ from starlette.responses import JSONResponse, Response
 #: Every family path Kling serves (see /work/shared/kling-api.md).
 FAMILY_PATHS = ("videos/text2video", "videos/image2video", "videos/omni-video",
                 "videos/multi-image2video", "videos/video-extend", "videos/lip-sync",
-                "videos/effects", "images/generations", "images/kolors-virtual-try-on")
+                "videos/effects", "images/generations", "images/kolors-virtual-try-on",
+                "images/omni-image", "images/multi-image2image", "images/editing/expand",
+                "videos/avatar/image2video", "videos/multi-elements", "audio/text-to-audio",
+                "audio/video-to-audio")
+#: Kling's model names (kling-api.md): video, image and try-on models.
 MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
-          "kling-v2-1-master", "kling-v2-5-turbo", "kling-v2-6", "kling-v3")
+          "kling-v2-1-master", "kling-v2-5-turbo", "kling-v2-6", "kling-v3", "kling-video-o1",
+          "kling-v2", "kling-v2-new", "kling-image-o1", "kolors-virtual-try-on-v1",
+          "kolors-virtual-try-on-v1-5")
+#: Models that take any whole duration in 3..15 s.
+FLEXIBLE = ("kling-v2-6", "kling-v3", "kling-video-o1")
 FAIL_MESSAGE = "Failure to pass the risk control system"
 
 
@@ -59,6 +69,42 @@ def make_mp4(frames: int = 12, size: int = 64) -> bytes:
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def make_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    """A real WAV file: a quiet tone, 16-bit mono."""
+    import math
+    import struct
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(3000 * math.sin(i / 8)))
+                                 for i in range(int(seconds * rate))))
+    return buffer.getvalue()
+
+
+def make_mp3(seconds: float = 0.5) -> bytes:
+    """A real MP3 file (made with PyAV's libmp3lame)."""
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp3") as container:
+        stream = container.add_stream("libmp3lame", rate=22050)
+        stream.layout = "mono"
+        samples = int(seconds * 22050)
+        tone = (np.sin(np.arange(samples) / 8) * 0.1).astype(np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate = 22050
+        for packet in stream.encode(frame):
+            container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return buffer.getvalue()
@@ -114,7 +160,9 @@ class KlingSimulatorDouble:
                  api_keys: tuple[str, ...] = (), concurrency_limit: int = 5,
                  processing_after: float = 0.5, finish_after: float = 1.5,
                  video: bytes | None = None, slow_seconds: float = 3.0,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None,
+                 families: tuple[str, ...] = FAMILY_PATHS,
+                 models: tuple[str, ...] = MODELS) -> None:
         self.access_keys = dict(access_keys or {})
         self.api_keys = set(api_keys)
         self.concurrency_limit = concurrency_limit
@@ -124,6 +172,8 @@ class KlingSimulatorDouble:
         self.video = video if video is not None else make_mp4()
         self.video_content_type = "video/mp4"
         self.image = make_png()
+        self.mp3 = make_mp3()
+        self.wav = make_wav()
         #: `progress` while processing, as another openkling reports it (Kling has none).
         self.progress: float | None = None
         #: When set, the `task_result` of every succeeded task (odd answers, for the relay).
@@ -138,7 +188,13 @@ class KlingSimulatorDouble:
         self.create_bodies: list[dict[str, Any]] = []
         self.create_paths: list[str] = []
         self.faults = Faults()
+        #: multi-elements' selection sessions (id -> account) and every selection call.
+        self.sessions: dict[str, str] = {}
+        self.selection_calls: list[tuple[str, dict[str, Any]]] = []
         self.public_url = public_url
+        #: The family paths served (Kling's by default; a test may add one Kling ships).
+        self.families = families
+        self.models = models
         self._unfinished: dict[str, list[int]] = collections.defaultdict(list)
         #: Most upstream tasks one account had unfinished at once (what 1303 would guard).
         self.peak_unfinished: collections.Counter[str] = collections.Counter()
@@ -173,6 +229,16 @@ class KlingSimulatorDouble:
                 {"index": i, "url": f"{self.public_url}/files/i{task.task_id}-{i}.png?sig=x"}
                 for i in range(task.images)
             ]}
+        elif status == "succeed" and task.family.startswith("audio/"):
+            base = f"{self.public_url}/files/a{task.task_id}"
+            obj["task_result"] = {"audios": [{
+                "id": f"a{task.task_id}", "url_mp3": f"{base}.mp3?sig=x",
+                "url_wav": f"{base}.wav?sig=x", "duration_mp3": "0.5", "duration_wav": "0.5",
+            }]}
+            if task.family == "audio/video-to-audio":
+                obj["task_result"]["videos"] = [{
+                    "id": f"v{task.task_id}", "duration": "5",
+                    "url": f"{self.public_url}/files/v{task.task_id}.mp4?sig=anti-leech"}]
         elif status == "succeed":
             obj["task_result"] = {"videos": [{
                 "id": f"v{task.task_id}",
@@ -276,10 +342,10 @@ class KlingSimulatorDouble:
                                                        or body.get("image_tail")):
                 return "image is required"
             model = body.get("model_name") or body.get("model") or "kling-v1"
-            if model not in MODELS:
+            if model not in sim.models:
                 return f"model_name {model} is invalid"
-            if family.startswith("videos/") and \
-                    str(body.get("duration", "5")) not in ("5", "10"):
+            durations = [str(d) for d in range(3, 16)] if model in FLEXIBLE else ["5", "10"]
+            if family.startswith("videos/") and str(body.get("duration", "5")) not in durations:
                 return "duration is invalid"
             return None
 
@@ -384,8 +450,38 @@ class KlingSimulatorDouble:
                 return sim.envelope(None, 1203, "task not found", 404)
             return sim.envelope(sim.task_object(task))
 
+        async def selection(request: Request) -> Response:
+            """multi-elements' selection session: answered at once (no task)."""
+            account = sim._authenticate(request)
+            if isinstance(account, Response):
+                return account
+            action = str(request.scope["route"].path).rsplit("/", 1)[1]
+            body = await request.json()
+            sim.selection_calls.append((action, body))
+            if action == "init-selection":
+                if not (body.get("video_id") or body.get("video_url")):
+                    return sim.envelope(None, 1201, "video_id or video_url is required", 400)
+                session = str(next(sim._ids))
+                sim.sessions[session] = account
+                return sim.envelope({"status": 0, "session_id": session, "fps": 24.0,
+                                     "original_duration": 5000, "width": 1280, "height": 720,
+                                     "total_frame": 120, "normalized_video": ""})
+            session = str(body.get("session_id") or "")
+            if sim.sessions.get(session) != account:
+                return sim.envelope(None, 1201, "session_id is invalid", 400)
+            result: dict[str, Any] = {"frame_index": body.get("frame_index", 0),
+                                      "rle_mask_list": []}
+            if action == "preview-selection":
+                result = {"video": f"{sim.public_url}/files/p{session}.mp4",
+                          "video_cover": "", "tracking_output": ""}
+            return sim.envelope({"status": 0, "session_id": session, "res": result})
+
         for prefix in ("", "/kling"):
-            for path in FAMILY_PATHS:
+            for action in ("init-selection", "add-selection", "delete-selection",
+                           "clear-selection", "preview-selection"):
+                app.add_api_route(f"{prefix}/v1/videos/multi-elements/{action}", selection,
+                                  methods=["POST"])
+            for path in sim.families:
                 app.add_api_route(f"{prefix}/v1/{path}", create, methods=["POST"])
                 app.add_api_route(f"{prefix}/v1/{path}", query, methods=["GET"])
                 app.add_api_route(f"{prefix}/v1/{path}/{{task_or_external}}", query_one,
@@ -399,6 +495,10 @@ class KlingSimulatorDouble:
                 return fault
             if name.endswith(".png"):
                 return Response(sim.image, media_type="image/png")
+            if name.endswith(".mp3"):
+                return Response(sim.mp3, media_type="audio/mpeg")
+            if name.endswith(".wav"):
+                return Response(sim.wav, media_type="audio/wav")
             return Response(sim.video, media_type=sim.video_content_type)
 
         @app.get("/_sim/stats")

@@ -21,7 +21,7 @@ from openkling.api import (
 from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
 from openkling.api.failures import request_failures
-from openkling.api.fastpath import poll_key, send_poll
+from openkling.api.fastpath import poll_key, send_poll, squeeze_slashes
 from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.openai.router import router as openai_router
 from openkling.api.routes_admin import router as admin_router
@@ -29,7 +29,7 @@ from openkling.api.routes_console import router as console_router
 from openkling.api.services import ApiServices
 from openkling.assembly import api_process
 from openkling.config import Settings
-from openkling.core.families import FAMILIES
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, body_limits
 
 DESCRIPTION = """A self-hosted, Kling-compatible video generation API.
 
@@ -46,6 +46,8 @@ class OpenKlingApp(FastAPI):
     fast_poll = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            squeeze_slashes(scope)
         if self.fast_poll:
             key = poll_key(scope)
             services: ApiServices | None = getattr(self.state, "services", None)
@@ -91,6 +93,9 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
         app.include_router(routes_account.router, prefix=prefix)
     # OpenAI's Videos API: /v1/videos and /v1/videos/video_... (never a Kling family path).
     app.include_router(openai_router, prefix="/v1")
+    # Kling's account route has no /v1: at the root, and under a gateway's own prefix.
+    for prefix in ("", "/kling"):
+        app.include_router(routes_account.router, prefix=prefix)
     app.include_router(routes_files.router)
     app.include_router(routes_health.router)
     app.include_router(routes_upstream.router)
@@ -101,9 +106,12 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     app.include_router(routes_account.fallback)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-        image_body_bytes=settings.max_image_body_bytes,
-        image_paths=(*(f"/{f.path}" for f in FAMILIES.values() if f.image_fields),
-                     "/v1/videos"),
+        body_limits={
+            **body_limits(settings.max_body_bytes, settings.max_image_body_bytes),
+            # OpenAI's create (`/v1/videos`) carries at most one image, as image2video does.
+            "videos": FAMILIES[IMAGE2VIDEO].body_limit(settings.max_body_bytes,
+                                                      settings.max_image_body_bytes),
+        },
     )
     return app
 

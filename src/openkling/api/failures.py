@@ -9,7 +9,7 @@ import sqlalchemy.exc
 
 from openkling.core.errors import Code, KlingError
 from openkling.observability.failures import FailureSummary
-from openkling.worker.faults import is_database_unavailable
+from openkling.store.faults import is_database_unavailable
 
 #: A database outage fails every request; every one of them must not write a traceback. Per
 #: cause, so that the polls that still succeed between failing creates do not reset it.

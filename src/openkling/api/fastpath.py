@@ -19,11 +19,22 @@ from openkling.api.poll import answer_poll
 from openkling.api.services import ApiServices
 from openkling.core.families import FAMILIES
 
-_POLL_PATH = re.compile(r"/(?:kling/)?v1/((?:videos|images)/[^/]+)/([^/]+)")
+#: A family path has two or three segments (`videos/text2video`, `images/editing/expand`);
+#: bounded, so the match costs what the two-segment one did.
+_POLL_PATH = re.compile(r"/(?:kling/)?v1/([a-z]+/[^/]+(?:/[^/]+)?)/([^/]+)")
+_SLASHES = re.compile(r"//+")
 _JSON = (b"content-type", b"application/json")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
-_ROUTE = "/v1/videos/text2video/{task_id}"
-_KLING_ROUTE = "/kling" + _ROUTE
+#: The /metrics route label of each family's poll: (official form, gateway form).
+_ROUTES = {path: (f"/v1/{path}/{{task_id}}", f"/kling/v1/{path}/{{task_id}}")
+           for path in FAMILIES}
+
+
+def squeeze_slashes(scope: Scope) -> None:
+    """Serve `/v1/images/kolors-virtual-try-on//{id}` (the official try-on client's poll) as
+    the path with single slashes. The caller tests `"//" in path` first (every request pays
+    only that substring test)."""
+    scope["path"] = _SLASHES.sub("/", scope["path"])
 
 
 def poll_key(scope: Scope) -> tuple[str, str] | None:
@@ -52,5 +63,6 @@ async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
     path = scope["path"]
-    route = _KLING_ROUTE if path.startswith("/kling/") else _ROUTE
+    routes = _ROUTES.get(kind) or (f"/v1/{kind}/{{task_id}}", f"/kling/v1/{kind}/{{task_id}}")
+    route = routes[1 if path.startswith("/kling/") else 0]
     finish_request("GET", route, path, answer.status, started, request_id, answer.account)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,13 +73,15 @@ class RequestContextMiddleware:
     """Gives each request an id (context, scope state, response header), refuses oversized
     bodies before anything parses them, and writes the access line and metrics."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, image_body_bytes: int = 0,
-                 image_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int,
+                 body_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        #: Creates that carry base64 images (paths ending so) may be this large instead.
-        self.image_body_bytes = max(image_body_bytes, max_body_bytes)
-        self.image_paths = image_paths
+        #: Family path -> its body limit (families carrying images need more), looked up
+        #: under both mount points.
+        self.body_limits = {f"{prefix}/{path}": limit
+                            for path, limit in (body_limits or {}).items()
+                            for prefix in _PREFIXES}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,11 +106,12 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        limit = (self.image_body_bytes if scope["path"].endswith(self.image_paths)
-                 else self.max_body_bytes)
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         too_large = KlingError(
             Code.INVALID_REQUEST,
-            f"request body is larger than {limit} bytes",
+            f"request body is larger than {limit} bytes, the limit of this route"
+            + (" (Kling takes images up to 10 MB each; send larger ones as URLs)"
+               if limit > self.max_body_bytes else ""),
             http_status=413,
         )
         received = 0

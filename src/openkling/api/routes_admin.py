@@ -27,6 +27,7 @@ from openkling.config import Settings
 from openkling.core.auth import Principal
 from openkling.core.costs import pack_to_wire
 from openkling.core.errors import Code, KlingError
+from openkling.core.provider import DescribesChannels
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import (
     MasterKey,
@@ -35,7 +36,6 @@ from openkling.core.secrets import (
     generate_credential,
     hash_api_key,
 )
-from openkling.providers.kling.relay_options import KlingOptions
 from openkling.store import migrate
 from openkling.store.accounts import AccountStore
 from openkling.store.admin import AccountQuotas, AccountSummary, AdminStore, KeySummary
@@ -271,16 +271,12 @@ def _channels(runtime: ApiServices, by_route: dict[tuple[str, str | None], int])
     """The relay's channels as configured (no secrets), and unfinished tasks on each."""
     if "kling" not in _models(runtime).providers:
         return {"configured": False, "items": [], "error": None}
-    try:
-        options = KlingOptions.parse(dict(_settings(runtime).provider_options.get("kling", {})))
-    except Exception as exc:
-        return {"configured": True, "items": [], "error": str(exc)[:500]}
-    items = [
-        {"name": c.name, "base_url": c.base_url, "path_prefix": c.path_prefix,
-         "models": c.models, "max_concurrency": c.max_concurrency, "priority": c.priority,
-         "weight": c.weight, "in_flight": by_route.get(("kling", c.name), 0)}
-        for c in options.channels
-    ]
+    relay = runtime.providers.get("kling")
+    if not isinstance(relay, DescribesChannels):
+        why = runtime.unavailable.get("kling") or "the relay provider is not loaded"
+        return {"configured": True, "items": [], "error": why[:500]}
+    items = [{**channel, "in_flight": by_route.get(("kling", channel["name"]), 0)}
+             for channel in relay.describe_channels()]
     waiting = by_route.get(("kling", None), 0)
     return {"configured": True, "items": items, "error": None, "waiting_for_channel": waiting}
 

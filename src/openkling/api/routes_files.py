@@ -14,7 +14,8 @@ from openkling.storage.local import LocalStorage
 
 router = APIRouter(tags=["files"])
 #: What we store: generated videos and images, and tasks' input images.
-_MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg"}
+_MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg",
+                ".mp3": "audio/mpeg", ".wav": "audio/wav"}
 
 
 @router.get(

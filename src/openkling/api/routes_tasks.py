@@ -7,7 +7,7 @@ annotations` here: FastAPI reads the body's model from each handler's live annot
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
 from starlette.responses import JSONResponse, Response
 
 from openkling.api.bodies import JsonBodyRoute
@@ -94,7 +94,27 @@ def family_router(family: Family) -> APIRouter:
                          "one stops at its next checkpoint. Finished tasks are returned "
                          "unchanged.",
                          response_model=TaskEnvelope, response_class=JSONResponse)
+    for action in family.actions:
+        router.add_api_route(f"{path}/{action}", _action_route(family, action),
+                             methods=["POST"], name=f"{slug}_{action.replace('-', '_')}",
+                             summary=f"{action} ({family.path}; answered at once, by a relay)",
+                             response_class=JSONResponse)
     return router
+
+
+def _action_route(family: Family, action: str) -> Any:
+    """`POST <family>/<action>`: an immediate call forwarded to the family's upstream."""
+
+    async def call_action(
+        body: Annotated[dict[str, Any], Body()],
+        principal: Annotated[Principal, Depends(authenticate)],
+        request: Request,
+    ) -> Response:
+        services, request_id = context(request)
+        data = await services.tasks.forward(principal, family, action, body)
+        return envelope(data, request_id)
+
+    return call_action
 
 
 #: Every family's routes, in one router the app mounts under both prefixes.

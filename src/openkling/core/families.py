@@ -1,22 +1,28 @@
-"""The task families: what each is, declared once; routes, service and providers read this.
+"""The task families: each is one declaration in FAMILIES, and routes, the poll fast path,
+the body limit, the model catalogue, the service and the providers read it.
 
 A family is a path under `/v1` (and `/kling/v1`), a request model, the kind of result it
-makes, the fields that carry input images, and its optional fields: those a provider must
-declare it honours, or the create is refused with 400 / 1201 naming the field (an operator
-may instead list fields to accept and ignore, which the task then says). Adding a family is
-adding an entry to FAMILIES and teaching a provider to run it.
+makes, the fields that carry input images (fetched and stored at create), how many media
+files (images, videos, sound) a body may carry inline (its body limit), Kling's model names
+for it and the one used when a client sends none, and its optional fields: those a provider
+must declare it honours, or the create is refused with 400 / 1201 naming the field (an
+operator may instead list fields to accept and ignore, which the task then says). Adding a
+family is adding one entry to FAMILIES (a relay-only family: one `_relay_only(...)` line);
+a provider serves it once it lists it in its `families`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from openkling.core.errors import KlingError
 from openkling.core.family_requests import (
+    AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
     PassThroughRequest,
@@ -26,6 +32,23 @@ from openkling.store.tasks import TEXT2VIDEO as TEXT2VIDEO
 
 IMAGE2VIDEO = "videos/image2video"
 IMAGES = "images/generations"
+
+Result = Literal["videos", "images", "audios"]
+
+#: Kling's video model names (kling-api.md); clients send them by default.
+VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
+                "kling-v2-1-master", "kling-v2-5-turbo", "kling-v2-6", "kling-v3",
+                "kling-video-o1")
+#: Kling's image model names.
+IMAGE_MODELS = ("kling-v1", "kling-v1-5", "kling-v2", "kling-v2-new", "kling-v2-1",
+                "kling-image-o1")
+TRY_ON_MODELS = ("kolors-virtual-try-on-v1", "kolors-virtual-try-on-v1-5")
+#: Models that take any whole duration in 3..15 s; the others take 5 and 10.
+FLEXIBLE_DURATION_MODELS = ("kling-v2-6", "kling-v3", "kling-video-o1")
+#: What a client that sends no model gets, on a family whose Kling route names none.
+DEFAULT_MODEL = "kling-v1"
+#: One image (or other media file) as Kling takes it inline: 10 MB, as base64 (4/3 larger).
+MEDIA_BASE64_BYTES = 10 * 1024 * 1024 * 4 // 3 + 1024
 
 #: Fields newer Kling models (kling-v2-6, kling-v3) add to text2video and image2video.
 NEWER_VIDEO_FIELDS = ("sound", "voice_list", "multi_shot", "shot_type", "multi_prompt",
@@ -38,9 +61,19 @@ TRANSPORT_FIELDS = ("callback_url", "external_task_id")
 class Family:
     path: str
     request: type[BaseModel]
-    result: Literal["videos", "images"]
+    result: Result
     #: Fields holding input images (URL or base64): fetched and checked at create, stored.
     image_fields: tuple[str, ...] = ()
+    #: Media files (images, videos, sound) a body may carry inline, anywhere in it, each up
+    #: to Kling's 10 MB as base64: the body limit (0: the small limit of text-only bodies).
+    media: int = 0
+    #: Kling's model names for this family (all of them are served; see `catalogue`).
+    models: tuple[str, ...] = ()
+    #: The model a create without `model_name` gets (Kling's default for this route).
+    default_model: str = DEFAULT_MODEL
+    #: Calls under the family's path answered at once, not tasks (`POST <path>/<action>`):
+    #: a relay forwards them (multi-elements' selection session).
+    actions: tuple[str, ...] = ()
     #: Fields that change what is made; a provider honours them or the create is refused.
     optional_fields: tuple[str, ...] = ()
     #: The stored form of a request: defaults applied, images and transport fields apart.
@@ -51,15 +84,47 @@ class Family:
         """The task's `kind` column: the family path."""
         return self.path
 
+    def body_limit(self, max_body_bytes: int, max_image_body_bytes: int) -> int:
+        """The create body limit: the small one for text, else room for every media file
+        the family carries, up to the operator's image body limit."""
+        if not self.media:
+            return max_body_bytes
+        return max(max_body_bytes, min(max_image_body_bytes,
+                                       max_body_bytes + self.media * MEDIA_BASE64_BYTES))
+
 
 def _set(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
+#: Values that ask for nothing: what clients send by default for a feature they do not use
+#: (field -> whether this value, in this body, is such a value). They are accepted by every
+#: provider and change nothing; any other value of the field asks for the feature.
+ASKS_NOTHING: Mapping[str, Callable[[Any, Mapping[str, Any]], bool]] = {
+    "sound": lambda value, _: value == "off",
+    "multi_shot": lambda value, _: value is False,
+    "watermark_info": lambda value, _: isinstance(value, dict) and value.get("enabled") is False,
+    # Kling applies the fidelities to a reference image: without one they change nothing
+    # (the official image node sends human_fidelity 0.45 on every call).
+    "image_fidelity": lambda _, body: not _set(body.get("image")),
+    "human_fidelity": lambda _, body: not (_set(body.get("image"))
+                                           and _set(body.get("image_reference"))),
+}
+
+
+def asks_for(name: str, value: Any, body: Mapping[str, Any]) -> bool:
+    """Whether `value` of the field `name` asks for something (see ASKS_NOTHING)."""
+    if not _set(value):
+        return False
+    neutral = ASKS_NOTHING.get(name)
+    return neutral is None or not neutral(value, body)
+
+
 def requested_optional(family: Family, req: BaseModel) -> list[str]:
-    """The optional fields this request sets (declared fields and kept extras alike)."""
+    """The optional fields this request sets to a value that asks for something (declared
+    fields and kept extras alike)."""
     values = {**req.model_dump(exclude_none=True), **(req.model_extra or {})}
-    return [name for name in family.optional_fields if _set(values.get(name))]
+    return [name for name in family.optional_fields if asks_for(name, values.get(name), values)]
 
 
 def check_honoured(family: Family, req: BaseModel, honoured: Iterable[str], *,
@@ -110,44 +175,88 @@ def _images(req: ImageGenerationRequest, model_name: str) -> dict[str, Any]:
     }
 
 
-def _pass_through(req: PassThroughRequest, model_name: str) -> dict[str, Any]:
+#: Where a stored request keeps the model it was routed by when the client sent none to a
+#: route whose Kling form takes none (never forwarded: see `ROUTED_MODEL` in the relay).
+ROUTED_MODEL = "routed_model"
+
+
+def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
+                  names_models: bool = True) -> dict[str, Any]:
     body = req.model_dump(exclude_none=True, exclude=set(TRANSPORT_FIELDS))
+    if isinstance(req, PassThroughRequest) and req.duration is not None:
+        body["duration"] = int(req.duration)  # a number like every video family's; sent "5"
+    if not names_models and "model_name" not in body:
+        return {**body, ROUTED_MODEL: model_name}  # verbatim: Kling's route takes no model
     return {**body, "model_name": model_name}
 
 
 def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
-    extras = {k: v for k, v in (req.model_extra or {}).items() if k in NEWER_VIDEO_FIELDS}
-    return {**normalized_request(req, model_name), **extras}
+    # Every field Kling may know and this model does not declare is kept, as on every
+    # family: a relay forwards it; a local model honours the optional ones or refuses them.
+    return {**normalized_request(req, model_name), **(req.model_extra or {})}
 
 
-def _relay_only(path: str) -> Family:
-    result: Literal["videos", "images"] = "images" if path.startswith("images/") else "videos"
-    return Family(path=path, request=PassThroughRequest, result=result, normalize=_pass_through)
+def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
+                default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = ()) -> Family:
+    """A family only a relay serves: the body is kept as sent and forwarded verbatim."""
+    result: Result = ("images" if path.startswith("images/")
+                      else "audios" if path.startswith("audio/") else "videos")
+    return Family(path=path, request=AudioRequest if result == "audios" else PassThroughRequest,
+                  result=result, normalize=partial(_pass_through, names_models=bool(models)),
+                  media=media, models=models, actions=actions,
+                  default_model=models[0] if models else default_model)
 
 
-FAMILIES: dict[str, Family] = {
-    TEXT2VIDEO: Family(
-        path=TEXT2VIDEO, request=Text2VideoRequest, result="videos",
+FAMILIES: dict[str, Family] = {family.path: family for family in (
+    Family(
+        path=TEXT2VIDEO, request=Text2VideoRequest, result="videos", models=VIDEO_MODELS,
         optional_fields=("camera_control", *NEWER_VIDEO_FIELDS), normalize=_text2video,
     ),
-    IMAGE2VIDEO: Family(
-        path=IMAGE2VIDEO, request=Image2VideoRequest, result="videos",
-        image_fields=("image", "image_tail"),
+    Family(
+        path=IMAGE2VIDEO, request=Image2VideoRequest, result="videos", models=VIDEO_MODELS,
+        image_fields=("image", "image_tail"), media=4,  # the frames, static and dynamic masks
         optional_fields=("image_tail", "static_mask", "dynamic_masks", "camera_control",
                          *NEWER_VIDEO_FIELDS),
         normalize=_image2video,
     ),
-    IMAGES: Family(
-        path=IMAGES, request=ImageGenerationRequest, result="images",
-        image_fields=("image",),
+    Family(
+        path=IMAGES, request=ImageGenerationRequest, result="images", models=IMAGE_MODELS,
+        image_fields=("image",), media=1,
         optional_fields=("image", "image_reference", "human_fidelity"),
         normalize=_images,
     ),
-    **{path: _relay_only(path) for path in (
-        "videos/omni-video", "videos/multi-image2video", "videos/video-extend",
-        "videos/lip-sync", "videos/effects", "images/kolors-virtual-try-on",
-    )},
-}
+    # Relay-only families, with the media files Kling takes inline in one body.
+    _relay_only("videos/omni-video", media=8, models=("kling-video-o1", *VIDEO_MODELS)),
+    _relay_only("videos/multi-image2video", media=4,
+                models=("kling-v1-6", "kling-v2-1", "kling-v2-master", "kling-v2-1-master")),
+    _relay_only("videos/video-extend", media=0),
+    _relay_only("videos/lip-sync", media=2),  # a video and its sound file
+    _relay_only("videos/effects", media=2),  # one or two people's images
+    _relay_only("videos/avatar/image2video", media=2),  # the image and its sound file
+    _relay_only("videos/multi-elements", media=5, models=("kling-v1-6",),
+                actions=("init-selection", "add-selection", "delete-selection",
+                         "clear-selection", "preview-selection")),
+    _relay_only("images/kolors-virtual-try-on", media=2, models=TRY_ON_MODELS),
+    _relay_only("images/omni-image", media=10, models=("kling-image-o1",)),
+    _relay_only("images/multi-image2image", media=6,  # 4 subjects, a scene and a style
+                models=("kling-v2", "kling-v2-1", "kling-v1-5")),
+    _relay_only("images/editing/expand", media=1),
+    _relay_only("audio/text-to-audio", media=0),
+    _relay_only("audio/video-to-audio", media=1),  # the video, when sent inline
+)}
+
+
+def catalogue() -> dict[str, tuple[int, ...] | None]:
+    """Every Kling model name of every family -> its allowed durations (None: 5 and 10)."""
+    return {name: tuple(range(3, 16)) if name in FLEXIBLE_DURATION_MODELS else None
+            for family in FAMILIES.values()
+            for name in (*family.models, family.default_model)}
+
+
+def body_limits(max_body_bytes: int, max_image_body_bytes: int) -> dict[str, int]:
+    """Each family's create body limit, by family path (see `Family.body_limit`)."""
+    return {path: family.body_limit(max_body_bytes, max_image_body_bytes)
+            for path, family in FAMILIES.items()}
 
 
 #: What a provider that declares nothing is taken to serve: text2video, checking its own

@@ -17,6 +17,7 @@ from openkling.core.models import (
     MAX_PROMPT,
     CameraControl,
     Text2VideoRequest,
+    parse_duration,
 )
 
 ImageAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"]
@@ -81,12 +82,7 @@ class Image2VideoRequest(_Common):
     dynamic_masks: list[DynamicMask] | None = Field(None, max_length=6)
     camera_control: CameraControl | None = None
 
-    _duration_as_string = field_validator("duration", mode="before")(
-        Text2VideoRequest._duration_as_string.__func__  # type: ignore[attr-defined]
-    )
-    _duration_range = field_validator("duration")(
-        Text2VideoRequest._duration_range.__func__  # type: ignore[attr-defined]
-    )
+    _duration = field_validator("duration", mode="before")(lambda value: parse_duration(value))
     _cfg_scale_not_bool = field_validator("cfg_scale", mode="before")(
         Text2VideoRequest._cfg_scale_not_bool.__func__  # type: ignore[attr-defined]
     )
@@ -156,4 +152,15 @@ class ImageGenerationRequest(_Common):
 
 class PassThroughRequest(_Common):
     """Families only a relay serves (omni-video, effects, lip-sync, ...): the body is kept
-    as sent and checked by the real service."""
+    as sent and checked by the real service; a top-level video `duration` is read the way
+    every family reads it (the model's allowed durations are checked at create)."""
+
+    duration: str | None = Field(None, description='Seconds as a string, "5" or "10" '
+                                 "(3..15 on newer models); a number is accepted too.")
+
+    _duration = field_validator("duration", mode="before")(lambda value: parse_duration(value))
+
+
+class AudioRequest(_Common):
+    """Audio families (relay only): the body is kept as sent; their `duration` is seconds of
+    sound (a float, e.g. 3.0..10.0), checked by the real service, not a video duration."""

@@ -133,27 +133,8 @@ class Text2VideoRequest(BaseModel):
             raise ValueError("must be a number in [0, 1]")  # not "0.5": Kling's type is float
         return value
 
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _duration_as_string(cls, value: Any) -> Any:
-        if value is None or isinstance(value, bool):
-            return value if value is None else _bad_duration()
-        if isinstance(value, int | float):
-            if not math.isfinite(value) or float(value) != int(value):
-                _bad_duration()
-            return str(int(value))
-        if isinstance(value, str):
-            if not (value.isascii() and value.isdigit()):  # no " 5", no non-ASCII digits
-                _bad_duration()
-            return str(int(value))
-        return _bad_duration()
-
-    @field_validator("duration")
-    @classmethod
-    def _duration_range(cls, value: str | None) -> str | None:
-        if value is not None and not 3 <= int(value) <= 15:
-            raise ValueError('must be "5" or "10" (3..15 on models that allow it)')
-        return value
+    _duration = field_validator("duration", mode="before")(
+        lambda value: parse_duration(value))
 
     @field_validator("external_task_id", "callback_url")
     @classmethod
@@ -163,6 +144,28 @@ class Text2VideoRequest(BaseModel):
 
 def _bad_duration() -> Any:
     raise ValueError('must be a whole number of seconds, e.g. "5" or "10"')
+
+
+def parse_duration(value: Any) -> str | None:
+    """A video duration as every family takes it: "5" or 5 (not "5.0", " 5", true), in
+    3..15 s; kept as Kling's string. Which of those a model allows is the registry's call."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return _bad_duration()  # type: ignore[no-any-return]
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or float(value) != int(value):
+            _bad_duration()
+        seconds = int(value)
+    elif isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):  # no " 5", no non-ASCII digits
+            _bad_duration()
+        seconds = int(value)
+    else:
+        return _bad_duration()  # type: ignore[no-any-return]
+    if not 3 <= seconds <= 15:
+        raise ValueError('must be "5" or "10" (3..15 on models that allow it)')
+    return str(seconds)
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,9 @@ def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, An
     defaults; the family's own fields are in `request`)."""
     return GenerationSpec(
         task_id=task_id,
-        model_name=stored["model_name"],
+        # A relay-only family whose Kling route takes no model keeps the one it was routed
+        # by apart (core/families.py ROUTED_MODEL), so that it is not forwarded.
+        model_name=stored.get("model_name") or stored["routed_model"],
         prompt=stored.get("prompt") or "",
         negative_prompt=stored.get("negative_prompt"),
         cfg_scale=float(stored.get("cfg_scale", 0.5)),

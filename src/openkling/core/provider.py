@@ -78,9 +78,37 @@ class ImageOutput:
 
 
 @dataclass(frozen=True)
+class AudioOutput:
+    """One generated sound (the audio families), in each format Kling gives it (`mp3`,
+    `wav`): stored by us (`storage_keys`) or hosted elsewhere (`urls`), with its length."""
+
+    id: str
+    durations: dict[str, float]
+    storage_keys: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"id": self.id, "formats": {
+            fmt: {"duration": round(seconds, 3),
+                  **({"storage_key": self.storage_keys[fmt]} if fmt in self.storage_keys
+                     else {"url": self.urls.get(fmt, "")})}
+            for fmt, seconds in self.durations.items()}}
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     videos: list[VideoOutput]
     images: list[ImageOutput] = field(default_factory=list)
+    audios: list[AudioOutput] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, Any]:
+        """The task row's `result`: what was made, by kind (videos always listed)."""
+        stored: dict[str, Any] = {"videos": [video.to_record() for video in self.videos]}
+        if self.images:
+            stored["images"] = [image.to_record() for image in self.images]
+        if self.audios:
+            stored["audios"] = [audio.to_record() for audio in self.audios]
+        return stored
 
 
 class TaskContext:
@@ -176,6 +204,23 @@ class ProviderStatus:
 
     def describe(self) -> str:
         return f"{self.state}: {self.reason}" if self.reason else self.state
+
+
+@runtime_checkable
+class ForwardsCalls(Protocol):
+    """A provider that answers a family's immediate calls (`Family.actions`, e.g.
+    multi-elements' selection session) by asking its upstream: the one thing the API asks a
+    provider that does I/O. Raises `KlingError` with what the client should see."""
+
+    async def forward(self, family: str, action: str, body: dict[str, Any]) -> Any: ...
+
+
+@runtime_checkable
+class DescribesChannels(Protocol):
+    """A provider with upstream channels (the relay): what the operator's console lists of
+    them, without secrets, so that the API never reads a provider's options itself."""
+
+    def describe_channels(self) -> list[dict[str, Any]]: ...
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ from typing import Any
 
 from openkling.config import ModelRoute, Settings
 from openkling.core.errors import KlingError
+from openkling.core.families import catalogue
 
 DEFAULT_DURATIONS = (5, 10)
 
@@ -21,7 +22,13 @@ class ResolvedModel:
 
 class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
-        self._routes: dict[str, ModelRoute] = settings.model_routes()
+        # Every Kling model name of every family on the default provider, then `models`.
+        self._routes: dict[str, ModelRoute] = {
+            name: ModelRoute(provider=settings.provider,
+                             durations=list(durations) if durations else None)
+            for name, durations in catalogue().items()
+        }
+        self._routes.update(settings.models)
         self._settings = settings
         self.default_model = "kling-v1" if "kling-v1" in self._routes else next(iter(self._routes))
 

@@ -25,7 +25,7 @@ from openkling.core.images import InputImage
 from openkling.core.inputs import forget_images, load_images, store_images
 from openkling.core.models import spec_from_stored
 from openkling.core.outbound import CALLBACKS_SETTING, OutboundRefused, check_outbound_url
-from openkling.core.provider import Provider
+from openkling.core.provider import ForwardsCalls, Provider
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import WireCache, task_to_wire
 from openkling.storage.base import Storage
@@ -42,6 +42,9 @@ _ID_ATTEMPTS = 3
 #: The stored request's key for what a front door other than Kling's needs to answer a task
 #: in its own shape (see api/openai); providers never see it.
 FRONT_KEY = "front"
+
+#: The built-in relay's provider name: it serves every family (providers/loader.py).
+RELAY = "kling"
 
 
 class TaskService:
@@ -81,10 +84,11 @@ class TaskService:
         Another front door (the OpenAI API) passes its id shape (`new_id`), what it needs to
         answer in its own shape later (`front`, kept in the stored request under
         `FRONT_KEY`, never sent to a provider) and its webhook URL (`callback_url`)."""
-        model = self._registry.resolve(getattr(req, "model_name", None))
+        model = self._registry.resolve(getattr(req, "model_name", None) or family.default_model)
         assert family.normalize is not None
         stored = family.normalize(req, model.name)
-        if "duration" in stored and stored["duration"] not in model.durations:
+        if family.result == "videos" and "duration" in stored \
+                and int(stored["duration"]) not in model.durations:
             allowed = ", ".join(f'"{d}"' for d in model.durations)
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")
         provider = self._providers.get(model.provider)
@@ -96,9 +100,7 @@ class TaskService:
                              + (f": {reason}" if reason else ""))
         honoured = provider_families(provider).get(family.path)
         if honoured is None:
-            raise KlingError.invalid(
-                "model_name", f"{family.path} is not served by {model.name} on this server"
-            )
+            raise self._not_served(family, model.provider)
         ignored = check_honoured(family, req, honoured, who=f"{model.name} on this server",
                                  accept_ignored=self._settings.accept_ignored_fields)
         for name in ignored:
@@ -157,6 +159,37 @@ class TaskService:
         if self.on_created is not None:
             self.on_created()
         return task
+
+    async def forward(self, principal: Principal, family: Family, action: str,
+                      body: dict[str, Any]) -> Any:
+        """An immediate call of the family (`Family.actions`), answered by the provider of
+        the family's model through its upstream; refused like a create it cannot serve."""
+        name = body.get("model_name")
+        if name is not None and not isinstance(name, str):
+            raise KlingError.invalid("model_name", "must be a string")
+        model = self._registry.resolve(name or family.default_model)
+        provider = self._providers.get(model.provider)
+        if provider is None:
+            raise KlingError(Code.UNAVAILABLE, f"model {model.name} is unavailable on this "
+                             "server")
+        if family.path not in provider_families(provider) or \
+                not isinstance(provider, ForwardsCalls):
+            raise self._not_served(family, model.provider)
+        return await provider.forward(family.path, action, body)
+
+    def _not_served(self, family: Family, provider: str) -> KlingError:
+        """The family, the provider that was asked and the one that would serve it."""
+        others = sorted(name for name, serving in self._providers.items()
+                        if name != provider and family.path in provider_families(serving))
+        if others:
+            would = (f"the provider {others[0]!r} on this server serves it (send a model_name "
+                     "routed there)")
+        elif provider == RELAY:
+            would = "no channel of the relay serves it (the channels' `families`; docs/relay.md)"
+        else:
+            would = "the relay provider 'kling' serves it (a relay to Kling; see docs/relay.md)"
+        return KlingError.invalid(
+            family.path, f"not served by the provider {provider!r} of this server; {would}")
 
     async def _load_images(self, family: Family, req: BaseModel,
                            account: int) -> dict[str, InputImage]:

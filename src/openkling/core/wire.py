@@ -32,6 +32,10 @@ def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, A
         if "images" in task.result:  # images/generations: Kling sends images only
             result = {"images": [{"index": int(image["index"]), "url": _url(image, url_for)}
                                  for image in task.result["images"]]}
+        if "audios" in task.result:  # audio families: sounds, and video-to-audio its video
+            if not result["videos"]:
+                del result["videos"]
+            result["audios"] = [_audio(audio, url_for) for audio in task.result["audios"]]
     return {
         "task_id": task.id,
         "task_status": task.status,
@@ -46,6 +50,15 @@ def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, A
 
 def _url(item: dict[str, Any], url_for: Callable[[str], str]) -> str:
     return url_for(item["storage_key"]) if "storage_key" in item else str(item["url"])
+
+
+def _audio(audio: dict[str, Any], url_for: Callable[[str], str]) -> dict[str, Any]:
+    """Kling's audio object: `{id, url_mp3, url_wav, duration_mp3, duration_wav}`."""
+    wire: dict[str, Any] = {"id": str(audio["id"])}
+    for fmt, item in audio.get("formats", {}).items():
+        wire[f"url_{fmt}"] = _url(item, url_for)
+        wire[f"duration_{fmt}"] = format_duration(float(item["duration"]))
+    return wire
 
 
 def _ignored_note(task: TaskRecord) -> str:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 
-from openkling.storage.base import Storage
-from openkling.storage.previews import preview_keys
 from openkling.store.database import Database
 from openkling.store.tables import callback_deliveries, relay_events, tasks
 
@@ -24,6 +22,12 @@ log = logging.getLogger(__name__)
 
 FINISHED = ("succeed", "failed")
 DAY_MS = 24 * 3600 * 1000
+
+
+class DeletesFiles(Protocol):
+    """Where a task's files are (the `Storage`, which the store does not import)."""
+
+    async def delete(self, key: str) -> None: ...
 
 
 @dataclass
@@ -42,19 +46,37 @@ def storage_keys(request: dict[str, Any] | None, result: dict[str, Any] | None) 
     for kind in ("videos", "images"):
         keys += [str(item["storage_key"]) for item in (result or {}).get(kind) or []
                  if isinstance(item, dict) and item.get("storage_key")]
+    for audio in (result or {}).get("audios") or []:
+        formats = audio.get("formats") if isinstance(audio, dict) else None
+        keys += [str(item["storage_key"]) for item in (formats or {}).values()
+                 if isinstance(item, dict) and item.get("storage_key")]
     return keys
+
+
+#: A stored video's previews (thumbnail, spritesheet; made on request by the OpenAI door) live
+#: next to it, under its key plus a suffix, so whoever removes a video's files removes its
+#: previews by the same rule. Preview name -> that suffix.
+PREVIEW_SUFFIXES = {"thumbnail": ".thumbnail.webp", "spritesheet": ".spritesheet.jpg"}
+
+
+def preview_key(video_key: str, name: str) -> str:
+    return video_key + PREVIEW_SUFFIXES[name]
+
+
+def preview_keys(video_key: str) -> list[str]:
+    return [video_key + suffix for suffix in PREVIEW_SUFFIXES.values()]
 
 
 def result_previews(result: dict[str, Any] | None) -> list[str]:
     """The keys of the previews a task's stored videos may have (made on request, so any of
-    them may be missing; see storage/previews.py)."""
+    them may be missing; see `PREVIEW_SUFFIXES`)."""
     return [preview for item in (result or {}).get("videos") or []
             if isinstance(item, dict) and item.get("storage_key")
             for preview in preview_keys(str(item["storage_key"]))]
 
 
 async def delete_expired(
-    db: Database, storage: Storage, *, now_ms: int, retention_days: float, batch: int = 200,
+    db: Database, storage: DeletesFiles, *, now_ms: int, retention_days: float, batch: int = 200,
     pause: float = 0.05, max_batches: int | None = None,
 ) -> RetentionResult:
     """Delete finished tasks last updated before `now - retention_days`, `batch` at a time."""

@@ -356,11 +356,9 @@ class Worker:
             self.deliverer.wake()
 
     async def _succeed(self, running: _Running, result: GenerationResult) -> None:
-        if not result.videos and not result.images:
-            raise ProviderError("the provider returned no video and no image")
-        stored: dict[str, Any] = {"videos": [video.to_record() for video in result.videos]}
-        if result.images:
-            stored["images"] = [image.to_record() for image in result.images]
+        if not result.videos and not result.images and not result.audios:
+            raise ProviderError("the provider returned no video, image or sound")
+        stored = result.to_record()
         done = await self._persist(lambda: self.tasks.succeed(
             running.record, result=stored, now=now_ms()))
         self._observe(running, "succeed")

@@ -140,8 +140,10 @@ async def test_a_family_no_provider_serves_is_refused_at_create(http: httpx.Asyn
                                                                 alice: Credentials) -> None:
     response = await http.post("/kling/v1/videos/effects", headers=alice.headers,
                                json={"effect_scene": "hug", "input": {}})
-    message = assert_error(response, 400, 1201, "model_name: ")
-    assert "videos/effects is not served" in message
+    message = assert_error(response, 400, 1201, "videos/effects: ")
+    assert message == ("videos/effects: not served by the provider "
+                       "'tests.doubles.provider:ProviderDouble' of this server; the relay "
+                       "provider 'kling' serves it (a relay to Kling; see docs/relay.md)")
     # Its query and list routes exist (and find nothing).
     assert_error(await http.get("/v1/videos/effects/123", headers=alice.headers), 404, 1203)
     listed = await http.get("/v1/videos/effects", headers=alice.headers)
@@ -163,7 +165,8 @@ async def test_every_route_authenticates_before_404(http: httpx.AsyncClient,
 
 
 async def test_account_costs_without_quotas(http: httpx.AsyncClient, alice: Credentials) -> None:
-    for prefix in ("/v1", "/kling/v1"):
+    # Kling's own route is at the root (no /v1); a gateway adds its prefix; both /v1 forms stay.
+    for prefix in ("", "/kling", "/v1", "/kling/v1"):
         response = await http.get(f"{prefix}/account/costs?start_time=0&end_time=1",
                                   headers=alice.headers)
         body = response.json()
@@ -173,6 +176,11 @@ async def test_account_costs_without_quotas(http: httpx.AsyncClient, alice: Cred
                                 headers=alice.headers), 400, 1201, "end_time: ")
     assert_error(await http.get("/v1/account/costs?start_time=x", headers=alice.headers),
                  400, 1201, "start_time: ")
+    for path in ("/account/costs", "/kling/account/costs"):
+        assert_error(await http.get(path, headers={"Authorization": "Bearer ok-wrong"}),
+                     401, 1002)
+        assert_error(await http.get(f"{path}?start_time=5&end_time=1", headers=alice.headers),
+                     400, 1201, "end_time: ")
 
 
 async def test_quota_spend_refund_and_exhaustion(server: ServerHandle,

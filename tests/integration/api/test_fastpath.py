@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from openkling.api.app import create_app
 from openkling.config import Settings
@@ -85,3 +86,54 @@ async def test_a_poll_with_a_query_string_is_answered_by_the_route_alike(clients
     via_route = comparable(await fast.get(f"{path}?lang=en", headers=auth))
     assert via_route == comparable(await fast.get(path, headers=auth))
     assert via_route[1]["data"]["task_id"] == created["task_id"]
+
+
+async def test_doubled_slashes_are_served_on_both_paths(clients: Any) -> None:
+    plain, fast, alice, _ = clients
+    auth = {"Authorization": f"Bearer {alice['api_key']}"}
+    created = await fast.post("/v1//images/generations", headers=auth, json={"prompt": "x"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    expected = comparable(await plain.get(f"/v1/images/generations/{task_id}", headers=auth))
+    assert expected[1]["data"]["task_id"] == task_id
+    # The official try-on client polls `/v1/images/kolors-virtual-try-on//{id}`.
+    for path in (f"/v1/images/generations//{task_id}", f"/kling//v1/images/generations/{task_id}",
+                 f"/v1/images//generations///{task_id}"):
+        for client in (fast, plain):
+            answer = await client.get(path, headers=auth)
+            assert comparable(answer) == expected, path
+
+
+def _polls(route: str) -> float:
+    return REGISTRY.get_sample_value("openkling_http_requests_total",
+                                     {"route": route, "method": "GET", "status": "200"}) or 0.0
+
+
+async def test_the_fast_path_records_each_polls_own_family(clients: Any) -> None:
+    _, fast, alice, _ = clients
+    auth = {"Authorization": f"Bearer {alice['api_key']}"}
+    task_id = (await fast.post("/v1/images/generations", headers=auth,
+                               json={"prompt": "x"})).json()["data"]["task_id"]
+    routes = ("/v1/images/generations/{task_id}", "/kling/v1/images/generations/{task_id}",
+              "/v1/videos/text2video/{task_id}", "/kling/v1/videos/text2video/{task_id}")
+    before = [_polls(route) for route in routes]
+    assert (await fast.get(f"/v1/images/generations/{task_id}", headers=auth)).status_code == 200
+    assert (await fast.get(f"/kling/v1/images/generations/{task_id}",
+                           headers=auth)).status_code == 200
+    after = [_polls(route) for route in routes]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 0, 0]
+
+
+async def test_a_three_segment_family_is_polled_on_the_fast_path_alike(clients: Any) -> None:
+    """`images/editing/expand` and `videos/avatar/image2video` have three segments."""
+    plain, fast, alice, _ = clients
+    auth = {"Authorization": f"Bearer {alice['api_key']}"}
+    for family in ("images/editing/expand", "videos/avatar/image2video"):
+        for path in (f"/v1/{family}/404", f"/kling/v1/{family}/404"):
+            answer = await fast.get(path, headers=auth)
+            assert (answer.status_code, answer.json()["code"]) == (404, 1203), path
+            assert comparable(answer) == comparable(await plain.get(path, headers=auth))
+    recorded = REGISTRY.get_sample_value(
+        "openkling_http_requests_total",
+        {"route": "/v1/images/editing/expand/{task_id}", "method": "GET", "status": "404"})
+    assert recorded is not None and recorded >= 2  # its own route, not text2video's

@@ -15,16 +15,20 @@ from openkling.core.families import (
     requested_optional,
 )
 from openkling.core.family_requests import (
+    AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest
 
+#: kling-api.md, "Task families beyond text2video".
 CONTRACT_FAMILIES = {
     "videos/text2video", "videos/image2video", "videos/omni-video", "videos/multi-image2video",
     "videos/video-extend", "videos/lip-sync", "videos/effects", "images/generations",
-    "images/kolors-virtual-try-on",
+    "images/kolors-virtual-try-on", "images/omni-image", "images/multi-image2image",
+    "images/editing/expand", "videos/avatar/image2video", "videos/multi-elements",
+    "audio/text-to-audio", "audio/video-to-audio",
 }
 
 
@@ -49,10 +53,10 @@ def test_images_defaults() -> None:
     assert stored["image_fidelity"] == 0.5
 
 
-def test_text2video_keeps_newer_fields_only() -> None:
+def test_text2video_keeps_newer_and_unknown_fields_like_every_family() -> None:
     req = Text2VideoRequest.model_validate({"prompt": "x", "sound": "on", "whatever": 1})
     stored = FAMILIES[TEXT2VIDEO].normalize(req, "kling-v2-6")  # type: ignore[misc]
-    assert stored["sound"] == "on" and "whatever" not in stored
+    assert stored["sound"] == "on" and stored["whatever"] == 1
     assert requested_optional(FAMILIES[TEXT2VIDEO], req) == ["sound"]
 
 
@@ -94,6 +98,10 @@ CONTRACT_RESULTS = {
     "videos/omni-video": "videos", "videos/multi-image2video": "videos",
     "videos/video-extend": "videos", "videos/lip-sync": "videos", "videos/effects": "videos",
     "images/generations": "images", "images/kolors-virtual-try-on": "images",
+    "images/omni-image": "images", "images/multi-image2image": "images",
+    "images/editing/expand": "images", "videos/avatar/image2video": "videos",
+    "videos/multi-elements": "videos", "audio/text-to-audio": "audios",
+    "audio/video-to-audio": "audios",
 }
 
 
@@ -113,7 +121,8 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert set(FAMILIES[IMAGES].optional_fields) == {"image", "image_reference",
                                                      "human_fidelity"}
     relay_only = set(FAMILIES) - {TEXT2VIDEO, IMAGE2VIDEO, IMAGES}
-    assert all(FAMILIES[p].request is PassThroughRequest for p in relay_only)
+    assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
+                                       else PassThroughRequest) for p in relay_only)
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 
@@ -190,8 +199,8 @@ def test_the_resolved_model_name_replaces_the_one_sent() -> None:
 # ----- optional fields ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, False, "off", [{"x": 1}], {"a": 1}])
-def test_any_value_but_an_empty_one_counts_as_set(value: object) -> None:
+@pytest.mark.parametrize("value", [0, False, "on", [{"x": 1}], {"a": 1}])
+def test_any_value_but_an_empty_one_or_off_counts_as_set(value: object) -> None:
     req = Text2VideoRequest.model_validate({"prompt": "x", "sound": value})
     assert requested_optional(FAMILIES[TEXT2VIDEO], req) == ["sound"]
 
@@ -232,3 +241,61 @@ def test_a_families_attribute_that_is_no_mapping_is_not_a_declaration() -> None:
 
     assert provider_families(Odd()) == {TEXT2VIDEO: frozenset(FAMILIES[TEXT2VIDEO]
                                                               .optional_fields)}
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    (TEXT2VIDEO, {"prompt": "x", "sound": "off"}),
+    (TEXT2VIDEO, {"prompt": "x", "multi_shot": False}),
+    (TEXT2VIDEO, {"prompt": "x", "watermark_info": {"enabled": False}}),
+    (TEXT2VIDEO, {"prompt": "x", "voice_list": []}),
+    (TEXT2VIDEO, {"prompt": "x", "camera_control": None}),
+    (IMAGE2VIDEO, {"image": "aGk=", "sound": "off", "multi_shot": False,
+                   "watermark_info": {"enabled": False}, "camera_control": None}),
+    # The official image node sends human_fidelity 0.45 on every call.
+    (IMAGES, {"prompt": "x", "human_fidelity": 0.45}),
+    (IMAGES, {"prompt": "x", "human_fidelity": 0.45, "image_fidelity": 0.5}),
+])
+def test_values_that_ask_for_nothing_are_accepted_by_a_model_that_honours_nothing(
+        path: str, body: dict[str, object]) -> None:
+    family = FAMILIES[path]
+    req = family.request.model_validate(body)
+    assert requested_optional(family, req) == []
+    assert check_honoured(family, req, set(), who="the local model") == []
+
+
+def test_human_fidelity_without_a_subject_reference_asks_for_nothing() -> None:
+    req = ImageGenerationRequest.model_validate({"prompt": "x", "image": "aGk=",
+                                                 "human_fidelity": 0.45})
+    assert requested_optional(FAMILIES[IMAGES], req) == ["image"]
+    assert check_honoured(FAMILIES[IMAGES], req, {"image"}, who="the local model") == []
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    (TEXT2VIDEO, {"prompt": "x", "sound": "on"}, "sound"),
+    (TEXT2VIDEO, {"prompt": "x", "multi_shot": True}, "multi_shot"),
+    (TEXT2VIDEO, {"prompt": "x", "watermark_info": {"enabled": True}}, "watermark_info"),
+    (TEXT2VIDEO, {"prompt": "x", "voice_list": [{"voice_id": "v1"}]}, "voice_list"),
+    (TEXT2VIDEO, {"prompt": "x", "camera_control": {"type": "down_back"}}, "camera_control"),
+    (IMAGE2VIDEO, {"image": "aGk=", "sound": "on"}, "sound"),
+    (IMAGE2VIDEO, {"image": "aGk=", "multi_shot": True}, "multi_shot"),
+    (IMAGES, {"prompt": "x", "image": "aGk=", "image_reference": "subject"}, "image"),
+])
+def test_values_that_ask_for_something_are_still_refused_naming_the_field(
+        path: str, body: dict[str, object], field: str) -> None:
+    family = FAMILIES[path]
+    req = family.request.model_validate(body)
+    with pytest.raises(KlingError) as info:
+        check_honoured(family, req, set(), who="the local model")
+    assert (info.value.code, info.value.http_status) == (1201, 400)
+    assert info.value.message.startswith(f"{field}: not supported by the local model")
+
+
+def test_human_fidelity_with_a_subject_reference_asks_for_it() -> None:
+    req = ImageGenerationRequest.model_validate({"prompt": "x", "image": "aGk=",
+                                                 "image_reference": "subject",
+                                                 "human_fidelity": 0.45})
+    assert requested_optional(FAMILIES[IMAGES], req) == ["image", "image_reference",
+                                                         "human_fidelity"]
+    with pytest.raises(KlingError) as info:
+        check_honoured(FAMILIES[IMAGES], req, {"image", "image_reference"}, who="m")
+    assert info.value.message == "human_fidelity: not supported by m for images/generations"

@@ -132,3 +132,25 @@ def test_the_cache_holds_at_most_size_tasks_least_recent_first_out() -> None:
     assert signer.calls == 3
     cache.json(b)
     assert signer.calls == 4
+
+
+def test_audio_results_are_klings_audio_objects_and_video_to_audio_keeps_its_video() -> None:
+    from openkling.core.provider import AudioOutput, GenerationResult, VideoOutput
+    sound = AudioOutput(id="a1", durations={"mp3": 3.04, "wav": 3.0},
+                        storage_keys={"mp3": "audios/t/a1-mp3.mp3"},
+                        urls={"wav": "https://cdn.example/a1.wav"})
+    text = dataclasses.replace(BASE, kind="audio/text-to-audio", status="succeed",
+                               result=GenerationResult([], audios=[sound]).to_record())
+    wire = task_to_wire(text, lambda key: f"https://files/{key}?sig")
+    # kling-api.md: audios[{id, url_mp3, url_wav, duration_mp3, duration_wav}]
+    assert wire["task_result"] == {"audios": [{
+        "id": "a1", "url_mp3": "https://files/audios/t/a1-mp3.mp3?sig", "duration_mp3": "3.0",
+        "url_wav": "https://cdn.example/a1.wav", "duration_wav": "3.0"}]}
+    both = dataclasses.replace(text, kind="audio/video-to-audio", result=GenerationResult(
+        [VideoOutput(id="v1", duration=5, storage_key="videos/t/v1.mp4")],
+        audios=[sound]).to_record())
+    result = task_to_wire(both, lambda key: f"https://files/{key}")["task_result"]
+    assert result["videos"] == [{"id": "v1", "url": "https://files/videos/t/v1.mp4",
+                                 "duration": "5.0"}]
+    assert [a["id"] for a in result["audios"]] == ["a1"]
+

@@ -250,7 +250,7 @@ async def test_a_run_that_returns_nothing_fails_without_retrying(tmp_path: Path)
         task = await h.create("x")
         done = await h.wait_finished(task.id)
     assert done.status == TaskStatus.FAILED
-    assert done.status_msg == "the provider returned no video and no image"
+    assert done.status_msg == "the provider returned no video, image or sound"
     assert provider.runs == [(task.id, 1)]
 
 

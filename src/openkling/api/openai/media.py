@@ -2,7 +2,7 @@
 
 OpenAI's `GET /videos/{id}/content?variant=thumbnail|spritesheet` serves these. They are made
 once, on the first request, from the stored MP4 and kept next to it in storage (the keys are
-`storage.previews.preview_key`), so retention and DELETE remove them with the video.
+`store.retention.preview_key`), so retention and DELETE remove them with the video.
 """
 
 from __future__ import annotations

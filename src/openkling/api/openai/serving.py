@@ -34,9 +34,8 @@ from openkling.core.errors import Code, KlingError
 from openkling.core.families import FAMILIES, IMAGE2VIDEO, TEXT2VIDEO
 from openkling.core.ids import new_task_id
 from openkling.core.service import FRONT_KEY
-from openkling.storage.previews import preview_key
 from openkling.store.records import TaskRecord, TaskStatus
-from openkling.store.retention import result_previews, storage_keys
+from openkling.store.retention import preview_key, result_previews, storage_keys
 from openkling.store.webhooks import WebhookStore
 
 ID_PREFIX = "video_"

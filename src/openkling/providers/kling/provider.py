@@ -35,11 +35,12 @@ import httpx
 
 from openkling.config import Settings
 from openkling.core.backoff import backoff_seconds
-from openkling.core.errors import KlingError
-from openkling.core.families import FAMILIES, TEXT2VIDEO
+from openkling.core.errors import Code, KlingError
+from openkling.core.families import FAMILIES, ROUTED_MODEL, TEXT2VIDEO
 from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
+    AudioOutput,
     EventSource,
     GenerationResult,
     ImageOutput,
@@ -53,6 +54,7 @@ from openkling.core.provider import (
 from openkling.errors import OpenKlingError
 from openkling.providers.kling.channels import Channel, ChannelPool
 from openkling.providers.kling.rehost import (
+    AUDIO_FORMATS,
     IMAGE_FORMATS,
     VIDEO,
     RehostError,
@@ -77,7 +79,7 @@ log = logging.getLogger("openkling.providers.kling")
 CALLBACK_PATH = "/upstream/kling"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 #: Keys of a stored request that are ours (core/service.py), never sent upstream.
-_STORED_ONLY = frozenset({"inputs", "ignored_fields", "front"})
+_STORED_ONLY = frozenset({"inputs", "ignored_fields", ROUTED_MODEL, "front"})
 
 
 class _Ambiguous(OpenKlingError):
@@ -135,6 +137,29 @@ class KlingProvider:
     def attach_loops(self, loops: Loops) -> None:
         """The tracker's loops then run under the worker's supervisor (readiness, exit)."""
         self.loops = loops
+
+    async def forward(self, family: str, action: str, body: dict[str, Any]) -> Any:
+        """An immediate call (multi-elements' selection session) on the highest-priority
+        channel serving the family, so that a session and its create meet on one account
+        when one channel serves the family. Upstream refusals reach the client as Kling's."""
+        model = str(body.get("model_name") or FAMILIES[family].default_model)
+        channels = sorted((c for c in self.options.channels if c.serves(model, family)),
+                          key=lambda c: -c.priority)
+        if not channels:
+            raise KlingError.invalid("model_name", f"{model} is not served here for {family}")
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            client = UpstreamClient(channels[0], http, asyncio.Semaphore(1),
+                                    asyncio.Semaphore(1))
+            try:
+                return await client.call(family, action, body)
+            except UpstreamError as exc:
+                raise _as_kling(exc) from None
+
+    def describe_channels(self) -> list[dict[str, Any]]:
+        """The channels as configured, without their keys (the admin console lists them)."""
+        return [{"name": c.name, "base_url": c.base_url, "path_prefix": c.path_prefix,
+                 "models": c.models, "max_concurrency": c.max_concurrency,
+                 "priority": c.priority, "weight": c.weight} for c in self.options.channels]
 
     def check(self, spec: GenerationSpec) -> None:
         if not any(c.serves(spec.model_name, spec.kind) for c in self.options.channels):
@@ -434,13 +459,19 @@ class KlingProvider:
         family = FAMILIES.get(spec.kind, FAMILIES[TEXT2VIDEO])
         if family.result == "images":
             return GenerationResult([], images=await self._images(ctx, final))
+        if family.result == "audios":  # video-to-audio also gives the video with its sound
+            return GenerationResult(await self._videos(spec, ctx, final) if final.videos
+                                    else [], audios=await self._audios(ctx, final))
         if not final.videos:
             raise ProviderError("the upstream task succeeded without a video")
+        return GenerationResult(videos=await self._videos(spec, ctx, final))
+
+    async def _videos(self, spec: GenerationSpec, ctx: TaskContext,
+                      final: UpstreamTask) -> list[VideoOutput]:
         outputs: list[VideoOutput] = []
         for index, video in enumerate(final.videos):
             url = _usable_url(video, "video")
-            video_id = _SAFE_ID.sub("", str(video.get("id") or ""))[:64] or \
-                f"{ctx.task_id}{index}"
+            video_id = _result_id(video, ctx.task_id, index)
             try:
                 duration = float(video.get("duration") or spec.duration)
             except (TypeError, ValueError):
@@ -450,7 +481,29 @@ class KlingProvider:
                 continue
             key = await self._keep(url, f"videos/{ctx.task_id}/{video_id}", "video", ctx)
             outputs.append(VideoOutput(id=video_id, duration=duration, storage_key=key))
-        return GenerationResult(videos=outputs)
+        return outputs
+
+    async def _audios(self, ctx: TaskContext, final: UpstreamTask) -> list[AudioOutput]:
+        """Each sound in each format Kling gives (`url_mp3`, `url_wav`), re-hosted."""
+        if not final.audios:
+            raise ProviderError("the upstream task succeeded without a sound")
+        outputs: list[AudioOutput] = []
+        for index, audio in enumerate(final.audios):
+            audio_id = _result_id(audio, ctx.task_id, index)
+            urls = {fmt: url for fmt in ("mp3", "wav")
+                    if isinstance(url := audio.get(f"url_{fmt}"), str)
+                    and url.startswith(("http://", "https://"))}
+            if not urls:
+                raise ProviderError("the upstream sound has no usable URL")
+            durations = {fmt: _seconds(audio.get(f"duration_{fmt}")) for fmt in urls}
+            if not self.options.rehost:
+                outputs.append(AudioOutput(id=audio_id, durations=durations, urls=urls))
+                continue
+            keys = {fmt: await self._keep(url, f"audios/{ctx.task_id}/{audio_id}-{fmt}",
+                                          "audio", ctx)
+                    for fmt, url in urls.items()}
+            outputs.append(AudioOutput(id=audio_id, durations=durations, storage_keys=keys))
+        return outputs
 
     async def _images(self, ctx: TaskContext, final: UpstreamTask) -> list[ImageOutput]:
         if not final.images:
@@ -470,7 +523,7 @@ class KlingProvider:
 
     async def _keep(self, url: str, stem: str, kind: str, ctx: TaskContext) -> str:
         """The storage key of the result at `url`: kept by an earlier run, else copied now."""
-        formats = IMAGE_FORMATS if kind == "image" else (VIDEO,)
+        formats = {"image": IMAGE_FORMATS, "audio": AUDIO_FORMATS}.get(kind, (VIDEO,))
         for extension, _ in formats:
             if await ctx.storage.exists(f"{stem}.{extension}"):
                 return f"{stem}.{extension}"
@@ -491,6 +544,33 @@ class KlingProvider:
                 if attempt > self.options.submit_retries:
                     raise TransientProviderError(str(exc)) from None
                 await asyncio.sleep(self._backoff(attempt))
+
+
+_KLING_CODES = frozenset(code.value for code in Code)
+
+
+def _as_kling(error: UpstreamError) -> KlingError:
+    """What a client is told of an upstream refusal of an immediate call."""
+    if isinstance(error, UpstreamRejected | UpstreamNotFound | UpstreamBusy) and \
+            error.code in _KLING_CODES:
+        return KlingError(Code(error.code), error.upstream_message)
+    if isinstance(error, UpstreamNotFound):
+        return KlingError.not_found("session")
+    return KlingError(Code.UNAVAILABLE, f"the upstream could not answer: "
+                      f"{error.upstream_message}")
+
+
+def _result_id(item: dict[str, Any], task_id: str, index: int) -> str:
+    """The upstream result's id, safe in a storage key (ours when it has none)."""
+    return _SAFE_ID.sub("", str(item.get("id") or ""))[:64] or f"{task_id}{index}"
+
+
+def _seconds(value: Any) -> float:
+    """A duration Kling sends as a string or a number; 0 when it sends none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _usable_url(item: dict[str, Any], kind: str) -> str:

@@ -39,6 +39,9 @@ VIDEO = ("mp4", "video/mp4")
 PNG = ("png", "image/png")
 JPEG = ("jpg", "image/jpeg")
 IMAGE_FORMATS = (PNG, JPEG)
+MP3 = ("mp3", "audio/mpeg")
+WAV = ("wav", "audio/wav")
+AUDIO_FORMATS = (MP3, WAV)
 
 
 class RehostError(OpenKlingError):
@@ -62,8 +65,24 @@ def image_format(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+def audio_format(head: bytes) -> tuple[str, str] | None:
+    """(extension, content type) of an MP3 (ID3 tag or MPEG frame sync) or WAV header."""
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF
+                                   and head[1] & 0xE0 == 0xE0):
+        return MP3
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return WAV
+    return None
+
+
 def _format(kind: str, head: bytes) -> tuple[str, str]:
-    """The stored format of a downloaded file of `kind` ("video" or "image"), or RehostError."""
+    """The stored format of a downloaded file of `kind` ("video", "image" or "audio"), or
+    RehostError."""
+    if kind == "audio":
+        found = audio_format(head)
+        if found is None:
+            raise RehostError("upstream file is not a sound (no MP3/WAV header)")
+        return found
     if kind == "image":
         found = image_format(head)
         if found is None:

@@ -97,6 +97,8 @@ class UpstreamTask:
     videos: list[dict[str, Any]] = field(default_factory=list)
     #: `task_result.images` of the image families: `{index, url}` each.
     images: list[dict[str, Any]] = field(default_factory=list)
+    #: `task_result.audios` of the audio families: `{id, url_mp3, url_wav, duration_*}`.
+    audios: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -121,6 +123,7 @@ class UpstreamTask:
             progress=float(progress) if isinstance(progress, int | float) else None,
             videos=_objects(result.get("videos")),
             images=_objects(result.get("images")),
+            audios=_objects(result.get("audios")),
         )
 
 
@@ -167,6 +170,11 @@ class UpstreamClient:
         data = await self._call("POST", self.endpoint(family), json=body,
                                 gate=self._submit_gate)
         return self._task(data)
+
+    async def call(self, family: str, action: str, body: dict[str, Any]) -> Any:
+        """An immediate call under the family's path (`POST <family>/<action>`): its data."""
+        return await self._call("POST", f"{self.endpoint(family)}/{action}", json=body,
+                                gate=self._submit_gate)
 
     async def get(self, family: str, upstream_id: str) -> UpstreamTask:
         return self._task(await self._call("GET", f"{self.endpoint(family)}/{upstream_id}"))

@@ -127,3 +127,26 @@ async def test_an_accepted_and_ignored_field_is_reported(http: httpx.AsyncClient
                                  {"succeed", "failed"}, timeout=300)
     assert done["task_status"] == "succeed"
     assert done["task_status_msg"] == "ignored by this server: sound"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    # What real clients send by default for features they do not use (issue 19).
+    ("/v1/videos/text2video", {"prompt": "x", "sound": "off", "multi_shot": False,
+                               "watermark_info": {"enabled": False}, "voice_list": [],
+                               "camera_control": None}),
+    ("/v1/videos/image2video", {"image": "IMAGE", "sound": "off", "multi_shot": False,
+                                "watermark_info": {"enabled": False}, "camera_control": None}),
+    # The official image node's defaults: human_fidelity 0.45 and no reference image.
+    ("/v1/images/generations", {"prompt": "x", "human_fidelity": 0.45, "image_fidelity": 0.5,
+                                "model_name": "kling-v2"}),
+])
+async def test_values_that_ask_for_nothing_are_accepted_by_the_local_models(
+    http: httpx.AsyncClient, creds: Credentials, image_url: str, path: str,
+    body: dict[str, object],
+) -> None:
+    body = {k: (image_url if v == "IMAGE" else v) for k, v in body.items()}
+    response = await http.post(path, headers=creds.headers, json=body)
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["task_id"]
+    cancelled = await http.post(f"{path}/{task_id}/cancel", headers=creds.headers)
+    assert cancelled.status_code == 200

@@ -187,4 +187,6 @@ async def test_other_models_stay_local_and_unserved_families_are_refused(
         "model_name": "kling-v2-6", "effect_scene": "hug", "input": {"duration": "5"}})
     assert refused.status_code == 400
     assert refused.json()["code"] == 1201
-    assert refused.json()["message"].startswith("model_name")
+    assert refused.json()["message"] == (
+        "videos/effects: not served by the provider 'kling' of this server; no channel of the "
+        "relay serves it (the channels' `families`; docs/relay.md)")

@@ -1,0 +1,194 @@
+"""The task service's create for every family, on a relay and on the local provider double:
+durations read the same way everywhere, Kling's model names, refusals naming the field.
+
+No network: the relay's channel points at a closed loopback port and a create never calls it
+(the provider's `check` does no I/O; the worker, which would, is not started)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openkling.assembly import ApiParts, Resources, build_api
+from openkling.config import Settings
+from openkling.core.auth import Principal
+from openkling.core.errors import KlingError
+from openkling.core.families import FAMILIES
+from tests.conftest import PROVIDER_DOUBLE, free_port
+
+RELAYED = {"kling-v1-6": {"provider": "kling"}, "kling-v2-6": {"provider": "kling",
+                                                                "durations": list(range(3, 16))}}
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[ApiParts, Principal]]:
+    """The provider double locally, two models on the relay."""
+    settings = Settings(
+        data_dir=tmp_path, provider=PROVIDER_DOUBLE, embedded_worker=False,
+        models=json.loads(json.dumps(RELAYED)),
+        provider_options={"kling": {"base_url": f"http://127.0.0.1:{free_port()}",
+                                    "api_key": "sk-never-sent"}},
+    )
+    async with _parts(settings) as parts:
+        yield parts
+
+
+@pytest.fixture
+async def local(tmp_path: Path) -> AsyncIterator[tuple[ApiParts, Principal]]:
+    """The default server: every model on the local diffusers provider (never started)."""
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, provider_options={
+        "diffusers": {"model": "tiny-random-wan", "device": "cpu"}})
+    async with _parts(settings) as parts:
+        yield parts
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[tuple[ApiParts, Principal]]:
+    """Every model on the relay."""
+    settings = Settings(data_dir=tmp_path, provider="kling", embedded_worker=False,
+                        provider_options={"kling": {
+                            "base_url": f"http://127.0.0.1:{free_port()}",
+                            "api_key": "sk-never-sent"}})
+    async with _parts(settings) as parts:
+        yield parts
+
+
+@contextlib.asynccontextmanager
+async def _parts(settings: Settings) -> AsyncIterator[tuple[ApiParts, Principal]]:
+    resources = Resources.open(settings)
+    try:
+        await resources.migrate()
+        account, _ = await resources.accounts.get_or_create(
+            "families", now=1, callback_secret_enc=resources.master.encrypt("s"))
+        parts = build_api(resources, resources.build_providers(), http=None)
+        yield parts, Principal(account_id=account.id, account_name="families",
+                               credential_id=0)
+    finally:
+        await resources.close()
+
+
+async def _create(api: tuple[ApiParts, Principal], path: str, body: dict[str, Any]) -> Any:
+    parts, who = api
+    family = FAMILIES[path]
+    return await parts.tasks.create(who, family.request.model_validate(body), family)
+
+
+RELAY_ONLY_VIDEOS = ("videos/omni-video", "videos/multi-image2video", "videos/video-extend",
+                     "videos/effects")
+
+
+@pytest.mark.parametrize("path", RELAY_ONLY_VIDEOS)
+@pytest.mark.parametrize("duration", ["5", 5, "10"])
+async def test_a_relay_only_family_takes_durations_like_text2video(
+        api: tuple[ApiParts, Principal], path: str, duration: object) -> None:
+    task = await _create(api, path, {"model_name": "kling-v1-6", "prompt": "x",
+                                     "duration": duration})
+    assert task.kind == path and task.request["duration"] == int(str(duration))
+
+
+@pytest.mark.parametrize("path", ("videos/text2video", *RELAY_ONLY_VIDEOS))
+async def test_a_duration_the_model_does_not_allow_is_refused_on_every_family(
+        api: tuple[ApiParts, Principal], path: str) -> None:
+    with pytest.raises(KlingError) as info:
+        await _create(api, path, {"model_name": "kling-v1-6", "prompt": "x", "duration": "7"})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message == 'duration: kling-v1-6 accepts "5", "10"'
+    ok = await _create(api, path, {"model_name": "kling-v2-6", "prompt": "x", "duration": "7"})
+    assert ok.request["duration"] == 7
+
+
+@pytest.mark.parametrize("duration", ["5.0", " 5", True, "2", 16])
+async def test_a_malformed_duration_is_refused_by_the_request_model(duration: object) -> None:
+    from pydantic import ValidationError
+    for path in ("videos/text2video", *RELAY_ONLY_VIDEOS):
+        with pytest.raises(ValidationError) as info:
+            FAMILIES[path].request.model_validate({"prompt": "x", "duration": duration})
+        assert info.value.errors()[0]["loc"] == ("duration",)
+
+
+#: Kling's model names a client sends on each family (kling-api.md); None: Kling's route
+#: takes no model name, and the create is made without one.
+KLING_NAMES: dict[str, tuple[str | None, ...]] = {
+    "videos/text2video": ("kling-v2-5-turbo", "kling-v3", "kling-video-o1"),
+    "videos/omni-video": ("kling-video-o1", None),
+    "images/generations": ("kling-v2", "kling-v2-new", "kling-image-o1", None),
+    "images/kolors-virtual-try-on": ("kolors-virtual-try-on-v1", "kolors-virtual-try-on-v1-5",
+                                     None),
+    "images/omni-image": ("kling-image-o1", None),
+    "images/multi-image2image": ("kling-v2", None),
+    "audio/text-to-audio": (None,),
+}
+#: What the task is stored under when the client sent no model name (Kling's defaults).
+DEFAULTS = {"videos/text2video": "kling-v1", "videos/omni-video": "kling-video-o1",
+            "images/generations": "kling-v1",
+            "images/kolors-virtual-try-on": "kolors-virtual-try-on-v1",
+            "images/omni-image": "kling-image-o1", "images/multi-image2image": "kling-v2",
+            "audio/text-to-audio": "kling-v1"}
+
+
+@pytest.mark.parametrize(("path", "name"), [(p, n) for p, names in KLING_NAMES.items()
+                                            for n in names])
+async def test_the_relay_takes_klings_model_names_on_each_family(
+        relay: tuple[ApiParts, Principal], path: str, name: str | None) -> None:
+    body: dict[str, Any] = {"prompt": "a cat"}
+    if name is not None:
+        body["model_name"] = name
+    task = await _create(relay, path, body)
+    assert (task.kind, task.provider) == (path, "kling")
+    assert task.model_name == (name or DEFAULTS[path])
+
+
+RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
+                                     "images/generations"})
+
+
+@pytest.mark.parametrize("path", RELAY_ONLY)
+async def test_the_local_provider_refuses_a_relay_only_family_naming_the_relay(
+        local: tuple[ApiParts, Principal], path: str) -> None:
+    with pytest.raises(KlingError) as info:
+        await _create(local, path, {"prompt": "a cat"})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message == (
+        f"{path}: not served by the provider 'diffusers' of this server; the relay provider "
+        "'kling' serves it (a relay to Kling; see docs/relay.md)")
+
+
+async def test_the_local_provider_refuses_a_selection_call_naming_the_relay(
+        local: tuple[ApiParts, Principal]) -> None:
+    parts, who = local
+    family = FAMILIES["videos/multi-elements"]
+    assert family.actions == ("init-selection", "add-selection", "delete-selection",
+                              "clear-selection", "preview-selection")
+    with pytest.raises(KlingError) as info:
+        await parts.tasks.forward(who, family, "init-selection", {"video_id": "1"})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith(
+        "videos/multi-elements: not served by the provider 'diffusers' of this server; the "
+        "relay provider 'kling' serves it")
+
+
+async def test_a_selection_call_with_a_model_name_that_is_no_string_is_refused(
+        relay: tuple[ApiParts, Principal]) -> None:
+    parts, who = relay
+    with pytest.raises(KlingError) as info:
+        await parts.tasks.forward(who, FAMILIES["videos/multi-elements"], "init-selection",
+                                  {"model_name": ["kling-v1-6"]})
+    assert info.value.message == "model_name: must be a string"
+
+
+async def test_a_relay_whose_channels_leave_a_family_out_says_so(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, provider="kling", embedded_worker=False,
+                        provider_options={"kling": {
+                            "base_url": f"http://127.0.0.1:{free_port()}",
+                            "api_key": "sk-never-sent", "families": ["videos/text2video"]}})
+    async with _parts(settings) as relay:
+        with pytest.raises(KlingError) as info:
+            await _create(relay, "videos/effects", {"effect_scene": "hug"})
+    assert info.value.message == (
+        "videos/effects: not served by the provider 'kling' of this server; no channel of the "
+        "relay serves it (the channels' `families`; docs/relay.md)")
