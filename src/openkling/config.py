@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, description="For S3-compatible services (MinIO, R2, ...); default AWS."
     )
+    s3_public_endpoint_url: str | None = Field(
+        None, description="Endpoint put in presigned video URLs, when clients reach the S3 "
+        "service at another address than openkling does; default `s3_endpoint_url`."
+    )
     s3_region: str | None = None
     url_ttl_seconds: int = Field(24 * 3600, ge=1)
 
