@@ -19,7 +19,17 @@ ARG EXTRAS=server
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
-RUN python3 -m venv /opt/openkling
+# tini is PID 1: it forwards SIGTERM to openkling (which drains) and reaps the model processes.
+# The user and /data are made here too, so the final stage runs nothing (and keeps nothing of
+# this build's mounts).
+RUN set -eu; \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update -qq; \
+    apt-get install -y -qq --no-install-recommends tini >/dev/null; \
+    useradd --system --uid 10001 --user-group --home-dir /data --no-create-home openkling; \
+    mkdir -p /rootfs/data/.cache/huggingface /rootfs/etc; \
+    cp /etc/passwd /etc/group /rootfs/etc/; \
+    python3 -m venv /opt/openkling
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
@@ -31,20 +41,12 @@ RUN --mount=type=secret,id=pip.conf,required=false \
                  "${TORCH_SPEC}" ;; \
     esac; \
     /opt/openkling/bin/pip install ".[${EXTRAS}]"; \
-    /opt/openkling/bin/pip uninstall -q -y pip; \
-    find /opt/openkling -name __pycache__ -prune -exec rm -rf {} +; \
-    /opt/openkling/bin/python -m compileall -q /opt/openkling/lib >/dev/null
+    /opt/openkling/bin/pip uninstall -q -y pip
 
 FROM ${BASE_IMAGE}
-# tini is PID 1: it forwards SIGTERM to openkling (which drains) and reaps the model processes.
-RUN set -eu; \
-    export DEBIAN_FRONTEND=noninteractive; \
-    apt-get update -qq; \
-    apt-get install -y -qq --no-install-recommends tini >/dev/null; \
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/*; \
-    useradd --system --uid 10001 --user-group --home-dir /data --no-create-home openkling; \
-    mkdir -p /data/.cache/huggingface; \
-    chown -R openkling:openkling /data
+COPY --from=build /rootfs/etc/passwd /rootfs/etc/group /etc/
+COPY --from=build /usr/bin/tini /usr/bin/tini
+COPY --from=build --chown=10001:10001 /rootfs/data /data
 COPY --from=build /opt/openkling /opt/openkling
 ENV PATH=/opt/openkling/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -29,7 +29,4 @@ def local_image(podman_ready: None) -> str:
 @pytest.fixture(scope="session")
 def services_image(podman_ready: None) -> str:
     """PostgreSQL and an S3 server in one image of the tests' own (images/services)."""
-    tag = "localhost/openkling-test-services:1"
-    if not containers.image_exists(tag):
-        containers.build_context_image(tag, SERVICES)
-    return tag
+    return containers.build_context_image("localhost/openkling-test-services", SERVICES)

@@ -116,11 +116,9 @@ def pip_build_options(workdir: Path) -> list[str]:
     return options
 
 
-def _context_digest(extras: str) -> str:
-    """A digest of everything the Dockerfile copies, so an unchanged tree reuses its image."""
-    digest = hashlib.sha256(extras.encode())
-    files = [ROOT / "Dockerfile", ROOT / "pyproject.toml", ROOT / "README.md",
-             *sorted((ROOT / "src").rglob("*"))]
+def _digest(salt: str, files: Sequence[Path]) -> str:
+    """A digest of files an image is built from, so an unchanged tree reuses its image."""
+    digest = hashlib.sha256(salt.encode())
     for path in files:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(ROOT)).encode())
@@ -131,7 +129,9 @@ def _context_digest(extras: str) -> str:
 def build_openkling_image(extras: str) -> str:
     """The repository's Dockerfile built on the Debian base with `extras`; reused when this
     tree was already built with them."""
-    tag = f"localhost/openkling-test:{extras.replace(',', '-')}-{_context_digest(extras)}"
+    files = [ROOT / "Dockerfile", ROOT / "pyproject.toml", ROOT / "README.md",
+             *sorted((ROOT / "src").rglob("*"))]
+    tag = f"localhost/openkling-test:{extras.replace(',', '-')}-{_digest(extras, files)}"
     if image_exists(tag):
         return tag
     base = ensure_base_image()
@@ -142,8 +142,12 @@ def build_openkling_image(extras: str) -> str:
     return tag
 
 
-def build_context_image(tag: str, context: Path) -> str:
-    """An image of the tests' own (tests/deploy/images/...) on the Debian base."""
+def build_context_image(name: str, context: Path) -> str:
+    """An image of the tests' own (tests/deploy/images/...) on the Debian base; reused while
+    its folder is unchanged."""
+    tag = f"{name}:{_digest(name, sorted(context.rglob('*')))}"
+    if image_exists(tag):
+        return tag
     base = ensure_base_image()
     with tempfile.TemporaryDirectory(prefix="openkling-build-") as tmp:
         podman("build", "--format", "docker", "--build-arg", f"BASE_IMAGE={base}",
