@@ -139,7 +139,7 @@ def _services(image: str, password: str, s3_port: int) -> list[dict[str, Any]]:
                     "env": [{"name": k, "value": v} for k, v in env.items()]}]}}
     return [pod("postgres", ["postgres"], {"POSTGRES_USER": "openkling", "POSTGRES_DB":
                                             "openkling", "POSTGRES_PASSWORD": password}, []),
-            pod("s3", ["s3"], {}, [{"containerPort": 9000, "hostPort": s3_port,
+            pod("s3", ["server", "/data"], {}, [{"containerPort": 9000, "hostPort": s3_port,
                                     "hostIP": "127.0.0.1"}])]
 
 
