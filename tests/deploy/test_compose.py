@@ -100,9 +100,7 @@ def project(local_image: str, services_image: str) -> Iterator[ComposeProject]:
         project.compose("up", "-d", "--no-deps", "--scale", "worker=2", "api", "worker")
         yield project
     finally:
-        subprocess.run(["podman-compose", "-f", str(ROOT / "compose.yaml"), "-p", name,
-                        "down", "-v", "-t", "5"], env=env, capture_output=True, cwd=ROOT,
-                       timeout=300)
+        containers.remove_compose_project(name)
 
 
 def test_compose_round_trip_and_a_killed_worker_s_task_completes_once_on_the_other(

@@ -194,5 +194,13 @@ def test_manifests_run_under_podman_kube_play(
                                                    key["api_key"], timeout=600)
         assert containers.is_mp4(video)
     finally:
+        # `kube down` leaves the anonymous volumes of the pods' containers: remove them too.
+        pods = [d["metadata"]["name"] + ("-pod-0" if d["kind"] == "Deployment" else "")
+                for d in [*app, *_services(services_image, password, s3_port)]
+                if d["kind"] in ("Deployment", "Pod")]
+        names = podman("ps", "-a", "--format", "{{.Names}} {{.PodName}}",
+                       check=False).stdout.splitlines()
+        containers.remove_containers([line.split()[0] for line in names
+                                      if len(line.split()) == 2 and line.split()[1] in pods])
         podman("kube", "down", str(manifest), check=False)
         podman("kube", "down", str(services), check=False)

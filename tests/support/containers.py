@@ -249,13 +249,33 @@ def is_mp4(data: bytes) -> bool:
     return len(data) > 12 and data[4:8] == b"ftyp"
 
 
+def remove_containers(names: Sequence[str]) -> None:
+    """Remove these containers with their anonymous volumes (the image's VOLUME /data)."""
+    if names:
+        podman("rm", "--force", "--volumes", "--time", "0", *names, check=False)
+
+
+def remove_compose_project(project: str) -> None:
+    """Everything podman-compose made for `project`, scaled replicas included (its `down`
+    knows only the replicas of the command line it is given)."""
+    label = f"label=io.podman.compose.project={project}"
+    names = podman("ps", "-a", "--filter", label, "--format", "{{.Names}}",
+                   check=False).stdout.split()
+    remove_containers(names)
+    podman("pod", "rm", "--force", f"pod_{project}", check=False)
+    volumes = podman("volume", "ls", "--filter", label, "--format", "{{.Name}}",
+                     check=False).stdout.split()
+    if volumes:
+        podman("volume", "rm", "--force", *volumes, check=False)
+    podman("network", "rm", "--force", f"{project}_default", check=False)
+
+
 @contextmanager
 def removed_after(*names: str, volumes: Sequence[str] = ()) -> Iterator[None]:
     """Remove these containers and volumes when the block ends, whatever happened."""
     try:
         yield
     finally:
-        for name in names:
-            podman("rm", "--force", "--time", "0", name, check=False)
+        remove_containers(names)
         for volume in volumes:
             podman("volume", "rm", "--force", volume, check=False)
