@@ -15,9 +15,6 @@
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS build
-ARG EXTRAS=server
-ARG TORCH_SPEC=torch==2.13.0
-ARG TORCH_INDEX_URL=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 # tini is PID 1: it forwards SIGTERM to openkling (which drains) and reaps the model processes.
 # The user and /data are made here too, so the final stage runs nothing (and keeps nothing of
@@ -30,6 +27,10 @@ RUN set -eu; \
     mkdir -p /rootfs/data/.cache/huggingface /rootfs/etc; \
     cp /etc/passwd /etc/group /rootfs/etc/; \
     python3 -m venv /opt/openkling
+# The arguments come after the step above, so images with other extras share its layer.
+ARG EXTRAS=server
+ARG TORCH_SPEC=torch==2.13.0
+ARG TORCH_INDEX_URL=
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src

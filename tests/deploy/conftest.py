@@ -6,6 +6,8 @@ and `slow`, so `pytest -m unit` leaves them out, and skip with the reason withou
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.support import containers
@@ -21,12 +23,33 @@ def podman_ready() -> None:
 
 
 @pytest.fixture(scope="session")
-def local_image(podman_ready: None) -> str:
-    """The image that renders: the Dockerfile with `server,s3,local` (CPU torch here)."""
-    return containers.build_openkling_image("server,s3,local")
+def images(podman_ready: None) -> dict[str, str]:
+    """Every image the deploy tests use, built side by side (much of a build waits on the
+    network and the disk): `server` (the Dockerfile's default extras), `local` (it renders:
+    `server,s3,local` with CPU torch) and `services` (PostgreSQL and an S3 server of the tests'
+    own). Each is reused while what it is built from is unchanged."""
+    containers.ensure_base_image()
+    builds = {
+        "server": lambda: containers.build_openkling_image("server"),
+        "local": lambda: containers.build_openkling_image("server,s3,local"),
+        "services": lambda: containers.build_context_image(
+            "localhost/openkling-test-services", SERVICES),
+    }
+    with ThreadPoolExecutor(len(builds)) as pool:
+        futures = {name: pool.submit(build) for name, build in builds.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.fixture(scope="session")
-def services_image(podman_ready: None) -> str:
-    """PostgreSQL and an S3 server in one image of the tests' own (images/services)."""
-    return containers.build_context_image("localhost/openkling-test-services", SERVICES)
+def server_image(images: dict[str, str]) -> str:
+    return images["server"]
+
+
+@pytest.fixture(scope="session")
+def local_image(images: dict[str, str]) -> str:
+    return images["local"]
+
+
+@pytest.fixture(scope="session")
+def services_image(images: dict[str, str]) -> str:
+    return images["services"]

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 SERVER_IMAGE_LIMIT_MB = 300
 
 
-def test_server_only_image_is_small_non_root_and_lends_pip_nothing(podman_ready: None) -> None:
-    image = containers.build_openkling_image("server")
+def test_server_only_image_is_small_non_root_and_lends_pip_nothing(server_image: str) -> None:
+    image = server_image
     size = containers.image_size_mb(image)
     assert size < SERVER_IMAGE_LIMIT_MB, f"server-only image is {size:.0f} MB"
     config = json.loads(podman("image", "inspect", "--format", "{{json .Config}}", image).stdout)
