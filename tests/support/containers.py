@@ -9,9 +9,11 @@ the same packages as the tests' own venv; nothing of it ends up in an image.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,11 +59,30 @@ def image_exists(name: str) -> bool:
     return subprocess.run(["podman", "image", "exists", name]).returncode == 0
 
 
+@contextmanager
+def _building(tag: str) -> Iterator[None]:
+    """One build of `tag` at a time on this machine: test processes (pytest -n) that need
+    the same image wait for the first one's build, then reuse it."""
+    safe = re.sub(r"[^\w.-]", "_", tag)
+    path = Path(tempfile.gettempdir()) / f"openkling-image-{safe}.lock"
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_base_image() -> str:
     """Debian bookworm with python3, python3-venv and CA certificates only (what the
     Dockerfile must build on), imported into podman once and reused."""
-    if image_exists(BASE_IMAGE):
-        return BASE_IMAGE
+    with _building(BASE_IMAGE):
+        if not image_exists(BASE_IMAGE):
+            _bootstrap_base()
+    return BASE_IMAGE
+
+
+def _bootstrap_base() -> None:
     with tempfile.TemporaryDirectory(prefix="openkling-base-") as tmp:
         tarball = Path(tmp) / "base.tar"
         # merged-usr by hook, as Debian's own images do, not by the usrmerge package (and Perl).
@@ -74,7 +95,6 @@ def ensure_base_image() -> str:
         podman("import", "--change", 'CMD ["/bin/bash"]', "--change",
                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                str(tarball), BASE_IMAGE)
-    return BASE_IMAGE
 
 
 def _pip_settings() -> dict[str, str]:
@@ -132,26 +152,25 @@ def build_openkling_image(extras: str) -> str:
     files = [ROOT / "Dockerfile", ROOT / "pyproject.toml", ROOT / "README.md",
              *sorted((ROOT / "src").rglob("*"))]
     tag = f"localhost/openkling-test:{extras.replace(',', '-')}-{_digest(extras, files)}"
-    if image_exists(tag):
-        return tag
-    base = ensure_base_image()
-    with tempfile.TemporaryDirectory(prefix="openkling-build-") as tmp:
-        podman("build", "--format", "docker", "--build-arg", f"BASE_IMAGE={base}",
-               "--build-arg", f"EXTRAS={extras}", *pip_build_options(Path(tmp)),
-               "-t", tag, "-f", str(ROOT / "Dockerfile"), str(ROOT), timeout=1800)
-    return tag
+    return _build(tag, ROOT, "--build-arg", f"EXTRAS={extras}", "-f", str(ROOT / "Dockerfile"))
 
 
 def build_context_image(name: str, context: Path) -> str:
     """An image of the tests' own (tests/deploy/images/...) on the Debian base; reused while
     its folder is unchanged."""
-    tag = f"{name}:{_digest(name, sorted(context.rglob('*')))}"
-    if image_exists(tag):
-        return tag
+    return _build(f"{name}:{_digest(name, sorted(context.rglob('*')))}", context)
+
+
+def _build(tag: str, context: Path, *options: str) -> str:
     base = ensure_base_image()
-    with tempfile.TemporaryDirectory(prefix="openkling-build-") as tmp:
-        podman("build", "--format", "docker", "--build-arg", f"BASE_IMAGE={base}",
-               *pip_build_options(Path(tmp)), "-t", tag, str(context), timeout=1800)
+    with _building(tag), tempfile.TemporaryDirectory(prefix="openkling-build-") as tmp:
+        if not image_exists(tag):
+            # --layers=false: no intermediate images; the build stage (1.5 GB with torch) is
+            # never committed, only the final image.
+            podman("build", "--format", "docker", "--layers=false",
+                   "--build-arg", f"BASE_IMAGE={base}",
+                   *pip_build_options(Path(tmp)), *options, "-t", tag, str(context),
+                   timeout=1800)
     return tag
 
 
