@@ -177,14 +177,14 @@ def test_manifests_run_under_podman_kube_play(
     manifest = tmp_path / "openkling.yaml"
     manifest.write_text(yaml.safe_dump_all(app))
     try:
-        podman("kube", "play", "--network", network, str(services))
+        podman("kube", "play", "--replace", "--network", network, str(services))
         # The bucket: the operator's job; here through the S3 pod's published port.
         import botocore.session
         s3 = botocore.session.get_session().create_client(
             "s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1",
             aws_access_key_id="openkling", aws_secret_access_key="x")
         containers.wait_for(lambda: s3.create_bucket(Bucket="openkling") is not None, 120)
-        podman("kube", "play", "--network", network, str(manifest))
+        podman("kube", "play", "--replace", "--network", network, str(manifest))
         containers.wait_until_ready(f"http://127.0.0.1:{api_port}", timeout=300)
         api_container = podman("ps", "--filter", "name=openkling-api", "--format",
                                "{{.Names}}").stdout.split()
