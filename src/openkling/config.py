@@ -177,6 +177,18 @@ class Settings(BaseSettings):
     models: dict[str, ModelRoute] = Field(default_factory=dict)
 
     @model_validator(mode="after")
+    def _secret_key_not_blank(self) -> Settings:
+        # A blank value (an unfilled secret.env or .env) would silently mean "a key of this
+        # process's own in <data_dir>": API pods and workers could not read each other's
+        # encrypted secrets.
+        if self.secret_key is not None and not self.secret_key.strip():
+            raise ValueError(
+                "secret_key (OPENKLING_SECRET_KEY) is set but blank: set a long random value, "
+                "the same for every process, or unset it to keep one in <data_dir>/secret.key"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError(

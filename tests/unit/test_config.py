@@ -52,3 +52,19 @@ def test_a_provider_that_cannot_load_is_unavailable_with_its_reason(tmp_path: Pa
     built = build_providers(["no.such.module:Factory"], Settings(data_dir=tmp_path))
     assert built.available == {}
     assert "cannot be loaded" in built.unavailable["no.such.module:Factory"]
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_secret_key_is_an_error_naming_it(
+        blank: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unfilled secret.env / .env must not fall back to a key of the process's own."""
+    monkeypatch.setenv("OPENKLING_SECRET_KEY", blank)
+    with pytest.raises(ValidationError, match="OPENKLING_SECRET_KEY"):
+        Settings()
+
+
+def test_a_set_or_unset_secret_key_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENKLING_SECRET_KEY", raising=False)
+    assert Settings().secret_key is None
+    monkeypatch.setenv("OPENKLING_SECRET_KEY", "k")
+    assert Settings().secret_key == "k"
