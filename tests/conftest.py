@@ -34,11 +34,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 # ----- markers ---------------------------------------------------------------------------
 
-_KINDS = ("unit", "integration", "acceptance")
+_KINDS = ("unit", "integration", "acceptance", "deploy")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its directory (unit / integration / acceptance) and by its database.
+    """Mark each test by its directory (unit / integration / acceptance / deploy) and by its
+    database.
 
     `pytest -m unit` is the fast inner loop (in-process, no server processes); tests that run on
     PostgreSQL are marked `postgres` so `-m "not postgres"` runs without a server.

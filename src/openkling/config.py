@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, description="For S3-compatible services (MinIO, R2, ...); default AWS."
     )
+    s3_public_endpoint_url: str | None = Field(
+        None, description="Endpoint put in presigned video URLs, when clients reach the S3 "
+        "service at another address than openkling does; default `s3_endpoint_url`."
+    )
     s3_region: str | None = None
     url_ttl_seconds: int = Field(24 * 3600, ge=1)
 
@@ -189,6 +193,18 @@ class Settings(BaseSettings):
         "serves them on /v1/videos; a dated snapshot (sora-2-2025-10-06) maps as its base name, "
         "and a name this server serves maps to itself.",
     )
+
+    @model_validator(mode="after")
+    def _secret_key_not_blank(self) -> Settings:
+        # A blank value (an unfilled secret.env or .env) would silently mean "a key of this
+        # process's own in <data_dir>": API pods and workers could not read each other's
+        # encrypted secrets.
+        if self.secret_key is not None and not self.secret_key.strip():
+            raise ValueError(
+                "secret_key (OPENKLING_SECRET_KEY) is set but blank: set a long random value, "
+                "the same for every process, or unset it to keep one in <data_dir>/secret.key"
+            )
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> Settings:

@@ -20,9 +20,16 @@ README = ROOT / "README.md"
 #: The README's block that starts the service; run with the README's no-GPU argument.
 SERVE = "./scripts/serve"
 NO_GPU = "--model tiny-random-wan"
+#: The README's compose block (its .env, `up`, a first key).
+COMPOSE_BLOCK = """\
+printf 'POSTGRES_PASSWORD=%s\\nS3_SECRET_KEY=%s\\nOPENKLING_SECRET_KEY=%s\\n' \\
+  "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" "$(openssl rand -hex 32)" > .env
+docker compose up -d --scale worker=2     # or: podman-compose up -d --scale worker=2
+docker compose exec api openkling keys create --name my-app"""
 #: README blocks this test does not run, and why.
 SKIPPED = {
     "./scripts/test": ".ci/run runs it, and this test runs inside it",
+    COMPOSE_BLOCK: "tests/deploy/test_compose.py runs compose.yaml with podman-compose",
 }
 
 

@@ -64,3 +64,19 @@ def test_worker_stale_seconds_must_be_longer_than_the_heartbeat() -> None:
 def test_worker_stale_seconds_defaults_to_60_or_three_heartbeats() -> None:
     assert Settings(heartbeat_seconds=10).worker_stale_limit == 60
     assert Settings(heartbeat_seconds=30, lease_seconds=120).worker_stale_limit == 90
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_secret_key_is_an_error_naming_it(
+        blank: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unfilled secret.env / .env must not fall back to a key of the process's own."""
+    monkeypatch.setenv("OPENKLING_SECRET_KEY", blank)
+    with pytest.raises(ValidationError, match="OPENKLING_SECRET_KEY"):
+        Settings()
+
+
+def test_a_set_or_unset_secret_key_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENKLING_SECRET_KEY", raising=False)
+    assert Settings().secret_key is None
+    monkeypatch.setenv("OPENKLING_SECRET_KEY", "k")
+    assert Settings().secret_key == "k"

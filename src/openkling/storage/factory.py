@@ -18,6 +18,7 @@ def build_storage(settings: Settings, signing_key: bytes) -> Storage:
             settings.s3_bucket,
             prefix=settings.s3_prefix,
             endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
             region=settings.s3_region,
             url_ttl_seconds=settings.url_ttl_seconds,
         )

@@ -25,6 +25,7 @@ class S3Storage:
         *,
         prefix: str = "",
         endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
         region: str | None = None,
         url_ttl_seconds: int = 86400,
     ) -> None:
@@ -38,7 +39,9 @@ class S3Storage:
         self.location = f"S3 bucket {bucket}" + (f" at {endpoint_url}" if endpoint_url else "")
         self._ttl = url_ttl_seconds
         self._session = get_session()
-        self._signer = botocore.session.get_session().create_client("s3", **self._client_args)
+        # Presigned URLs name the endpoint clients use (which may not be the one we upload to).
+        signer_args = {**self._client_args, "endpoint_url": public_endpoint_url or endpoint_url}
+        self._signer = botocore.session.get_session().create_client("s3", **signer_args)
         self._lock = asyncio.Lock()
         self._client: Any = None
         self._context: Any = None

@@ -58,6 +58,26 @@ async def test_put_exists_presigned_download_delete(s3_endpoint: str, tmp_path: 
         await storage.close()
 
 
+async def test_presigned_urls_name_the_public_endpoint_uploads_use_the_other(
+        s3_endpoint: str, tmp_path: Path) -> None:
+    """Compose: openkling uploads to http://s3:9000 while the host downloads from the port the
+    host publishes; here both addresses reach the same server (127.0.0.1 and localhost)."""
+    public = s3_endpoint.replace("127.0.0.1", "localhost")
+    storage = S3Storage("videos", endpoint_url=s3_endpoint, public_endpoint_url=public,
+                        region="us-east-1", url_ttl_seconds=600)
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"\x00\x00\x00\x18ftypmp42 public")
+    try:
+        await storage.put_file("videos/2/clip.mp4", source)
+        url = storage.url_for("videos/2/clip.mp4")
+        assert url.startswith(public + "/videos/videos/2/clip.mp4?"), url
+        assert httpx.get(url).content == source.read_bytes()
+        unset = S3Storage("videos", endpoint_url=s3_endpoint, region="us-east-1")
+        assert unset.url_for("videos/2/clip.mp4").startswith(s3_endpoint + "/videos/")
+    finally:
+        await storage.close()
+
+
 async def test_server_stores_videos_in_s3(s3_endpoint: str,
                                           server_factory: ServerFactory) -> None:
     server = server_factory({**CREDENTIALS, "OPENKLING_STORAGE": "s3",
