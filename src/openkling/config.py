@@ -69,8 +69,28 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = Field(
         "plain", description="`json`: one JSON object a line, for log shippers."
     )
+    failure_log_seconds: float = Field(
+        60.0, gt=0, description="How often a failure that repeats across requests (one cause: "
+        "a full disk under every create) is summarised in the log, after the first occurrence "
+        "with its traceback."
+    )
     metrics_token: str | None = Field(
         None, description="Bearer token `GET /metrics` requires; unset: loopback clients only."
+    )
+    request_head_timeout_seconds: float = Field(
+        10.0, gt=0, description="A client must send its whole request line and headers within "
+        "this many seconds of connecting or of starting its next request; a slower one gets 408 "
+        "and is closed."
+    )
+    request_body_timeout_seconds: float = Field(
+        120.0, gt=0, description="A request's body must arrive in full within this many "
+        "seconds of its headers; a slower one gets 408 and is closed."
+    )
+    max_connections: int = Field(
+        0, ge=0, description="Open client connections one API process keeps at most; at the cap "
+        "a new connection closes the one that has waited longest for a request. 0: automatic, "
+        "three quarters of the open-file limit (RLIMIT_NOFILE) with at least 128 files left for "
+        "the database, storage and outbound requests; a larger value is lowered to that."
     )
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, description="Request line and headers larger than this get 431."

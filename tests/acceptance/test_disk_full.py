@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -20,18 +21,33 @@ import pytest
 from tests.conftest import Credentials, ServerFactory, ServerHandle
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+@contextlib.contextmanager
+def tmpfs(folder: Path) -> Iterator[Path]:
+    """A 128 MB tmpfs mounted at `folder`, to be filled."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a tmpfs")
-    data_dir = tmp_path / "server0"  # where server_factory puts the first server's data
-    data_dir.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(data_dir)],
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(folder)],
                              capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
-    yield data_dir
-    subprocess.run(["umount", "-l", str(data_dir)], check=False, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "server0") as data_dir:  # where server_factory puts its data
+        yield data_dir
+
+
+@pytest.fixture
+def database_disk(tmp_path: Path) -> Iterator[Path]:
+    """A disk for the SQLite database alone (the server's log stays writable)."""
+    with tmpfs(tmp_path / "database") as folder:
+        yield folder
 
 
 def fill(folder: Path) -> Path:
@@ -63,6 +79,8 @@ def fails_once_saying_so(server: ServerHandle, creds: Credentials, database: Pat
     task = wait_terminal(server.base_url, creds.headers, task_id)
     assert task["task_status"] == "failed"
     assert "disk is full" in str(task["task_status_msg"]), task
+    assert str(server.data_dir) not in str(task["task_status_msg"])  # no server paths
+    assert "/files/" not in str(task["task_status_msg"])
     time.sleep(1)  # a retry, if there were one, would have started by now
     with sqlite3.connect(database) as db:
         (attempts,) = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -117,3 +135,37 @@ def test_a_full_disk_fails_a_real_model_render_once(
     assert [p for folder in ("work", "files") for p in (small_disk / folder).rglob("*")
             if p.is_file()] == []
     recovers(server, creds, filler)
+
+
+def test_creates_on_a_full_database_disk_log_one_traceback_and_summaries(
+    server_factory: ServerFactory, database_disk: Path,
+) -> None:
+    """Issue 20 (6): 15 creates fail on a full SQLite disk, a successful poll after each. The
+    log has one traceback for that cause and summaries counting the other 14, not 15
+    tracebacks (a poll used to reset the summary)."""
+    server = server_factory({
+        "OPENKLING_DATABASE_URL": f"sqlite+aiosqlite:///{database_disk / 'openkling.db'}",
+        "OPENKLING_FAILURE_LOG_SECONDS": "1",
+    })
+    creds = server.create_key("disk")
+    poll = f"{server.base_url}/v1/videos/text2video/"
+    existing = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
+                          json={"prompt": "before"}).json()["data"]["task_id"]
+    assert wait_terminal(server.base_url, creds.headers, existing)["task_status"] == "succeed"
+    filler = fill(database_disk)
+    statuses = []
+    for n in range(15):
+        created = httpx.post(f"{server.base_url}/v1/videos/text2video", headers=creds.headers,
+                             json={"prompt": f"no room {n}"})
+        statuses.append((created.status_code, created.json()["code"]))
+        assert httpx.get(poll + existing, headers=creds.headers).status_code == 200
+    assert statuses == [(503, 5001)] * 15
+    deadline = time.monotonic() + 30
+    while (counted := sum(int(n) for n in re.findall(
+            r"handling requests still failing \(.*?\): (\d+) more failure", server.log()))) < 14:
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        httpx.get(poll + existing, headers=creds.headers)  # a success gives summaries a turn
+        time.sleep(0.2)
+    assert counted == 14
+    assert server.log().count("handling requests failed:") == 1
+    filler.unlink()

@@ -20,6 +20,7 @@ from openkling.api import (
 )
 from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
+from openkling.api.failures import request_failures
 from openkling.api.fastpath import poll_key, send_poll, squeeze_slashes
 from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.routes_admin import router as admin_router
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
     `on_fatal` is called when the process can no longer do its work (a background loop
     ended): `openkling serve` then exits non-zero."""
     settings = settings or Settings()
+    request_failures.interval = settings.failure_log_seconds
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

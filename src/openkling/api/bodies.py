@@ -5,6 +5,11 @@ replaces: the body is JSON whatever Content-Type came with it (`curl -d` sends
 `application/x-www-form-urlencoded`; FastAPI would validate the raw bytes and answer 1200),
 and NaN / Infinity are not JSON (Python's json module accepts them). Routes opt in with
 `APIRouter(route_class=JsonBodyRoute)`; validation failures become 1200/1201 in `errors.py`.
+
+A body nested deeper than `MAX_JSON_DEPTH` is refused (400 / 1200). The limit is ours, not the
+interpreter's: Python's parser stops at its recursion limit, which depends on how deep the call
+stack already is, so without it the exact depth refused would move with the code around it.
+Kling's bodies nest four levels at most.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 _JSON_TYPE = (b"content-type", b"application/json")
+#: The deepest nesting of arrays and objects a body may have (`[]` is depth 1).
+MAX_JSON_DEPTH = 100
 
 
 class JsonBodyRequest(Request):
@@ -36,8 +43,28 @@ class JsonBodyRequest(Request):
             except UnicodeDecodeError as exc:
                 raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", 0) from exc
             except RecursionError as exc:  # thousands of nested arrays or objects
-                raise json.JSONDecodeError("nested too deeply", "", 0) from exc
+                raise _too_deep() from exc
+            if _depth(self._json) > MAX_JSON_DEPTH:
+                raise _too_deep()
         return self._json
+
+
+def _too_deep() -> json.JSONDecodeError:
+    return json.JSONDecodeError(f"nested too deeply (more than {MAX_JSON_DEPTH} levels)", "", 0)
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed body, without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in children
+                           if isinstance(child, dict | list))
+    return deepest
 
 
 class JsonBodyRoute(APIRoute):

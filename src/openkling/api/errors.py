@@ -65,11 +65,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code in (404, 405):
+            # A 405 names the methods the path serves; a path that serves none (TRACE or an
+            # invented method on an unknown path) is unknown: 404, like any other.
+            allowed = allowed_methods(request) if exc.status_code == 405 else ""
             error = KlingError(
                 Code.METHOD_NOT_VALID,
                 f"{request.method} {request.url.path} is not a valid method for this path",
-                http_status=exc.status_code,
-                headers={"Allow": allowed_methods(request)} if exc.status_code == 405 else {},
+                http_status=405 if allowed else 404,
+                headers={"Allow": allowed} if allowed else {},
             )
         elif exc.status_code < 500:
             error = KlingError(Code.INVALID_REQUEST, str(exc.detail), http_status=exc.status_code)

@@ -8,11 +8,12 @@ import sqlite3
 import sqlalchemy.exc
 
 from openkling.core.errors import Code, KlingError
-from openkling.observability.failures import RepeatingFailure
+from openkling.observability.failures import FailureSummary
 from openkling.store.faults import is_database_unavailable
 
-#: A database outage fails every request; every one of them must not write a traceback.
-request_failures = RepeatingFailure(logging.getLogger("openkling.api"), "handling requests")
+#: A database outage fails every request; every one of them must not write a traceback. Per
+#: cause, so that the polls that still succeed between failing creates do not reset it.
+request_failures = FailureSummary(logging.getLogger("openkling.api"), "handling requests")
 
 _UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
                 sqlalchemy.exc.TimeoutError, sqlite3.OperationalError, OSError, TimeoutError)

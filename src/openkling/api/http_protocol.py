@@ -1,19 +1,83 @@
-"""uvicorn's httptools protocol with a limit on the request head (request line + headers).
+"""uvicorn's httptools protocol with limits on what one client can hold.
 
-httptools buffers a header of any size: a client sending a 50 MB header kept the event loop
-busy for seconds. This protocol answers 431 with a Kling envelope and closes the connection
-once the head grows past the limit, before the application sees the request.
+- The request head (request line + headers) is bounded in size: httptools buffers a header of
+  any size, and a client sending a 50 MB header kept the event loop busy for seconds. Past
+  the limit: 431 with a Kling envelope, connection closed, before the application sees it.
+- The head and the body are bounded in time: a client must send its whole head within
+  `head_timeout` seconds of connecting (or of starting its next request on a kept-alive
+  connection), and its body within `body_timeout` seconds of the head. A slower one gets 408
+  and is closed. Without this, connections that never finished their headers were never
+  closed, and 20,000 of them used up the process's open files.
+- Open connections are capped below the open-file limit (`connection_cap`). At the cap, a new
+  connection closes the one that has waited longest for a request (a slow client, or an idle
+  kept-alive one); if every connection is busy with a request, the new one is closed. So
+  /healthz and creates keep answering under a flood of slow clients.
+
+Each closure counts in `openkling_slow_clients_closed_total{reason}` and is logged at most
+once per `LOG_INTERVAL_SECONDS` with the counts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+import logging
+import resource
+from collections import OrderedDict
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from openkling.api.envelope import new_request_id
 from openkling.core.errors import Code
+from openkling.observability.metrics import SLOW_CLIENTS_CLOSED
+
+log = logging.getLogger("openkling.api")
+
+#: Slow-client closures are logged at most this often, with their counts.
+LOG_INTERVAL_SECONDS = 60.0
+#: Open files the automatic connection cap leaves for everything else (at least).
+RESERVED_FILES = 128
+
+
+def connection_cap(configured: int, soft_limit: int | None = None) -> int:
+    """The connection cap for an open-file limit: three quarters of it, leaving at least
+    `RESERVED_FILES` for the database, storage, model processes and outbound requests;
+    `configured` (when not 0) may only lower it."""
+    if soft_limit is None:
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft_limit == resource.RLIM_INFINITY:
+            soft_limit = 1 << 20
+    automatic = max(16, soft_limit - max(RESERVED_FILES, soft_limit // 4))
+    return automatic if configured <= 0 else min(configured, automatic)
+
+
+class _SlowClientLog:
+    """Counts closures and logs them once per interval (the first at once)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.last_logged = float("-inf")
+        self.flush_handle: asyncio.TimerHandle | None = None
+
+    def closed(self, reason: str, loop: asyncio.AbstractEventLoop) -> None:
+        SLOW_CLIENTS_CLOSED.labels(reason).inc()
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if loop.time() - self.last_logged >= LOG_INTERVAL_SECONDS:
+            self.flush(loop)
+        elif self.flush_handle is None:
+            self.flush_handle = loop.call_at(self.last_logged + LOG_INTERVAL_SECONDS,
+                                             self.flush, loop)
+
+    def flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.flush_handle = None
+        if not self.counts:
+            return
+        counts = ", ".join(f"{reason} {n}" for reason, n in sorted(self.counts.items()))
+        log.warning("closed slow or surplus client connections (%s) since the last report; "
+                    "see openkling_slow_clients_closed_total", counts)
+        self.counts = {}
+        self.last_logged = loop.time()
 
 #: asyncio reads at most this much at once: the chunk in which a request begins may carry
 #: that much of the previous request too, so the streaming check starts after it.
@@ -22,12 +86,80 @@ _READ_CHUNK = 256 * 1024
 
 class _BoundedHeadProtocol(HttpToolsProtocol):
     max_head_bytes = 16 * 1024
+    head_timeout = 10.0
+    body_timeout = 120.0
+    max_connections = 1 << 20
+    #: Per generated class (one per server): connections waiting for a request, oldest first.
+    waiting: ClassVar[OrderedDict[_BoundedHeadProtocol, None]]
+    slow_log: ClassVar[_SlowClientLog]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True
         self._head_bytes = 0
         self._rejected = False
+        self._deadline: asyncio.TimerHandle | None = None
+
+    # -- time limits and the connection cap -------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections and not self._evict_one():
+            self.slow_log.closed("refused", self.loop)
+            self.transport.close()
+            return
+        self._wait_for_request()
+        self._arm("head", self.head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.waiting.pop(self, None)
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self._in_head:
+            self._wait_for_request()  # idle until the next request: may be evicted
+
+    def _wait_for_request(self) -> None:
+        self.waiting[self] = None
+
+    def _evict_one(self) -> bool:
+        """Close the connection that has waited longest for a request; False if none."""
+        while self.waiting:
+            oldest, _ = self.waiting.popitem(last=False)
+            if oldest is not self and not oldest.transport.is_closing():
+                oldest._close_slow("evicted", answer=False)
+                return True
+        return False
+
+    def _arm(self, phase: str, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._close_slow, phase)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _close_slow(self, reason: str, answer: bool = True) -> None:
+        """Close a connection whose client was too slow; 408 when it is owed an answer and
+        none has begun."""
+        self._deadline = None
+        self.waiting.pop(self, None)
+        if self.transport.is_closing():
+            return
+        self.slow_log.closed(reason, self.loop)
+        cycle = self.cycle
+        started = cycle is not None and not cycle.response_complete and cycle.response_started
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+            cycle.disconnected = True
+        if answer and not started:
+            seconds = self.head_timeout if reason == "head" else self.body_timeout
+            what = "request headers" if reason == "head" else "request body"
+            self._send_error(408, "Request Timeout",
+                             f"the {what} did not arrive within {seconds:g} s")
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
@@ -46,9 +178,13 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        if self._deadline is None:  # the next request on a kept-alive connection
+            self._arm("head", self.head_timeout)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self.waiting.pop(self, None)
+        self._arm("body", self.body_timeout)
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.max_head_bytes:
             self._rejected = True  # answered once the parser returns
@@ -60,6 +196,7 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._disarm()
         if not self._rejected:
             super().on_message_complete()
         self._in_head = True
@@ -68,24 +205,33 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
     def _send_431(self) -> None:
         if self.transport.is_closing():
             return
+        self._send_error(431, "Request Header Fields Too Large",
+                         f"request headers are larger than {self.max_head_bytes} bytes")
+        self.transport.close()
+
+    def _send_error(self, status: int, reason: str, message: str) -> None:
         request_id = new_request_id()
         body = json.dumps({
-            "code": int(Code.INVALID_REQUEST),
-            "message": f"request headers are larger than {self.max_head_bytes} bytes",
+            "code": int(Code.INVALID_REQUEST), "message": message,
             "request_id": request_id, "data": None,
         }).encode()
         head = (
-            "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            f"HTTP/1.1 {status} {reason}\r\n"
             "content-type: application/json\r\n"
             f"content-length: {len(body)}\r\n"
             f"x-request-id: {request_id}\r\n"
             "connection: close\r\n\r\n"
         ).encode()
         self.transport.write(head + body)
-        self.transport.close()
 
 
-def bounded_http_protocol(max_head_bytes: int) -> type[HttpToolsProtocol]:
-    """The protocol class to give uvicorn's `http=` option."""
-    return type("BoundedHeadProtocol", (_BoundedHeadProtocol,),
-                {"max_head_bytes": max_head_bytes})
+def bounded_http_protocol(max_head_bytes: int, *, head_timeout: float = 10.0,
+                          body_timeout: float = 120.0,
+                          max_connections: int = 1 << 20) -> type[HttpToolsProtocol]:
+    """The protocol class to give uvicorn's `http=` option (one per server: it holds that
+    server's queue of waiting connections)."""
+    return type("BoundedHeadProtocol", (_BoundedHeadProtocol,), {
+        "max_head_bytes": max_head_bytes, "head_timeout": head_timeout,
+        "body_timeout": body_timeout, "max_connections": max_connections,
+        "waiting": OrderedDict(), "slow_log": _SlowClientLog(),
+    })

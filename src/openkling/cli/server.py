@@ -63,7 +63,7 @@ def serve(
     import uvicorn
 
     from openkling.api.app import create_app
-    from openkling.api.http_protocol import bounded_http_protocol
+    from openkling.api.http_protocol import bounded_http_protocol, connection_cap
 
     settings = settings_from(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
@@ -79,7 +79,10 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=None,  # keep setup_logging's handler (and its redaction filter)
         access_log=False,  # ours (api/middleware.py) has the request id, account and latency
-        http=bounded_http_protocol(settings.max_header_bytes),
+        http=bounded_http_protocol(
+            settings.max_header_bytes, head_timeout=settings.request_head_timeout_seconds,
+            body_timeout=settings.request_body_timeout_seconds,
+            max_connections=connection_cap(settings.max_connections)),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
     )
     if fatal:

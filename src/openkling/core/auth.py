@@ -25,6 +25,10 @@ from openkling.store.records import AccountRecord, CredentialRecord
 log = logging.getLogger(__name__)
 
 JWT_LEEWAY_SECONDS = 5
+#: A token may expire at most this far ahead (24 h; Kling's SDKs sign 30 minutes). Without a
+#: bound a token with `exp` 10^30 is a credential that never lapses, which an API key already
+#: is, and one that revoking nothing but the whole key can stop.
+JWT_MAX_LIFETIME_SECONDS = 24 * 3600
 #: Past this share of `auth_cache_seconds`, a request that uses a cached credential starts
 #: reading it again in the background (the request itself is answered from the cache).
 READ_AHEAD_AFTER = 0.5
@@ -108,7 +112,7 @@ class Authenticator:
             assert found is not None
             secret = self._master.decrypt(found[0].secret_key_enc)
         try:
-            jwt.decode(
+            verified = jwt.decode(
                 token,
                 secret,
                 algorithms=["HS256"],
@@ -123,6 +127,12 @@ class Authenticator:
             ) from exc
         except jwt.InvalidTokenError as exc:
             raise KlingError(Code.AUTH_INVALID, f"Authorization: invalid token ({exc})") from exc
+        if float(verified["exp"]) > time.time() + JWT_MAX_LIFETIME_SECONDS + JWT_LEEWAY_SECONDS:
+            raise KlingError(
+                Code.AUTH_INVALID,
+                "Authorization: token exp is more than 24 hours ahead (sign tokens that "
+                "expire sooner; Kling's SDKs use 30 minutes)",
+            )
         return principal
 
     async def _load_access_key(self, access_key: str

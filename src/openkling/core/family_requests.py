@@ -143,8 +143,9 @@ class ImageGenerationRequest(_Common):
 
     @field_validator("n", mode="before")
     @classmethod
-    def _n_not_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):
+    def _n_is_an_integer(cls, value: Any) -> Any:
+        # A JSON integer only, as Kling's `n` is (not true, not "2", not 2.0).
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError("must be an integer in [1, 9]")
         return value
 

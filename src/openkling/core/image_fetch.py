@@ -13,12 +13,16 @@ from urllib.parse import urljoin
 
 import httpx
 
-from openkling.core.callbacks import check_callback_url, pinned_request
 from openkling.core.errors import KlingError
 from openkling.core.images import MAX_IMAGE_BYTES, InputImage, decode_base64, inspect_image, is_url
+from openkling.core.outbound import (
+    IMAGE_URLS_SETTING,
+    OutboundRefused,
+    check_outbound_url,
+    pinned_request,
+)
 
 MAX_REDIRECTS = 5
-PRIVATE_SETTING = "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS"
 
 
 class ImageFetcher:
@@ -36,7 +40,7 @@ class ImageFetcher:
             data = await self.fetch(field, value.strip())
         else:
             data = decode_base64(field, value)
-        return inspect_image(field, data)
+        return await asyncio.to_thread(inspect_image, field, data)  # a full decode
 
     async def fetch(self, field: str, url: str) -> bytes:
         try:
@@ -59,9 +63,12 @@ class ImageFetcher:
 
     async def _hop(self, field: str, url: str) -> tuple[bytes | None, str | None]:
         """One request: (body, None) at the end, (None, next URL) on a redirect."""
-        address = await check_callback_url(
-            url, allow_private=self._allow_private, field=field, setting=PRIVATE_SETTING
-        )
+        try:
+            address = await check_outbound_url(
+                url, allow_private=self._allow_private, setting=IMAGE_URLS_SETTING
+            )
+        except OutboundRefused as exc:
+            raise KlingError.invalid(field, exc.reason) from None
         request_url, headers, extensions = pinned_request(url, address)
         async with self._http.stream("GET", request_url, headers=headers,
                                      extensions=extensions, follow_redirects=False) as response:

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.auth import Principal
-from openkling.core.callbacks import check_callback_url
 from openkling.core.costs import task_units
 from openkling.core.errors import Code, KlingError
 from openkling.core.families import (
@@ -25,6 +24,7 @@ from openkling.core.image_fetch import ImageFetcher
 from openkling.core.images import InputImage
 from openkling.core.inputs import forget_images, load_images, store_images
 from openkling.core.models import spec_from_stored
+from openkling.core.outbound import CALLBACKS_SETTING, OutboundRefused, check_outbound_url
 from openkling.core.provider import ForwardsCalls, Provider
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import WireCache, task_to_wire
@@ -106,9 +106,13 @@ class TaskService:
         callback_url = getattr(req, "callback_url", None)
         external_task_id = getattr(req, "external_task_id", None)
         if callback_url:
-            await check_callback_url(
-                callback_url, allow_private=self._settings.allow_private_callbacks
-            )
+            try:
+                await check_outbound_url(
+                    callback_url, allow_private=self._settings.allow_private_callbacks,
+                    setting=CALLBACKS_SETTING,
+                )
+            except OutboundRefused as exc:
+                raise KlingError.invalid("callback_url", exc.reason) from None
         now = now_ms()
         values: dict[str, Any] = {
             "id": task_id,

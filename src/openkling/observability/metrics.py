@@ -57,6 +57,13 @@ CALLBACK_DELIVERIES = Counter(
     "Callback delivery attempts by outcome: delivered, retry, failed (given up).",
     ["outcome"],
 )
+SLOW_CLIENTS_CLOSED = Counter(
+    "openkling_slow_clients_closed_total",
+    "Connections closed for being too slow: `head` (request line and headers not complete in "
+    "time), `body` (body not complete in time), `evicted` (waiting for a request while the "
+    "connection cap was reached), `refused` (over the cap, nothing to evict).",
+    ["reason"],
+)
 RELAY_UPSTREAM_REQUESTS = Counter(
     "openkling_relay_upstream_requests_total",
     "Requests the Kling relay made upstream, by operation and outcome (ok or error).",

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openkling.errors import OpenKlingError
+from openkling.observability.failures import without_paths
 from openkling.store.database import Database
 from openkling.store.fastread import SqliteFastReader
 from openkling.store.pgread import PostgresTaskReader
@@ -484,7 +485,7 @@ class TaskStore:
             where.append(also)
         values: dict[str, Any] = {
             "status": status,
-            "status_msg": message,
+            "status_msg": without_paths(message),  # clients read it: no server paths
             "updated_at": now,
             "lease_owner": None,
             "lease_expires_at": None,

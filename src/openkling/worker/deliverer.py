@@ -15,14 +15,13 @@ import httpx
 
 from openkling.clock import now_ms
 from openkling.core.backoff import backoff_seconds
-from openkling.core.callbacks import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    check_callback_url,
+from openkling.core.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from openkling.core.outbound import (
+    CALLBACKS_SETTING,
+    OutboundRefused,
+    check_outbound_url,
     pinned_request,
-    sign,
 )
-from openkling.core.errors import KlingError
 from openkling.observability.metrics import CALLBACK_DELIVERIES
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord
@@ -104,11 +103,13 @@ class CallbackDeliverer:
     async def _deliver(self, client: httpx.AsyncClient, delivery: DeliveryRecord) -> None:
         deliveries = self.deliveries
         try:
-            address = await check_callback_url(delivery.url, allow_private=self.allow_private)
-        except KlingError as exc:
-            await deliveries.give_up(delivery.id, now=now_ms(), error=exc.message)
+            address = await check_outbound_url(delivery.url, allow_private=self.allow_private,
+                                               setting=CALLBACKS_SETTING)
+        except OutboundRefused as exc:
+            refusal = f"callback_url: {exc.reason}"
+            await deliveries.give_up(delivery.id, now=now_ms(), error=refusal)
             CALLBACK_DELIVERIES.labels("failed").inc()
-            log.warning("callback for task %s refused: %s", delivery.task_id, exc.message)
+            log.warning("callback for task %s refused: %s", delivery.task_id, refusal)
             return
         body = delivery.payload.encode()
         timestamp = int(time.time())

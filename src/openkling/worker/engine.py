@@ -336,7 +336,7 @@ class Worker:
         except Exception as exc:
             full = disk_full_message(exc)
             if full is not None:  # retrying cannot make room: fail once, say why
-                log.error("task %s failed: %s", record.id, full)
+                log.error("task %s failed: %s (%s)", record.id, full, exc)
                 await self._persist(lambda: self.tasks.fail(record, message=full, now=now_ms()))
                 self._observe(running, "failed")
             elif is_database_unavailable(exc):  # not the task's fault: no attempt spent

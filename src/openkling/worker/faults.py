@@ -18,7 +18,7 @@ def disk_full_message(exc: BaseException) -> str | None:
     """The task's failure message when `exc` (or its cause) is a full disk, else None."""
     for link in cause_chain(exc):
         if isinstance(link, OSError) and link.errno in _DISK_FULL:
-            where = f" ({link.filename})" if link.filename else ""
-            return (f"the server's disk is full{where}: the video could not be stored; "
+            # No file name: the message is the client's, the server's paths are not.
+            return ("the server's disk is full: the video could not be stored; "
                     "the operator must free space")
     return None

@@ -83,6 +83,21 @@ def test_jwt_failures(server: ServerHandle, carol: Credentials) -> None:
     assert code_of(get(server, f"Bearer {garbage}")) == (401, 1002)
 
 
+def test_an_absurd_exp_is_refused(server: ServerHandle, carol: Credentials) -> None:
+    # docs/api.md: a token may expire at most 24 hours ahead.
+    day = 24 * 3600
+    for exp in (10**30, 1e30, int(time.time()) + day + 60):
+        token = jwt.encode({"iss": carol.access_key, "exp": exp}, carol.secret_key,
+                           algorithm="HS256")
+        response = get(server, f"Bearer {token}")
+        assert code_of(response) == (401, 1002), exp
+        assert "more than 24 hours ahead" in response.json()["message"]
+    within = kling_jwt(carol.access_key, carol.secret_key, exp_in=day - 60)
+    assert code_of(get(server, f"Bearer {within}")) == (200, 0)
+    far_iat = kling_jwt(carol.access_key, carol.secret_key, iat=int(time.time()) + 10**9)
+    assert code_of(get(server, f"Bearer {far_iat}"))[0] == 401
+
+
 def test_small_clock_skew_is_tolerated(server: ServerHandle, carol: Credentials) -> None:
     slightly_early = kling_jwt(carol.access_key, carol.secret_key, nbf_in=3)
     assert code_of(get(server, f"Bearer {slightly_early}")) == (200, 0)

@@ -124,6 +124,8 @@ async def test_images_generations_returns_pngs(http: httpx.AsyncClient,
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"prompt": "x", "n": 10}, "n"), ({"prompt": "x", "n": 0}, "n"),
+    ({"prompt": "x", "n": "2"}, "n"), ({"prompt": "x", "n": " 2"}, "n"),
+    ({"prompt": "x", "n": 2.0}, "n"), ({"prompt": "x", "n": True}, "n"),
     ({"prompt": "x", "aspect_ratio": "5:4"}, "aspect_ratio"),
     ({"prompt": "x", "resolution": "4k"}, "resolution"),
     ({"prompt": ""}, "prompt"), ({"prompt": "x", "image_fidelity": 1.5}, "image_fidelity"),

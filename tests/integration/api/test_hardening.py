@@ -63,6 +63,41 @@ def test_json_nested_thousands_deep_is_400_1200(server: ServerHandle, alice: Cre
         assert response.json()["code"] == 1200
 
 
+def nested_create(depth: int) -> str:
+    """A create body whose arrays and objects nest `depth` levels (the body itself is one)."""
+    inner = depth - 1
+    return '{"prompt": "x", "camera_control": ' + '{"a":' * inner + "1" + "}" * inner + "}"
+
+
+def test_json_nesting_is_refused_past_100_levels_exactly(server: ServerHandle,
+                                                         alice: Credentials) -> None:
+    # docs/operations.md: more than 100 levels is 400 / 1200; 100 levels is parsed (and then
+    # judged by the fields: camera_control is not a valid camera, 1201).
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    at_limit = httpx.post(server.base_url + CREATE, content=nested_create(100), headers=headers)
+    assert at_limit.status_code == 400 and at_limit.json()["code"] == 1201, at_limit.text
+    assert at_limit.json()["message"].startswith("camera_control")
+    for depth in (101, 999, 1_000):
+        over = httpx.post(server.base_url + CREATE, content=nested_create(depth), headers=headers)
+        assert over.status_code == 400 and over.json()["code"] == 1200, (depth, over.text)
+        assert "nested too deeply (more than 100 levels)" in over.json()["message"]
+
+
+def test_trace_and_unknown_methods_on_an_unknown_path_are_404_without_allow(
+    server: ServerHandle, alice: Credentials,
+) -> None:
+    for method in ("TRACE", "PROPFIND"):
+        for headers in (alice.headers, {}):
+            response = httpx.request(method, server.base_url + "/v1/no-such-path",
+                                     headers=headers)
+            assert response.status_code == 404, (method, response.text)
+            assert response.json()["code"] == 1202
+            assert "allow" not in response.headers
+    served = httpx.request("TRACE", server.base_url + CREATE, headers=alice.headers)
+    assert served.status_code == 405
+    assert served.headers["allow"] == "GET, POST"
+
+
 def test_headers_over_the_limit_get_431_and_the_connection_closes(server: ServerHandle) -> None:
     big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"
     reply = raw_exchange(server.port, big)

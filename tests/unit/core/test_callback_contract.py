@@ -11,8 +11,14 @@ import hmac
 import pytest
 
 from openkling.core import callbacks
-from openkling.core.callbacks import check_callback_url, is_public_ip, pinned_request, sign, verify
-from openkling.core.errors import KlingError
+from openkling.core.callbacks import sign, verify
+from openkling.core.outbound import (
+    CALLBACKS_SETTING,
+    OutboundRefused,
+    check_outbound_url,
+    is_public_ip,
+    pinned_request,
+)
 
 SECRET = "whsec_test"
 TIMESTAMP = 1700000000
@@ -68,7 +74,7 @@ def test_verify_accepts_exactly_the_documented_signature() -> None:
         ("fe80::1%25eth0", False),  # as urlsplit leaves it (percent-encoded)
         ("2606:4700:4700::1111%eth0", True),
         ("2606:4700:4700::1111%a%b", True),
-        ("::ffff:8.8.8.8", True),  # IPv4-mapped: judged as the IPv4 address it maps
+        ("::ffff:8.8.8.8", False),  # IPv4-mapped: not globally reachable (IANA registry)
         ("::ffff:10.0.0.1", False),
         ("ff0e::1", False),  # global-scope multicast
         ("233.252.0.1", False),  # IPv4 multicast
@@ -78,33 +84,36 @@ def test_zone_ids_mapped_and_multicast_addresses(address: str, public: bool) -> 
     assert is_public_ip(address) is public
 
 
+async def check_callback_url(url: str, *, allow_private: bool) -> str | None:
+    return await check_outbound_url(url, allow_private=allow_private, setting=CALLBACKS_SETTING)
+
+
 async def refused(url: str, *, allow_private: bool = False) -> str:
-    with pytest.raises(KlingError) as info:
+    with pytest.raises(OutboundRefused) as info:
         await check_callback_url(url, allow_private=allow_private)
-    assert info.value.code == 1201 and info.value.http_status == 400
-    return info.value.message
+    return info.value.reason
 
 
 async def test_credentials_in_the_url_do_not_hide_the_host() -> None:
     assert await check_callback_url("http://user:pw@8.8.8.8/hook", allow_private=False) == (
         "8.8.8.8")
     message = await refused("http://8.8.8.8:80@127.0.0.1/hook")
-    assert message.startswith("callback_url: host '127.0.0.1' resolves to a private")
+    assert message.startswith("host '127.0.0.1' resolves to a private")
     assert "(127.0.0.1)" in message and "OPENKLING_ALLOW_PRIVATE_CALLBACKS=true" in message
     message = await refused("http://user:pw@169.254.169.254/latest")
-    assert message.startswith("callback_url: host '169.254.169.254' resolves to a private")
+    assert message.startswith("host '169.254.169.254' resolves to a private")
 
 
 async def test_a_link_local_address_with_a_zone_id_is_refused() -> None:
     message = await refused("http://[fe80::1%25eth0]:8080/hook")
-    assert message.startswith("callback_url: host 'fe80::1%25eth0'")
+    assert message.startswith("host 'fe80::1%25eth0'")
 
 
 @pytest.mark.parametrize("allow_private", [False, True])
 @pytest.mark.parametrize("url", ["http://8.8.8.8:99999/hook", "https://8.8.8.8:https/hook",
                                  "http://127.0.0.1:65536/hook"])
 async def test_an_invalid_port_is_refused_naming_the_field(url: str, allow_private: bool) -> None:
-    assert await refused(url, allow_private=allow_private) == "callback_url: has an invalid port"
+    assert await refused(url, allow_private=allow_private) == "has an invalid port"
 
 
 @pytest.mark.parametrize("url", ["http://8.8.8.8:65535/hook", "https://8.8.8.8:1/hook",
@@ -126,12 +135,12 @@ async def test_public_ipv6_literal_is_accepted_and_returned() -> None:
 async def test_malformed_urls_are_refused_naming_the_field(url: str, reason: str) -> None:
     for allow_private in (False, True):
         assert (await refused(url, allow_private=allow_private)).startswith(
-            f"callback_url: {reason}")
+            reason)
 
 
 async def test_an_unresolvable_host_is_named() -> None:
     message = await refused("https://no-such-host.invalid/hook")
-    assert message == "callback_url: host 'no-such-host.invalid' does not resolve"
+    assert message == "host 'no-such-host.invalid' does not resolve"
 
 
 def test_pinning_keeps_credentials_and_strips_them_from_host() -> None:

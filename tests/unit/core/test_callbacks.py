@@ -1,17 +1,21 @@
-"""The callback URL guard and the signature receivers verify."""
+"""The outbound URL guard as callbacks use it, and the signature receivers verify."""
 
 from __future__ import annotations
 
 import pytest
 
-from openkling.core.callbacks import (
-    check_callback_url,
+from openkling.core.callbacks import sign, verify
+from openkling.core.outbound import (
+    CALLBACKS_SETTING,
+    OutboundRefused,
+    check_outbound_url,
     is_public_ip,
     pinned_request,
-    sign,
-    verify,
 )
-from openkling.core.errors import KlingError
+
+
+async def check_callback_url(url: str, *, allow_private: bool) -> str | None:
+    return await check_outbound_url(url, allow_private=allow_private, setting=CALLBACKS_SETTING)
 
 
 @pytest.mark.parametrize(
@@ -34,9 +38,9 @@ def test_public_addresses(address: str) -> None:
      "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/cb"],
 )
 async def test_private_targets_refused_by_default(url: str) -> None:
-    with pytest.raises(KlingError) as info:
+    with pytest.raises(OutboundRefused) as info:
         await check_callback_url(url, allow_private=False)
-    assert info.value.code == 1201 and info.value.message.startswith("callback_url:")
+    assert "set OPENKLING_ALLOW_PRIVATE_CALLBACKS=true to allow private targets" in str(info.value)
 
 
 async def test_private_targets_allowed_when_configured() -> None:
@@ -52,15 +56,15 @@ async def test_public_ip_literal_accepted() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://8.8.8.8/x", "not a url", "http:///path", "/relative"])
 async def test_non_http_urls_refused(url: str) -> None:
-    with pytest.raises(KlingError) as info:
+    with pytest.raises(OutboundRefused) as info:
         await check_callback_url(url, allow_private=True)
-    assert "http" in info.value.message
+    assert "http" in info.value.reason
 
 
 async def test_unresolvable_host_refused() -> None:
-    with pytest.raises(KlingError) as info:
+    with pytest.raises(OutboundRefused) as info:
         await check_callback_url("http://no-such-host.invalid/x", allow_private=False)
-    assert "does not resolve" in info.value.message
+    assert "does not resolve" in info.value.reason
 
 
 def test_signature_round_trip_and_tamper() -> None:

@@ -9,15 +9,11 @@ import struct
 import zlib
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from openkling.core.errors import KlingError
-from openkling.core.images import (
-    check_decodes,
-    decode_base64,
-    inspect_image,
-    is_url,
-)
+from openkling.core.images import decode_base64, inspect_image, is_url
+from tests.support.images import blank_png, truncated_png
 
 #: Kling's "at most 10 MB", read as MiB (the larger reading: a relay must not refuse what
 #: Kling may accept).
@@ -112,12 +108,12 @@ def test_urls_are_told_apart_from_base64() -> None:
     assert not is_url(base64.b64encode(b"http://x").decode())
 
 
-def test_a_truncated_body_passes_the_header_check_and_fails_decoding() -> None:
-    jpeg = encode(400, 400, "JPEG")
-    image = inspect_image("image", jpeg[: len(jpeg) // 2])
-    with pytest.raises(KlingError, match="cannot be decoded"):
-        check_decodes("image", image)
-    assert check_decodes("image", inspect_image("image", jpeg)).size == (400, 400)
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_truncated_body_is_refused_at_the_check(fmt: str) -> None:
+    data = encode(400, 400, fmt)
+    message = refusal("image_tail", data[: len(data) // 2])
+    assert message.startswith("image_tail: image cannot be decoded (")
+    assert inspect_image("image_tail", data).width == 400
 
 
 # ----- exact messages and the edges of each rule ----------------------------------------------
@@ -199,11 +195,16 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
-def test_a_decompression_bomb_is_refused_without_decoding() -> None:
-    # Over Pillow's limit (about 89 M pixels: a warning; twice that: an error).
+def test_pillows_decompression_bomb_limits_answer_as_too_many_pixels() -> None:
+    # Over Pillow's own limit (about 89 M pixels: a warning; twice that: an error).
     for side in (10_000, 20_000):
-        assert refusal("image", _png_header(side, side)) == "image: is not a JPEG or PNG image"
-    assert inspect_image("image", _png_header(3000, 2000)).width == 3000
+        assert refusal("image", _png_header(side, side)) == (
+            "image: image must have at most 16777216 pixels (4096x4096)")
+
+
+def test_a_header_without_pixels_is_refused() -> None:
+    message = refusal("image", _png_header(3000, 2000))
+    assert message.startswith("image: image cannot be decoded (")
 
 
 @pytest.mark.parametrize("value", ["http://example.com/a.png", "https://e.com/x",
@@ -222,3 +223,33 @@ def test_a_checked_image_cannot_be_altered() -> None:
     image = inspect_image("image", encode(300, 300))
     with pytest.raises(dataclasses.FrozenInstanceError):
         image.width = 10_000  # type: ignore[misc]
+
+
+# ----- the pixel cap, decided from the header before any decoding ------------------------------
+
+#: docs/api.md: at most 4096 x 4096 pixels.
+MAX_PIXELS = 4096 * 4096
+
+
+@pytest.mark.parametrize(("width", "height"), [(4096, 4096), (6400, 2621), (2621, 6400)])
+def test_up_to_the_pixel_cap_is_accepted(width: int, height: int) -> None:
+    assert width * height <= MAX_PIXELS
+    image = inspect_image("image", blank_png(width, height))
+    assert (image.width, image.height) == (width, height)
+
+
+@pytest.mark.parametrize(("width", "height"), [(4096, 4097), (4097, 4096), (10_000, 8_800)])
+def test_one_row_over_the_cap_or_88_megapixels_is_refused_undecoded(
+    width: int, height: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_decoding(self: object) -> None:
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert refusal("image_tail", blank_png(width, height)) == (
+        f"image_tail: image must have at most 16777216 pixels (4096x4096) "
+        f"(got {width}x{height})")
+
+
+def test_a_truncated_png_of_any_size_is_refused() -> None:
+    assert refusal("image", truncated_png(640, 360)).startswith("image: image cannot be decoded")

@@ -18,8 +18,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from openkling.core.callbacks import check_callback_url, pinned_request
-from openkling.core.errors import KlingError
+from openkling.core.outbound import (
+    RELAY_SETTING,
+    OutboundRefused,
+    check_outbound_url,
+    pinned_request,
+)
 from openkling.errors import OpenKlingError
 from openkling.storage.base import Storage
 
@@ -98,10 +102,9 @@ async def _target(url: str, trusted_hosts: frozenset[str]) -> tuple[str, dict[st
     if host in trusted_hosts:
         return url, {}, {}
     try:
-        address = await check_callback_url(url, allow_private=False)
-    except KlingError as exc:
-        reason = exc.message.removeprefix("callback_url: ").split("; set ")[0]
-        raise RehostError(f"refusing to download the video: {reason}") from None
+        address = await check_outbound_url(url, allow_private=False, setting=RELAY_SETTING)
+    except OutboundRefused as exc:
+        raise RehostError(f"refusing to download the video: {exc.reason}") from None
     return pinned_request(url, address)
 
 
