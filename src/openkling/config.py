@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     poll_interval: float = Field(1.0, gt=0, description="Idle worker's look for new tasks, s.")
     lease_seconds: float = Field(60.0, gt=0)
     heartbeat_seconds: float = Field(10.0, gt=0)
+    worker_stale_seconds: float | None = Field(
+        None, gt=0, description="A worker whose last heartbeat is older than this counts as "
+        "dead (`/readyz` `workers`, `openkling_workers_alive`); longer than heartbeat_seconds. "
+        "Default: 60, or 3 heartbeats when that is longer."
+    )
     max_attempts: int = Field(3, ge=1)
     retry_base_seconds: float = Field(2.0, ge=0)
     retry_max_seconds: float = Field(300.0, ge=0)
@@ -185,7 +190,21 @@ class Settings(BaseSettings):
                 f"lease_seconds ({self.lease_seconds:g}), or every lease expires between "
                 "heartbeats and tasks run twice"
             )
+        if self.worker_stale_seconds is not None and \
+                self.worker_stale_seconds <= self.heartbeat_seconds:
+            raise ValueError(
+                f"worker_stale_seconds ({self.worker_stale_seconds:g}) must be longer than "
+                f"heartbeat_seconds ({self.heartbeat_seconds:g}), or live workers look dead "
+                "between their heartbeats"
+            )
         return self
+
+    @property
+    def worker_stale_limit(self) -> float:
+        """`worker_stale_seconds`, or its default: 60 s, or 3 heartbeats when longer."""
+        if self.worker_stale_seconds is not None:
+            return self.worker_stale_seconds
+        return max(60.0, 3 * self.heartbeat_seconds)
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,23 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 TINY_OPTIONS: dict[str, Any] = {"model": "tiny-random-wan", "device": "cpu"}
 
 
+def model_children(parent: int) -> list[int]:
+    """The model processes of process `parent`: its children running multiprocessing's
+    spawn_main."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 class StorageDouble:
     """A test double for the Storage protocol: moves files into a folder, no URL signing."""
 

@@ -52,3 +52,15 @@ def test_a_provider_that_cannot_load_is_unavailable_with_its_reason(tmp_path: Pa
     built = build_providers(["no.such.module:Factory"], Settings(data_dir=tmp_path))
     assert built.available == {}
     assert "cannot be loaded" in built.unavailable["no.such.module:Factory"]
+
+
+def test_worker_stale_seconds_must_be_longer_than_the_heartbeat() -> None:
+    assert Settings(heartbeat_seconds=10, worker_stale_seconds=10.5).worker_stale_seconds == 10.5
+    with pytest.raises(ValidationError, match=r"worker_stale_seconds \(10\) must be longer than "
+                       r"heartbeat_seconds \(10\)"):
+        Settings(heartbeat_seconds=10, worker_stale_seconds=10)
+
+
+def test_worker_stale_seconds_defaults_to_60_or_three_heartbeats() -> None:
+    assert Settings(heartbeat_seconds=10).worker_stale_limit == 60
+    assert Settings(heartbeat_seconds=30, lease_seconds=120).worker_stale_limit == 90

@@ -13,6 +13,7 @@ from openkling.clock import now_ms
 from openkling.core.errors import Code, KlingError
 from openkling.observability import metrics
 from openkling.store.stats import task_stats
+from openkling.store.workers import liveness
 
 router = APIRouter(tags=["operations"])
 
@@ -26,10 +27,17 @@ router = APIRouter(tags=["operations"])
 )
 async def prometheus_metrics(request: Request, services: ServicesDep) -> Response:
     authorize(request, request.app.state.metrics_token)
+    now = now_ms()
+    stats: metrics.TaskStats | None
     try:
-        stats = await task_stats(services.db, now_ms=now_ms())
+        stats = await task_stats(services.db, now_ms=now)
+        workers = await liveness(services.db, now=now, stale_ms=services.worker_stale_ms)
     except Exception:
         stats = None  # the database is down: the process's own metrics still matter most
+    else:
+        stats.workers_alive = workers.alive
+        age = workers.age_seconds(now)
+        stats.worker_heartbeat_age_seconds = float("inf") if age is None else age
     return Response(metrics.render(stats), media_type=metrics.CONTENT_TYPE_LATEST)
 
 

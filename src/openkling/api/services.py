@@ -21,3 +21,9 @@ class ApiServices(ApiParts):
         limiter.share(shared_buckets(parts.db, settings.redis_url))
         own = {f.name: getattr(parts, f.name) for f in fields(ApiParts)}
         return cls(**{**own, "settings": settings}, limiter=limiter)
+
+    @property
+    def worker_stale_ms(self) -> int:
+        """A worker silent longer than this is dead (readiness, /metrics)."""
+        settings = self.settings or Settings.model_construct()
+        return int(settings.worker_stale_limit * 1000)

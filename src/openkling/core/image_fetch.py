@@ -4,6 +4,11 @@ A client's URL is untrusted: every hop (redirects are followed by hand) passes t
 private-network guard as callback URLs and is connected to at the address that was checked;
 the body is streamed and stopped past 10 MB; the whole fetch has one time limit. Any refusal
 is 400 / 1201 naming the field, so the client learns at once rather than from a failed task.
+
+Fair between accounts: one account has at most PER_ACCOUNT downloads running at once; its
+other creates wait for its own slots, within their own time limit. So an account whose image
+URLs never answer makes its own creates wait (and fail after the time limit), never another
+account's, which always finds its slots free.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from urllib.parse import urljoin
 import httpx
 
 from openkling.core.errors import KlingError
+from openkling.core.fairness import KeyedSlots
 from openkling.core.images import MAX_IMAGE_BYTES, InputImage, decode_base64, inspect_image, is_url
 from openkling.core.outbound import (
     IMAGE_URLS_SETTING,
@@ -23,28 +29,37 @@ from openkling.core.outbound import (
 )
 
 MAX_REDIRECTS = 5
+#: Image downloads one account may have running at once (per API process).
+PER_ACCOUNT = 4
 
 
 class ImageFetcher:
     """Turns an image field's value (URL or raw base64) into a checked `InputImage`."""
 
     def __init__(self, http: httpx.AsyncClient, *, allow_private: bool,
-                 time_limit: float = 20.0, max_bytes: int = MAX_IMAGE_BYTES) -> None:
+                 time_limit: float = 20.0, max_bytes: int = MAX_IMAGE_BYTES,
+                 per_account: int = PER_ACCOUNT) -> None:
         self._http = http
         self._allow_private = allow_private
         self._time_limit = time_limit
         self._max_bytes = max_bytes
+        #: Downloads running or waiting, by account (None: a caller with no account).
+        self.slots = KeyedSlots(per_account)
 
-    async def load(self, field: str, value: str) -> InputImage:
+    async def load(self, field: str, value: str, *, account: int | None = None) -> InputImage:
         if is_url(value):
-            data = await self.fetch(field, value.strip())
+            data = await self.fetch(field, value.strip(), account=account)
         else:
             data = decode_base64(field, value)
         return await asyncio.to_thread(inspect_image, field, data)  # a full decode
 
-    async def fetch(self, field: str, url: str) -> bytes:
+    async def fetch(self, field: str, url: str, *, account: int | None = None) -> bytes:
+        """The body at `url`; waits for one of `account`'s download slots first (the time
+        limit covers the wait and the download)."""
+        started = False
         try:
-            async with asyncio.timeout(self._time_limit):
+            async with asyncio.timeout(self._time_limit), self.slots.hold(account):
+                started = True
                 for _ in range(MAX_REDIRECTS + 1):
                     body, next_url = await self._hop(field, url)
                     if next_url is None:
@@ -52,6 +67,11 @@ class ImageFetcher:
                         return body
                     url = next_url
         except TimeoutError:
+            if not started:
+                raise KlingError.invalid(
+                    field, f"image download could not start within {self._time_limit:g} s: "
+                    f"this account already has {self.slots.per_key} image downloads running"
+                ) from None
             raise KlingError.invalid(
                 field, f"image download took longer than {self._time_limit:g} s"
             ) from None

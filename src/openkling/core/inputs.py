@@ -19,13 +19,14 @@ from openkling.core.images import InputImage
 from openkling.storage.base import Storage
 
 
-async def load_images(family: Family, req: BaseModel,
-                      fetcher: ImageFetcher) -> dict[str, InputImage]:
+async def load_images(family: Family, req: BaseModel, fetcher: ImageFetcher, *,
+                      account: int | None = None) -> dict[str, InputImage]:
     """Fetch or decode and check every image field the request sets (400 / 1201 on the
-    first bad one)."""
+    first bad one); URLs are fetched within `account`'s share of the downloads."""
     values = {name: getattr(req, name, None) for name in family.image_fields}
     present = {name: value for name, value in values.items() if isinstance(value, str) and value}
-    images = await asyncio.gather(*(fetcher.load(name, value) for name, value in present.items()))
+    images = await asyncio.gather(*(fetcher.load(name, value, account=account)
+                                    for name, value in present.items()))
     return dict(zip(present, images, strict=True))
 
 

@@ -95,7 +95,7 @@ class TaskService:
         if ignored:
             stored["ignored_fields"] = ignored
         task_id = new_task_id()
-        images = await self._load_images(family, req)
+        images = await self._load_images(family, req, principal.account_id)
         stored["inputs"] = {name: {"key": f"inputs/{task_id}/{name}.{image.extension}",
                                    "width": image.width, "height": image.height,
                                    "content_type": image.content_type}
@@ -168,12 +168,13 @@ class TaskService:
         return KlingError.invalid(
             family.path, f"not served by the provider {provider!r} of this server; {would}")
 
-    async def _load_images(self, family: Family, req: BaseModel) -> dict[str, InputImage]:
+    async def _load_images(self, family: Family, req: BaseModel,
+                           account: int) -> dict[str, InputImage]:
         if not any(getattr(req, name, None) for name in family.image_fields):
             return {}
         if self._images is None:
             raise KlingError(Code.UNAVAILABLE, "image inputs are not available on this server")
-        return await load_images(family, req, self._images)
+        return await load_images(family, req, self._images, account=account)
 
     async def _insert(self, values: dict[str, Any], units: float) -> TaskRecord:
         """Insert (Kling errors for the account's limits); on the (very unlikely) clash of two

@@ -108,6 +108,10 @@ class TaskStats:
     """(family, model, status, tasks)"""
     queue_depth: int = 0
     oldest_submitted_age_seconds: float = 0.0
+    workers_alive: int = 0
+    """Workers whose last heartbeat is within `worker_stale_seconds`."""
+    worker_heartbeat_age_seconds: float = float("inf")
+    """Since the newest heartbeat of any worker; +Inf when none was ever recorded."""
 
 
 class _TaskCollector(Collector):
@@ -126,6 +130,16 @@ class _TaskCollector(Collector):
             "openkling_queue_oldest_age_seconds",
             "Age of the oldest task waiting to run (0 when none waits).",
             value=self.stats.oldest_submitted_age_seconds,
+        )
+        yield GaugeMetricFamily(
+            "openkling_workers_alive",
+            "Worker processes whose last heartbeat is within OPENKLING_WORKER_STALE_SECONDS.",
+            value=self.stats.workers_alive,
+        )
+        yield GaugeMetricFamily(
+            "openkling_worker_heartbeat_age_seconds",
+            "Seconds since any worker last heartbeated (+Inf when none ever did).",
+            value=self.stats.worker_heartbeat_age_seconds,
         )
 
 

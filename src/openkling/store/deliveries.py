@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, select, update
+from collections.abc import Mapping
+
+from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from openkling.store.database import Database
@@ -14,18 +16,24 @@ class DeliveryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def claim_due(self, *, now: int, limit: int, lease_ms: int) -> list[DeliveryRecord]:
-        """Due deliveries, oldest first, one per task at a time so a task's events stay ordered.
+    async def claim_due(self, *, now: int, limit: int, lease_ms: int,
+                        per_account: int | None = None,
+                        room: Mapping[int, int] | None = None) -> list[DeliveryRecord]:
+        """Due deliveries, one per task at a time so a task's events stay ordered, and at
+        most `per_account` of one account (`room[account]` for the accounts named there:
+        what the caller can still start for them); accounts take turns, oldest first within
+        each (so one account's backlog never fills the batch).
 
         Claiming pushes `next_attempt_at` past the lease, so another worker skips the row
         until this attempt has had its chance.
         """
         earlier = aliased(cd)
-        due = (
-            select(cd.c.id)
+        due = (cd.c.state == "pending", cd.c.next_attempt_at <= now)
+        turns = (
+            select(cd.c.id, func.row_number().over(partition_by=cd.c.account_id,
+                                                   order_by=cd.c.id).label("turn"))
             .where(
-                cd.c.state == "pending",
-                cd.c.next_attempt_at <= now,
+                *due,
                 ~exists().where(
                     and_(
                         earlier.c.task_id == cd.c.task_id,
@@ -34,14 +42,23 @@ class DeliveryStore:
                     )
                 ),
             )
-            .order_by(cd.c.id)
+            .subquery("turns")
+        )
+        cap = limit if per_account is None else per_account
+        allowed = case(dict(room), value=cd.c.account_id, else_=cap) if room else cap
+        # Only the outbox rows are locked (PostgreSQL locks no rows of a window).
+        pick = (
+            select(cd.c.id)
+            .select_from(cd.join(turns, turns.c.id == cd.c.id))
+            .where(*due, turns.c.turn <= allowed)
+            .order_by(turns.c.turn, cd.c.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=cd)
         )
         async with self.db.write() as conn:
             rows = await conn.execute(
                 update(cd)
-                .where(cd.c.id.in_(due.scalar_subquery()))
+                .where(cd.c.id.in_(pick.scalar_subquery()))
                 .values(next_attempt_at=now + lease_ms, attempts=cd.c.attempts + 1)
                 .returning(cd)
             )

@@ -127,6 +127,27 @@ rate_buckets = Table(
     Column("granted", Integer, nullable=False),
 )
 
+# One row per worker process (its id is new at each start): when it last said it is alive,
+# whether or not it runs a task (see store/workers.py).
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker_id", String(300), primary_key=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+)
+
+# When each account last had a task of a provider claimed: the claim serves accounts in turn
+# (store/tasks.py `claim`). No foreign key, as for rate_buckets: its check would lock the
+# account row that create transactions lock.
+claim_turns = Table(
+    "claim_turns",
+    metadata,
+    Column("provider", String(128), primary_key=True),
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("claimed_at", BigInteger, nullable=False),
+)
+
 # Quotas: resource packs of units per account (shown by GET /account/costs), and one charge
 # per task that draws on them (see store/quotas.py). An account without packs is unmetered.
 quota_packs = Table(

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,7 +26,7 @@ from openkling.store.fastread import SqliteFastReader
 from openkling.store.pgread import PostgresTaskReader
 from openkling.store.quotas import QuotaStore
 from openkling.store.records import UNFINISHED, TaskRecord, TaskStatus
-from openkling.store.tables import accounts, callback_deliveries, tasks
+from openkling.store.tables import accounts, callback_deliveries, claim_turns, tasks
 
 _HEARTBEAT_CHUNK = 500
 #: The family of tasks created before families existed, and the default of every query.
@@ -218,21 +220,48 @@ class TaskStore:
     async def claim(
         self, owner: str, provider: str, limit: int, *, now: int, lease_ms: int
     ) -> list[TaskRecord]:
-        """Lease up to `limit` runnable tasks of one provider (SKIP LOCKED on PostgreSQL)."""
+        """Lease up to `limit` runnable tasks of one provider, fairly between accounts
+        (SKIP LOCKED on PostgreSQL).
+
+        Fair: the next task is the one with the fewest tasks of its account running or
+        waiting ahead of it (in the account's own order: oldest `run_after` first); between
+        equals, the account served least recently (`claim_turns`) goes first, then the
+        oldest task. So accounts take turns, and another account's first task waits for at
+        most one render per slot, however many tasks the first account queued."""
         if limit <= 0:
             return []
+        queued = (
+            tasks.c.provider == provider,
+            tasks.c.status.in_(UNFINISHED),
+            tasks.c.lease_owner.is_(None),
+            tasks.c.cancel_requested.is_(False),
+            tasks.c.run_after <= now,
+        )
+        turns = select(
+            tasks.c.id,
+            func.row_number().over(partition_by=tasks.c.account_id,
+                                   order_by=(tasks.c.run_after, tasks.c.id)).label("turn"),
+        ).where(*queued).subquery("turns")
+        running = select(tasks.c.account_id, func.count().label("tasks")).where(
+            tasks.c.provider == provider,
+            tasks.c.status.in_(UNFINISHED),
+            tasks.c.lease_owner.is_not(None),
+        ).group_by(tasks.c.account_id).subquery("running")
+        served = select(claim_turns.c.account_id, claim_turns.c.claimed_at).where(
+            claim_turns.c.provider == provider).subquery("served")
+        # Only `tasks` is locked (the window and the count are computed in subqueries,
+        # which PostgreSQL does not allow to lock); the conditions are repeated on it so that
+        # a row claimed meanwhile by another worker is checked again once locked.
         runnable = (
             select(tasks.c.id)
-            .where(
-                tasks.c.provider == provider,
-                tasks.c.status.in_(UNFINISHED),
-                tasks.c.lease_owner.is_(None),
-                tasks.c.cancel_requested.is_(False),
-                tasks.c.run_after <= now,
-            )
-            .order_by(tasks.c.run_after, tasks.c.id)
+            .select_from(tasks.join(turns, turns.c.id == tasks.c.id)
+                         .outerjoin(running, running.c.account_id == tasks.c.account_id)
+                         .outerjoin(served, served.c.account_id == tasks.c.account_id))
+            .where(*queued)
+            .order_by(turns.c.turn + func.coalesce(running.c.tasks, 0),
+                      func.coalesce(served.c.claimed_at, 0), tasks.c.run_after, tasks.c.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=tasks)
         )
         async with self.db.write() as conn:
             rows = await conn.execute(
@@ -246,8 +275,24 @@ class TaskStore:
                 .returning(tasks)
             )
             claimed = [TaskRecord.from_row(r) for r in rows]
+            if claimed:
+                await self._served(conn, provider, {t.account_id for t in claimed}, now)
         claimed.sort(key=lambda t: (t.run_after, t.id))
         return claimed
+
+    async def _served(self, conn: AsyncConnection, provider: str, account_ids: set[int],
+                      now: int) -> None:
+        """Record that these accounts were just served. In account order, so that two
+        workers claiming for the same accounts lock their rows in the same order."""
+        upsert = (sqlite_insert if self.db.is_sqlite else postgresql_insert)(claim_turns)
+        rows = [{"provider": provider, "account_id": account_id, "claimed_at": now}
+                for account_id in sorted(account_ids)]
+        await conn.execute(upsert.values(rows).on_conflict_do_update(
+            index_elements=[claim_turns.c.provider, claim_turns.c.account_id],
+            set_={"claimed_at": func.max(upsert.excluded.claimed_at, claim_turns.c.claimed_at)
+                  if self.db.is_sqlite else func.greatest(upsert.excluded.claimed_at,
+                                                          claim_turns.c.claimed_at)},
+        ))
 
     async def heartbeat(
         self, owner: str, task_ids: Collection[str], *, now: int, lease_ms: int

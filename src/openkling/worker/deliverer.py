@@ -2,6 +2,12 @@
 
 Deliveries are rows (written with the status change), so they survive restarts; a claim
 pushes a row's next attempt past a lease so that several workers never send it twice at once.
+
+Fair between accounts: each delivery runs as its own job (a slow receiver holds its own slot,
+not a whole batch), at most PARALLEL at once per process and at most PER_ACCOUNT of them for
+one account; the claim takes accounts in turn and only as many of an account's rows as it has
+room for. So an account whose receiver never answers ties up PER_ACCOUNT slots for a
+`callback_timeout` each, and other accounts' callbacks go out meanwhile.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ from openkling.core.outbound import (
     check_outbound_url,
     pinned_request,
 )
+from openkling.observability.failures import RepeatingFailure
 from openkling.observability.metrics import CALLBACK_DELIVERIES
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord
 
 log = logging.getLogger(__name__)
 
-BATCH = 50
-PARALLEL = 16
+PARALLEL = 32
+#: Deliveries of one account in flight at once in one process.
+PER_ACCOUNT = 4
 IDLE_SECONDS = 1.0
 #: Backoff between attempts of one callback (the task retry's twins are settings:
 #: `retry_base_seconds`, `retry_max_seconds`); `callback_retry_seconds` bounds the total.
@@ -61,6 +69,9 @@ class CallbackDeliverer:
         self.wake_event = asyncio.Event()
         self._stopping = False
         self._client: httpx.AsyncClient | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[int, int] = {}  # account id -> deliveries being sent
+        self._failures = RepeatingFailure(log, "delivering callbacks")  # e.g. database down
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -74,31 +85,63 @@ class CallbackDeliverer:
                                          limits=httpx.Limits(max_connections=PARALLEL))
 
     async def close(self) -> None:
+        """Cancel what is in flight (each row is sent again once its claim lapses)."""
+        for job in list(self._jobs):
+            job.cancel()
+        if self._jobs:
+            await asyncio.wait(self._jobs)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
     async def turn(self) -> float:
-        """One delivery pass (a loop turn, see worker/loops.py): again at once when it sent
-        something, else after IDLE_SECONDS or a wake-up."""
+        """One pass (a loop turn, see worker/loops.py): start what is due and fits; again at
+        once when it started something, else after IDLE_SECONDS or a wake-up (a finished
+        delivery wakes it, as its slot is free)."""
         if self._stopping or self._client is None:
             return IDLE_SECONDS
-        sent = await self.deliver_due(self._client)
-        return 0.0 if sent else IDLE_SECONDS
+        started = await self.start_due(self._client)
+        return 0.0 if started else IDLE_SECONDS
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        lease_ms = int((self.timeout + CLAIM_MARGIN_SECONDS) * 1000)
-        due = await self.deliveries.claim_due(now=now_ms(), limit=BATCH, lease_ms=lease_ms)
-        if not due:
+    @property
+    def in_flight(self) -> dict[int, int]:
+        """Deliveries being sent now, by account id."""
+        return dict(self._in_flight)
+
+    async def start_due(self, client: httpx.AsyncClient) -> int:
+        """Claim the due deliveries that fit in the free slots and start each as a job."""
+        free = PARALLEL - len(self._jobs)
+        if free <= 0:
             return 0
-        gate = asyncio.Semaphore(PARALLEL)
-
-        async def one(delivery: DeliveryRecord) -> None:
-            async with gate:
-                await self._deliver(client, delivery)
-
-        await asyncio.gather(*(one(d) for d in due))
+        lease_ms = int((self.timeout + CLAIM_MARGIN_SECONDS) * 1000)
+        room = {account: PER_ACCOUNT - busy for account, busy in self._in_flight.items()}
+        due = await self.deliveries.claim_due(now=now_ms(), limit=free, lease_ms=lease_ms,
+                                              per_account=PER_ACCOUNT, room=room)
+        for delivery in due:
+            self._in_flight[delivery.account_id] = self._in_flight.get(delivery.account_id,
+                                                                       0) + 1
+            job = asyncio.create_task(self._run(client, delivery),
+                                      name=f"openkling-callback-{delivery.id}")
+            self._jobs.add(job)
         return len(due)
+
+    async def _run(self, client: httpx.AsyncClient, delivery: DeliveryRecord) -> None:
+        try:
+            await self._deliver(client, delivery)
+        except Exception as exc:  # the row stays pending: sent again once its claim lapses
+            self._failures.failed(exc)
+        else:
+            self._failures.succeeded()
+        finally:
+            left = self._in_flight.get(delivery.account_id, 1) - 1
+            if left > 0:
+                self._in_flight[delivery.account_id] = left
+            else:
+                self._in_flight.pop(delivery.account_id, None)
+            task = asyncio.current_task()
+            if task is not None:
+                self._jobs.discard(task)
+            self.wake_event.set()
 
     async def _deliver(self, client: httpx.AsyncClient, delivery: DeliveryRecord) -> None:
         deliveries = self.deliveries

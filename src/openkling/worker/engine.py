@@ -39,6 +39,7 @@ from openkling.storage.base import Storage
 from openkling.store.records import TaskRecord, TaskStatus
 from openkling.store.retention import delete_expired
 from openkling.store.tasks import CANCELLED_MESSAGE, TaskStore
+from openkling.store.workers import record_heartbeat
 from openkling.worker.deliverer import CallbackDeliverer
 from openkling.worker.faults import disk_full_message, is_database_unavailable
 from openkling.worker.loops import Loops
@@ -97,7 +98,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self.loops = Loops(on_death=on_loop_death)
-        self._last_renewal = time.monotonic()
+        self._last_renewal = -float("inf")  # the first lease turn says at once we are alive
         self._outcomes = RepeatingFailure(log, "saving task outcomes")
         self._progress = RepeatingFailure(log, "saving task progress")
 
@@ -224,6 +225,8 @@ class Worker:
         self._enforce_cancel_deadlines()
         if time.monotonic() - self._last_renewal >= self.settings.heartbeat_seconds:
             await self._renew_leases()
+            # Idle or not: readiness and /metrics tell a live worker by this row.
+            await record_heartbeat(self.tasks.db, self.id, now=now_ms())
             self._last_renewal = time.monotonic()
         elif self._running:
             await self._check_cancellations()

@@ -34,6 +34,11 @@ BIG = 64 * 1024
 TEN_MB = 10 * 1024 * 1024
 #: A valid PNG padded to exactly the fetch limit (decoders ignore bytes after IEND).
 AT_LIMIT = PNG + b"\0" * (BIG - len(PNG))
+#: A limit above the fetcher's read size (256 KiB), so that no single read can exceed it:
+#: only the sum of the reads can.
+ONE_MB = 1024 * 1024
+AT_ONE_MB = PNG + b"\0" * (ONE_MB - len(PNG))
+SMALL_CHUNK = 16 * 1024
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -59,6 +64,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, AT_LIMIT, "image/png")
         elif path == "/at-limit-chunked":
             self._chunked([AT_LIMIT[: BIG // 2], AT_LIMIT[BIG // 2:]])
+        elif path in ("/one-mb-in-small-chunks", "/one-mb-and-one-in-small-chunks"):
+            body = AT_ONE_MB + b"\0" * (path == "/one-mb-and-one-in-small-chunks")
+            self._chunked([body[i:i + SMALL_CHUNK] for i in range(0, len(body), SMALL_CHUNK)])
         elif path == "/over-limit-chunked":
             self._chunked([AT_LIMIT[: BIG // 2], AT_LIMIT[BIG // 2:], b"\0"])
         elif path.startswith("/hops/"):  # /hops/N: N redirects, then the image
@@ -255,3 +263,27 @@ async def test_a_body_is_cut_off_past_the_limit_without_waiting_for_its_end(
 
 async def test_a_location_header_on_a_200_is_not_followed(base_url: str) -> None:
     assert await load(f"{base_url}/located") == PNG
+
+
+async def test_the_streamed_size_is_the_sum_of_every_chunk(base_url: str) -> None:
+    """1 MB + 1 byte in 16 KiB chunks: each read is far below the limit, their sum is not."""
+    async with httpx.AsyncClient() as http:
+        fetcher = ImageFetcher(http, allow_private=True, max_bytes=ONE_MB)
+        fetched = await fetcher.load("image", f"{base_url}/one-mb-in-small-chunks")
+        assert fetched.data == AT_ONE_MB
+        with pytest.raises(KlingError) as info:
+            await fetcher.load("image", f"{base_url}/one-mb-and-one-in-small-chunks")
+    assert info.value.message == f"image: image must be at most {ONE_MB} bytes (10 MB)"
+
+
+async def test_an_account_with_its_slots_taken_waits_and_others_do_not(base_url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        fetcher = ImageFetcher(http, allow_private=True, time_limit=0.3, per_account=1)
+        async with fetcher.slots.hold(7):  # account 7's one download is running
+            assert (await fetcher.load("image", f"{base_url}/cat.png", account=8)).data == PNG
+            with pytest.raises(KlingError) as info:
+                await fetcher.load("image", f"{base_url}/cat.png", account=7)
+        assert info.value.message == (
+            "image: image download could not start within 0.3 s: this account already has "
+            "1 image downloads running")
+        assert (await fetcher.load("image", f"{base_url}/cat.png", account=7)).data == PNG

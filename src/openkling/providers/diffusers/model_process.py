@@ -6,6 +6,12 @@ a separate process does not. A crash of the model process (killed, segfault, out
 is seen as end-of-file on the pipe: the running task gets a TransientProviderError with a
 clear message and the next task starts a fresh process. The API process never dies with it.
 
+The other way round, the model process dies with its parent: a watchdog thread in the child
+waits on a pipe whose only writer is the parent (`_exit_with_parent`). The kernel closes it when
+the parent dies, however it dies (kill -9 included), so the child exits at once instead of
+rendering on (on a GPU, holding the memory a restarted worker needs) until its next progress
+message fails to send.
+
 Protocol: the dataclasses of `messages.py`, pickled by multiprocessing.
     parent -> child  Generate | Stop
     child -> parent  Ready | LoadFailed, then per job Progress* and one of Done | Cancelled |
@@ -24,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 import uuid
@@ -57,6 +64,10 @@ log = logging.getLogger("openkling.providers.diffusers")
 POLL_SECONDS = 0.25
 #: How long a stopping model process may take before it is killed (seconds).
 STOP_SECONDS = 10.0
+#: How often the child's watchdog also checks that its parent is the one that started it (s).
+PARENT_CHECK_SECONDS = 1.0
+#: The model process's exit status when it stops because its parent died.
+ORPHANED_EXIT = 70
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 
@@ -91,6 +102,7 @@ class ModelProcess:
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
         self._cancel: Any = None  # multiprocessing Event, made per process
+        self._lifeline: Connection | None = None  # its closing tells the child we are gone
         self.state = ProcessState.STOPPED
         #: Why the last load did not end READY (shown by readiness), None while it may.
         self.load_error: str | None = None
@@ -124,16 +136,20 @@ class ModelProcess:
             return
         self._forget()
         parent_conn, child_conn = self._mp.Pipe(duplex=True)
+        watched, lifeline = self._mp.Pipe(duplex=False)  # the child reads, we only hold
         cancel = self._mp.Event()
         proc = self._mp.Process(
             target=child_main,
-            args=(child_conn, cancel, self.load_config, str(self.data_dir)),
+            args=(child_conn, cancel, self.load_config, str(self.data_dir), watched,
+                  os.getpid()),
             name="openkling-model",
             daemon=True,
         )
         await asyncio.get_running_loop().run_in_executor(self._io, proc.start)
         child_conn.close()  # so that the child's death reads as end-of-file here
+        watched.close()  # so that ours, closed by the kernel when we die, is the only writer
         self._proc, self._conn, self._cancel = proc, parent_conn, cancel
+        self._lifeline = lifeline
         self.state = ProcessState.LOADING
         self.load_error = None
         if self._spawned:
@@ -312,7 +328,9 @@ class ModelProcess:
     def _forget(self) -> None:
         if self._conn is not None:
             self._conn.close()
-        self._proc = self._conn = self._cancel = None
+        if self._lifeline is not None:
+            self._lifeline.close()
+        self._proc = self._conn = self._cancel = self._lifeline = None
         self.state = ProcessState.STOPPED
         self._pending = None
 
@@ -366,8 +384,30 @@ def _disk_full(exc: BaseException) -> OSError | None:
     return None
 
 
-def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_dir: str) -> None:
+def _exit_with_parent(lifeline: Connection, parent_pid: int) -> None:
+    """The child's watchdog: exit the whole process once the parent is gone.
+
+    `lifeline` reads end-of-file when the parent's end closes, which the kernel does when the
+    parent dies. The parent id check covers a copy of that end leaked into another process
+    (then end-of-file never comes, but an orphan is adopted by another parent)."""
+    while True:
+        try:
+            if lifeline.poll(PARENT_CHECK_SECONDS):
+                lifeline.recv()  # the parent never writes: this raises EOFError
+        except (EOFError, OSError):
+            break
+        if os.getppid() != parent_pid:
+            break
+    log.warning("the worker (pid %d) that started this model process is gone; exiting",
+                parent_pid)
+    os._exit(ORPHANED_EXIT)  # at once, whatever the main thread is rendering
+
+
+def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_dir: str,
+               lifeline: Connection, parent_pid: int) -> None:
     """Entry point of the model process: load the pipeline once, then serve generations."""
+    threading.Thread(target=_exit_with_parent, args=(lifeline, parent_pid),
+                     name="openkling-parent-watch", daemon=True).start()
     # Ctrl-C reaches the whole process group; the parent decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

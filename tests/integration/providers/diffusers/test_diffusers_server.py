@@ -17,27 +17,15 @@ import httpx
 import pytest
 
 from tests.conftest import TINY_WAN_ENV, Credentials, ServerHandle, running_server
-from tests.support.diffusers import probe
+from tests.support.diffusers import model_children, probe
 
 PRO_STEPS = 400  # a pro task renders long enough to be killed mid-way
 
 
 def model_pids(server: ServerHandle) -> list[int]:
-    """The server's model process(es): children running multiprocessing's spawn_main."""
+    """The server's model process(es)."""
     assert server.process is not None
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == server.process.pid and b"spawn_main" in cmdline:
-            pids.append(int(entry.name))
-    return pids
+    return model_children(server.process.pid)
 
 
 @pytest.fixture(scope="module")
