@@ -22,6 +22,8 @@ SERVER_COMMANDS = {
     "migrate": "Create or upgrade the database schema (needs the server extra).",
     "keys": "Manage account credentials (needs the server extra).",
     "quota": "Give accounts quotas in units (needs the server extra).",
+    "models": "The local models and the Kling model names each serves (needs the server "
+              "extra).",
 }
 
 #: What to run to get the server commands; the package is installed from its clone.
@@ -33,10 +35,11 @@ INSTALL_SERVER = (
 
 def _server_commands() -> dict[str, Any]:
     """The real server commands; raises ModuleNotFoundError without the server extra."""
-    from openkling.cli import keys, quotas, server
+    from openkling.cli import keys, models_command, quotas, server
 
     holder = typer.Typer()
     server.register(holder)
+    models_command.register(holder)
     holder.add_typer(keys.app, name="keys")
     quotas.register(holder)
     return dict(typer.main.get_group(holder).commands)

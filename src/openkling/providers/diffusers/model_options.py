@@ -115,7 +115,12 @@ class DiffusersOptions(BaseModel):
     )
 
     # Memory savers and speed-ups.
-    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    cpu_offload: Literal["auto", "none", "model", "sequential"] = Field(
+        "auto", description="'auto': picked from the GPU's memory at start-up and the "
+        "catalogue's estimate for the model (catalogue.offload_for): 'none' on a CPU, for a "
+        "model outside the catalogue, or where the weights fit in 85 % of the GPU; else "
+        "'model' where the largest component fits; else 'sequential'.",
+    )
     vae_tiling: bool = False
     torch_compile: bool = False
     compile_mode: str | None = Field(None, description="torch.compile mode, e.g. "
@@ -232,7 +237,13 @@ class DiffusersOptions(BaseModel):
         """These options with a route's per-task overrides applied."""
         if not overrides:
             return self
-        return parse_options({**self.model_dump(exclude_unset=True), **overrides})
+        base = self.model_dump(exclude_unset=True)
+        if overrides.get("model", self.model) != self.model:
+            # Another model: the built-in defaults of this one (its size, steps) do not apply.
+            for key, value in RANDOM_MODEL_DEFAULTS.get(self.model, {}).items():
+                if base.get(key) == value:
+                    del base[key]
+        return parse_options({**base, **overrides})
 
 
 def _check_device(value: str) -> str:

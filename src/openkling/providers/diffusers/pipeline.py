@@ -49,6 +49,20 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return _DTYPES[name]
 
 
+def resolve_offload(name: str, model: str, device: torch.device) -> str:
+    """'auto' is the catalogue's pick for this GPU's memory ('none' on a CPU)."""
+    if name != "auto":
+        return name
+    from openkling.providers.diffusers.catalogue import offload_for
+
+    total = (torch.cuda.get_device_properties(device).total_memory
+             if device.type == "cuda" else None)
+    chosen = offload_for(model, total)
+    log.info("cpu_offload auto: %s for %s (GPU memory: %s)", chosen, model,
+             f"{total / 1024**3:.0f} GiB" if total else "none, not a GPU")
+    return chosen
+
+
 def cpu_threads(configured: int | None) -> int:
     """Torch threads for CPU inference: all usable cores but one (kept for the API process).
 
@@ -146,7 +160,8 @@ class PipelineRunner:
             transformer.enable_cache(
                 diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"]))
             )
-        offload = config.get("cpu_offload", "none")
+        offload = resolve_offload(str(config.get("cpu_offload", "none")),
+                                  str(config["model"]), device)
         if offload == "model":
             pipe.enable_model_cpu_offload(device=device)
         elif offload == "sequential":
