@@ -149,6 +149,19 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         built_in=True, note="tiny random Wan 2.2 TI2V image-to-video",
     ),
     CatalogueModel(
+        name="tiny-random-ltx2", pipelines={TEXT2VIDEO: "LTX2Pipeline"},
+        sizes=("64x32", "32x64", "32x32"), fps=2, frame_step=2, durations=(5, 10), audio=True,
+        parameters={}, test_model="tiny-random-ltx2", built_in=True,
+        note="tiny random LTX-2: video with a soundtrack (AAC), so sound \"on\" is honoured; "
+        "with it image2video gets tiny-random-ltx2-i2v",
+    ),
+    CatalogueModel(
+        name="tiny-random-ltx2-i2v", pipelines={IMAGE2VIDEO: "LTX2ImageToVideoPipeline"},
+        sizes=("64x32 area, the input image's shape",), fps=2, frame_step=2, durations=(5, 10),
+        audio=True, parameters={}, test_model="tiny-random-ltx2-i2v", built_in=True,
+        note="tiny random LTX-2 image-to-video, with sound",
+    ),
+    CatalogueModel(
         name="tiny-random-sdxl", pipelines={IMAGES: "StableDiffusionXLPipeline"},
         sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
         durations=(), audio=False, parameters={}, test_model="tiny-random-sdxl",
@@ -193,7 +206,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     from openkling.providers.diffusers.model_options import parse_options
 
     parsed = parse_options(options)
-    i2v = image2video_options(parsed.image2video, parsed.is_tiny)
+    i2v = image2video_options(parsed.image2video, parsed.is_tiny, parsed.model)
     images = image_options(parsed.images, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline)}

@@ -30,6 +30,10 @@ TINY_MODEL = "tiny-random-wan"
 RANDOM_WAN_1_3B = "random-wan2.1-1.3b"
 #: The same structure scaled down: the CPU test path of RANDOM_WAN_1_3B.
 RANDOM_WAN_SMALL = "random-wan-small"
+#: A tiny random LTX-2 (video with sound), built in code like TINY_MODEL.
+TINY_LTX2 = "tiny-random-ltx2"
+#: The text-to-video models that make every other local family use its tiny model too.
+TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -54,6 +58,10 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     RANDOM_WAN_SMALL: {"width": 96, "height": 64, "fps": 2, "std_steps": 2, "pro_steps": 4,
                        "max_sequence_length": 32},
     RANDOM_WAN_1_3B: {},
+    # LTX-2 sides are multiples of 32; the tiny VAE compresses time 2x (frames 2k + 1) and
+    # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
+    TINY_LTX2: {"width": 64, "height": 32, "fps": 2, "frame_step": 2, "std_steps": 2,
+                "pro_steps": 3, "max_sequence_length": 16, "guidance_default": 3.0},
 }
 
 #: Fields the model process needs at load time; changing one means loading another pipeline.
@@ -183,7 +191,7 @@ class DiffusersOptions(BaseModel):
 
         for name, parse in (("image2video", image2video_options), ("images", image_options)):
             try:
-                parse(getattr(self, name), self.is_tiny)
+                parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in (name, *first["loc"]))
@@ -223,7 +231,7 @@ class DiffusersOptions(BaseModel):
 
     @property
     def is_tiny(self) -> bool:
-        return self.model == TINY_MODEL
+        return self.model in TINY_TEXT_MODELS
 
     def load_config(self) -> dict[str, Any]:
         """The part the model process loads with (plain data: it crosses a process boundary)."""

@@ -223,6 +223,7 @@ class PipelineRunner:
             "output_type": "np",
             "callback_on_step_end": on_step_end,
             "max_sequence_length": call["max_sequence_length"],
+            "frame_rate": float(call["fps"]),  # LTX-2 conditions on it
         }
         size = (int(call["width"]), int(call["height"]))
         if call.get("image_path"):
@@ -237,14 +238,30 @@ class PipelineRunner:
             # Stopped mid-loop: reset cache state and offload hooks as a finished call would.
             self.pipe.maybe_free_model_hooks()
             raise
-        encoded = write_mp4(output.frames[0], out_path, int(call["fps"]))
+        audio = getattr(output, "audio", None) if call.get("sound") else None
+        if call.get("sound") and audio is None:
+            raise ValueError(f"{type(self.pipe).__name__} returned no sound")
+        encoded = write_mp4(output.frames[0], out_path, int(call["fps"]),
+                            audio=None if audio is None else audio[0],
+                            sample_rate=self._sample_rate() if audio is not None else 0)
         return {
             "path": str(encoded.path),
             "frames": encoded.frames,
             "fps": encoded.fps,
             "width": encoded.width,
             "height": encoded.height,
+            "audio_samples": encoded.audio_samples,
+            "sample_rate": encoded.sample_rate,
         }
+
+    def _sample_rate(self) -> int:
+        """The soundtrack's rate: the vocoder's output rate (LTX-2), else the audio VAE's."""
+        for name, key in (("vocoder", "output_sampling_rate"), ("audio_vae", "sample_rate")):
+            config = getattr(getattr(self.pipe, name, None), "config", None)
+            rate = getattr(config, key, None) if config is not None else None
+            if rate:
+                return int(rate)
+        raise ValueError(f"{type(self.pipe).__name__} makes sound at an unknown sample rate")
 
     def _generate_images(
         self,

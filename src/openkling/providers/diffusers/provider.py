@@ -30,7 +30,7 @@ from openkling.core.provider import (
     TransientProviderError,
     VideoOutput,
 )
-from openkling.providers.diffusers.catalogue import listing
+from openkling.providers.diffusers.catalogue import listing, makes_audio
 from openkling.providers.diffusers.families import (
     Image2VideoOptions,
     ImageOptions,
@@ -59,6 +59,16 @@ def video_id_for(task_id: str) -> str:
     return str(uuid.uuid5(_VIDEO_IDS, task_id))
 
 
+def _sound(spec: GenerationSpec, model: str) -> bool:
+    """Whether the request asks for sound; refused (400/1201) where `model` makes none (a
+    route may name a model without sound while the provider's own has it)."""
+    wanted = spec.request.get("sound") == "on"
+    if wanted and not makes_audio(model):
+        raise KlingError.invalid("sound", f"the local model {model} makes no sound; send "
+                                 "sound \"off\" or use a model that makes audio (LTX-2)")
+    return wanted
+
+
 class DiffusersProvider:
     """Runs a diffusers text-to-video pipeline in warm model processes, one per device.
 
@@ -73,16 +83,18 @@ class DiffusersProvider:
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
-        self.i2v: Image2VideoOptions = image2video_options(self.options.image2video,
-                                                           self.options.is_tiny)
+        self.i2v: Image2VideoOptions = image2video_options(
+            self.options.image2video, self.options.is_tiny, self.options.model)
         self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
         #: The other families' model processes, started on their first task.
         self._family_processes: dict[tuple[str, str], ModelProcess] = {}
         self._process_locks: dict[tuple[str, str], asyncio.Lock] = {}
         #: Per family, the optional fields these models honour (see core/families.py).
         self.families: dict[str, frozenset[str]] = {
-            TEXT2VIDEO: frozenset(),
-            IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set()),
+            # `sound` where the family's model makes a soundtrack (see catalogue.py).
+            TEXT2VIDEO: frozenset({"sound"} if makes_audio(self.options.model) else set()),
+            IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set())
+            | ({"sound"} if makes_audio(self.i2v.model) else set()),
             IMAGES: frozenset({"image"}),
         }
         self.devices = self.options.device_list
@@ -152,6 +164,7 @@ class DiffusersProvider:
             options = self._options_for(spec)
         except ProviderError as exc:
             raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        _sound(spec, options.model)
         pipeline_call(spec, options)
 
     def plan(self, spec: GenerationSpec) -> PipelineCall:
@@ -182,7 +195,8 @@ class DiffusersProvider:
         """The route's provider options and its family's (image2video or images) options."""
         options = self._options_for(spec)
         if spec.kind == IMAGE2VIDEO:
-            return options, image2video_options(options.image2video, options.is_tiny)
+            return options, image2video_options(options.image2video, options.is_tiny,
+                                                options.model)
         return options, image_options(options.images, options.is_tiny)
 
     def _image2video_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
@@ -200,7 +214,7 @@ class DiffusersProvider:
             last_image_path=(f"{work}/image_tail.{inputs['image_tail']['key'].rsplit('.', 1)[-1]}"
                              if "image_tail" in inputs else None),
             seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
-            options=i2v,
+            options=i2v, sound=_sound(spec, i2v.model),
         ).to_dict()
 
     def _images_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
