@@ -94,6 +94,8 @@ _WAN22_TI2V_5B = {"transformer": 4_999_787_712, "text_encoder": 5_680_910_336,
                   "vae": 704_688_668}
 _SDXL_BASE = {"unet": 2_567_463_684, "text_encoder": 123_060_480,
               "text_encoder_2": 694_659_840, "vae": 83_653_863}
+_WAN22_A14B = {"transformer": 14_288_491_584, "transformer_2": 14_288_491_584,
+               "text_encoder": 5_680_910_336, "vae": 126_892_531}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -122,6 +124,26 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _WAN21,
     _TI2V,
     _SDXL,
+    CatalogueModel(
+        name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
+        sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+        parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b",
+        note="two 14B experts (transformer_2, boundary 0.875); 40 steps, guidance 4.0; "
+        "not the default: name it for a Kling model (e.g. kling-v2-1-master)",
+    ),
+    CatalogueModel(
+        name="random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},
+        sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+        parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b", built_in=True,
+        note="Wan 2.2 A14B's architecture with random weights, built on the device: GPU "
+        "benchmarks without the hub",
+    ),
+    CatalogueModel(
+        name="tiny-random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},
+        sizes=("80x48",), fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-wan2.2-a14b", built_in=True,
+        note="tiny random Wan 2.2 A14B form: two experts split at boundary 0.875",
+    ),
     CatalogueModel(
         name="random-wan2.1-1.3b", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=_WAN_T2V_SIZES,
         fps=16, frame_step=4, durations=(5, 10), audio=False, parameters=_WAN21_1_3B,

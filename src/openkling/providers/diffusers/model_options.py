@@ -32,8 +32,14 @@ RANDOM_WAN_1_3B = "random-wan2.1-1.3b"
 RANDOM_WAN_SMALL = "random-wan-small"
 #: A tiny random LTX-2 (video with sound), built in code like TINY_MODEL.
 TINY_LTX2 = "tiny-random-ltx2"
+#: Wan 2.2 A14B (two experts) at its published size, random weights, built on the device.
+RANDOM_WAN22_A14B = "random-wan2.2-a14b"
+#: Its tiny twin, built in code and saved like TINY_MODEL.
+TINY_WAN22_A14B = "tiny-random-wan2.2-a14b"
 #: The text-to-video models that make every other local family use its tiny model too.
-TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2)
+TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B)
+#: Random-weight models built on the device (no save, no download).
+BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -58,6 +64,11 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     RANDOM_WAN_SMALL: {"width": 96, "height": 64, "fps": 2, "std_steps": 2, "pro_steps": 4,
                        "max_sequence_length": 32},
     RANDOM_WAN_1_3B: {},
+    # Wan 2.2 A14B at 480p: 832x480, 16 fps (its defaults); 40 steps as published.
+    RANDOM_WAN22_A14B: {"std_steps": 40, "pro_steps": 40, "guidance_default": 4.0},
+    "Wan-AI/Wan2.2-T2V-A14B-Diffusers": {"std_steps": 40, "pro_steps": 40,
+                                         "guidance_default": 4.0},
+    TINY_WAN22_A14B: TINY_DEFAULTS,
     # LTX-2 sides are multiples of 32; the tiny VAE compresses time 2x (frames 2k + 1) and
     # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
     TINY_LTX2: {"width": 64, "height": 32, "fps": 2, "frame_step": 2, "std_steps": 2,

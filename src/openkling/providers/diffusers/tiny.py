@@ -118,6 +118,19 @@ def build_pipeline(seed: int = 0) -> Any:
     )
 
 
+def build_a14b_pipeline(seed: int = 0) -> Any:
+    """Wan 2.2 A14B's form around the tiny Wan parts: two experts (`transformer` for the high
+    noise steps, `transformer_2` for the rest) split at boundary 0.875, as the T2V model."""
+    base = build_pipeline(seed)
+    torch.manual_seed(seed + 1)
+    expert_2 = diffusers.WanTransformer3DModel.from_config(base.transformer.config)
+    return diffusers.WanPipeline(
+        tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+        transformer=base.transformer, transformer_2=expert_2, scheduler=base.scheduler,
+        boundary_ratio=0.875,
+    )
+
+
 def build_i2v_pipeline(seed: int = 0) -> Any:
     """Wan 2.2 TI2V's image-to-video pipeline around the tiny Wan parts.
 
@@ -273,6 +286,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_i2v_pipeline,
         "tiny-random-wan-i2v: a Wan image-to-video pipeline with tiny RANDOM weights, built by "
         "openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-wan2.2-a14b": (
+        build_a14b_pipeline,
+        "tiny-random-wan2.2-a14b: a Wan 2.2 A14B-shaped pipeline (two experts) with tiny RANDOM "
+        "weights, built by openkling for tests and demos. It produces noise, not pictures.\n",
     ),
     "tiny-random-ltx2": (
         build_ltx2_pipeline,

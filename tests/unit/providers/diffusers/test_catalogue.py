@@ -48,10 +48,15 @@ def test_parameter_counts_are_those_of_the_published_architectures() -> None:
     builds = {WAN: rm.build_random_wan(rm.WAN21_T2V_1_3B, "meta"),
               "Wan-AI/Wan2.2-TI2V-5B-Diffusers": rm.build_random_wan(rm.WAN22_TI2V_5B, "meta"),
               "stabilityai/stable-diffusion-xl-base-1.0": rm.build_random_sdxl(
-                  rm.SDXL_BASE_1_0, "meta")}
+                  rm.SDXL_BASE_1_0, "meta"),
+              "random-wan2.2-a14b": rm.build_random_wan(rm.WAN22_T2V_A14B, "meta")}
     for name, pipe in builds.items():
         assert BY_NAME[name].parameters == rm.parameter_counts(pipe), name
     assert BY_NAME["random-wan2.1-1.3b"].parameters == BY_NAME[WAN].parameters
+    assert BY_NAME["Wan-AI/Wan2.2-T2V-A14B-Diffusers"].parameters == (
+        BY_NAME["random-wan2.2-a14b"].parameters)
+    # Each expert is a 14B transformer: A14B's "14B active" of 27B.
+    assert 14e9 < BY_NAME["random-wan2.2-a14b"].parameters["transformer_2"] < 14.5e9
 
 
 def test_memory_estimates_follow_the_documented_rule() -> None:
