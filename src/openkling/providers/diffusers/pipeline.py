@@ -149,17 +149,20 @@ class PipelineRunner:
             pipe.scheduler = type(scheduler).from_config(
                 scheduler.config, flow_shift=float(config["flow_shift"])
             )
-        transformer = getattr(pipe, "transformer", None)
-        if config.get("attention_backend"):
-            if transformer is None:
-                raise ValueError("attention_backend: this pipeline has no transformer")
-            transformer.set_attention_backend(str(config["attention_backend"]))
-        if config.get("cache") == "first_block":
-            if transformer is None:
-                raise ValueError("cache: this pipeline has no transformer")
-            transformer.enable_cache(
-                diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"]))
-            )
+        # Wan 2.2 A14B has a second expert: every transformer option applies to both.
+        experts = [t for t in (getattr(pipe, "transformer", None),
+                               getattr(pipe, "transformer_2", None)) if t is not None]
+        for option in ("attention_backend", "torch_compile"):
+            if config.get(option) and not experts:
+                raise ValueError(f"{option}: this pipeline has no transformer")
+        if config.get("cache") == "first_block" and not experts:
+            raise ValueError("cache: this pipeline has no transformer")
+        for transformer in experts:
+            if config.get("attention_backend"):
+                transformer.set_attention_backend(str(config["attention_backend"]))
+            if config.get("cache") == "first_block":
+                transformer.enable_cache(
+                    diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"])))
         offload = resolve_offload(str(config.get("cpu_offload", "none")),
                                   str(config["model"]), device)
         if offload == "model":
@@ -173,10 +176,9 @@ class PipelineRunner:
                 raise ValueError("vae_tiling: this pipeline's VAE cannot tile")
             vae.enable_tiling()
         if config.get("torch_compile"):
-            if transformer is None:
-                raise ValueError("torch_compile: this pipeline has no transformer")
             mode = config.get("compile_mode")
-            transformer.compile(**({"mode": mode} if mode else {}))
+            for transformer in experts:
+                transformer.compile(**({"mode": mode} if mode else {}))
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe, device, dtype, config)
 
