@@ -8,8 +8,8 @@ interval 2 after step 3; FasterCache, attention reuse every 2nd step), one rende
 seeded call: wall seconds (pipe() only, best of --repeat), the ratio to the plain render, the
 share of transformer block computations the hook skipped (each block's first attention
 projection counted: 1 - calls with / calls without), and the PSNR of the frames against
-the plain render (how close the output stays). MagCache is left out: it needs magnitude ratios calibrated on real weights,
-which random weights cannot give.
+the plain render (how close the output stays). MagCache is left out: it needs magnitude
+ratios calibrated on real weights, which random weights cannot give.
 
 The models are random: the skip shares say what each hook's rule does on these activations,
 not what it would skip on a trained model (a trained model's residuals change more smoothly,
