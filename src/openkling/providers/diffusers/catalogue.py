@@ -145,6 +145,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         note="tiny random Wan 2.2 A14B form: two experts split at boundary 0.875",
     ),
     CatalogueModel(
+        name="tiny-random-wan2.2-a14b-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
+        sizes=("80x48 area, the input image's shape",), fps=16, frame_step=4,
+        durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-wan2.2-a14b-i2v", built_in=True,
+        note="tiny random Wan 2.2 I2V A14B form: two experts split at boundary 0.9; the "
+        "image2video model with tiny-random-wan2.2-a14b",
+    ),
+    CatalogueModel(
         name="random-wan2.1-1.3b", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=_WAN_T2V_SIZES,
         fps=16, frame_step=4, durations=(5, 10), audio=False, parameters=_WAN21_1_3B,
         test_model="tiny-random-wan", built_in=True,

@@ -89,6 +89,11 @@ TINY_LTX2_I2V_DEFAULTS: dict[str, Any] = {
     "frame_step": 2, "std_steps": 2, "pro_steps": 3, "max_sequence_length": 16,
     "guidance_default": 3.0,
 }
+#: A tiny text-to-video model -> the image-to-video defaults of its tiny twin.
+TINY_I2V_FOR: dict[str, dict[str, Any]] = {
+    "tiny-random-ltx2": TINY_LTX2_I2V_DEFAULTS,
+    "tiny-random-wan2.2-a14b": {**TINY_I2V_DEFAULTS, "model": "tiny-random-wan2.2-a14b-i2v"},
+}
 TINY_IMAGE_DEFAULTS: dict[str, Any] = {
     "model": TINY_IMAGE_MODEL, "side_1k": 128, "side_2k": 256, "size_multiple": 16, "steps": 2,
 }
@@ -99,7 +104,7 @@ def image2video_options(raw: dict[str, Any], tiny: bool,
     """The image-to-video options; with a tiny text-to-video model, its tiny twin's."""
     defaults: dict[str, Any] = {}
     if tiny:
-        defaults = TINY_LTX2_I2V_DEFAULTS if text_model == "tiny-random-ltx2" else TINY_I2V_DEFAULTS
+        defaults = TINY_I2V_FOR.get(text_model, TINY_I2V_DEFAULTS)
     return Image2VideoOptions.model_validate({**defaults, **raw})
 
 

@@ -131,6 +131,20 @@ def build_a14b_pipeline(seed: int = 0) -> Any:
     )
 
 
+def build_a14b_i2v_pipeline(seed: int = 0) -> Any:
+    """Wan 2.2 I2V A14B's form: two experts split at boundary 0.9, no image encoder; the
+    first frame's latents and a mask join the noise (16 + 16 + 4 = 36 input channels)."""
+    base = build_pipeline(seed)
+    config = {**base.transformer.config, "in_channels": 36}
+    torch.manual_seed(seed + 2)
+    experts = [diffusers.WanTransformer3DModel.from_config(config) for _ in range(2)]
+    return diffusers.WanImageToVideoPipeline(
+        tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+        transformer=experts[0], transformer_2=experts[1], scheduler=base.scheduler,
+        image_encoder=None, image_processor=None, boundary_ratio=0.9,
+    )
+
+
 def build_i2v_pipeline(seed: int = 0) -> Any:
     """Wan 2.2 TI2V's image-to-video pipeline around the tiny Wan parts.
 
@@ -291,6 +305,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_a14b_pipeline,
         "tiny-random-wan2.2-a14b: a Wan 2.2 A14B-shaped pipeline (two experts) with tiny RANDOM "
         "weights, built by openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-wan2.2-a14b-i2v": (
+        build_a14b_i2v_pipeline,
+        "tiny-random-wan2.2-a14b-i2v: a Wan 2.2 I2V A14B-shaped pipeline (two experts) with tiny "
+        "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
     ),
     "tiny-random-ltx2": (
         build_ltx2_pipeline,
