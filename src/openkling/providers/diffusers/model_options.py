@@ -105,8 +105,10 @@ class DiffusersOptions(BaseModel):
         DEFAULT_MODEL,
         validation_alias=AliasChoices("model", "model_id"),
         description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
-        f"a built-in random model: '{TINY_MODEL}', '{RANDOM_WAN_SMALL}' or '{RANDOM_WAN_1_3B}' "
-        "(random weights, noise only; the last at Wan 2.1 1.3B's full size, for benchmarks).",
+        f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
+        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}' or "
+        f"'{RANDOM_WAN22_A14B}' (random weights, noise only; the last two at full size, for "
+        "benchmarks). `openkling models` lists them all.",
     )
     pipeline: str = Field(
         "auto",
