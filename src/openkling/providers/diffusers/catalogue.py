@@ -192,6 +192,13 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         note="tiny random LTX-2 image-to-video, with sound",
     ),
     CatalogueModel(
+        name="tiny-random-qwen-image", pipelines={IMAGES: "QwenImagePipeline"},
+        sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
+        durations=(), audio=False, parameters={}, test_model="tiny-random-qwen-image",
+        built_in=True, note="tiny random Qwen-Image (text to image; guidance as "
+        "true_cfg_scale); name it as images.model",
+    ),
+    CatalogueModel(
         name="tiny-random-sdxl", pipelines={IMAGES: "StableDiffusionXLPipeline"},
         sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
         durations=(), audio=False, parameters={}, test_model="tiny-random-sdxl",

@@ -305,6 +305,10 @@ class PipelineRunner:
             return {}
 
         kwargs["callback_on_step_end"] = on_step_end
+        if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters:
+            # Qwen-Image: classifier-free guidance is `true_cfg_scale` (its guidance_scale is
+            # for guidance-distilled checkpoints only).
+            kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale")
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)

@@ -145,6 +145,36 @@ def build_a14b_i2v_pipeline(seed: int = 0) -> Any:
     )
 
 
+def build_qwen_image_pipeline(seed: int = 0) -> Any:
+    """A tiny Qwen-Image (text to image): a 2-layer Qwen2.5-VL text encoder with the
+    byte-level tokenizer, a 2-layer Qwen-Image transformer and its VAE (8x, 4 latent
+    channels here, 16 in the real one)."""
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = transformers.Qwen2_5_VLForConditionalGeneration(transformers.Qwen2_5_VLConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 16,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2,
+                     "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]},
+                     "bos_token_id": 1, "eos_token_id": 1, "pad_token_id": 0},
+        vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2,
+                       "out_hidden_size": 16, "patch_size": 14, "spatial_merge_size": 2,
+                       "temporal_patch_size": 2},
+        vocab_size=len(tokenizer), hidden_size=16, bos_token_id=1, eos_token_id=1,
+    ))
+    transformer = diffusers.QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
+        num_attention_heads=3, joint_attention_dim=16, guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    vae = diffusers.AutoencoderKLQwenImage(
+        base_dim=24, z_dim=4, dim_mult=[1, 2, 4], num_res_blocks=1,
+        temperal_downsample=[False, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )
+    return diffusers.QwenImagePipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+                                       vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                       transformer=transformer)
+
+
 def build_i2v_pipeline(seed: int = 0) -> Any:
     """Wan 2.2 TI2V's image-to-video pipeline around the tiny Wan parts.
 
@@ -310,6 +340,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_a14b_i2v_pipeline,
         "tiny-random-wan2.2-a14b-i2v: a Wan 2.2 I2V A14B-shaped pipeline (two experts) with tiny "
         "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-qwen-image": (
+        build_qwen_image_pipeline,
+        "tiny-random-qwen-image: a Qwen-Image text-to-image pipeline with tiny RANDOM weights, "
+        "built by openkling for tests and demos. It produces noise.\n",
     ),
     "tiny-random-ltx2": (
         build_ltx2_pipeline,
