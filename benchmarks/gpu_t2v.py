@@ -77,26 +77,31 @@ def elapsed() -> float:
     return time.monotonic() - STARTED
 
 
+def experts(pipe: Any) -> list[Any]:
+    """The transformer, and Wan 2.2 A14B's second expert where there is one."""
+    return [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+
+
 def apply_option(pipe: Any, name: str) -> None:
     import diffusers
 
-    transformer = pipe.transformer
-    if name == "cache":
-        transformer.enable_cache(diffusers.FirstBlockCacheConfig(threshold=0.05))
-    elif name in ("cudnn", "flash"):
-        transformer.set_attention_backend(f"_native_{name}")
-    elif name == "compile":
-        transformer.compile()
-    else:
-        raise SystemExit(f"unknown option {name!r}: use {', '.join(OPTIONS)}")
+    for transformer in experts(pipe):
+        if name == "cache":
+            transformer.enable_cache(diffusers.FirstBlockCacheConfig(threshold=0.05))
+        elif name in ("cudnn", "flash"):
+            transformer.set_attention_backend(f"_native_{name}")
+        elif name == "compile":
+            transformer.compile()
+        else:
+            raise SystemExit(f"unknown option {name!r}: use {', '.join(OPTIONS)}")
 
 
 def reset_options(pipe: Any) -> None:
     """Back to plain, except torch.compile (which is why compile rows come last)."""
-    transformer = pipe.transformer
-    if getattr(transformer, "is_cache_enabled", False):
-        transformer.disable_cache()
-    transformer.set_attention_backend("native")
+    for transformer in experts(pipe):
+        if getattr(transformer, "is_cache_enabled", False):
+            transformer.disable_cache()
+        transformer.set_attention_backend("native")
 
 
 class Device:

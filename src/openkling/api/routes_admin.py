@@ -27,7 +27,7 @@ from openkling.config import Settings
 from openkling.core.auth import Principal
 from openkling.core.costs import pack_to_wire
 from openkling.core.errors import Code, KlingError
-from openkling.core.provider import DescribesChannels
+from openkling.core.provider import DescribesChannels, DescribesModels
 from openkling.core.registry import ModelRegistry
 from openkling.core.secrets import (
     MasterKey,
@@ -254,6 +254,7 @@ async def system(request: Request) -> Response:
         "providers": providers,
         "models": models,
         "channels": _channels(runtime, by_route),
+        "local_models": _local_models(runtime),
     }
     return envelope(data, request_id)
 
@@ -265,6 +266,18 @@ async def system(request: Request) -> Response:
 async def metrics_at_a_glance(request: Request) -> Response:
     _, runtime, store, request_id = await _admin(request)
     return envelope(await at_a_glance(runtime.db, store, now=now_ms()), request_id)
+
+
+def _local_models(runtime: ApiServices) -> list[dict[str, Any]]:
+    """Each provider's model catalogue (the local one's), with the Kling names routed to it."""
+    models: list[dict[str, Any]] = []
+    registry = _models(runtime)
+    for name, provider in sorted(runtime.providers.items()):
+        if isinstance(provider, DescribesModels):
+            routes = {model: resolved.options for model in registry.names
+                      if (resolved := registry.resolve(model)).provider == name}
+            models.extend({**row, "provider": name} for row in provider.describe_models(routes))
+    return models
 
 
 def _channels(runtime: ApiServices, by_route: dict[tuple[str, str | None], int]) -> dict[str, Any]:

@@ -23,6 +23,8 @@ SERVER_COMMANDS = {
     "keys": "Manage account credentials (needs the server extra).",
     "quota": "Give accounts quotas in units (needs the server extra).",
     "webhooks": "Set accounts' OpenAI webhook URLs (needs the server extra).",
+    "models": "The local models and the Kling model names each serves (needs the server "
+              "extra).",
 }
 
 #: What to run to get the server commands; the package is installed from its clone.
@@ -34,10 +36,11 @@ INSTALL_SERVER = (
 
 def _server_commands() -> dict[str, Any]:
     """The real server commands; raises ModuleNotFoundError without the server extra."""
-    from openkling.cli import keys, quotas, server, webhooks
+    from openkling.cli import keys, models_command, quotas, server, webhooks
 
     holder = typer.Typer()
     server.register(holder)
+    models_command.register(holder)
     holder.add_typer(keys.app, name="keys")
     quotas.register(holder)
     webhooks.register(holder)

@@ -8,7 +8,7 @@ worker calls. `run` must be idempotent per task id: the engine executes at least
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -221,6 +221,14 @@ class DescribesChannels(Protocol):
     them, without secrets, so that the API never reads a provider's options itself."""
 
     def describe_channels(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class DescribesModels(Protocol):
+    """A provider with a model catalogue (the local one): each model it can serve and the
+    Kling model names that run on it, given the options of each name routed to it."""
+
+    def describe_models(self, routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]: ...
 
 
 @runtime_checkable

@@ -66,6 +66,9 @@ class _Running:
     lost: bool = False
     cancel_deadline: float | None = None
     started: float = field(default_factory=time.monotonic)
+    #: Progress held back by the write interval, and the timer that writes it then.
+    pending: int | None = None
+    flush: asyncio.Task[None] | None = None
 
 
 class Worker:
@@ -350,6 +353,8 @@ class Worker:
                 await self._retry_or_fail(running, TransientProviderError(
                     f"internal error in provider {running.provider}: {type(exc).__name__}"))
         finally:
+            if running.flush is not None:
+                running.flush.cancel()
             shutil.rmtree(running.ctx.work_dir, ignore_errors=True)
             self._running.pop(record.id, None)
             self._wake.set()
@@ -399,14 +404,32 @@ class Worker:
             log.warning("task %s: could not hand back (%s: %s)", record.id,
                         type(exc).__name__, exc)
 
+    async def _flush_progress(self, running: _Running, delay: float) -> None:
+        """Write the progress held back by the write interval once the interval is over
+        (a no-op once the task has ended: the store writes progress only while processing)."""
+        await asyncio.sleep(delay)
+        running.flush = None
+        pending, running.pending = running.pending, None
+        if pending is not None and pending > running.progress and \
+                self._running.get(running.record.id) is running:
+            await self._report(running, pending)
+
     async def _report(self, running: _Running, percent: float | None) -> None:
         now = time.monotonic()
         progress = running.progress if percent is None else int(percent)
         if running.processing:
             if percent is None or progress == running.progress:
                 return
-            if now - running.last_write < PROGRESS_WRITE_SECONDS and progress < 100:
+            waited = now - running.last_write
+            if waited < PROGRESS_WRITE_SECONDS and progress < 100:
+                # Held back, not dropped: a short render would otherwise show 0 until done.
+                running.pending = progress
+                if running.flush is None:
+                    running.flush = asyncio.create_task(
+                        self._flush_progress(running, PROGRESS_WRITE_SECONDS - waited),
+                        name=f"openkling-progress-{running.record.id}")
                 return
+            running.pending = None
         try:
             if running.processing:
                 await self.tasks.save_progress(running.record, progress=progress, now=now_ms())

@@ -615,3 +615,25 @@ async def test_each_run_and_each_finished_task_is_counted(tmp_path: Path) -> Non
                    {"provider": SCRIPTED, "status": "succeed"}) == attempts["sum"] + 2
     assert _sample("openkling_task_attempts_count",
                    {"provider": SCRIPTED, "status": "retry"}) == retried == 0.0
+
+
+async def test_progress_held_back_by_the_write_interval_is_written_later(
+    tmp_path: Path,
+) -> None:
+    """A render whose steps come faster than the progress write interval still shows them
+    (docs/architecture.md: progress while processing), instead of 0 until it jumps to 100."""
+    seen = asyncio.Event()
+
+    async def quick_steps(spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
+        await ctx.set_processing()
+        await ctx.report_progress(40)  # right after the processing write: held back
+        await seen.wait()  # the render goes on only once a client could see 40
+        return await one_video(spec, ctx)
+
+    async with scripted(tmp_path, quick_steps) as (h, _):
+        task = await h.create("x")
+        shown = await h.wait_until(task.id, lambda t: t.progress == 40)
+        assert shown.status == TaskStatus.PROCESSING
+        seen.set()
+        done = await h.wait_finished(task.id)
+        assert done.status == TaskStatus.SUCCEED and done.progress == 100

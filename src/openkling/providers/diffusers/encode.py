@@ -1,4 +1,5 @@
-"""Frames -> H.264 MP4 (yuv420p), written with PyAV. Runs in the model process."""
+"""Frames (and, from a model that makes sound, a waveform) -> H.264 MP4 (yuv420p) with an
+AAC track, written with PyAV. Runs in the model process."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class EncodedVideo:
     fps: int
     width: int
     height: int
+    audio_samples: int = 0
+    sample_rate: int = 0
 
     @property
     def duration(self) -> float:
@@ -34,14 +37,51 @@ def to_uint8(frames: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return result
 
 
-def write_mp4(frames: Any, path: Path, fps: int, crf: int = 18) -> EncodedVideo:
-    """Encode RGB frames to `path` (fast-start MP4, so a browser can play while it downloads).
+def to_planar_float(audio: Any) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A waveform as (channels, samples) float32 in [-1, 1] (LTX-2 gives (channels, samples)
+    or (1, channels, samples) tensors)."""
+    if hasattr(audio, "detach"):
+        audio = audio.detach().float().cpu().numpy()
+    array = np.asarray(audio, dtype=np.float32)
+    while array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[0] not in (1, 2) or array.shape[1] == 0:
+        raise ValueError(f"expected a mono or stereo waveform, got shape {array.shape}")
+    return np.ascontiguousarray(np.clip(array, -1.0, 1.0))
+
+
+def _mux_audio(container: Any, stream: Any, waveform: np.ndarray[Any, Any],
+               sample_rate: int) -> None:
+    """Encode a planar float waveform as AAC into `stream` of `container`."""
+    layout = "stereo" if waveform.shape[0] == 2 else "mono"
+    frame_size = 1024  # AAC's frame
+    for start in range(0, waveform.shape[1], frame_size):
+        chunk = np.ascontiguousarray(waveform[:, start:start + frame_size])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, sample_rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def write_mp4(frames: Any, path: Path, fps: int, crf: int = 18, *, audio: Any = None,
+              sample_rate: int = 0) -> EncodedVideo:
+    """Encode RGB frames to `path` (fast-start MP4, so a browser can play while it downloads),
+    with `audio` (a waveform at `sample_rate` Hz) as an AAC track beside the video.
 
     Written to a temporary name and renamed, so a crash never leaves a truncated file behind.
     """
     video = to_uint8(frames)
     if video.ndim != 4 or video.shape[-1] != 3 or len(video) == 0:
         raise ValueError(f"expected (frames, height, width, 3) RGB frames, got {video.shape}")
+    waveform = to_planar_float(audio) if audio is not None else None
+    if waveform is not None and sample_rate <= 0:
+        raise ValueError("a waveform needs its sample rate")
     count, height, width, _ = video.shape
     partial = path.with_name(path.name + ".partial")
     try:
@@ -52,14 +92,21 @@ def write_mp4(frames: Any, path: Path, fps: int, crf: int = 18) -> EncodedVideo:
             stream.height = height
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(crf), "preset": "medium"}
+            # Every stream is added before the first packet: muxing writes the header.
+            sound = None if waveform is None else container.add_stream(
+                "aac", rate=sample_rate, layout="stereo" if waveform.shape[0] == 2 else "mono")
             for rgb in video:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
+            if waveform is not None:
+                _mux_audio(container, sound, waveform, sample_rate)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)  # e.g. the disk filled up mid-write
         raise
-    return EncodedVideo(path=path, frames=count, fps=fps, width=width, height=height)
+    return EncodedVideo(path=path, frames=count, fps=fps, width=width, height=height,
+                        audio_samples=0 if waveform is None else int(waveform.shape[1]),
+                        sample_rate=sample_rate if waveform is not None else 0)

@@ -83,16 +83,32 @@ TINY_I2V_DEFAULTS: dict[str, Any] = {
     "model": TINY_I2V_MODEL, "width": 80, "height": 48, "size_multiple": 16, "fps": 16,
     "std_steps": 2, "pro_steps": 3, "max_sequence_length": 64,
 }
+#: With the tiny LTX-2 as text-to-video model: its image-to-video twin, at its sizes.
+TINY_LTX2_I2V_DEFAULTS: dict[str, Any] = {
+    "model": "tiny-random-ltx2-i2v", "width": 64, "height": 32, "size_multiple": 32, "fps": 2,
+    "frame_step": 2, "std_steps": 2, "pro_steps": 3, "max_sequence_length": 16,
+    "guidance_default": 3.0,
+}
+#: A tiny text-to-video model -> the image-to-video defaults of its tiny twin.
+TINY_I2V_FOR: dict[str, dict[str, Any]] = {
+    "tiny-random-ltx2": TINY_LTX2_I2V_DEFAULTS,
+    "tiny-random-wan2.2-a14b": {**TINY_I2V_DEFAULTS, "model": "tiny-random-wan2.2-a14b-i2v"},
+}
 TINY_IMAGE_DEFAULTS: dict[str, Any] = {
     "model": TINY_IMAGE_MODEL, "side_1k": 128, "side_2k": 256, "size_multiple": 16, "steps": 2,
 }
 
 
-def image2video_options(raw: dict[str, Any], tiny: bool) -> Image2VideoOptions:
-    return Image2VideoOptions.model_validate({**(TINY_I2V_DEFAULTS if tiny else {}), **raw})
+def image2video_options(raw: dict[str, Any], tiny: bool,
+                        text_model: str = "") -> Image2VideoOptions:
+    """The image-to-video options; with a tiny text-to-video model, its tiny twin's."""
+    defaults: dict[str, Any] = {}
+    if tiny:
+        defaults = TINY_I2V_FOR.get(text_model, TINY_I2V_DEFAULTS)
+    return Image2VideoOptions.model_validate({**defaults, **raw})
 
 
-def image_options(raw: dict[str, Any], tiny: bool) -> ImageOptions:
+def image_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> ImageOptions:
     return ImageOptions.model_validate({**(TINY_IMAGE_DEFAULTS if tiny else {}), **raw})
 
 
@@ -119,7 +135,7 @@ class Image2VideoCall(PipelineCall):
 def image2video_call(
     *, prompt: str, negative_prompt: str, cfg_scale: float, mode: str, duration: int,
     image_size: tuple[int, int], image_path: str, last_image_path: str | None, seed: int,
-    options: Image2VideoOptions,
+    options: Image2VideoOptions, sound: bool = False,
 ) -> Image2VideoCall:
     if last_image_path is not None and not options.image_tail:
         raise KlingError.invalid(
@@ -142,6 +158,7 @@ def image2video_call(
         max_sequence_length=options.max_sequence_length,
         image_path=image_path,
         last_image_path=last_image_path,
+        sound=sound,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from openkling.core.errors import KlingError
@@ -35,6 +35,8 @@ class PipelineCall:
     fps: int
     seed: int
     max_sequence_length: int
+    #: Kling's `sound: "on"`: mux the model's soundtrack (only a model that makes one).
+    sound: bool = field(default=False, kw_only=True)
 
     @property
     def duration(self) -> float:
@@ -113,4 +115,5 @@ def pipeline_call(spec: GenerationSpec, options: DiffusersOptions) -> PipelineCa
         fps=options.fps,
         seed=options.seed if options.seed is not None else seed_for(spec.task_id),
         max_sequence_length=options.max_sequence_length,
+        sound=spec.request.get("sound") == "on",
     )

@@ -30,6 +30,16 @@ TINY_MODEL = "tiny-random-wan"
 RANDOM_WAN_1_3B = "random-wan2.1-1.3b"
 #: The same structure scaled down: the CPU test path of RANDOM_WAN_1_3B.
 RANDOM_WAN_SMALL = "random-wan-small"
+#: A tiny random LTX-2 (video with sound), built in code like TINY_MODEL.
+TINY_LTX2 = "tiny-random-ltx2"
+#: Wan 2.2 A14B (two experts) at its published size, random weights, built on the device.
+RANDOM_WAN22_A14B = "random-wan2.2-a14b"
+#: Its tiny twin, built in code and saved like TINY_MODEL.
+TINY_WAN22_A14B = "tiny-random-wan2.2-a14b"
+#: The text-to-video models that make every other local family use its tiny model too.
+TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B)
+#: Random-weight models built on the device (no save, no download).
+BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -54,6 +64,15 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     RANDOM_WAN_SMALL: {"width": 96, "height": 64, "fps": 2, "std_steps": 2, "pro_steps": 4,
                        "max_sequence_length": 32},
     RANDOM_WAN_1_3B: {},
+    # Wan 2.2 A14B at 480p: 832x480, 16 fps (its defaults); 40 steps as published.
+    RANDOM_WAN22_A14B: {"std_steps": 40, "pro_steps": 40, "guidance_default": 4.0},
+    "Wan-AI/Wan2.2-T2V-A14B-Diffusers": {"std_steps": 40, "pro_steps": 40,
+                                         "guidance_default": 4.0},
+    TINY_WAN22_A14B: TINY_DEFAULTS,
+    # LTX-2 sides are multiples of 32; the tiny VAE compresses time 2x (frames 2k + 1) and
+    # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
+    TINY_LTX2: {"width": 64, "height": 32, "fps": 2, "frame_step": 2, "std_steps": 2,
+                "pro_steps": 3, "max_sequence_length": 16, "guidance_default": 3.0},
 }
 
 #: Fields the model process needs at load time; changing one means loading another pipeline.
@@ -86,8 +105,10 @@ class DiffusersOptions(BaseModel):
         DEFAULT_MODEL,
         validation_alias=AliasChoices("model", "model_id"),
         description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
-        f"a built-in random model: '{TINY_MODEL}', '{RANDOM_WAN_SMALL}' or '{RANDOM_WAN_1_3B}' "
-        "(random weights, noise only; the last at Wan 2.1 1.3B's full size, for benchmarks).",
+        f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
+        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}' or "
+        f"'{RANDOM_WAN22_A14B}' (random weights, noise only; the last two at full size, for "
+        "benchmarks). `openkling models` lists them all.",
     )
     pipeline: str = Field(
         "auto",
@@ -115,7 +136,12 @@ class DiffusersOptions(BaseModel):
     )
 
     # Memory savers and speed-ups.
-    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    cpu_offload: Literal["auto", "none", "model", "sequential"] = Field(
+        "auto", description="'auto': picked from the GPU's memory at start-up and the "
+        "catalogue's estimate for the model (catalogue.offload_for): 'none' on a CPU, for a "
+        "model outside the catalogue, or where the weights fit in 85 % of the GPU; else "
+        "'model' where the largest component fits; else 'sequential'.",
+    )
     vae_tiling: bool = False
     torch_compile: bool = False
     compile_mode: str | None = Field(None, description="torch.compile mode, e.g. "
@@ -178,7 +204,7 @@ class DiffusersOptions(BaseModel):
 
         for name, parse in (("image2video", image2video_options), ("images", image_options)):
             try:
-                parse(getattr(self, name), self.is_tiny)
+                parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in (name, *first["loc"]))
@@ -218,7 +244,7 @@ class DiffusersOptions(BaseModel):
 
     @property
     def is_tiny(self) -> bool:
-        return self.model == TINY_MODEL
+        return self.model in TINY_TEXT_MODELS
 
     def load_config(self) -> dict[str, Any]:
         """The part the model process loads with (plain data: it crosses a process boundary)."""
@@ -232,7 +258,13 @@ class DiffusersOptions(BaseModel):
         """These options with a route's per-task overrides applied."""
         if not overrides:
             return self
-        return parse_options({**self.model_dump(exclude_unset=True), **overrides})
+        base = self.model_dump(exclude_unset=True)
+        if overrides.get("model", self.model) != self.model:
+            # Another model: the built-in defaults of this one (its size, steps) do not apply.
+            for key, value in RANDOM_MODEL_DEFAULTS.get(self.model, {}).items():
+                if base.get(key) == value:
+                    del base[key]
+        return parse_options({**base, **overrides})
 
 
 def _check_device(value: str) -> str:

@@ -49,6 +49,20 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return _DTYPES[name]
 
 
+def resolve_offload(name: str, model: str, device: torch.device) -> str:
+    """'auto' is the catalogue's pick for this GPU's memory ('none' on a CPU)."""
+    if name != "auto":
+        return name
+    from openkling.providers.diffusers.catalogue import offload_for
+
+    total = (torch.cuda.get_device_properties(device).total_memory
+             if device.type == "cuda" else None)
+    chosen = offload_for(model, total)
+    log.info("cpu_offload auto: %s for %s (GPU memory: %s)", chosen, model,
+             f"{total / 1024**3:.0f} GiB" if total else "none, not a GPU")
+    return chosen
+
+
 def cpu_threads(configured: int | None) -> int:
     """Torch threads for CPU inference: all usable cores but one (kept for the API process).
 
@@ -135,18 +149,22 @@ class PipelineRunner:
             pipe.scheduler = type(scheduler).from_config(
                 scheduler.config, flow_shift=float(config["flow_shift"])
             )
-        transformer = getattr(pipe, "transformer", None)
-        if config.get("attention_backend"):
-            if transformer is None:
-                raise ValueError("attention_backend: this pipeline has no transformer")
-            transformer.set_attention_backend(str(config["attention_backend"]))
-        if config.get("cache") == "first_block":
-            if transformer is None:
-                raise ValueError("cache: this pipeline has no transformer")
-            transformer.enable_cache(
-                diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"]))
-            )
-        offload = config.get("cpu_offload", "none")
+        # Wan 2.2 A14B has a second expert: every transformer option applies to both.
+        experts = [t for t in (getattr(pipe, "transformer", None),
+                               getattr(pipe, "transformer_2", None)) if t is not None]
+        for option in ("attention_backend", "torch_compile"):
+            if config.get(option) and not experts:
+                raise ValueError(f"{option}: this pipeline has no transformer")
+        if config.get("cache") == "first_block" and not experts:
+            raise ValueError("cache: this pipeline has no transformer")
+        for transformer in experts:
+            if config.get("attention_backend"):
+                transformer.set_attention_backend(str(config["attention_backend"]))
+            if config.get("cache") == "first_block":
+                transformer.enable_cache(
+                    diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"])))
+        offload = resolve_offload(str(config.get("cpu_offload", "none")),
+                                  str(config["model"]), device)
         if offload == "model":
             pipe.enable_model_cpu_offload(device=device)
         elif offload == "sequential":
@@ -158,10 +176,9 @@ class PipelineRunner:
                 raise ValueError("vae_tiling: this pipeline's VAE cannot tile")
             vae.enable_tiling()
         if config.get("torch_compile"):
-            if transformer is None:
-                raise ValueError("torch_compile: this pipeline has no transformer")
             mode = config.get("compile_mode")
-            transformer.compile(**({"mode": mode} if mode else {}))
+            for transformer in experts:
+                transformer.compile(**({"mode": mode} if mode else {}))
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe, device, dtype, config)
 
@@ -208,6 +225,7 @@ class PipelineRunner:
             "output_type": "np",
             "callback_on_step_end": on_step_end,
             "max_sequence_length": call["max_sequence_length"],
+            "frame_rate": float(call["fps"]),  # LTX-2 conditions on it
         }
         size = (int(call["width"]), int(call["height"]))
         if call.get("image_path"):
@@ -222,14 +240,30 @@ class PipelineRunner:
             # Stopped mid-loop: reset cache state and offload hooks as a finished call would.
             self.pipe.maybe_free_model_hooks()
             raise
-        encoded = write_mp4(output.frames[0], out_path, int(call["fps"]))
+        audio = getattr(output, "audio", None) if call.get("sound") else None
+        if call.get("sound") and audio is None:
+            raise ValueError(f"{type(self.pipe).__name__} returned no sound")
+        encoded = write_mp4(output.frames[0], out_path, int(call["fps"]),
+                            audio=None if audio is None else audio[0],
+                            sample_rate=self._sample_rate() if audio is not None else 0)
         return {
             "path": str(encoded.path),
             "frames": encoded.frames,
             "fps": encoded.fps,
             "width": encoded.width,
             "height": encoded.height,
+            "audio_samples": encoded.audio_samples,
+            "sample_rate": encoded.sample_rate,
         }
+
+    def _sample_rate(self) -> int:
+        """The soundtrack's rate: the vocoder's output rate (LTX-2), else the audio VAE's."""
+        for name, key in (("vocoder", "output_sampling_rate"), ("audio_vae", "sample_rate")):
+            config = getattr(getattr(self.pipe, name, None), "config", None)
+            rate = getattr(config, key, None) if config is not None else None
+            if rate:
+                return int(rate)
+        raise ValueError(f"{type(self.pipe).__name__} makes sound at an unknown sample rate")
 
     def _generate_images(
         self,
@@ -271,6 +305,10 @@ class PipelineRunner:
             return {}
 
         kwargs["callback_on_step_end"] = on_step_end
+        if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters:
+            # Qwen-Image: classifier-free guidance is `true_cfg_scale` (its guidance_scale is
+            # for guidance-distilled checkpoints only).
+            kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale")
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)

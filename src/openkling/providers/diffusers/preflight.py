@@ -14,11 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from openkling.providers.diffusers.model_options import (
-    RANDOM_WAN_1_3B,
-    RANDOM_WAN_SMALL,
-    DiffusersOptions,
-)
+from openkling.providers.diffusers.model_options import BUILT_ON_DEVICE, DiffusersOptions
 
 LOCAL_PACKAGES = ("torch", "diffusers", "transformers", "av")
 TRY_INSTEAD = ("try `--model tiny-random-wan` (tiny random weights, noise, any CPU), or relay "
@@ -62,7 +58,7 @@ def preflight(options: DiffusersOptions, *,
     if options.device.startswith("cuda") and not has_gpu():
         return (f"device {options.device!r} was asked for but this host has no NVIDIA GPU; "
                 f"use `--device cpu` (slow for real models), or {TRY_INSTEAD}")
-    if options.is_tiny or options.model in (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL):
+    if options.is_tiny or options.model in BUILT_ON_DEVICE:
         return None  # built in code: nothing to download
     folder = Path(options.model).expanduser()
     if folder.is_dir():

@@ -10,8 +10,10 @@ model process; `run` maps the request, hands it to that process and stores the M
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from openkling.core.provider import (
     TransientProviderError,
     VideoOutput,
 )
+from openkling.providers.diffusers.catalogue import listing, makes_audio
 from openkling.providers.diffusers.families import (
     Image2VideoOptions,
     ImageOptions,
@@ -38,7 +41,7 @@ from openkling.providers.diffusers.families import (
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.messages import ProcessState
-from openkling.providers.diffusers.model_options import LOAD_FIELDS, DiffusersOptions, parse_options
+from openkling.providers.diffusers.model_options import DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
 from openkling.providers.diffusers.preflight import preflight
 
@@ -56,6 +59,16 @@ def video_id_for(task_id: str) -> str:
     return str(uuid.uuid5(_VIDEO_IDS, task_id))
 
 
+def _sound(spec: GenerationSpec, model: str) -> bool:
+    """Whether the request asks for sound; refused (400/1201) where `model` makes none (a
+    route may name a model without sound while the provider's own has it)."""
+    wanted = spec.request.get("sound") == "on"
+    if wanted and not makes_audio(model):
+        raise KlingError.invalid("sound", f"the local model {model} makes no sound; send "
+                                 "sound \"off\" or use a model that makes audio (LTX-2)")
+    return wanted
+
+
 class DiffusersProvider:
     """Runs a diffusers text-to-video pipeline in warm model processes, one per device.
 
@@ -70,15 +83,18 @@ class DiffusersProvider:
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
-        self.i2v: Image2VideoOptions = image2video_options(self.options.image2video,
-                                                           self.options.is_tiny)
+        self.i2v: Image2VideoOptions = image2video_options(
+            self.options.image2video, self.options.is_tiny, self.options.model)
         self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
         #: The other families' model processes, started on their first task.
-        self._family_processes: dict[str, ModelProcess] = {}
+        self._family_processes: dict[tuple[str, str], ModelProcess] = {}
+        self._process_locks: dict[tuple[str, str], asyncio.Lock] = {}
         #: Per family, the optional fields these models honour (see core/families.py).
         self.families: dict[str, frozenset[str]] = {
-            TEXT2VIDEO: frozenset(),
-            IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set()),
+            # `sound` where the family's model makes a soundtrack (see catalogue.py).
+            TEXT2VIDEO: frozenset({"sound"} if makes_audio(self.options.model) else set()),
+            IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set())
+            | ({"sound"} if makes_audio(self.i2v.model) else set()),
             IMAGES: frozenset({"image"}),
         }
         self.devices = self.options.device_list
@@ -90,6 +106,10 @@ class DiffusersProvider:
     def model_processes(self) -> list[ModelProcess]:
         """One per device, in the order of `devices` (empty before `start`)."""
         return list(self._processes)
+
+    def describe_models(self, routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """The catalogue, with the Kling model names `routes` send to each model."""
+        return listing(self.options.model_dump(exclude_unset=True), routes)
 
     def preflight(self) -> str | None:
         """Why this host cannot run the configured model (with the fix), or None."""
@@ -114,17 +134,13 @@ class DiffusersProvider:
         return self._processes[0] if self._processes else None
 
     def _options_for(self, spec: GenerationSpec) -> DiffusersOptions:
+        """The provider options with the route's overrides: a route may name another `model`
+        (or other load options) for its Kling model name, which then runs in a model process
+        of its own (see `_process_for`)."""
         try:
-            options = self.options.merged(spec.options)
+            return self.options.merged(spec.options)
         except ValueError as exc:
             raise ProviderError(str(exc)) from None
-        changed = [f for f in LOAD_FIELDS if getattr(options, f) != getattr(self.options, f)]
-        if changed:
-            raise ProviderError(
-                f"this worker's model process was loaded with other {', '.join(changed)}; "
-                "configure a separate provider (worker) per local model"
-            )
-        return options
 
     def check(self, spec: GenerationSpec) -> None:
         """Reject at create time what a local model cannot honour (400/1201), no I/O."""
@@ -148,6 +164,7 @@ class DiffusersProvider:
             options = self._options_for(spec)
         except ProviderError as exc:
             raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        _sound(spec, options.model)
         pipeline_call(spec, options)
 
     def plan(self, spec: GenerationSpec) -> PipelineCall:
@@ -174,8 +191,20 @@ class DiffusersProvider:
         for process in self._family_processes.values():
             await process.close()
 
+    def _family_options(self, spec: GenerationSpec) -> tuple[DiffusersOptions, Any]:
+        """The route's provider options and its family's (image2video or images) options."""
+        options = self._options_for(spec)
+        if spec.kind == IMAGE2VIDEO:
+            return options, image2video_options(options.image2video, options.is_tiny,
+                                                options.model)
+        return options, image_options(options.images, options.is_tiny)
+
     def _image2video_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
         inputs = spec.inputs
+        try:
+            i2v = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
         first = inputs["image"]
         return image2video_call(
             prompt=spec.prompt, negative_prompt=spec.negative_prompt or "",
@@ -185,11 +214,15 @@ class DiffusersProvider:
             last_image_path=(f"{work}/image_tail.{inputs['image_tail']['key'].rsplit('.', 1)[-1]}"
                              if "image_tail" in inputs else None),
             seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
-            options=self.i2v,
+            options=i2v, sound=_sound(spec, i2v.model),
         ).to_dict()
 
     def _images_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
         request, inputs = spec.request, spec.inputs
+        try:
+            images = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
         return images_call(
             prompt=spec.prompt, negative_prompt=spec.negative_prompt,
             aspect_ratio=str(request.get("aspect_ratio", "16:9")),
@@ -198,19 +231,38 @@ class DiffusersProvider:
                         if "image" in inputs else None),
             image_fidelity=float(request.get("image_fidelity", 0.5)),
             seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
-            options=self.images,
+            options=images,
         ).to_dict()
 
-    def _family_process(self, kind: str) -> ModelProcess:
-        process = self._family_processes.get(kind)
+    def _family_process(self, spec: GenerationSpec) -> ModelProcess:
+        options, family = self._family_options(spec)
+        return self._process_for(spec.kind, {**options.load_config(), "model": family.model,
+                                             "pipeline": family.pipeline})
+
+    def _process_for(self, kind: str, config: dict[str, Any]) -> ModelProcess:
+        """The model process of one family and load config, made on first use (one per
+        model a route names, so each Kling model name can run on a model of its own)."""
+        key = (kind, json.dumps(config, sort_keys=True, default=str))
+        process = self._family_processes.get(key)
         if process is None:
-            family = self.i2v if kind == IMAGE2VIDEO else self.images
-            config = {**self.options.load_config(), "model": family.model,
-                      "pipeline": family.pipeline}
             process = ModelProcess(config, self.settings.data_dir,
                                    cancel_grace_seconds=self.options.cancel_grace_seconds)
-            self._family_processes[kind] = process
+            self._family_processes[key] = process
+            self._process_locks[key] = asyncio.Lock()
         return process
+
+    async def _generate_on(self, process: ModelProcess, call: dict[str, Any], out_path: Path,
+                           on_progress: Any, ctx: TaskContext) -> dict[str, Any]:
+        """One generation on a process outside the device pool, one task at a time."""
+        lock = next(self._process_locks[key] for key, known in self._family_processes.items()
+                    if known is process)
+        async with lock:
+            try:
+                return await process.generate(call, out_path, on_progress, ctx.cancelled)
+            except TransientProviderError:
+                if process.pid is None:
+                    await process.start()
+                raise
 
     async def _run_family(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         """image2video or images: fetch the stored inputs, run the family's model process,
@@ -223,7 +275,7 @@ class DiffusersProvider:
         work = str(ctx.work_dir)
         call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
                 else self._images_call(spec, work))
-        process = self._family_process(spec.kind)
+        process = self._family_process(spec)
         await process.start()
         await ctx.set_processing()
         result_id = video_id_for(spec.task_id)
@@ -237,12 +289,7 @@ class DiffusersProvider:
                 reported = percent
                 await ctx.report_progress(percent)
 
-        try:
-            result = await process.generate(call, out_path, on_progress, ctx.cancelled)
-        except TransientProviderError:
-            if process.pid is None:
-                await process.start()
-            raise
+        result = await self._generate_on(process, call, out_path, on_progress, ctx)
         ctx.raise_if_cancelled()
         if spec.kind == IMAGE2VIDEO:
             key = f"videos/{spec.task_id}/{result_id}.mp4"
@@ -262,6 +309,10 @@ class DiffusersProvider:
         if spec.kind in (IMAGE2VIDEO, IMAGES):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
+        options = self._options_for(spec)
+        if options.load_config() != self.options.load_config():
+            return await self._run_on(self._process_for(TEXT2VIDEO, options.load_config_for(
+                self.devices[0])), spec, call, ctx, pooled=False)
         await self.start()
         assert self._idle is not None
         process = await self._idle.get()
@@ -271,7 +322,7 @@ class DiffusersProvider:
             self._idle.put_nowait(process)
 
     async def _run_on(self, process: ModelProcess, spec: GenerationSpec, call: PipelineCall,
-                      ctx: TaskContext) -> GenerationResult:
+                      ctx: TaskContext, pooled: bool = True) -> GenerationResult:
         await ctx.set_processing()
 
         video_id = video_id_for(spec.task_id)
@@ -286,14 +337,19 @@ class DiffusersProvider:
                 reported = percent
                 await ctx.report_progress(percent)
 
-        try:
-            result = await process.generate(call.to_dict(), out_path, on_progress,
-                                            ctx.cancelled)
-        except TransientProviderError:
-            if process.pid is None:
-                # Crashed: respawn now, so the model is loading (or warm) for the next task.
-                await process.start()
-            raise
+        if not pooled:
+            await process.start()
+            result = await self._generate_on(process, call.to_dict(), out_path, on_progress,
+                                             ctx)
+        else:
+            try:
+                result = await process.generate(call.to_dict(), out_path, on_progress,
+                                                ctx.cancelled)
+            except TransientProviderError:
+                if process.pid is None:
+                    # Crashed: respawn now, so the model is loading (or warm) for the next task.
+                    await process.start()
+                raise
         ctx.raise_if_cancelled()
         key = f"videos/{spec.task_id}/{video_id}.mp4"
         await ctx.storage.put_file(key, out_path)

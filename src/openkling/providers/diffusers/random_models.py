@@ -18,7 +18,11 @@ from typing import Any
 
 import torch
 
-from openkling.providers.diffusers.model_options import RANDOM_WAN_1_3B, RANDOM_WAN_SMALL
+from openkling.providers.diffusers.model_options import (
+    RANDOM_WAN22_A14B,
+    RANDOM_WAN_1_3B,
+    RANDOM_WAN_SMALL,
+)
 from openkling.providers.diffusers.tiny import build_clip_tokenizers, build_tokenizer
 
 diffusers: Any = importlib.import_module("diffusers")
@@ -54,6 +58,9 @@ class WanArchitecture:
     latent_channels: int = 16
     vae_decoder_base_dim: int | None = None
     vae_patch_size: int | None = None
+    # Wan 2.2 A14B's two experts: `transformer` denoises while t >= boundary_ratio * 1000
+    # (high noise), `transformer_2` (same architecture) the rest.
+    boundary_ratio: float | None = None
 
 
 #: Wan-AI/Wan2.1-T2V-1.3B-Diffusers as published: transformer dim 1536 (12 heads x 128),
@@ -96,9 +103,21 @@ WAN22_SMALL = WanArchitecture(
     latent_channels=48, vae_decoder_base_dim=8, vae_patch_size=2,
 )
 
+#: Wan-AI/Wan2.2-T2V-A14B-Diffusers: two experts, each Wan 2.1 14B's transformer (dim 5120 =
+#: 40 heads x 128, ffn 13824, 40 layers, freq_dim 256), the UMT5-XXL encoder and the Wan 2.1
+#: VAE; boundary 0.875, flow_shift 12.0 (the published T2V settings).
+WAN22_T2V_A14B = WanArchitecture(
+    num_layers=40, num_attention_heads=40, attention_head_dim=128, ffn_dim=13824, freq_dim=256,
+    text_vocab_size=256384, text_d_model=4096, text_d_ff=10240, text_d_kv=64,
+    text_num_heads=64, text_num_layers=24, text_buckets=32, text_max_distance=128,
+    vae_base_dim=96, vae_dim_mult=(1, 2, 4, 4), vae_num_res_blocks=2, flow_shift=12.0,
+    boundary_ratio=0.875,
+)
+
 ARCHITECTURES: dict[str, WanArchitecture] = {
     RANDOM_WAN_1_3B: WAN21_T2V_1_3B,
     RANDOM_WAN_SMALL: WAN_SMALL,
+    RANDOM_WAN22_A14B: WAN22_T2V_A14B,
 }
 
 
@@ -123,14 +142,8 @@ def build_random_wan(arch: WanArchitecture, device: torch.device | str = "cpu",
                 relative_attention_max_distance=arch.text_max_distance,
                 feed_forward_proj="gated-gelu", dropout_rate=0.0,
             ))
-            transformer = diffusers.WanTransformer3DModel(
-                patch_size=(1, 2, 2), num_attention_heads=arch.num_attention_heads,
-                attention_head_dim=arch.attention_head_dim, in_channels=arch.latent_channels,
-                out_channels=arch.latent_channels,
-                text_dim=arch.text_d_model, freq_dim=arch.freq_dim, ffn_dim=arch.ffn_dim,
-                num_layers=arch.num_layers, cross_attn_norm=True,
-                qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
-            )
+            experts = [_wan_transformer(arch)
+                       for _ in range(1 if arch.boundary_ratio is None else 2)]
             vae = diffusers.AutoencoderKLWan(**vae_config(arch))
     finally:
         torch.set_default_dtype(previous)
@@ -138,8 +151,20 @@ def build_random_wan(arch: WanArchitecture, device: torch.device | str = "cpu",
         prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000,
         flow_shift=arch.flow_shift,
     )
+    two = {} if arch.boundary_ratio is None else {"transformer_2": experts[1],
+                                                  "boundary_ratio": arch.boundary_ratio}
     return diffusers.WanPipeline(tokenizer=build_tokenizer(), text_encoder=text_encoder,
-                                 vae=vae, transformer=transformer, scheduler=scheduler)
+                                 vae=vae, transformer=experts[0], scheduler=scheduler, **two)
+
+
+def _wan_transformer(arch: WanArchitecture) -> Any:
+    return diffusers.WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=arch.num_attention_heads,
+        attention_head_dim=arch.attention_head_dim, in_channels=arch.latent_channels,
+        out_channels=arch.latent_channels, text_dim=arch.text_d_model, freq_dim=arch.freq_dim,
+        ffn_dim=arch.ffn_dim, num_layers=arch.num_layers, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
+    )
 
 
 def vae_config(arch: WanArchitecture) -> dict[str, Any]:
@@ -291,6 +316,7 @@ def build_random_sdxl(arch: SdxlArchitecture, device: torch.device | str = "cpu"
 
 def parameter_counts(pipe: Any) -> dict[str, int]:
     """Parameters per component (works on a 'meta' build)."""
-    names = [name for name in ("transformer", "unet", "text_encoder", "text_encoder_2", "vae")
+    names = [name for name in ("transformer", "transformer_2", "unet", "text_encoder",
+                               "text_encoder_2", "vae")
              if getattr(pipe, name, None) is not None]
     return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}

@@ -118,6 +118,63 @@ def build_pipeline(seed: int = 0) -> Any:
     )
 
 
+def build_a14b_pipeline(seed: int = 0) -> Any:
+    """Wan 2.2 A14B's form around the tiny Wan parts: two experts (`transformer` for the high
+    noise steps, `transformer_2` for the rest) split at boundary 0.875, as the T2V model."""
+    base = build_pipeline(seed)
+    torch.manual_seed(seed + 1)
+    expert_2 = diffusers.WanTransformer3DModel.from_config(base.transformer.config)
+    return diffusers.WanPipeline(
+        tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+        transformer=base.transformer, transformer_2=expert_2, scheduler=base.scheduler,
+        boundary_ratio=0.875,
+    )
+
+
+def build_a14b_i2v_pipeline(seed: int = 0) -> Any:
+    """Wan 2.2 I2V A14B's form: two experts split at boundary 0.9, no image encoder; the
+    first frame's latents and a mask join the noise (16 + 16 + 4 = 36 input channels)."""
+    base = build_pipeline(seed)
+    config = {**base.transformer.config, "in_channels": 36}
+    torch.manual_seed(seed + 2)
+    experts = [diffusers.WanTransformer3DModel.from_config(config) for _ in range(2)]
+    return diffusers.WanImageToVideoPipeline(
+        tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+        transformer=experts[0], transformer_2=experts[1], scheduler=base.scheduler,
+        image_encoder=None, image_processor=None, boundary_ratio=0.9,
+    )
+
+
+def build_qwen_image_pipeline(seed: int = 0) -> Any:
+    """A tiny Qwen-Image (text to image): a 2-layer Qwen2.5-VL text encoder with the
+    byte-level tokenizer, a 2-layer Qwen-Image transformer and its VAE (8x, 4 latent
+    channels here, 16 in the real one)."""
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = transformers.Qwen2_5_VLForConditionalGeneration(transformers.Qwen2_5_VLConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 16,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2,
+                     "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]},
+                     "bos_token_id": 1, "eos_token_id": 1, "pad_token_id": 0},
+        vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2,
+                       "out_hidden_size": 16, "patch_size": 14, "spatial_merge_size": 2,
+                       "temporal_patch_size": 2},
+        vocab_size=len(tokenizer), hidden_size=16, bos_token_id=1, eos_token_id=1,
+    ))
+    transformer = diffusers.QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
+        num_attention_heads=3, joint_attention_dim=16, guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    vae = diffusers.AutoencoderKLQwenImage(
+        base_dim=24, z_dim=4, dim_mult=[1, 2, 4], num_res_blocks=1,
+        temperal_downsample=[False, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )
+    return diffusers.QwenImagePipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+                                       vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                       transformer=transformer)
+
+
 def build_i2v_pipeline(seed: int = 0) -> Any:
     """Wan 2.2 TI2V's image-to-video pipeline around the tiny Wan parts.
 
@@ -191,6 +248,81 @@ def build_image_pipeline(seed: int = 0) -> Any:
     )
 
 
+#: The tiny LTX-2's sound: 16 kHz, one mel frame every 16 samples, and a vocoder that
+#: upsamples 4 x 4 = 16x, so the waveform lasts exactly as long as the video.
+LTX2_SAMPLE_RATE = 16000
+LTX2_HOP = 16
+
+
+def build_ltx2_pipeline(seed: int = 0, image_to_video: bool = False) -> Any:
+    """A tiny LTX-2 (video with synchronized sound): a Gemma 3 text encoder, the text
+    connectors, the audio-video transformer, the video and audio VAEs and the vocoder.
+
+    The video VAE compresses 2x in space and time (the real one 32x and 8x), so frame counts
+    are 2k + 1 here. The text width (32) is the connectors' width (4 heads x 8), as LTX-2
+    needs without per-modality projections.
+    """
+    ltx2: Any = importlib.import_module("diffusers.pipelines.ltx2")
+    vocoders: Any = importlib.import_module("diffusers.pipelines.ltx2.vocoder")
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    text = transformers.Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32,
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+        max_position_embeddings=256, sliding_window=64, pad_token_id=0, eos_token_id=1,
+        bos_token_id=1,
+    )
+    vision = transformers.SiglipVisionConfig(hidden_size=16, intermediate_size=32,
+                                             num_hidden_layers=1, num_attention_heads=2,
+                                             image_size=16, patch_size=8)
+    text_encoder = transformers.Gemma3ForConditionalGeneration(transformers.Gemma3Config(
+        text_config=text.to_dict(), vision_config=vision.to_dict(), mm_tokens_per_image=4))
+    connectors = ltx2.LTX2TextConnectors(
+        caption_channels=TEXT_DIM, text_proj_in_factor=text.num_hidden_layers + 1,
+        video_connector_num_attention_heads=4, video_connector_attention_head_dim=8,
+        video_connector_num_layers=1, video_connector_num_learnable_registers=None,
+        audio_connector_num_attention_heads=4, audio_connector_attention_head_dim=8,
+        audio_connector_num_layers=1, audio_connector_num_learnable_registers=None,
+        connector_rope_base_seq_len=32, rope_double_precision=False, rope_type="split",
+    )
+    transformer = diffusers.LTX2VideoTransformer3DModel(
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
+        attention_head_dim=8, cross_attention_dim=16, audio_in_channels=4,
+        audio_out_channels=4, audio_num_attention_heads=2, audio_attention_head_dim=4,
+        audio_cross_attention_dim=8, num_layers=2, qk_norm="rms_norm_across_heads",
+        caption_channels=TEXT_DIM, rope_double_precision=False, rope_type="split",
+    )
+    vae = diffusers.AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+        decoder_block_out_channels=(8,), layers_per_block=(1,), decoder_layers_per_block=(1, 1),
+        spatio_temporal_scaling=(True,), decoder_spatio_temporal_scaling=(True,),
+        decoder_inject_noise=(False, False), downsample_type=("spatial",),
+        upsample_residual=(False,), upsample_factor=(1,), timestep_conditioning=False,
+        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )
+    audio_vae = diffusers.AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1,
+        attn_resolutions=None, in_channels=2, resolution=32, latent_channels=2,
+        norm_type="pixel", causality_axis="height", dropout=0.0, mid_block_add_attention=False,
+        sample_rate=LTX2_SAMPLE_RATE, mel_hop_length=LTX2_HOP, is_causal=True, mel_bins=8,
+    )
+    vocoder = vocoders.LTX2Vocoder(
+        in_channels=2 * 8, hidden_channels=16, out_channels=2, upsample_kernel_sizes=[8, 8],
+        upsample_factors=[4, 4], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3]],
+        leaky_relu_negative_slope=0.1, output_sampling_rate=LTX2_SAMPLE_RATE,
+    )
+    cls = diffusers.LTX2ImageToVideoPipeline if image_to_video else diffusers.LTX2Pipeline
+    return cls(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(), vae=vae,
+               audio_vae=audio_vae, text_encoder=text_encoder, tokenizer=tokenizer,
+               connectors=connectors, transformer=transformer, vocoder=vocoder)
+
+
+def build_ltx2_i2v_pipeline(seed: int = 0) -> Any:
+    """The tiny LTX-2 in its image-to-video pipeline (the first frame conditions the video)."""
+    return build_ltx2_pipeline(seed, image_to_video=True)
+
+
 #: Every tiny model id, with its builder and the line its README starts with.
 TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
     "tiny-random-wan": (build_pipeline, README),
@@ -198,6 +330,31 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_i2v_pipeline,
         "tiny-random-wan-i2v: a Wan image-to-video pipeline with tiny RANDOM weights, built by "
         "openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-wan2.2-a14b": (
+        build_a14b_pipeline,
+        "tiny-random-wan2.2-a14b: a Wan 2.2 A14B-shaped pipeline (two experts) with tiny RANDOM "
+        "weights, built by openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-wan2.2-a14b-i2v": (
+        build_a14b_i2v_pipeline,
+        "tiny-random-wan2.2-a14b-i2v: a Wan 2.2 I2V A14B-shaped pipeline (two experts) with tiny "
+        "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-qwen-image": (
+        build_qwen_image_pipeline,
+        "tiny-random-qwen-image: a Qwen-Image text-to-image pipeline with tiny RANDOM weights, "
+        "built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-ltx2": (
+        build_ltx2_pipeline,
+        "tiny-random-ltx2: an LTX-2 text-to-video-with-sound pipeline with tiny RANDOM weights, "
+        "built by openkling for tests and demos. It produces noise, not pictures or sound.\n",
+    ),
+    "tiny-random-ltx2-i2v": (
+        build_ltx2_i2v_pipeline,
+        "tiny-random-ltx2-i2v: an LTX-2 image-to-video-with-sound pipeline with tiny RANDOM "
+        "weights, built by openkling for tests and demos. It produces noise.\n",
     ),
     "tiny-random-sdxl": (
         build_image_pipeline,

@@ -140,13 +140,30 @@ def test_check_accepts_what_it_can_render(tiny_provider: DiffusersProvider) -> N
             assert (shape, round(call.duration)) == (expected, 10), (ratio, mode, call)
 
 
-def test_a_route_that_needs_another_model_is_a_configuration_error(
+def test_a_route_with_bad_options_is_a_configuration_error(
     tiny_provider: DiffusersProvider,
 ) -> None:
     with pytest.raises(KlingError) as caught:
-        tiny_provider.check(make_spec(options={"model": "someone/other-model"}))
+        tiny_provider.check(make_spec(options={"std_steps": 0}))
     assert caught.value.code == 5000
-    assert "model" in caught.value.message
+    assert "std_steps" in caught.value.message
+
+
+async def test_a_route_naming_another_model_renders_on_it_in_a_process_of_its_own(
+    tiny_provider: DiffusersProvider, recorder: ContextRecorder,
+) -> None:
+    # random-wan-small: 96x64 at 2 fps (docs/providers.md), where the provider's tiny model
+    # renders 80x48 at 16 fps; 5 s at 2 fps is 4 * round(10 / 4) + 1 = 9 frames.
+    spec = make_spec("2009", model_name="kling-v2-1-master",
+                     options={"model": "random-wan-small"})
+    tiny_provider.check(spec)
+    result = await tiny_provider.run(spec, recorder.context("2009"))
+
+    [video] = result.videos
+    info = probe(recorder.storage.path_for(video.storage_key))
+    assert (info["frames"], info["size"], info["fps"]) == (9, (96, 64), 2)
+    pooled = {p.pid for p in tiny_provider.model_processes}
+    assert pooled.isdisjoint({p.pid for p in tiny_provider._family_processes.values()})
 
 
 def test_bad_options_fail_at_construction(tmp_path: Path) -> None:

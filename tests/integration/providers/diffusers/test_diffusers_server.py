@@ -170,8 +170,25 @@ async def test_a_killed_model_process_fails_the_task_and_the_next_one_succeeds(
     assert model_pids(server) not in ([], [pid])
 
 
+def test_the_system_page_lists_the_local_models_and_the_names_they_serve(
+    server: ServerHandle,
+) -> None:
+    from tests.integration.api.test_admin_routes import admin_key
+
+    root = admin_key(server, "catalogue-admin")
+    response = httpx.get(server.base_url + "/admin/v1/system", headers=root.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    rows = {row["name"]: row for row in response.json()["data"]["local_models"]}
+    tiny = rows["tiny-random-wan"]
+    assert tiny["provider"] == "diffusers" and tiny["served"] is True
+    assert "kling-v1" in tiny["kling_models"]["videos/text2video"]
+    assert tiny["test_model"] == "tiny-random-wan" and tiny["audio"] is False
+    assert rows["Wan-AI/Wan2.1-T2V-1.3B-Diffusers"]["served"] is False
+
+
 def test_stopping_the_server_stops_its_model_process(server: ServerHandle) -> None:
     pids = model_pids(server)
     assert len(pids) == 1
     server.stop(timeout=30)
     assert not Path(f"/proc/{pids[0]}").exists()
+

@@ -99,3 +99,19 @@ def test_unknown_family_is_refused(tiny_provider: DiffusersProvider) -> None:
 def test_family_options_are_checked_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"images\.stepz"):
         DiffusersProvider({**TINY_OPTIONS, "images": {"stepz": 1}}, Settings(data_dir=tmp_path))
+
+
+async def test_a_kling_image_name_routed_to_qwen_image_stores_its_pngs(
+    tiny_provider: DiffusersProvider, recorder: ContextRecorder,
+) -> None:
+    """`kling-v2` on the tiny Qwen-Image (a route's `images.model`), in a process of its own."""
+    stored = {"model_name": "kling-v2", "prompt": "a fox", "n": 1, "aspect_ratio": "16:9",
+              "resolution": "1k"}
+    spec = make_spec("3010", kind=IMAGES, request=stored,
+                     options={"images": {"model": "tiny-random-qwen-image"}})
+    tiny_provider.check(spec)
+    [image] = (await tiny_provider.run(spec, recorder.context("3010"))).images
+    with Image.open(recorder.storage.path_for(str(image.storage_key))) as picture:
+        assert picture.format == "PNG"
+        # 1k at the tiny 128x128 area, 16:9, sides multiples of 16: 176x96.
+        assert picture.size == (176, 96)

@@ -34,6 +34,21 @@ export async function render(ctx) {
         { label: "Provider", cell: (m) => m.provider },
         { label: "Durations", cell: (m) => m.durations.join(", ") },
       ], system.models)),
+      (system.local_models || []).length
+        ? h("div", { class: "table-wrap" }, table("Local models (GPU memory: estimates unless " +
+            "marked measured)", [
+            { label: "Model", cell: (m) => m.name + (m.served ? "" : " (not configured)") },
+            { label: "Families", cell: (m) => m.families.map((f) => f.split("/").pop()).join(", ") },
+            { label: "Pipeline", cell: (m) => m.pipeline },
+            { label: "fps / frame step", cell: (m) => (m.fps ? `${m.fps} / ${m.frame_step}` : "-") },
+            { label: "Sound", cell: (m) => (m.audio ? "yes" : "no") },
+            { label: "GPU GiB (offload)", cell: (m) => (m.memory_gib === null ? "-"
+              : `${m.memory_gib} (${m.memory_offload_gib})${m.memory_measured ? "" : " est."}`) },
+            { label: "Test model", cell: (m) => m.test_model || "-" },
+            { label: "Kling model names", cell: (m) => Object.entries(m.kling_models)
+              .map(([f, names]) => `${f.split("/").pop()}: ${names.join(", ")}`).join("; ") || "-" },
+          ], system.local_models))
+        : "",
       h("h2", {}, "Relay channels"),
       !channels.configured
         ? h("p", { class: "help" }, "No model is routed to the kling relay on this server.")

@@ -1,0 +1,285 @@
+"""The model catalogue: one declaration per model the local provider serves.
+
+What `openkling models`, the console's System page and docs/providers.md show: each model's
+pipeline, the families it serves, its sizes, frame rate, frame step, durations, whether it
+makes sound, the GPU memory it needs with and without offload, and its `test_model` (the
+built-in tiny random model of the same architecture, which the CPU tests run end to end).
+
+GPU memory figures are ESTIMATES from parameter counts (weights only, activations excluded:
+see `ESTIMATE_RULE`); none has been measured on a GPU yet (`memory_measured` says so per
+model). The parameter counts are those of the published architectures, checked against a
+'meta' build of each (tests/unit/providers/diffusers/test_catalogue.py).
+
+Pure data and functions: no torch here (the API process and the CLI import it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+
+GIB = 1024**3
+
+ESTIMATE_RULE = (
+    "estimate from parameter counts: weights only (bfloat16, 2 bytes a parameter; the VAE in "
+    "float32, 4 bytes, as vae_fp32 keeps it), activations excluded; with offload, the largest "
+    "component (model offload keeps one component on the GPU at a time)"
+)
+
+
+@dataclass(frozen=True)
+class CatalogueModel:
+    """One servable model. `parameters` maps each pipeline component to its parameter count."""
+
+    name: str
+    pipelines: dict[str, str]  # family -> diffusers pipeline class
+    sizes: tuple[str, ...]  # width x height at the std preset, per aspect ratio
+    fps: int | None
+    frame_step: int | None
+    durations: tuple[int, ...]  # seconds (videos); () for image models
+    audio: bool
+    parameters: dict[str, int]
+    test_model: str
+    built_in: bool = False  # random weights built in code: noise only
+    note: str = ""
+    memory_measured: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(self.pipelines)
+
+    def memory_bytes(self, offload: bool) -> int:
+        """GPU memory the weights need (see ESTIMATE_RULE)."""
+        sizes = [count * (4 if component == "vae" else 2)
+                 for component, count in self.parameters.items()]
+        return max(sizes, default=0) if offload else sum(sizes)
+
+    def _gib(self, offload: bool) -> float | None:
+        if not self.parameters:
+            return None
+        return round(self.memory_bytes(offload) / GIB, 1)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data, as `openkling models --json` and the console show it."""
+        return {
+            "name": self.name,
+            "pipeline": ", ".join(dict.fromkeys(self.pipelines.values())),
+            "pipelines": dict(self.pipelines),
+            "families": list(self.families),
+            "sizes": list(self.sizes),
+            "fps": self.fps,
+            "frame_step": self.frame_step,
+            "durations": list(self.durations),
+            "audio": self.audio,
+            "parameters": sum(self.parameters.values()),
+            "memory_gib": self._gib(offload=False),
+            "memory_offload_gib": self._gib(offload=True),
+            "memory_measured": self.memory_measured,
+            "memory_note": ("measured" if self.memory_measured else ESTIMATE_RULE
+                            if self.parameters else "a few MB: any CPU"),
+            "test_model": self.test_model,
+            "built_in": self.built_in,
+            "note": self.note,
+        }
+
+
+# Parameter counts of the published architectures (a 'meta' build of each; see the test).
+_WAN21_1_3B = {"transformer": 1_418_996_800, "text_encoder": 5_680_910_336,
+               "vae": 126_892_531}
+_WAN22_TI2V_5B = {"transformer": 4_999_787_712, "text_encoder": 5_680_910_336,
+                  "vae": 704_688_668}
+_SDXL_BASE = {"unet": 2_567_463_684, "text_encoder": 123_060_480,
+              "text_encoder_2": 694_659_840, "vae": 83_653_863}
+_WAN22_A14B = {"transformer": 14_288_491_584, "transformer_2": 14_288_491_584,
+               "text_encoder": 5_680_910_336, "vae": 126_892_531}
+_WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
+_SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
+
+_WAN21 = CatalogueModel(
+    name="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
+    sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+    parameters=_WAN21_1_3B, test_model="tiny-random-wan",
+    note="the default text-to-video model",
+)
+_TI2V = CatalogueModel(
+    name="Wan-AI/Wan2.2-TI2V-5B-Diffusers", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
+    sizes=("1280x704 area, the input image's shape",), fps=24, frame_step=4, durations=(5, 10),
+    audio=False, parameters=_WAN22_TI2V_5B, test_model="tiny-random-wan-i2v",
+    note="the default image-to-video model (first frame only: no image_tail)",
+)
+_SDXL = CatalogueModel(
+    name="stabilityai/stable-diffusion-xl-base-1.0",
+    pipelines={IMAGES: "StableDiffusionXLPipeline"}, sizes=_SDXL_SIZES, fps=None,
+    frame_step=None, durations=(), audio=False, parameters=_SDXL_BASE,
+    test_model="tiny-random-sdxl", note="the default images model (image-to-image with "
+    "AutoPipelineForImage2Image)",
+)
+
+#: Every model the local provider serves, real weights first, then the built-in random ones.
+CATALOGUE: tuple[CatalogueModel, ...] = (
+    _WAN21,
+    _TI2V,
+    _SDXL,
+    CatalogueModel(
+        name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
+        sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+        parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b",
+        note="two 14B experts (transformer_2, boundary 0.875); 40 steps, guidance 4.0; "
+        "not the default: name it for a Kling model (e.g. kling-v2-1-master)",
+    ),
+    CatalogueModel(
+        name="random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},
+        sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+        parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b", built_in=True,
+        note="Wan 2.2 A14B's architecture with random weights, built on the device: GPU "
+        "benchmarks without the hub",
+    ),
+    CatalogueModel(
+        name="tiny-random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},
+        sizes=("80x48",), fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-wan2.2-a14b", built_in=True,
+        note="tiny random Wan 2.2 A14B form: two experts split at boundary 0.875",
+    ),
+    CatalogueModel(
+        name="tiny-random-wan2.2-a14b-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
+        sizes=("80x48 area, the input image's shape",), fps=16, frame_step=4,
+        durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-wan2.2-a14b-i2v", built_in=True,
+        note="tiny random Wan 2.2 I2V A14B form: two experts split at boundary 0.9; the "
+        "image2video model with tiny-random-wan2.2-a14b",
+    ),
+    CatalogueModel(
+        name="random-wan2.1-1.3b", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=_WAN_T2V_SIZES,
+        fps=16, frame_step=4, durations=(5, 10), audio=False, parameters=_WAN21_1_3B,
+        test_model="tiny-random-wan", built_in=True,
+        note="Wan 2.1 1.3B's architecture with random weights, built on the device: GPU "
+        "benchmarks without the hub",
+    ),
+    CatalogueModel(
+        name="random-wan-small", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=("96x64",),
+        fps=2, frame_step=4, durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-wan", built_in=True,
+        note="random-wan2.1-1.3b scaled down: its CPU test path",
+    ),
+    CatalogueModel(
+        name="tiny-random-wan", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=("80x48",),
+        fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-wan", built_in=True,
+        note="tiny random Wan 2.1 for tests and demos; with it the other families get "
+        "tiny-random-wan-i2v and tiny-random-sdxl",
+    ),
+    CatalogueModel(
+        name="tiny-random-wan-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
+        sizes=("80x48 area, the input image's shape",), fps=16, frame_step=4,
+        durations=(5, 10), audio=False, parameters={}, test_model="tiny-random-wan-i2v",
+        built_in=True, note="tiny random Wan 2.2 TI2V image-to-video",
+    ),
+    CatalogueModel(
+        name="tiny-random-ltx2", pipelines={TEXT2VIDEO: "LTX2Pipeline"},
+        sizes=("64x32", "32x64", "32x32"), fps=2, frame_step=2, durations=(5, 10), audio=True,
+        parameters={}, test_model="tiny-random-ltx2", built_in=True,
+        note="tiny random LTX-2: video with a soundtrack (AAC), so sound \"on\" is honoured; "
+        "with it image2video gets tiny-random-ltx2-i2v",
+    ),
+    CatalogueModel(
+        name="tiny-random-ltx2-i2v", pipelines={IMAGE2VIDEO: "LTX2ImageToVideoPipeline"},
+        sizes=("64x32 area, the input image's shape",), fps=2, frame_step=2, durations=(5, 10),
+        audio=True, parameters={}, test_model="tiny-random-ltx2-i2v", built_in=True,
+        note="tiny random LTX-2 image-to-video, with sound",
+    ),
+    CatalogueModel(
+        name="tiny-random-qwen-image", pipelines={IMAGES: "QwenImagePipeline"},
+        sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
+        durations=(), audio=False, parameters={}, test_model="tiny-random-qwen-image",
+        built_in=True, note="tiny random Qwen-Image (text to image; guidance as "
+        "true_cfg_scale); name it as images.model",
+    ),
+    CatalogueModel(
+        name="tiny-random-sdxl", pipelines={IMAGES: "StableDiffusionXLPipeline"},
+        sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
+        durations=(), audio=False, parameters={}, test_model="tiny-random-sdxl",
+        built_in=True, note="tiny random SDXL",
+    ),
+)
+
+BY_NAME: dict[str, CatalogueModel] = {model.name: model for model in CATALOGUE}
+
+
+def find(name: str) -> CatalogueModel | None:
+    return BY_NAME.get(name)
+
+
+def makes_audio(model: str) -> bool:
+    """Whether `model` renders a soundtrack with its video (what `sound: "on"` needs)."""
+    entry = BY_NAME.get(model)
+    return entry is not None and entry.audio
+
+
+def offload_for(model: str, gpu_bytes: int | None) -> str:
+    """The `cpu_offload` that `auto` picks for `model` on a GPU of `gpu_bytes` (None: no GPU).
+
+    The rule (docs/providers.md): no GPU, or a model not in the catalogue: 'none' (today's
+    behaviour); the weights fit in 85 % of the GPU's memory (the rest left to activations):
+    'none'; the largest component fits: 'model'; else 'sequential'.
+    """
+    entry = BY_NAME.get(model)
+    if gpu_bytes is None or entry is None or not entry.parameters:
+        return "none"
+    budget = 0.85 * gpu_bytes
+    if entry.memory_bytes(offload=False) <= budget:
+        return "none"
+    if entry.memory_bytes(offload=True) <= budget:
+        return "model"
+    return "sequential"
+
+
+def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Family -> (model, pipeline option) that provider options load for it."""
+    from openkling.providers.diffusers.families import image2video_options, image_options
+    from openkling.providers.diffusers.model_options import parse_options
+
+    parsed = parse_options(options)
+    i2v = image2video_options(parsed.image2video, parsed.is_tiny, parsed.model)
+    images = image_options(parsed.images, parsed.is_tiny)
+    return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
+            IMAGES: (images.model, images.pipeline)}
+
+
+def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The catalogue as this configuration serves it.
+
+    `base` is `provider_options.diffusers`; `routes` maps each Kling model name routed to the
+    local provider to its route's options (which may name another `model`). Each catalogue
+    model gets `kling_models` (family -> the Kling names that run on it) and `served`; a
+    configured model the catalogue does not know (a hub id or folder) is listed too, with
+    what the configuration says of it.
+    """
+    served: dict[str, dict[str, list[str]]] = {}
+    pipelines: dict[str, dict[str, str]] = {}
+    for name, overrides in sorted(routes.items()):
+        for family, (model, pipeline) in _family_models({**base, **overrides}).items():
+            spec = FAMILIES[family]
+            if name in spec.models or name == spec.default_model:
+                served.setdefault(model, {}).setdefault(family, []).append(name)
+                pipelines.setdefault(model, {})[family] = pipeline
+    rows = []
+    for entry in CATALOGUE:
+        rows.append({**entry.describe(), "served": entry.name in served,
+                     "kling_models": served.get(entry.name, {})})
+    for model, by_family in served.items():
+        if model in BY_NAME:
+            continue
+        rows.append({
+            "name": model, "pipeline": ", ".join(dict.fromkeys(pipelines[model].values())),
+            "pipelines": pipelines[model], "families": list(by_family), "sizes": [],
+            "fps": None, "frame_step": None, "durations": [], "audio": False,
+            "parameters": None, "memory_gib": None, "memory_offload_gib": None,
+            "memory_measured": False, "memory_note": "not in the catalogue", "test_model": None,
+            "built_in": False, "note": "configured, not in the catalogue", "served": True,
+            "kling_models": by_family,
+        })
+    return rows

@@ -1,0 +1,129 @@
+"""The model catalogue: its declarations, the offload rule and the listing per configuration."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.providers.diffusers.catalogue import (
+    BY_NAME,
+    CATALOGUE,
+    GIB,
+    listing,
+    makes_audio,
+    offload_for,
+)
+
+WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+
+
+def every_name() -> dict[str, dict[str, Any]]:
+    """Every Kling name of the local families, routed with no options (the default setup)."""
+    return {name: {} for family in (TEXT2VIDEO, IMAGE2VIDEO, IMAGES)
+            for name in (*FAMILIES[family].models, FAMILIES[family].default_model)}
+
+
+def test_every_model_names_a_real_pipeline_and_a_built_in_test_model() -> None:
+    from openkling.providers.diffusers.random_models import ARCHITECTURES
+    from openkling.providers.diffusers.tiny import TINY_BUILDERS
+
+    diffusers = importlib.import_module("diffusers")
+    for entry in CATALOGUE:
+        assert entry.test_model in TINY_BUILDERS, entry.name
+        for family, pipeline in entry.pipelines.items():
+            assert family in FAMILIES and FAMILIES[family].path == family
+            assert issubclass(getattr(diffusers, pipeline), diffusers.DiffusionPipeline)
+        if entry.built_in:
+            assert entry.name in TINY_BUILDERS or entry.name in ARCHITECTURES, entry.name
+
+
+@pytest.mark.slow
+def test_parameter_counts_are_those_of_the_published_architectures() -> None:
+    """A 'meta' build (no memory) of each architecture counts what the catalogue declares."""
+    from openkling.providers.diffusers import random_models as rm
+
+    builds = {WAN: rm.build_random_wan(rm.WAN21_T2V_1_3B, "meta"),
+              "Wan-AI/Wan2.2-TI2V-5B-Diffusers": rm.build_random_wan(rm.WAN22_TI2V_5B, "meta"),
+              "stabilityai/stable-diffusion-xl-base-1.0": rm.build_random_sdxl(
+                  rm.SDXL_BASE_1_0, "meta"),
+              "random-wan2.2-a14b": rm.build_random_wan(rm.WAN22_T2V_A14B, "meta")}
+    for name, pipe in builds.items():
+        assert BY_NAME[name].parameters == rm.parameter_counts(pipe), name
+    assert BY_NAME["random-wan2.1-1.3b"].parameters == BY_NAME[WAN].parameters
+    assert BY_NAME["Wan-AI/Wan2.2-T2V-A14B-Diffusers"].parameters == (
+        BY_NAME["random-wan2.2-a14b"].parameters)
+    # Each expert is a 14B transformer: A14B's "14B active" of 27B.
+    assert 14e9 < BY_NAME["random-wan2.2-a14b"].parameters["transformer_2"] < 14.5e9
+
+
+def test_memory_estimates_follow_the_documented_rule() -> None:
+    # Wan 2.1 1.3B: transformer 1.419e9 and UMT5-XXL 5.681e9 parameters in bfloat16, the VAE
+    # (1.27e8) in float32: 2 * 7.1e9 + 4 * 1.27e8 bytes = 13.7 GiB; offloaded, the encoder
+    # alone: 10.6 GiB.
+    row = next(r for r in listing({}, every_name()) if r["name"] == WAN)
+    assert (row["memory_gib"], row["memory_offload_gib"]) == (13.7, 10.6)
+    assert row["memory_measured"] is False and "estimate" in row["memory_note"]
+
+
+def test_offload_is_none_on_the_cpu_and_for_models_outside_the_catalogue() -> None:
+    assert offload_for(WAN, None) == "none"
+    assert offload_for("someone/else", 8 * GIB) == "none"
+
+
+def test_offload_steps_up_as_the_gpu_shrinks() -> None:
+    wan = BY_NAME[WAN]
+    whole, largest = wan.memory_bytes(offload=False), wan.memory_bytes(offload=True)
+    # The weights may take 85 % of the GPU's memory: both sides of each boundary.
+    assert offload_for(WAN, int(whole / 0.85) + 1) == "none"
+    assert offload_for(WAN, int(whole / 0.85) - 1024) == "model"
+    assert offload_for(WAN, int(largest / 0.85) + 1) == "model"
+    assert offload_for(WAN, int(largest / 0.85) - 1024) == "sequential"
+    assert offload_for(WAN, 80 * GIB) == "none"  # an H100
+    assert offload_for(WAN, 12 * GIB) == "sequential"
+
+
+def test_only_the_ltx2_models_make_sound() -> None:
+    assert {entry.name for entry in CATALOGUE if makes_audio(entry.name)} == {
+        "tiny-random-ltx2", "tiny-random-ltx2-i2v"}
+    assert not makes_audio("someone/else")
+
+
+def test_the_default_setup_serves_every_kling_name_on_the_three_defaults() -> None:
+    rows = {r["name"]: r for r in listing({}, every_name())}
+    assert {name for name, row in rows.items() if row["served"]} == {
+        WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0"}
+    assert set(rows[WAN]["kling_models"][TEXT2VIDEO]) == set(FAMILIES[TEXT2VIDEO].models)
+    assert set(rows["stabilityai/stable-diffusion-xl-base-1.0"]["kling_models"][IMAGES]) == (
+        set(FAMILIES[IMAGES].models) | {FAMILIES[IMAGES].default_model})
+
+
+def test_a_route_moves_its_kling_name_to_the_model_it_names() -> None:
+    routes = {**every_name(), "kling-v2-1-master": {"model": "random-wan-small"},
+              "kling-v2-6": {"model": "someone/their-model", "pipeline": "WanPipeline"}}
+    rows = {r["name"]: r for r in listing({"model": "tiny-random-wan"}, routes)}
+    assert rows["random-wan-small"]["kling_models"] == {TEXT2VIDEO: ["kling-v2-1-master"]}
+    assert "kling-v2-1-master" not in rows["tiny-random-wan"]["kling_models"][TEXT2VIDEO]
+    assert "kling-v1" in rows["tiny-random-wan"]["kling_models"][TEXT2VIDEO]
+    other = rows["someone/their-model"]
+    assert other["kling_models"] == {TEXT2VIDEO: ["kling-v2-6"]}
+    assert other["pipeline"] == "WanPipeline" and other["test_model"] is None
+    assert rows[WAN]["served"] is False
+
+
+def test_every_row_has_the_fields_the_cli_promises() -> None:
+    for row in listing({}, every_name()):
+        assert {"name", "pipeline", "families", "audio", "test_model"} <= set(row)
+
+
+def test_auto_offload_is_none_on_the_cpu_and_an_explicit_choice_stands() -> None:
+    import torch
+
+    from openkling.providers.diffusers.pipeline import resolve_offload
+
+    cpu = torch.device("cpu")
+    assert resolve_offload("auto", WAN, cpu) == "none"
+    assert resolve_offload("model", WAN, cpu) == "model"
+    assert resolve_offload("none", WAN, cpu) == "none"
