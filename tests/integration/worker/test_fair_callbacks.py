@@ -39,6 +39,9 @@ async def test_a_hanging_receiver_costs_its_own_account_only(tmp_path: Path) -> 
                 await asyncio.sleep(0.05)
             # ... while A's still hang, as many at once as one account may hold, no more.
             await hanging.wait_for(PER_ACCOUNT)
+            while h.worker.deliverer.in_flight.get(other.id):  # B's last job is finishing
+                assert time.monotonic() < deadline, h.worker.deliverer.in_flight
+                await asyncio.sleep(0.05)
             assert h.worker.deliverer.in_flight == {h.principal.account_id: PER_ACCOUNT}
             assert [r.json["task_status"] for r in receiver.received] == ["processing",
                                                                            "succeed"]

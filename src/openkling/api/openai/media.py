@@ -27,6 +27,10 @@ class NoFrames(OpenKlingError, ValueError):
     """The stored video could not be decoded or has no frames."""
 
 
+class PreviewsUnavailable(OpenKlingError):
+    """PyAV is not installed (the `previews` extra), so no frame can be decoded."""
+
+
 @dataclass(frozen=True)
 class Previews:
     thumbnail: bytes
@@ -53,7 +57,13 @@ def make_previews(video: bytes) -> Previews:
 
 
 def _decode(video: bytes) -> list[Image.Image]:
-    import av  # the server's video library; imported here so the API starts without it
+    try:
+        import av  # the `previews` extra; imported here so the API starts without it
+    except ImportError:
+        raise PreviewsUnavailable(
+            "thumbnails and spritesheets need PyAV, which this server does not have: install "
+            "openkling with the `previews` extra (pip install 'openkling[server,previews]')"
+        ) from None
 
     try:
         with av.open(io.BytesIO(video), mode="r") as container:

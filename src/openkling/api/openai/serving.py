@@ -25,6 +25,7 @@ from openkling.api.openai.media import (
     SPRITESHEET_TYPE,
     THUMBNAIL_TYPE,
     NoFrames,
+    PreviewsUnavailable,
     make_previews,
 )
 from openkling.api.openai.protocol import CreateVideo, ImageReference, Video, VideoStatus
@@ -217,6 +218,9 @@ class OpenAIVideos:
         except NoFrames as exc:
             raise OpenAIError(500, str(exc), type="server_error",
                               code="server_error") from None
+        except PreviewsUnavailable as exc:
+            raise OpenAIError(501, str(exc), type="server_error", param="variant",
+                              code="unsupported_variant") from None
         made = {"thumbnail": previews.thumbnail, "spritesheet": previews.spritesheet}
         for name, data in made.items():
             await storage.put_bytes(preview_key(video_key, name), data, _PREVIEW_TYPES[name])

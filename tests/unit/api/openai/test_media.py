@@ -10,7 +10,7 @@ import av
 import pytest
 from PIL import Image
 
-from openkling.api.openai.media import NoFrames, make_previews
+from openkling.api.openai.media import NoFrames, PreviewsUnavailable, make_previews
 
 TINY = Path(__file__).resolve().parents[3] / "data" / "tiny.mp4"
 
@@ -44,3 +44,13 @@ def test_the_thumbnail_is_the_first_frame_and_the_sheet_a_grid_of_frames() -> No
 def test_bytes_that_are_no_video_say_so(data: bytes) -> None:
     with pytest.raises(NoFrames):
         make_previews(data)
+
+
+def test_without_pyav_previews_are_refused_naming_the_extra(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server extra has no PyAV (the `previews` extra has): say what to install."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` now raises ImportError
+    with pytest.raises(PreviewsUnavailable, match=r"openkling\[server,previews\]"):
+        make_previews(TINY.read_bytes())
