@@ -261,9 +261,9 @@ TINY_WAN_ENV = {
 def running_server(data_dir: Path, provider: str,
                    extra: dict[str, str] | None = None) -> Iterator[ServerHandle]:
     """A started server, stopped on exit: what a module-scoped server fixture yields."""
-    handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, provider, extra)).start()
-    try:
-        yield handle
+    handle = ServerHandle(data_dir=data_dir, env=server_env(data_dir, provider, extra))
+    try:  # a server that never became ready is stopped too, not left running
+        yield handle.start()
     finally:
         handle.stop(timeout=30)
 
