@@ -4,11 +4,11 @@ PostgreSQL, in the default configuration, plus memory.
     python benchmarks/poll.py [--databases sqlite,postgresql] [--seconds 10]
                               [--connections 64] [--tasks 100000] [--rounds 3]
 
-Each server is `openkling serve` as a user starts it (access log on at the default log level,
-embedded worker on), except: the provider is the test double (so the embedded worker really
-finishes tasks without a model), rate limits are lifted (they would answer 429), and on
-PostgreSQL the database is `openkling_poll` (dropped and made afresh; the test suite's `test`
-database is never touched). Servers run under uvicorn pinned to CPU 0, wrk on CPU 1.
+Each server is `openkling serve --provider diffusers --model tiny-random-wan` exactly as a
+user starts it without a GPU (access log on at the default log level, embedded worker and its
+model process on), except: rate limits are lifted (they would answer 429), and on PostgreSQL
+the database is `openkling_poll` (dropped and made afresh; the test suite's `test` database is
+never touched). `--provider double` measures with the test double instead (no model process). Servers run under uvicorn pinned to CPU 0, wrk on CPU 1.
 Per database: RSS idle; --tasks finished tasks added in bulk (clones of a real finished task:
 COPY on PostgreSQL, executemany on SQLite); RSS after; --rounds rounds of wrk polling ONE task
 (RSS after each: growth across rounds would be a leak; requests per CPU second of the
@@ -121,7 +121,6 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
     env.update(
         OPENKLING_DATA_DIR=str(data_dir),
         OPENKLING_PORT=str(port),
-        OPENKLING_PROVIDER="tests.doubles.provider:ProviderDouble",
         OPENKLING_RATE_LIMIT_PER_SECOND="1000000",
         OPENKLING_RATE_LIMIT_BURST="1000000",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT),
@@ -136,8 +135,12 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
         [python(), "-m", "openkling.cli.main", "keys", "create", "--name", "bench", "--json"],
         env=env, capture_output=True, check=True, cwd=ROOT).stdout)
     headers = {"Authorization": f"Bearer {keys['api_key']}"}
-    server = start([python(), "-m", "openkling.cli.main", "serve", "--port", str(port)],
-                   env, port, "/readyz", cpu="0")
+    serve = [python(), "-m", "openkling.cli.main", "serve", "--port", str(port)]
+    if args.provider == "double":
+        serve += ["--provider", "tests.doubles.provider:ProviderDouble"]
+    else:
+        serve += ["--provider", "diffusers", "--model", args.model]
+    server = start(serve, env, port, "/readyz", cpu="0")
     results: dict[str, Any] = {"database": database}
     try:
         time.sleep(1)
@@ -145,7 +148,7 @@ def measure(database: str, args: argparse.Namespace) -> dict[str, Any]:
         url = f"{server.base_url}{PREFIX}"
         with httpx.Client(headers=headers, timeout=30) as client:
             task = client.post(url, json={"prompt": "poll benchmark"}).json()["data"]
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 300
             while task["task_status"] != "succeed":
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the embedded worker never finished {task}")
@@ -231,6 +234,9 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     for label, r in lines:
         print(f"{label:28}{r['rps']:>9}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}"
               f"{r.get('rss_mb', ''):>9}{r.get('polls_per_cpu_s', ''):>10}")
+    for i, (r, b) in enumerate(zip(results["rounds"], results["bare_rounds"], strict=True), 1):
+        print(f"pair {i}: ratio {r['rps'] / b['rps']:.3f} at bare {b['rps']} req/s; "
+              f"p99 {r['p99_ms']:.2f} ms = {r['p99_ms'] / b['p99_ms']:.2f}x bare's")
     print(f"ratio to bare: one task {results['ratio']} (median of the rounds' "
           f"{results['pair_ratios']}), random task {results['spread_ratio']} (to the best bare "
           f"round); "
@@ -248,6 +254,10 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting that differs from the default (to measure its cost)")
     parser.add_argument("--skip-spread", action="store_true")
+    parser.add_argument("--provider", choices=("diffusers", "double"), default="diffusers",
+                        help="diffusers: `openkling serve --provider diffusers --model MODEL`, "
+                        "as a user starts it; double: the test double, no model process")
+    parser.add_argument("--model", default="tiny-random-wan")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     everything = {}

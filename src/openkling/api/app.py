@@ -44,15 +44,17 @@ class OpenKlingApp(FastAPI):
     """FastAPI, with polls answered before the framework's stack (see `api/fastpath.py`)."""
 
     fast_poll = True
+    #: What the fast path answers with, while the lifespan runs (`state.services` too; this
+    #: plain attribute costs a poll less than Starlette's `State` lookup).
+    services: ApiServices | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and "//" in scope["path"]:
             squeeze_slashes(scope)
-        if self.fast_poll:
-            key = poll_key(scope)
-            services: ApiServices | None = getattr(self.state, "services", None)
-            if key is not None and services is not None:
-                await send_poll(services, key, scope, send)
+        if self.fast_poll and self.services is not None:
+            poll = poll_key(scope)
+            if poll is not None:
+                await send_poll(self.services, poll, scope, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -72,9 +74,13 @@ def create_app(settings: Settings | None = None, *, fast_poll: bool = True,
         async with api_process(settings, on_fatal=on_fatal) as parts:
             services = ApiServices.from_parts(parts, settings)
             app.state.services = services
+            if isinstance(app, OpenKlingApp):
+                app.services = services
             try:
                 yield
             finally:
+                if isinstance(app, OpenKlingApp):
+                    app.services = None
                 del app.state.services
                 await services.limiter.close()
 

@@ -40,9 +40,10 @@ def success_body(data: Any, request_id: str) -> bytes:
 
 
 def success_body_raw(data_json: bytes, request_id: str) -> bytes:
-    """`success_body` around data already encoded (the poll path's cached task JSON)."""
-    return b"".join((b'{"code":0,"message":"SUCCEED","request_id":',
-                     _dumps(request_id), b',"data":', data_json, b"}"))
+    """`success_body` around data already encoded (the poll path's cached task JSON). The
+    request id is ours (`new_request_id`: hex digits and dashes), so it needs no escaping."""
+    return b"".join((b'{"code":0,"message":"SUCCEED","request_id":"', request_id.encode(),
+                     b'","data":', data_json, b"}"))
 
 
 def error_body(error: KlingError, request_id: str) -> bytes:

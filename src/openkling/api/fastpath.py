@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import NamedTuple
 
 from starlette.types import Scope, Send
 
@@ -19,15 +20,22 @@ from openkling.api.poll import answer_poll
 from openkling.api.services import ApiServices
 from openkling.core.families import FAMILIES
 
-#: A family path has two or three segments (`videos/text2video`, `images/editing/expand`);
-#: bounded, so the match costs what the two-segment one did.
-_POLL_PATH = re.compile(r"/(?:kling/)?v1/([a-z]+/[^/]+(?:/[^/]+)?)/([^/]+)")
 _SLASHES = re.compile(r"//+")
 _JSON = (b"content-type", b"application/json")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
-#: The /metrics route label of each family's poll: (official form, gateway form).
-_ROUTES = {path: (f"/v1/{path}/{{task_id}}", f"/kling/v1/{path}/{{task_id}}")
-           for path in FAMILIES}
+
+
+class Poll(NamedTuple):
+    family: str
+    task_key: str
+    #: The /metrics route label (the FastAPI route's template).
+    route: str
+
+
+#: What precedes a poll's task key -> (family, /metrics route label): a dictionary lookup,
+#: where a regular expression cost a poll twice as much.
+_POLLS = {f"{prefix}/{path}": (path, f"{prefix}/{path}/{{task_id}}")
+          for path in FAMILIES for prefix in ("/v1", "/kling/v1")}
 
 
 def squeeze_slashes(scope: Scope) -> None:
@@ -37,17 +45,17 @@ def squeeze_slashes(scope: Scope) -> None:
     scope["path"] = _SLASHES.sub("/", scope["path"])
 
 
-def poll_key(scope: Scope) -> tuple[str, str] | None:
-    """(family, task key) when this request is a plain poll of a known family, else None."""
+def poll_key(scope: Scope) -> Poll | None:
+    """The poll this request is when it is a plain poll of a known family, else None."""
     if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
-        match = _POLL_PATH.fullmatch(scope["path"])
-        if match is not None and match.group(1) in FAMILIES:
-            return match.group(1), match.group(2)
+        family_path, _, task_key = scope["path"].rpartition("/")
+        known = _POLLS.get(family_path)
+        if known is not None and task_key:
+            return Poll(known[0], task_key, known[1])
     return None
 
 
-async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
-                    send: Send) -> None:
+async def send_poll(services: ApiServices, poll: Poll, scope: Scope, send: Send) -> None:
     started = time.perf_counter()
     request_id = new_request_id()
     authorization = None
@@ -55,14 +63,12 @@ async def send_poll(services: ApiServices, key: tuple[str, str], scope: Scope,
         if name == b"authorization":
             authorization = value.decode("latin-1")
             break
-    kind, task_key = key
-    answer = await answer_poll(services, authorization, task_key, request_id, kind=kind)
+    answer = await answer_poll(services, authorization, poll.task_key, request_id,
+                               kind=poll.family)
     headers = [_JSON, (_REQUEST_ID, request_id.encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
     headers.append((b"content-length", str(len(answer.body)).encode()))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
-    path = scope["path"]
-    routes = _ROUTES.get(kind) or (f"/v1/{kind}/{{task_id}}", f"/kling/v1/{kind}/{{task_id}}")
-    route = routes[1 if path.startswith("/kling/") else 0]
-    finish_request("GET", route, path, answer.status, started, request_id, answer.account)
+    finish_request("GET", poll.route, scope["path"], answer.status, started, request_id,
+                   answer.account)

@@ -15,6 +15,11 @@
 
 Each closure counts in `openkling_slow_clients_closed_total{reason}` and is logged at most
 once per `LOG_INTERVAL_SECONDS` with the counts.
+
+Both cost a poll almost nothing (docs/benchmarks.md): a deadline is a time stored on the
+connection, which one sweep per server checks a few times per time limit (a timer per
+request cost more than a tenth of a poll), and a response's head leaves in the same write as
+its body (one send, not two).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import resource
 from collections import OrderedDict
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from openkling.api.envelope import new_request_id
 from openkling.core.errors import Code
@@ -79,6 +84,65 @@ class _SlowClientLog:
         self.counts = {}
         self.last_logged = loop.time()
 
+class _DeadlineSweep:
+    """One timer per server that closes the connections past their deadline (each connection
+    only stores when its deadline falls): a connection is closed within `tick` seconds after
+    its deadline, and a request arms no timer of its own."""
+
+    def __init__(self, tick: float) -> None:
+        self.tick = tick
+        self.handle: asyncio.TimerHandle | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        if self.handle is None:
+            self.handle = loop.call_later(self.tick, self.sweep, loop, connections)
+
+    def sweep(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        self.handle = None
+        now = loop.time()
+        for protocol in list(connections):
+            phase = getattr(protocol, "_phase", None)
+            if phase is not None and protocol._due <= now:
+                protocol._close_slow(phase)
+        if connections:  # idle servers stop sweeping; the next connection starts it again
+            self.start(loop, connections)
+
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _HeadWithBody:
+    """The transport one response cycle writes to: it holds the response's head until the
+    body's first write and sends both at once. uvicorn writes them apart, and the second
+    send cost a poll as much as its database read. A HEAD answer, which has no body, is not
+    held; a close sends what is held first."""
+
+    __slots__ = ("head", "holding", "transport")
+
+    def __init__(self, transport: asyncio.Transport, hold: bool) -> None:
+        self.transport = transport
+        self.head: bytes | None = None
+        self.holding = hold  # until the head has been seen
+
+    def write(self, data: bytes) -> None:
+        if self.head is not None:
+            data, self.head = self.head + data, None
+        elif self.holding and data != _CONTINUE:
+            self.holding = False
+            self.head = data
+            return
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.head is not None:
+            self.transport.write(self.head)
+            self.head = None
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
 #: asyncio reads at most this much at once: the chunk in which a request begins may carry
 #: that much of the previous request too, so the streaming check starts after it.
 _READ_CHUNK = 256 * 1024
@@ -92,13 +156,16 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
     #: Per generated class (one per server): connections waiting for a request, oldest first.
     waiting: ClassVar[OrderedDict[_BoundedHeadProtocol, None]]
     slow_log: ClassVar[_SlowClientLog]
+    deadlines: ClassVar[_DeadlineSweep]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True
         self._head_bytes = 0
         self._rejected = False
-        self._deadline: asyncio.TimerHandle | None = None
+        #: The phase whose time limit runs ("head" or "body"; None: none), and when it ends.
+        self._phase: str | None = None
+        self._due = 0.0
 
     # -- time limits and the connection cap -------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -133,18 +200,17 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         return False
 
     def _arm(self, phase: str, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._close_slow, phase)
+        self._phase = phase
+        self._due = self.loop.time() + seconds
+        self.deadlines.start(self.loop, self.connections)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._phase = None
 
     def _close_slow(self, reason: str, answer: bool = True) -> None:
         """Close a connection whose client was too slow; 408 when it is owed an answer and
         none has begun."""
-        self._deadline = None
+        self._phase = None
         self.waiting.pop(self, None)
         if self.transport.is_closing():
             return
@@ -181,7 +247,7 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
-        if self._deadline is None:  # the next request on a kept-alive connection
+        if self._phase is None:  # the next request on a kept-alive connection
             self._arm("head", self.head_timeout)
 
     def on_headers_complete(self) -> None:
@@ -192,7 +258,12 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         if size > self.max_head_bytes:
             self._rejected = True  # answered once the parser returns
             return
+        previous = self.cycle
         super().on_headers_complete()
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is not None and cycle is not previous:
+            cycle.transport = _HeadWithBody(  # type: ignore[assignment]
+                self.transport, hold=self.scope["method"] != "HEAD")
 
     def on_body(self, body: bytes) -> None:
         if not self._rejected:
@@ -237,4 +308,5 @@ def bounded_http_protocol(max_head_bytes: int, *, head_timeout: float = 10.0,
         "max_head_bytes": max_head_bytes, "head_timeout": head_timeout,
         "body_timeout": body_timeout, "max_connections": max_connections,
         "waiting": OrderedDict(), "slow_log": _SlowClientLog(),
+        "deadlines": _DeadlineSweep(min(1.0, head_timeout / 4, body_timeout / 4)),
     })
