@@ -8,7 +8,8 @@ Each server is `openkling serve --provider diffusers --model tiny-random-wan` ex
 user starts it without a GPU (access log on at the default log level, embedded worker and its
 model process on), except: rate limits are lifted (they would answer 429), and on PostgreSQL
 the database is `openkling_poll` (dropped and made afresh; the test suite's `test` database is
-never touched). `--provider double` measures with the test double instead (no model process). Servers run under uvicorn pinned to CPU 0, wrk on CPU 1.
+never touched). `--provider double` measures with the test double instead (no model
+process). Servers run under uvicorn pinned to CPU 0, wrk on CPU 1.
 Per database: RSS idle; --tasks finished tasks added in bulk (clones of a real finished task:
 COPY on PostgreSQL, executemany on SQLite); RSS after; --rounds rounds of wrk polling ONE task
 (RSS after each: growth across rounds would be a leak; requests per CPU second of the
