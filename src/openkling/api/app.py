@@ -21,7 +21,7 @@ from openkling.api import (
 from openkling.api.docs_ui import install as install_docs_ui
 from openkling.api.errors import install_error_handlers
 from openkling.api.failures import request_failures
-from openkling.api.fastpath import poll_key, send_poll, squeeze_slashes
+from openkling.api.fastpath import Poll, poll_key, send_poll, squeeze_slashes
 from openkling.api.middleware import RequestContextMiddleware
 from openkling.api.openai.router import router as openai_router
 from openkling.api.routes_admin import router as admin_router
@@ -47,6 +47,15 @@ class OpenKlingApp(FastAPI):
     #: What the fast path answers with, while the lifespan runs (`state.services` too; this
     #: plain attribute costs a poll less than Starlette's `State` lookup).
     services: ApiServices | None = None
+
+    def poll_for(self, scope: Scope) -> tuple[ApiServices, Poll] | None:
+        """What answers this request when it is a plain poll (`api/http_protocol.py` asks,
+        to answer it without the ASGI layers), else None."""
+        if self.fast_poll and self.services is not None and "//" not in scope["path"]:
+            poll = poll_key(scope)
+            if poll is not None:
+                return self.services, poll
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and "//" in scope["path"]:

@@ -16,7 +16,7 @@ from starlette.types import Scope, Send
 
 from openkling.api.envelope import REQUEST_ID_HEADER, new_request_id
 from openkling.api.middleware import finish_request
-from openkling.api.poll import answer_poll
+from openkling.api.poll import PollAnswer, answer_poll
 from openkling.api.services import ApiServices
 from openkling.core.families import FAMILIES
 
@@ -55,7 +55,17 @@ def poll_key(scope: Scope) -> Poll | None:
     return None
 
 
-async def send_poll(services: ApiServices, poll: Poll, scope: Scope, send: Send) -> None:
+class PollResponse(NamedTuple):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    answer: PollAnswer
+    request_id: str
+    started: float
+
+
+async def poll_response(services: ApiServices, poll: Poll, scope: Scope) -> PollResponse:
+    """The whole answer to a poll; `finish_poll` once it has been sent."""
     started = time.perf_counter()
     request_id = new_request_id()
     authorization = None
@@ -68,7 +78,18 @@ async def send_poll(services: ApiServices, poll: Poll, scope: Scope, send: Send)
     headers = [_JSON, (_REQUEST_ID, request_id.encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
     headers.append((b"content-length", str(len(answer.body)).encode()))
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": answer.body})
-    finish_request("GET", poll.route, scope["path"], answer.status, started, request_id,
-                   answer.account)
+    return PollResponse(answer.status, headers, answer.body, answer, request_id, started)
+
+
+def finish_poll(poll: Poll, scope: Scope, response: PollResponse) -> None:
+    finish_request("GET", poll.route, scope["path"], response.status, response.started,
+                   response.request_id, response.answer.account)
+
+
+async def send_poll(services: ApiServices, poll: Poll, scope: Scope, send: Send) -> None:
+    """Answer a poll through ASGI (any server; `api/http_protocol.py` writes it directly)."""
+    response = await poll_response(services, poll, scope)
+    await send({"type": "http.response.start", "status": response.status,
+                "headers": response.headers})
+    await send({"type": "http.response.body", "body": response.body})
+    finish_poll(poll, scope, response)

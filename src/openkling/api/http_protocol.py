@@ -29,11 +29,17 @@ import json
 import logging
 import resource
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from openkling.api.envelope import new_request_id
+from openkling.api.fastpath import Poll, finish_poll, poll_response
 from openkling.core.errors import Code
 from openkling.observability.metrics import SLOW_CLIENTS_CLOSED
 
@@ -148,6 +154,16 @@ class _HeadWithBody:
 _READ_CHUNK = 256 * 1024
 
 
+def _find_poller(app: Any) -> Any:
+    """The application's `poll_for` (OpenKlingApp's), under uvicorn's wrappers; None if none."""
+    for _ in range(8):
+        poll_for = getattr(app, "poll_for", None)
+        if poll_for is not None:
+            return poll_for
+        app = getattr(app, "app", None)
+    return None
+
+
 class _BoundedHeadProtocol(HttpToolsProtocol):
     max_head_bytes = 16 * 1024
     head_timeout = 10.0
@@ -157,6 +173,8 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
     waiting: ClassVar[OrderedDict[_BoundedHeadProtocol, None]]
     slow_log: ClassVar[_SlowClientLog]
     deadlines: ClassVar[_DeadlineSweep]
+    #: The application's `poll_for`, found at the first request (one app per server).
+    poller: ClassVar[Any] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -265,6 +283,47 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
             cycle.transport = _HeadWithBody(  # type: ignore[assignment]
                 self.transport, hold=self.scope["method"] != "HEAD")
 
+    # -- polls without the ASGI layers -------------------------------------------------------
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """A plain poll is answered here, in uvicorn's request cycle (keep-alive, pipelining,
+        time limits all as for any request), without the ASGI messages, uvicorn's proxy-header
+        middleware and the application's dispatch: a third of a poll's cost."""
+        poller = self.poller
+        if poller is None:
+            poller = type(self).poller = _find_poller(self.app) or (lambda scope: None)
+        found = poller(cycle.scope)
+        if found is None:
+            super()._start_asgi_task(cycle, app)
+            return
+        task = self.loop.create_task(self._answer_poll(cycle, *found))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    async def _answer_poll(self, cycle: RequestResponseCycle, services: Any, poll: Poll) -> None:
+        try:
+            if self.flow.write_paused and not cycle.disconnected:
+                await self.flow.drain()
+            scope = cast("Scope", cycle.scope)
+            response = await poll_response(services, poll, scope)
+            if not cycle.disconnected:
+                parts = [STATUS_LINE[response.status]]
+                for name, value in (*self.server_state.default_headers, *response.headers):
+                    parts += (name, b": ", value, b"\r\n")
+                if not cycle.keep_alive:
+                    parts.append(b"connection: close\r\n")
+                parts += (b"\r\n", response.body)
+                cycle.response_started = True
+                self.transport.write(b"".join(parts))
+                cycle.response_complete = True
+                cycle.message_event.set()
+                if not cycle.keep_alive:
+                    self.transport.close()
+                cycle.on_response()
+            finish_poll(poll, scope, response)
+        except Exception:  # as uvicorn does for an application's exception
+            log.exception("answering a poll failed")
+            self.transport.close()
+
     def on_body(self, body: bytes) -> None:
         if not self._rejected:
             super().on_body(body)
@@ -309,4 +368,5 @@ def bounded_http_protocol(max_head_bytes: int, *, head_timeout: float = 10.0,
         "body_timeout": body_timeout, "max_connections": max_connections,
         "waiting": OrderedDict(), "slow_log": _SlowClientLog(),
         "deadlines": _DeadlineSweep(min(1.0, head_timeout / 4, body_timeout / 4)),
+        "poller": None,
     })
