@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "openkling"
 
 #: Lowest first; a part may import only parts listed before it (and itself).
 LAYERS: list[set[str]] = [
-    {"errors", "clock", "observability"},
+    {"errors", "clock", "vocabulary", "observability"},
     {"config"},
     {"storage", "store"},
     {"core"},

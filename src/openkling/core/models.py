@@ -8,6 +8,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from openkling.vocabulary import FamilyKind
+
 MAX_PROMPT = 2500
 
 
@@ -182,7 +184,7 @@ class GenerationSpec:
     duration: int
     camera_control: dict[str, Any] | None = None
     #: The task family (its path, e.g. "videos/image2video"; see core/families.py).
-    kind: str = "videos/text2video"
+    kind: str = FamilyKind.TEXT2VIDEO
     options: dict[str, Any] = field(default_factory=dict)
     #: The whole stored request, for fields beyond text2video's and for verbatim relaying;
     #: `request["inputs"]` maps an image field to its stored copy (`key`, `width`, `height`).
@@ -226,7 +228,7 @@ def normalized_request(req: Text2VideoRequest, model_name: str) -> dict[str, Any
 
 
 def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, Any], *,
-                     kind: str = "videos/text2video") -> GenerationSpec:
+                     kind: str = FamilyKind.TEXT2VIDEO) -> GenerationSpec:
     """The spec of a stored request of any family (fields a family lacks get Kling's
     defaults; the family's own fields are in `request`)."""
     return GenerationSpec(
@@ -241,7 +243,7 @@ def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, An
         aspect_ratio=stored.get("aspect_ratio") or "16:9",
         duration=int(stored.get("duration") or 5),
         camera_control=stored.get("camera_control"),
-        kind="videos/text2video" if kind == "text2video" else kind,
+        kind=FamilyKind.TEXT2VIDEO if kind == "text2video" else kind,
         options=dict(options),
         request=dict(stored),
     )
