@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from openkling.clock import now_ms
 from openkling.config import Settings
-from openkling.core.backoff import backoff_seconds
+from openkling.core.backoff import backoff_seconds, keep_trying
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import (
     GenerationResult,
@@ -448,23 +448,12 @@ class Worker:
         running.progress = progress
         running.last_write = now
 
-    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T | None:
+    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T:
         """A task's outcome is in hand: write it through a database outage rather than
         lose it and render again. Retries until the statement runs (it is compare-and-set on
         the lease, so a write after the lease moved on changes nothing) or the worker stops."""
-        failures = 0
-        while True:
-            try:
-                result = await write()
-            except Exception as exc:
-                if not is_database_unavailable(exc) or self._stopping:
-                    raise
-                failures += 1
-                self._outcomes.failed(exc)
-                await asyncio.sleep(backoff_seconds(failures, base=0.5, cap=5.0, jitter=0.5))
-                continue
-            self._outcomes.succeeded()
-            return result
+        return await keep_trying(write, down=is_database_unavailable, failure=self._outcomes,
+                                 stopping=lambda: self._stopping)
 
     def _observe(self, running: _Running, outcome: str) -> None:
         record = running.record
