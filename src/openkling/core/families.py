@@ -192,7 +192,7 @@ def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
 def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
     # Every field Kling may know and this model does not declare is kept, as on every
     # family: a relay forwards it; a local model honours the optional ones or refuses them.
-    return {**normalized_request(req, model_name), **(req.model_extra or {})}
+    return {**normalized_request(req, model_name), **req.extras()}
 
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
