@@ -10,7 +10,6 @@ module imports no `api` module: the API sits above it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -22,7 +21,7 @@ import httpx
 from openkling.clock import now_ms
 from openkling.config import Settings
 from openkling.core.auth import Authenticator
-from openkling.core.backoff import backoff_seconds
+from openkling.core.backoff import keep_trying
 from openkling.core.image_fetch import ImageFetcher
 from openkling.core.openai_webhooks import event_id, event_payload, signed_headers
 from openkling.core.provider import Provider, ReceivesEvents, RunsLoops, SharesSlots
@@ -117,20 +116,8 @@ class Resources:
     async def migrate_when_reachable(self) -> None:
         """Migrate, waiting for a database that is down (a process started during an
         outage waits for it, as its loops would, instead of exiting)."""
-        failure = RepeatingFailure(log, "reaching the database at start-up")
-        attempt = 0
-        while True:
-            try:
-                await self.migrate()
-            except Exception as exc:
-                if not is_database_unavailable(exc):
-                    raise
-                attempt += 1
-                failure.failed(exc)
-                await asyncio.sleep(backoff_seconds(attempt, base=0.5, cap=5.0, jitter=0.5))
-                continue
-            failure.succeeded()
-            return
+        await keep_trying(self.migrate, down=is_database_unavailable,
+                          failure=RepeatingFailure(log, "reaching the database at start-up"))
 
     async def close(self) -> None:
         await self.tasks.close()

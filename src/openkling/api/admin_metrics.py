@@ -21,8 +21,9 @@ from openkling.observability import metrics
 from openkling.store.admin import AdminStore
 from openkling.store.database import Database
 from openkling.store.stats import task_stats
+from openkling.vocabulary import DeliveryState, TaskStatus
 
-STATUSES = ("submitted", "processing", "succeed", "failed")
+STATUSES = tuple(status.value for status in TaskStatus)
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 _PREFIXES = ("/v1/", "/kling/v1/")
 _CREATES = frozenset(prefix + path for prefix in _PREFIXES for path in FAMILIES)
@@ -46,8 +47,10 @@ async def at_a_glance(db: Database, store: AdminStore, *, now: int) -> dict[str,
         "queue": {"depth": stats.queue_depth,
                   "oldest_submitted_age_seconds": round(stats.oldest_submitted_age_seconds, 3)},
         "created": {"last_minute": minute, "last_hour": hour, "last_day": day},
-        "callbacks": {"pending": deliveries.pending, "delivered": deliveries.delivered,
-                      "failed": deliveries.failed, "failed_last_hour": deliveries.failed_since},
+        "callbacks": {DeliveryState.PENDING.value: deliveries.pending,
+                      DeliveryState.DELIVERED.value: deliveries.delivered,
+                      DeliveryState.FAILED.value: deliveries.failed,
+                      "failed_last_hour": deliveries.failed_since},
         "relay": {
             "in_flight": sum(n for (provider, channel), n in by_route.items()
                              if provider == "kling" and channel is not None),

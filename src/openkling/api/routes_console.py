@@ -26,14 +26,17 @@ from openkling.core.models import MAX_PROMPT
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import task_to_wire
 from openkling.store.admin import AdminStore
-from openkling.store.console import STATUSES, UNFINISHED, ConsoleStore
+from openkling.store.console import ConsoleStore
 from openkling.store.records import TaskRecord
+from openkling.vocabulary import UNFINISHED, TaskStatus
 
 router = APIRouter()
 pages = APIRouter()
 api = APIRouter(prefix="/console/api", tags=["console"], responses=ERROR_RESPONSES,
                 dependencies=[Security(BEARER_SCHEME)])
 
+#: The statuses a task list may be filtered by (besides "unfinished").
+STATUSES: tuple[str, ...] = tuple(status.value for status in TaskStatus)
 STATIC = resources.files("openkling.console") / "static"
 _TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript",
           ".svg": "image/svg+xml", ".json": "application/json"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from openkling.store.records import TaskStatus
+from openkling.vocabulary import TaskStatus
 
 
 class VideoObject(BaseModel):

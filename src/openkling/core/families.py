@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -28,12 +28,11 @@ from openkling.core.family_requests import (
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest, normalized_request
-from openkling.store.tasks import TEXT2VIDEO as TEXT2VIDEO
+from openkling.vocabulary import FamilyKind, ResultKind
 
-IMAGE2VIDEO = "videos/image2video"
-IMAGES = "images/generations"
-
-Result = Literal["videos", "images", "audios"]
+TEXT2VIDEO = FamilyKind.TEXT2VIDEO
+IMAGE2VIDEO = FamilyKind.IMAGE2VIDEO
+IMAGES = FamilyKind.IMAGES
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -61,7 +60,7 @@ TRANSPORT_FIELDS = ("callback_url", "external_task_id")
 class Family:
     path: str
     request: type[BaseModel]
-    result: Result
+    result: ResultKind
     #: Fields holding input images (URL or base64): fetched and checked at create, stored.
     image_fields: tuple[str, ...] = ()
     #: Media files (images, videos, sound) a body may carry inline, anywhere in it, each up
@@ -193,15 +192,16 @@ def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
 def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
     # Every field Kling may know and this model does not declare is kept, as on every
     # family: a relay forwards it; a local model honours the optional ones or refuses them.
-    return {**normalized_request(req, model_name), **(req.model_extra or {})}
+    return {**normalized_request(req, model_name), **req.extras()}
 
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
                 default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = ()) -> Family:
     """A family only a relay serves: the body is kept as sent and forwarded verbatim."""
-    result: Result = ("images" if path.startswith("images/")
-                      else "audios" if path.startswith("audio/") else "videos")
-    return Family(path=path, request=AudioRequest if result == "audios" else PassThroughRequest,
+    result = (ResultKind.IMAGES if path.startswith("images/")
+              else ResultKind.AUDIOS if path.startswith("audio/") else ResultKind.VIDEOS)
+    return Family(path=path,
+                  request=AudioRequest if result == ResultKind.AUDIOS else PassThroughRequest,
                   result=result, normalize=partial(_pass_through, names_models=bool(models)),
                   media=media, models=models, actions=actions,
                   default_model=models[0] if models else default_model)
@@ -209,18 +209,18 @@ def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
 
 FAMILIES: dict[str, Family] = {family.path: family for family in (
     Family(
-        path=TEXT2VIDEO, request=Text2VideoRequest, result="videos", models=VIDEO_MODELS,
+        path=TEXT2VIDEO, request=Text2VideoRequest, result=ResultKind.VIDEOS, models=VIDEO_MODELS,
         optional_fields=("camera_control", *NEWER_VIDEO_FIELDS), normalize=_text2video,
     ),
     Family(
-        path=IMAGE2VIDEO, request=Image2VideoRequest, result="videos", models=VIDEO_MODELS,
+        path=IMAGE2VIDEO, request=Image2VideoRequest, result=ResultKind.VIDEOS, models=VIDEO_MODELS,
         image_fields=("image", "image_tail"), media=4,  # the frames, static and dynamic masks
         optional_fields=("image_tail", "static_mask", "dynamic_masks", "camera_control",
                          *NEWER_VIDEO_FIELDS),
         normalize=_image2video,
     ),
     Family(
-        path=IMAGES, request=ImageGenerationRequest, result="images", models=IMAGE_MODELS,
+        path=IMAGES, request=ImageGenerationRequest, result=ResultKind.IMAGES, models=IMAGE_MODELS,
         image_fields=("image",), media=1,
         optional_fields=("image", "image_reference", "human_fidelity"),
         normalize=_images,

@@ -1,4 +1,5 @@
-"""Create bodies of the task families beyond text2video, as Kling documents them.
+"""Create bodies of the task families beyond text2video, as Kling documents them, on the
+common base every family's request has (`core.models.KlingRequest`, text2video's included).
 
 Unknown keys are kept (`extra="allow"`): the relay forwards a request verbatim, and fields of
 newer Kling versions must reach the real service. Which optional fields a provider honours is
@@ -9,49 +10,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from openkling.core.models import (
-    CALLBACK_URL_DESCRIPTION,
-    CALLBACK_URL_SCHEMA,
     MAX_PROMPT,
     CameraControl,
-    Text2VideoRequest,
+    KlingRequest,
+    cfg_scale_number,
     parse_duration,
 )
 
 ImageAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"]
 
 
-class _Common(BaseModel):
-    """Fields every family has: model, callback, the caller's own id."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=(), populate_by_name=True)
-
-    model_name: str | None = Field(
-        None, validation_alias=AliasChoices("model_name", "model"),
-        description="Kling model name; the legacy field `model` means the same.",
-    )
-    callback_url: str | None = Field(None, max_length=2048,
-                                     json_schema_extra=CALLBACK_URL_SCHEMA,
-                                     description=CALLBACK_URL_DESCRIPTION)
-    external_task_id: str | None = Field(None, max_length=128)
-
-    @field_validator("external_task_id", "callback_url")
-    @classmethod
-    def _empty_is_absent(cls, value: str | None) -> str | None:
-        return value if value else None
-
-    @field_validator("model_name", "callback_url", "external_task_id")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
-
-    def extras(self) -> dict[str, Any]:
-        """Fields Kling may know and this model does not declare (forwarded by a relay)."""
-        return dict(self.model_extra or {})
+#: The common base of every family's request (`core.models.KlingRequest`, text2video's too),
+#: by the name this module's models have always used.
+_Common = KlingRequest
 
 
 class Trajectory(BaseModel):
@@ -83,9 +57,7 @@ class Image2VideoRequest(_Common):
     camera_control: CameraControl | None = None
 
     _duration = field_validator("duration", mode="before")(lambda value: parse_duration(value))
-    _cfg_scale_not_bool = field_validator("cfg_scale", mode="before")(
-        Text2VideoRequest._cfg_scale_not_bool.__func__  # type: ignore[attr-defined]
-    )
+    _cfg_scale = field_validator("cfg_scale", mode="before")(cfg_scale_number)
 
     @field_validator("image", "image_tail", "static_mask", mode="before")
     @classmethod

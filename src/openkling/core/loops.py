@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from openkling.core.backoff import backoff_seconds
+from openkling.core.backoff import keep_trying
 from openkling.observability.failures import RepeatingFailure
 from openkling.observability.metrics import LOOP_FAILURES
 
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 #: A loop turn: does one round of work, returns how long to wait before the next one.
 Turn = Callable[[], Awaitable[float]]
+
+
+def _any_failure(_: BaseException) -> bool:
+    return True
 
 
 @dataclass
@@ -70,28 +74,24 @@ class Loops:
         self._tasks.append(task)
 
     async def _run(self, state: LoopState, turn: Turn, wake: asyncio.Event | None) -> None:
-        failures = 0
-        while not self._stopping:
-            try:
-                wait = await turn()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                state.failure.failed(exc)
-                LOOP_FAILURES.labels(state.name).inc()
-                wait = backoff_seconds(failures, base=self.backoff_base, cap=self.backoff_cap,
-                                       jitter=0.5)
-            else:
-                failures = 0
-                state.failure.succeeded()
-                state.last_ok = time.monotonic()
+        async def pause(seconds: float) -> None:
             if wake is None:
-                await asyncio.sleep(wait)
-                continue
+                await asyncio.sleep(seconds)
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), wait)
+                await asyncio.wait_for(wake.wait(), seconds)
             wake.clear()
+
+        while not self._stopping:
+            # Whatever a turn's failure (database restarting, disk full, network down), the
+            # loop goes on: the next turn may succeed, and a loop that stops is worse.
+            wait = await keep_trying(
+                turn, down=_any_failure, failure=state.failure,
+                stopping=lambda: self._stopping,
+                on_failure=lambda _: LOOP_FAILURES.labels(state.name).inc(),
+                pause=pause, base=self.backoff_base, cap=self.backoff_cap)
+            state.last_ok = time.monotonic()
+            await pause(wait)
 
     def _ended(self, state: LoopState, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stopping:

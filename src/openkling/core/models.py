@@ -8,6 +8,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from openkling.vocabulary import FamilyKind
+
 MAX_PROMPT = 2500
 
 
@@ -79,18 +81,59 @@ CALLBACK_URL_DESCRIPTION = ("http(s) URL to receive status changes (empty: none)
                             "callbacks.")
 
 
-class Text2VideoRequest(BaseModel):
-    """The create body. Unknown keys are kept (newer Kling fields reach a relay; a local model
-    refuses those it cannot honour, see core/families.py) and never fail validation."""
+def cfg_scale_number(value: Any) -> Any:
+    """`cfg_scale` as Kling types it: a JSON number (not true/false, not "0.5")."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number in [0, 1], not a boolean")
+    if value is not None and not isinstance(value, int | float):
+        raise ValueError("must be a number in [0, 1]")
+    return value
+
+
+class KlingRequest(BaseModel):
+    """What every family's create body has (model, callback, the caller's own id), and how
+    every family treats the rest: unknown keys are kept (`extra="allow"`): a relay forwards a
+    request verbatim, so fields of newer Kling versions reach the real service; a local model
+    refuses those it cannot honour (see core/families.py). They never fail validation."""
 
     model_config = ConfigDict(extra="allow", protected_namespaces=(), populate_by_name=True)
 
     model_name: str | None = Field(
-        None,
-        validation_alias=AliasChoices("model_name", "model"),
+        None, validation_alias=AliasChoices("model_name", "model"),
         description="Kling model name; the legacy field `model` means the same.",
-        examples=["kling-v1"],
     )
+    callback_url: str | None = Field(None, max_length=2048,
+                                     json_schema_extra=CALLBACK_URL_SCHEMA,
+                                     description=CALLBACK_URL_DESCRIPTION)
+    external_task_id: str | None = Field(None, max_length=128)
+
+    @field_validator("external_task_id", "callback_url")
+    @classmethod
+    def _empty_is_absent(cls, value: str | None) -> str | None:
+        return value if value else None
+
+    @field_validator("model_name", "callback_url", "external_task_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL, and no client means to send one.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    def extras(self) -> dict[str, Any]:
+        """Fields Kling may know and this model does not declare (forwarded by a relay)."""
+        return dict(self.model_extra or {})
+
+
+def _model_name_example(schema: dict[str, Any]) -> None:
+    schema["properties"]["model_name"]["examples"] = ["kling-v1"]
+
+
+class Text2VideoRequest(KlingRequest):
+    """`POST /v1/videos/text2video`: the create body."""
+
+    model_config = ConfigDict(json_schema_extra=_model_name_example)
+
     prompt: str = Field(..., max_length=MAX_PROMPT, description="What the video shows.",
                         json_schema_extra={"minLength": 1, "pattern": r"\S"})
     negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
@@ -103,11 +146,6 @@ class Text2VideoRequest(BaseModel):
                                      {"type": "integer", "enum": [5, 10]}, {"type": "null"}]},
     )
     camera_control: CameraControl | None = None
-    callback_url: str | None = Field(
-        None, max_length=2048, json_schema_extra=CALLBACK_URL_SCHEMA,
-        description=CALLBACK_URL_DESCRIPTION,
-    )
-    external_task_id: str | None = Field(None, max_length=128)
 
     @field_validator("prompt")
     @classmethod
@@ -116,30 +154,14 @@ class Text2VideoRequest(BaseModel):
             raise ValueError("must not be empty")
         return value
 
-    @field_validator("model_name", "prompt", "negative_prompt", "callback_url", "external_task_id")
+    @field_validator("prompt", "negative_prompt")
     @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        # PostgreSQL text cannot hold NUL, and no client means to send one.
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+    def _no_nul_in_text(cls, value: str | None) -> str | None:
+        return cls._no_nul(value)
 
-    @field_validator("cfg_scale", mode="before")
-    @classmethod
-    def _cfg_scale_not_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a number in [0, 1], not a boolean")
-        if value is not None and not isinstance(value, int | float):
-            raise ValueError("must be a number in [0, 1]")  # not "0.5": Kling's type is float
-        return value
-
+    _cfg_scale = field_validator("cfg_scale", mode="before")(cfg_scale_number)
     _duration = field_validator("duration", mode="before")(
         lambda value: parse_duration(value))
-
-    @field_validator("external_task_id", "callback_url")
-    @classmethod
-    def _empty_is_absent(cls, value: str | None) -> str | None:
-        return value if value else None
 
 
 def _bad_duration() -> Any:
@@ -182,7 +204,7 @@ class GenerationSpec:
     duration: int
     camera_control: dict[str, Any] | None = None
     #: The task family (its path, e.g. "videos/image2video"; see core/families.py).
-    kind: str = "videos/text2video"
+    kind: str = FamilyKind.TEXT2VIDEO
     options: dict[str, Any] = field(default_factory=dict)
     #: The whole stored request, for fields beyond text2video's and for verbatim relaying;
     #: `request["inputs"]` maps an image field to its stored copy (`key`, `width`, `height`).
@@ -226,7 +248,7 @@ def normalized_request(req: Text2VideoRequest, model_name: str) -> dict[str, Any
 
 
 def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, Any], *,
-                     kind: str = "videos/text2video") -> GenerationSpec:
+                     kind: str = FamilyKind.TEXT2VIDEO) -> GenerationSpec:
     """The spec of a stored request of any family (fields a family lacks get Kling's
     defaults; the family's own fields are in `request`)."""
     return GenerationSpec(
@@ -241,7 +263,7 @@ def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, An
         aspect_ratio=stored.get("aspect_ratio") or "16:9",
         duration=int(stored.get("duration") or 5),
         camera_control=stored.get("camera_control"),
-        kind="videos/text2video" if kind == "text2video" else kind,
+        kind=FamilyKind.TEXT2VIDEO if kind == "text2video" else kind,
         options=dict(options),
         request=dict(stored),
     )

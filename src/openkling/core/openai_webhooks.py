@@ -20,7 +20,8 @@ import json
 import secrets
 from typing import Any
 
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
+from openkling.vocabulary import TaskStatus
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix, not a secret)
 ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = (

@@ -17,6 +17,7 @@ from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.errors import OpenKlingError
 from openkling.storage.base import Storage
+from openkling.vocabulary import ResultKind
 
 
 class ProviderError(OpenKlingError):
@@ -103,11 +104,12 @@ class GenerationResult:
 
     def to_record(self) -> dict[str, Any]:
         """The task row's `result`: what was made, by kind (videos always listed)."""
-        stored: dict[str, Any] = {"videos": [video.to_record() for video in self.videos]}
+        stored: dict[str, Any] = {
+            ResultKind.VIDEOS: [video.to_record() for video in self.videos]}
         if self.images:
-            stored["images"] = [image.to_record() for image in self.images]
+            stored[ResultKind.IMAGES] = [image.to_record() for image in self.images]
         if self.audios:
-            stored["audios"] = [audio.to_record() for audio in self.audios]
+            stored[ResultKind.AUDIOS] = [audio.to_record() for audio in self.audios]
         return stored
 
 

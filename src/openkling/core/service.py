@@ -30,13 +30,14 @@ from openkling.core.registry import ModelRegistry
 from openkling.core.wire import WireCache, task_to_wire
 from openkling.storage.base import Storage
 from openkling.store.quotas import QuotaExhausted
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.tasks import (
     DuplicateExternalId,
     DuplicateTaskId,
     TaskStore,
     TooManyUnfinished,
 )
+from openkling.vocabulary import ResultKind, TaskStatus
 
 _ID_ATTEMPTS = 3
 #: The stored request's key for what a front door other than Kling's needs to answer a task
@@ -87,7 +88,7 @@ class TaskService:
         model = self._registry.resolve(getattr(req, "model_name", None) or family.default_model)
         assert family.normalize is not None
         stored = family.normalize(req, model.name)
-        if family.result == "videos" and "duration" in stored \
+        if family.result == ResultKind.VIDEOS and "duration" in stored \
                 and int(stored["duration"]) not in model.durations:
             allowed = ", ".join(f'"{d}"' for d in model.durations)
             raise KlingError.invalid("duration", f"{model.name} accepts {allowed}")

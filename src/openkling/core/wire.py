@@ -8,7 +8,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
+from openkling.vocabulary import ResultKind, TaskStatus
 
 
 def format_duration(seconds: float) -> str:
@@ -20,22 +21,24 @@ def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, A
     result: dict[str, Any] = {}
     if task.status == TaskStatus.SUCCEED and task.result:
         result = {
-            "videos": [
+            ResultKind.VIDEOS: [
                 {
                     "id": str(video["id"]),
                     "url": _url(video, url_for),
                     "duration": format_duration(float(video["duration"])),
                 }
-                for video in task.result.get("videos", [])
+                for video in task.result.get(ResultKind.VIDEOS, [])
             ]
         }
-        if "images" in task.result:  # images/generations: Kling sends images only
-            result = {"images": [{"index": int(image["index"]), "url": _url(image, url_for)}
-                                 for image in task.result["images"]]}
-        if "audios" in task.result:  # audio families: sounds, and video-to-audio its video
-            if not result["videos"]:
-                del result["videos"]
-            result["audios"] = [_audio(audio, url_for) for audio in task.result["audios"]]
+        if ResultKind.IMAGES in task.result:  # images/generations: Kling sends images only
+            result = {ResultKind.IMAGES: [
+                {"index": int(image["index"]), "url": _url(image, url_for)}
+                for image in task.result[ResultKind.IMAGES]]}
+        if ResultKind.AUDIOS in task.result:  # audio families: sounds, and video-to-audio its
+            if not result[ResultKind.VIDEOS]:  # video
+                del result[ResultKind.VIDEOS]
+            result[ResultKind.AUDIOS] = [_audio(audio, url_for)
+                                         for audio in task.result[ResultKind.AUDIOS]]
     return {
         "task_id": task.id,
         "task_status": task.status,

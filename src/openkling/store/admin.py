@@ -14,8 +14,7 @@ from sqlalchemy import case, func, select, update
 from openkling.store.database import Database
 from openkling.store.quotas import QuotaPack
 from openkling.store.tables import accounts, callback_deliveries, credentials, quota_packs, tasks
-
-UNFINISHED = ("submitted", "processing")
+from openkling.vocabulary import UNFINISHED, DeliveryState
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +175,12 @@ class AdminStore:
     async def delivery_counts(self, *, failed_since: int) -> DeliveryCounts:
         d = callback_deliveries.c
         query = select(
-            func.coalesce(func.sum(case((d.state == "pending", 1), else_=0)), 0),
-            func.coalesce(func.sum(case((d.state == "delivered", 1), else_=0)), 0),
-            func.coalesce(func.sum(case((d.state == "failed", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((d.state == DeliveryState.PENDING, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((d.state == DeliveryState.DELIVERED, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((d.state == DeliveryState.FAILED, 1), else_=0)), 0),
             func.coalesce(func.sum(case(
-                ((d.state == "failed") & (d.finished_at >= failed_since), 1), else_=0)), 0),
+                ((d.state == DeliveryState.FAILED) & (d.finished_at >= failed_since), 1),
+                else_=0)), 0),
         )
         async with self.db.read() as conn:
             pending, delivered, failed, recent = (await conn.execute(query)).one()

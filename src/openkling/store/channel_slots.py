@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import func, select, text
 
 from openkling.store.database import Database
-from openkling.store.records import UNFINISHED
 from openkling.store.tables import tasks
+from openkling.vocabulary import UNFINISHED
 
 #: Advisory-lock keys of this module: (namespace, crc32 of the channel name).
 _LOCK_NAMESPACE = 0x6F6B  # "ok"

@@ -14,9 +14,6 @@ from openkling.store.database import Database
 from openkling.store.records import TaskRecord
 from openkling.store.tables import callback_deliveries, tasks
 
-UNFINISHED = ("submitted", "processing")
-STATUSES = ("submitted", "processing", "succeed", "failed")
-
 
 @dataclass(frozen=True, slots=True)
 class DeliverySummary:

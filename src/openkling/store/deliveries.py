@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from openkling.store.database import Database
 from openkling.store.records import DeliveryRecord
 from openkling.store.tables import callback_deliveries as cd
+from openkling.vocabulary import DeliveryState
 
 
 class DeliveryStore:
@@ -28,7 +29,7 @@ class DeliveryStore:
         until this attempt has had its chance.
         """
         earlier = aliased(cd)
-        due = (cd.c.state == "pending", cd.c.next_attempt_at <= now)
+        due = (cd.c.state == DeliveryState.PENDING, cd.c.next_attempt_at <= now)
         turns = (
             select(cd.c.id, func.row_number().over(partition_by=cd.c.account_id,
                                                    order_by=cd.c.id).label("turn"))
@@ -37,7 +38,7 @@ class DeliveryStore:
                 ~exists().where(
                     and_(
                         earlier.c.task_id == cd.c.task_id,
-                        earlier.c.state == "pending",
+                        earlier.c.state == DeliveryState.PENDING,
                         earlier.c.id < cd.c.id,
                     )
                 ),
@@ -67,13 +68,14 @@ class DeliveryStore:
         return records
 
     async def delivered(self, delivery_id: int, *, now: int) -> None:
-        await self._set(delivery_id, state="delivered", finished_at=now, last_error=None)
+        await self._set(delivery_id, state=DeliveryState.DELIVERED, finished_at=now,
+                        last_error=None)
 
     async def retry_at(self, delivery_id: int, *, when: int, error: str) -> None:
         await self._set(delivery_id, next_attempt_at=when, last_error=error)
 
     async def give_up(self, delivery_id: int, *, now: int, error: str) -> None:
-        await self._set(delivery_id, state="failed", finished_at=now, last_error=error)
+        await self._set(delivery_id, state=DeliveryState.FAILED, finished_at=now, last_error=error)
 
     async def for_task(self, task_id: str) -> list[DeliveryRecord]:
         async with self.db.read() as conn:

@@ -20,8 +20,9 @@ from sqlalchemy import Boolean, Select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.types import JSON
 
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.tables import tasks
+from openkling.vocabulary import TaskStatus
 
 #: How long a cached row may go without asking SQLite whether another process committed.
 RECHECK_SECONDS = 0.001

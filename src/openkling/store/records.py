@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-
-class TaskStatus(StrEnum):
-    """A task's status, spelled as on the Kling wire."""
-
-    SUBMITTED = "submitted"
-    PROCESSING = "processing"
-    SUCCEED = "succeed"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
-
-
-#: The statuses a task can still leave.
-UNFINISHED: tuple[TaskStatus, ...] = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING)
+from openkling.vocabulary import UNFINISHED as UNFINISHED
+from openkling.vocabulary import TaskStatus as TaskStatus
 
 
 @dataclass(frozen=True, slots=True)

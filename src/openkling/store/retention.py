@@ -17,10 +17,10 @@ from sqlalchemy import delete, select
 
 from openkling.store.database import Database
 from openkling.store.tables import callback_deliveries, relay_events, tasks
+from openkling.vocabulary import FINISHED, ResultKind
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("succeed", "failed")
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -43,10 +43,10 @@ def storage_keys(request: dict[str, Any] | None, result: dict[str, Any] | None) 
     inputs = (request or {}).get("inputs") or {}
     keys = [str(meta["key"]) for meta in inputs.values()
             if isinstance(meta, dict) and meta.get("key")]
-    for kind in ("videos", "images"):
+    for kind in (ResultKind.VIDEOS, ResultKind.IMAGES):
         keys += [str(item["storage_key"]) for item in (result or {}).get(kind) or []
                  if isinstance(item, dict) and item.get("storage_key")]
-    for audio in (result or {}).get("audios") or []:
+    for audio in (result or {}).get(ResultKind.AUDIOS) or []:
         formats = audio.get("formats") if isinstance(audio, dict) else None
         keys += [str(item["storage_key"]) for item in (formats or {}).values()
                  if isinstance(item, dict) and item.get("storage_key")]
@@ -70,7 +70,7 @@ def preview_keys(video_key: str) -> list[str]:
 def result_previews(result: dict[str, Any] | None) -> list[str]:
     """The keys of the previews a task's stored videos may have (made on request, so any of
     them may be missing; see `PREVIEW_SUFFIXES`)."""
-    return [preview for item in (result or {}).get("videos") or []
+    return [preview for item in (result or {}).get(ResultKind.VIDEOS) or []
             if isinstance(item, dict) and item.get("storage_key")
             for preview in preview_keys(str(item["storage_key"]))]
 

@@ -25,7 +25,7 @@ from openkling.store.database import Database
 from openkling.store.fastread import SqliteFastReader
 from openkling.store.pgread import PostgresTaskReader
 from openkling.store.quotas import QuotaStore
-from openkling.store.records import UNFINISHED, TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.tables import (
     accounts,
     callback_deliveries,
@@ -33,10 +33,11 @@ from openkling.store.tables import (
     relay_events,
     tasks,
 )
+from openkling.vocabulary import UNFINISHED, DeliveryState, FamilyKind, TaskStatus
 
 _HEARTBEAT_CHUNK = 500
 #: The family of tasks created before families existed, and the default of every query.
-TEXT2VIDEO = "videos/text2video"
+TEXT2VIDEO = FamilyKind.TEXT2VIDEO
 CANCELLED_MESSAGE = "cancelled by the user"
 
 #: Builds the callback body for a task that just changed status (None: nothing to send for
@@ -608,7 +609,7 @@ class TaskStore:
                 account_id=task.account_id,
                 url=task.callback_url,
                 payload=payload,
-                state="pending",
+                state=DeliveryState.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 created_at=now,

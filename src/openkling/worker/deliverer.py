@@ -32,6 +32,7 @@ from openkling.observability.failures import RepeatingFailure
 from openkling.observability.metrics import CALLBACK_DELIVERIES
 from openkling.store.deliveries import DeliveryStore
 from openkling.store.records import DeliveryRecord
+from openkling.vocabulary import DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class CallbackDeliverer:
         except OutboundRefused as exc:
             refusal = f"callback_url: {exc.reason}"
             await deliveries.give_up(delivery.id, now=now_ms(), error=refusal)
-            CALLBACK_DELIVERIES.labels("failed").inc()
+            CALLBACK_DELIVERIES.labels(DeliveryState.FAILED).inc()
             log.warning("callback for task %s refused: %s", delivery.task_id, refusal)
             return
         body = delivery.payload.encode()
@@ -179,12 +180,12 @@ class CallbackDeliverer:
             error = f"{type(exc).__name__}: {exc}"[:500]
         if error is None:
             await deliveries.delivered(delivery.id, now=now_ms())
-            CALLBACK_DELIVERIES.labels("delivered").inc()
+            CALLBACK_DELIVERIES.labels(DeliveryState.DELIVERED).inc()
             return
         age_s = (now_ms() - delivery.created_at) / 1000
         if age_s >= self.give_up_after:
             await deliveries.give_up(delivery.id, now=now_ms(), error=error)
-            CALLBACK_DELIVERIES.labels("failed").inc()
+            CALLBACK_DELIVERIES.labels(DeliveryState.FAILED).inc()
             log.warning("callback for task %s abandoned after %d attempts: %s",
                         delivery.task_id, delivery.attempts, error)
             return

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from openkling.clock import now_ms
 from openkling.config import Settings
-from openkling.core.backoff import backoff_seconds
+from openkling.core.backoff import backoff_seconds, keep_trying
 from openkling.core.models import spec_from_stored
 from openkling.core.provider import (
     GenerationResult,
@@ -36,10 +36,11 @@ from openkling.core.registry import ModelRegistry
 from openkling.observability import metrics
 from openkling.observability.failures import RepeatingFailure
 from openkling.storage.base import Storage
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.retention import delete_expired
 from openkling.store.tasks import CANCELLED_MESSAGE, TaskStore
 from openkling.store.workers import record_heartbeat
+from openkling.vocabulary import TaskStatus
 from openkling.worker.deliverer import CallbackDeliverer
 from openkling.worker.faults import disk_full_message, is_database_unavailable
 from openkling.worker.loops import Loops
@@ -330,11 +331,11 @@ class Worker:
         except TaskCancelled:
             await self._persist(lambda: self.tasks.fail(record, message=CANCELLED_MESSAGE,
                                                         now=now_ms()))
-            self._observe(running, "failed")
+            self._observe(running, TaskStatus.FAILED)
         except ProviderError as exc:
             message = str(exc) or "generation failed"
             await self._persist(lambda: self.tasks.fail(record, message=message, now=now_ms()))
-            self._observe(running, "failed")
+            self._observe(running, TaskStatus.FAILED)
         except TransientProviderError as exc:
             await self._retry_or_fail(running, exc)
         except asyncio.CancelledError:
@@ -344,7 +345,7 @@ class Worker:
             if full is not None:  # retrying cannot make room: fail once, say why
                 log.error("task %s failed: %s (%s)", record.id, full, exc)
                 await self._persist(lambda: self.tasks.fail(record, message=full, now=now_ms()))
-                self._observe(running, "failed")
+                self._observe(running, TaskStatus.FAILED)
             elif is_database_unavailable(exc):  # not the task's fault: no attempt spent
                 await self._retry_or_fail(running, TransientProviderError(
                     "the database was unavailable", retry_after=1.0, count_attempt=False))
@@ -366,7 +367,7 @@ class Worker:
         stored = result.to_record()
         done = await self._persist(lambda: self.tasks.succeed(
             running.record, result=stored, now=now_ms()))
-        self._observe(running, "succeed")
+        self._observe(running, TaskStatus.SUCCEED)
         if done is None:
             log.warning("task %s: finished after losing its lease; result discarded",
                         running.record.id)
@@ -377,7 +378,7 @@ class Worker:
             await self._persist(lambda: self.tasks.fail(
                 record, message=f"{exc} (gave up after {record.attempts} attempts)",
                 now=now_ms()))
-            self._observe(running, "failed")
+            self._observe(running, TaskStatus.FAILED)
             return
         delay = exc.retry_after
         if delay is None:
@@ -447,23 +448,12 @@ class Worker:
         running.progress = progress
         running.last_write = now
 
-    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T | None:
+    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T:
         """A task's outcome is in hand: write it through a database outage rather than
         lose it and render again. Retries until the statement runs (it is compare-and-set on
         the lease, so a write after the lease moved on changes nothing) or the worker stops."""
-        failures = 0
-        while True:
-            try:
-                result = await write()
-            except Exception as exc:
-                if not is_database_unavailable(exc) or self._stopping:
-                    raise
-                failures += 1
-                self._outcomes.failed(exc)
-                await asyncio.sleep(backoff_seconds(failures, base=0.5, cap=5.0, jitter=0.5))
-                continue
-            self._outcomes.succeeded()
-            return result
+        return await keep_trying(write, down=is_database_unavailable, failure=self._outcomes,
+                                 stopping=lambda: self._stopping)
 
     def _observe(self, running: _Running, outcome: str) -> None:
         record = running.record

@@ -13,13 +13,14 @@ from openkling.store import fastread, migrate
 from openkling.store.accounts import AccountStore
 from openkling.store.database import Database
 from openkling.store.deliveries import DeliveryStore
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.tasks import (
     DuplicateExternalId,
     DuplicateTaskId,
     TaskStore,
     TooManyUnfinished,
 )
+from openkling.vocabulary import TaskStatus
 
 LEASE = 30_000
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from openkling.core.errors import KlingError
@@ -10,6 +13,7 @@ from openkling.core.families import (
     IMAGE2VIDEO,
     IMAGES,
     TEXT2VIDEO,
+    catalogue,
     check_honoured,
     provider_families,
     requested_optional,
@@ -299,3 +303,49 @@ def test_human_fidelity_with_a_subject_reference_asks_for_it() -> None:
     with pytest.raises(KlingError) as info:
         check_honoured(FAMILIES[IMAGES], req, {"image", "image_reference"}, who="m")
     assert info.value.message == "human_fidelity: not supported by m for images/generations"
+
+
+#: kling-api.md, "Request bodies": Kling takes each image up to 10 MB, inline as raw base64.
+ONE_FILE_BASE64 = len(base64.b64encode(bytes(10 * 1024 * 1024)))
+#: The media files a body of each family carries, where the contract's family table counts
+#: them: none (text, or a reference to an earlier result), one image, try-on's person and
+#: cloth, multi-image2video's "up to 4".
+CONTRACT_MEDIA = {"videos/text2video": 0, "videos/video-extend": 0, "audio/text-to-audio": 0,
+                  "images/generations": 1, "images/editing/expand": 1,
+                  "images/kolors-virtual-try-on": 2, "videos/multi-image2video": 4}
+SMALL_LIMIT, LARGE_LIMIT = 1024, 1024 * 1024 * 1024
+
+
+def body_carrying(files: int) -> int:
+    """The size of a create body with `files` media files of Kling's largest size."""
+    return len(json.dumps({"model_name": "kling-v1", "prompt": "a cat",
+                           "image_list": [{"image": "A" * ONE_FILE_BASE64}] * files}))
+
+
+@pytest.mark.parametrize(("path", "files"), sorted(CONTRACT_MEDIA.items()))
+def test_the_body_limit_has_room_for_the_media_the_family_carries_and_little_more(
+        path: str, files: int) -> None:
+    limit = FAMILIES[path].body_limit(SMALL_LIMIT, LARGE_LIMIT)
+    if not files:
+        assert limit == SMALL_LIMIT
+        return
+    assert body_carrying(files) <= limit  # every file fits, with its JSON
+    assert limit - body_carrying(files) <= SMALL_LIMIT + files * 4096  # room for no more
+    assert body_carrying(files + 1) > limit
+
+
+def test_the_operators_image_body_limit_caps_a_media_family_and_never_lowers_the_text_one() -> (
+        None):
+    family = FAMILIES["videos/multi-image2video"]
+    assert family.body_limit(SMALL_LIMIT, 5 * 1024 * 1024) == 5 * 1024 * 1024
+    assert family.body_limit(8 * 1024 * 1024, 5 * 1024 * 1024) == 8 * 1024 * 1024
+    assert FAMILIES[TEXT2VIDEO].body_limit(8 * 1024 * 1024, LARGE_LIMIT) == 8 * 1024 * 1024
+
+
+def test_newer_models_take_3_to_15_seconds_and_the_others_the_catalogues_default() -> None:
+    """kling-api.md: kling-v2-6 and kling-v3 add durations 3..15; None means 5 and 10."""
+    listed = catalogue()
+    for name in ("kling-v2-6", "kling-v3"):
+        assert listed[name] == (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    for name in ("kling-v1", "kling-v1-6", "kling-v2-master", "kolors-virtual-try-on-v1"):
+        assert listed[name] is None

@@ -14,7 +14,8 @@ from openkling.core.openai_webhooks import (
     signature,
     signed_headers,
 )
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
+from openkling.vocabulary import TaskStatus
 
 TASK = TaskRecord(
     id="video_0123456789abcdef", account_id=1, kind="videos/text2video", external_task_id=None,

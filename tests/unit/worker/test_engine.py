@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from openkling.clock import now_ms
-from openkling.store.records import TaskStatus
 from openkling.store.tasks import CANCELLED_MESSAGE
+from openkling.vocabulary import TaskStatus
 from tests.unit.worker.harness import worker_harness
 
 

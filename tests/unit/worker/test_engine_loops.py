@@ -19,8 +19,9 @@ import pytest
 
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import GenerationResult, TaskCancelled, TaskContext
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.tasks import CANCELLED_MESSAGE
+from openkling.vocabulary import TaskStatus
 from openkling.worker import engine
 from tests.unit.worker.harness import Harness
 from tests.unit.worker.test_engine_outcomes import SCRIPTED, one_video, scripted

@@ -33,8 +33,8 @@ from openkling.core.provider import (
     VideoOutput,
 )
 from openkling.store.quotas import QuotaStore
-from openkling.store.records import TaskStatus
 from openkling.store.tasks import CANCELLED_MESSAGE
+from openkling.vocabulary import TaskStatus
 from tests.doubles.scripted_provider import Script, ScriptedProvider
 from tests.unit.worker.harness import Harness, worker_harness
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import GenerationResult, ProviderError, TaskContext
-from openkling.store.records import TaskStatus
+from openkling.vocabulary import TaskStatus
 from tests.unit.worker.test_engine_outcomes import scripted
 
 

@@ -35,9 +35,10 @@ from openkling.core.errors import Code, KlingError
 from openkling.core.families import FAMILIES, IMAGE2VIDEO, TEXT2VIDEO
 from openkling.core.ids import new_task_id
 from openkling.core.service import FRONT_KEY
-from openkling.store.records import TaskRecord, TaskStatus
+from openkling.store.records import TaskRecord
 from openkling.store.retention import preview_key, result_previews, storage_keys
 from openkling.store.webhooks import WebhookStore
+from openkling.vocabulary import ResultKind, TaskStatus
 
 ID_PREFIX = "video_"
 VIDEO_KINDS = (TEXT2VIDEO, IMAGE2VIDEO)
@@ -190,7 +191,7 @@ class OpenAIVideos:
     async def content(self, principal: Principal, video_id: str, variant: str) -> Response:
         """The MP4 (a redirect to its signed download URL), or a preview made from it."""
         task = await self.get(principal, video_id)
-        videos = (task.result or {}).get("videos") or []
+        videos = (task.result or {}).get(ResultKind.VIDEOS) or []
         if task.status != TaskStatus.SUCCEED or not videos:
             raise OpenAIError(400, f"Video '{video_id}' is {_STATUS[task.status]}; its "
                               "content is available once it has completed.",

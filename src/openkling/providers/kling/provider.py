@@ -73,6 +73,7 @@ from openkling.providers.kling.upstream import (
     UpstreamTask,
     UpstreamUnavailable,
 )
+from openkling.vocabulary import ResultKind, TaskStatus
 
 log = logging.getLogger("openkling.providers.kling")
 
@@ -425,7 +426,7 @@ class KlingProvider:
                 if latest is not None:
                     if latest.terminal:
                         return latest
-                    if latest.status == "processing" and reported != (latest.status,
+                    if latest.status == TaskStatus.PROCESSING and reported != (latest.status,
                                                                        latest.progress):
                         reported = (latest.status, latest.progress)
                         if latest.progress is not None and latest.progress > 0:
@@ -454,12 +455,12 @@ class KlingProvider:
 
     async def _result(self, spec: GenerationSpec, ctx: TaskContext,
                       final: UpstreamTask) -> GenerationResult:
-        if final.status == "failed":
+        if final.status == TaskStatus.FAILED:
             raise ProviderError(final.status_msg or "the upstream task failed")
         family = FAMILIES.get(spec.kind, FAMILIES[TEXT2VIDEO])
-        if family.result == "images":
+        if family.result == ResultKind.IMAGES:
             return GenerationResult([], images=await self._images(ctx, final))
-        if family.result == "audios":  # video-to-audio also gives the video with its sound
+        if family.result == ResultKind.AUDIOS:  # video-to-audio also gives the video with its sound
             return GenerationResult(await self._videos(spec, ctx, final) if final.videos
                                     else [], audios=await self._audios(ctx, final))
         if not final.videos:

@@ -22,10 +22,11 @@ from openkling.core.retry_after import parse_retry_after
 from openkling.errors import OpenKlingError
 from openkling.observability.metrics import RELAY_UPSTREAM_REQUESTS
 from openkling.providers.kling.relay_options import ChannelOptions
+from openkling.vocabulary import FINISHED, ResultKind, TaskStatus
 
 log = logging.getLogger("openkling.providers.kling")
 
-TERMINAL = ("succeed", "failed")
+TERMINAL = FINISHED
 _BUSY_CODES = frozenset({Code.RATE_LIMITED, Code.CONCURRENCY_LIMITED})
 #: Codes about the account or its credentials, not the request: another channel may serve.
 _CHANNEL_CODES = frozenset({
@@ -115,15 +116,15 @@ class UpstreamTask:
         progress = data.get("progress")
         return cls(
             task_id=str(data["task_id"]),
-            status=str(data.get("task_status") or "submitted"),
+            status=str(data.get("task_status") or TaskStatus.SUBMITTED),
             status_msg=str(data.get("task_status_msg") or ""),
             created_at=_int(data.get("created_at")),
             updated_at=_int(data.get("updated_at")),
             external_task_id=info.get("external_task_id") if isinstance(info, dict) else None,
             progress=float(progress) if isinstance(progress, int | float) else None,
-            videos=_objects(result.get("videos")),
-            images=_objects(result.get("images")),
-            audios=_objects(result.get("audios")),
+            videos=_objects(result.get(ResultKind.VIDEOS)),
+            images=_objects(result.get(ResultKind.IMAGES)),
+            audios=_objects(result.get(ResultKind.AUDIOS)),
         )
 
 
