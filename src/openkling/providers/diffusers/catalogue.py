@@ -234,9 +234,11 @@ def find(name: str) -> CatalogueModel | None:
 
 
 def makes_audio(model: str) -> bool:
-    """Whether `model` renders a soundtrack with its video (what `sound: "on"` needs)."""
+    """Whether `model` renders a soundtrack with its video (what `sound: "on"` needs; a
+    sound-only model such as Stable Audio makes no video)."""
     entry = BY_NAME.get(model)
-    return entry is not None and entry.audio
+    return entry is not None and entry.audio and bool(
+        {TEXT2VIDEO, IMAGE2VIDEO} & set(entry.pipelines))
 
 
 def offload_for(model: str, gpu_bytes: int | None) -> str:
