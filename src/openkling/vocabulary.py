@@ -46,6 +46,7 @@ class FamilyKind(StrEnum):
     TEXT2VIDEO = "videos/text2video"
     IMAGE2VIDEO = "videos/image2video"
     IMAGES = "images/generations"
+    TEXT_TO_AUDIO = "audio/text-to-audio"
 
 
 class ResultKind(StrEnum):

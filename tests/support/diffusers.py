@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -129,3 +130,11 @@ def probe(path: Path) -> dict[str, Any]:
             "fps": float(rate),
             "duration": float(length * time_base),
         }
+
+
+def decoded_audio(data: bytes) -> tuple[str, int, int, int]:
+    """What PyAV decodes of a sound file: codec, sample rate, channels, samples."""
+    with av.open(io.BytesIO(data)) as container:
+        [stream] = container.streams.audio
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return stream.codec_context.name, stream.sample_rate, stream.channels, samples

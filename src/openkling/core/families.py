@@ -33,6 +33,7 @@ from openkling.vocabulary import FamilyKind, ResultKind
 TEXT2VIDEO = FamilyKind.TEXT2VIDEO
 IMAGE2VIDEO = FamilyKind.IMAGE2VIDEO
 IMAGES = FamilyKind.IMAGES
+TEXT_TO_AUDIO = FamilyKind.TEXT_TO_AUDIO
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -241,7 +242,9 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     _relay_only("images/multi-image2image", media=6,  # 4 subjects, a scene and a style
                 models=("kling-v2", "kling-v2-1", "kling-v1-5")),
     _relay_only("images/editing/expand", media=1),
-    _relay_only("audio/text-to-audio", media=0),
+    # Relayed verbatim; the local provider renders it too (Stable Audio Open), checking
+    # Kling's two fields itself (providers/diffusers/families.py).
+    _relay_only(TEXT_TO_AUDIO, media=0),
     _relay_only("audio/video-to-audio", media=1),  # the video, when sent inline
 )}
 

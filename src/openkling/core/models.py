@@ -247,6 +247,15 @@ def normalized_request(req: Text2VideoRequest, model_name: str) -> dict[str, Any
     }
 
 
+def _whole_seconds(value: Any) -> int:
+    """A stored duration as whole seconds (5 when absent); an audio family keeps its
+    duration as sent ("3.5", 3.5, or not a number: its provider checks it), never a 500."""
+    try:
+        return int(float(value or 5))
+    except (TypeError, ValueError, OverflowError):
+        return 5
+
+
 def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, Any], *,
                      kind: str = FamilyKind.TEXT2VIDEO) -> GenerationSpec:
     """The spec of a stored request of any family (fields a family lacks get Kling's
@@ -261,7 +270,7 @@ def spec_from_stored(task_id: str, stored: dict[str, Any], options: dict[str, An
         cfg_scale=float(stored.get("cfg_scale", 0.5)),
         mode=stored.get("mode") or "std",
         aspect_ratio=stored.get("aspect_ratio") or "16:9",
-        duration=int(stored.get("duration") or 5),
+        duration=_whole_seconds(stored.get("duration")),
         camera_control=stored.get("camera_control"),
         kind=FamilyKind.TEXT2VIDEO if kind == "text2video" else kind,
         options=dict(options),

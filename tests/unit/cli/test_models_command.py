@@ -28,6 +28,9 @@ def test_json_lists_each_model_with_the_kling_names_it_serves() -> None:
     assert "kling-v1" in tiny["kling_models"]["videos/text2video"]
     assert rows["tiny-random-sdxl"]["served"] is True
     assert rows["Wan-AI/Wan2.1-T2V-1.3B-Diffusers"]["served"] is False
+    sound = rows["tiny-random-stable-audio"]
+    assert sound["served"] is True and sound["families"] == ["audio/text-to-audio"]
+    assert sound["kling_models"] == {"audio/text-to-audio": ["kling-v1"]}
 
 
 def test_a_configured_route_shows_on_its_model(tmp_path: Path,

@@ -144,7 +144,22 @@ async def test_the_relay_takes_klings_model_names_on_each_family(
 
 
 RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
-                                     "images/generations"})
+                                     "images/generations", "audio/text-to-audio"})
+
+
+async def test_the_local_provider_takes_text_to_audio(
+        local: tuple[ApiParts, Principal]) -> None:
+    task = await _create(local, "audio/text-to-audio", {"prompt": "rain", "duration": "3.5"})
+    assert (task.kind, task.provider) == ("audio/text-to-audio", "diffusers")
+    assert task.request["duration"] == "3.5"
+
+
+@pytest.mark.parametrize("duration", ["3.5", 3.5, "three"])
+async def test_the_relay_forwards_a_sound_duration_as_sent(
+        relay: tuple[ApiParts, Principal], duration: object) -> None:
+    """Not a whole number of seconds, or not a number at all: Kling checks it, never a 500."""
+    task = await _create(relay, "audio/text-to-audio", {"prompt": "rain", "duration": duration})
+    assert task.request["duration"] == duration
 
 
 @pytest.mark.parametrize("path", RELAY_ONLY)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
 
 GIB = 1024**3
 
@@ -96,6 +96,8 @@ _SDXL_BASE = {"unet": 2_567_463_684, "text_encoder": 123_060_480,
               "text_encoder_2": 694_659_840, "vae": 83_653_863}
 _WAN22_A14B = {"transformer": 14_288_491_584, "transformer_2": 14_288_491_584,
                "text_encoder": 5_680_910_336, "vae": 126_892_531}
+_STABLE_AUDIO_OPEN = {"transformer": 1_056_939_136, "text_encoder": 109_628_544,
+                      "projection_model": 396_544, "vae": 156_112_514}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -119,11 +121,22 @@ _SDXL = CatalogueModel(
     "AutoPipelineForImage2Image)",
 )
 
+_STABLE_AUDIO = CatalogueModel(
+    name="stabilityai/stable-audio-open-1.0",
+    pipelines={TEXT_TO_AUDIO: "StableAudioPipeline"},
+    sizes=("44.1 kHz stereo, up to 47 s; Kling asks 3.0..10.0 s",), fps=None, frame_step=None,
+    durations=(), audio=True, parameters=_STABLE_AUDIO_OPEN,
+    test_model="tiny-random-stable-audio",
+    note="the default text-to-audio model (sound effects and music from a prompt; WAV and "
+    "MP3 results; gated on the hub: accept its licence first)",
+)
+
 #: Every model the local provider serves, real weights first, then the built-in random ones.
 CATALOGUE: tuple[CatalogueModel, ...] = (
     _WAN21,
     _TI2V,
     _SDXL,
+    _STABLE_AUDIO,
     CatalogueModel(
         name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
@@ -170,7 +183,7 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
         test_model="tiny-random-wan", built_in=True,
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
-        "tiny-random-wan-i2v and tiny-random-sdxl",
+        "tiny-random-wan-i2v, tiny-random-sdxl and tiny-random-stable-audio",
     ),
     CatalogueModel(
         name="tiny-random-wan-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
@@ -199,6 +212,13 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "true_cfg_scale); name it as images.model",
     ),
     CatalogueModel(
+        name="tiny-random-stable-audio", pipelines={TEXT_TO_AUDIO: "StableAudioPipeline"},
+        sizes=("16 kHz stereo, up to 10.24 s",), fps=None, frame_step=None, durations=(),
+        audio=True, parameters={}, test_model="tiny-random-stable-audio", built_in=True,
+        note="tiny random Stable Audio Open (text to audio) for tests and demos; the audio "
+        "model with every tiny text-to-video model",
+    ),
+    CatalogueModel(
         name="tiny-random-sdxl", pipelines={IMAGES: "StableDiffusionXLPipeline"},
         sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
         durations=(), audio=False, parameters={}, test_model="tiny-random-sdxl",
@@ -214,9 +234,11 @@ def find(name: str) -> CatalogueModel | None:
 
 
 def makes_audio(model: str) -> bool:
-    """Whether `model` renders a soundtrack with its video (what `sound: "on"` needs)."""
+    """Whether `model` renders a soundtrack with its video (what `sound: "on"` needs; a
+    sound-only model such as Stable Audio makes no video)."""
     entry = BY_NAME.get(model)
-    return entry is not None and entry.audio
+    return entry is not None and entry.audio and bool(
+        {TEXT2VIDEO, IMAGE2VIDEO} & set(entry.pipelines))
 
 
 def offload_for(model: str, gpu_bytes: int | None) -> str:
@@ -239,14 +261,19 @@ def offload_for(model: str, gpu_bytes: int | None) -> str:
 
 def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """Family -> (model, pipeline option) that provider options load for it."""
-    from openkling.providers.diffusers.families import image2video_options, image_options
+    from openkling.providers.diffusers.families import (
+        audio_options,
+        image2video_options,
+        image_options,
+    )
     from openkling.providers.diffusers.model_options import parse_options
 
     parsed = parse_options(options)
     i2v = image2video_options(parsed.image2video, parsed.is_tiny, parsed.model)
     images = image_options(parsed.images, parsed.is_tiny)
+    audio = audio_options(parsed.audio, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
-            IMAGES: (images.model, images.pipeline)}
+            IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

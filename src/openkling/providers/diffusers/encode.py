@@ -1,9 +1,12 @@
 """Frames (and, from a model that makes sound, a waveform) -> H.264 MP4 (yuv420p) with an
-AAC track, written with PyAV. Runs in the model process."""
+AAC track, written with PyAV; a sound alone (audio/text-to-audio) -> WAV (16-bit PCM, the
+`wave` module) and MP3 (LAME, through PyAV), the two formats of Kling's audio result. Runs in
+the model process."""
 
 from __future__ import annotations
 
 import os
+import wave
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -110,3 +113,68 @@ def write_mp4(frames: Any, path: Path, fps: int, crf: int = 18, *, audio: Any = 
     return EncodedVideo(path=path, frames=count, fps=fps, width=width, height=height,
                         audio_samples=0 if waveform is None else int(waveform.shape[1]),
                         sample_rate=sample_rate if waveform is not None else 0)
+
+
+@dataclass(frozen=True)
+class EncodedAudio:
+    path: Path
+    samples: int
+    sample_rate: int
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.sample_rate
+
+
+def _written(path: Path, write: Any) -> None:
+    """Run `write(partial_path)` and rename, so a crash never leaves a truncated file."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def write_wav(audio: Any, path: Path, sample_rate: int) -> EncodedAudio:
+    """A waveform ((channels, samples) floats in [-1, 1]) as 16-bit PCM WAV."""
+    waveform = to_planar_float(audio)
+    pcm = np.rint(waveform.T * 32767.0).astype("<i2")  # interleaved, little-endian
+
+    def write(target: Path) -> None:
+        with wave.open(str(target), "wb") as out:
+            out.setnchannels(waveform.shape[0])
+            out.setsampwidth(2)
+            out.setframerate(sample_rate)
+            out.writeframes(pcm.tobytes())
+
+    _written(path, write)
+    return EncodedAudio(path, int(waveform.shape[1]), sample_rate, int(waveform.shape[0]))
+
+
+def write_mp3(audio: Any, path: Path, sample_rate: int, bitrate: int = 192_000) -> EncodedAudio:
+    """A waveform as MP3 (LAME). LAME takes 8..48 kHz; `samples` is the waveform's length
+    (the decoder trims LAME's padding by the gapless header it writes)."""
+    waveform = to_planar_float(audio)
+    layout = "stereo" if waveform.shape[0] == 2 else "mono"
+
+    def write(target: Path) -> None:
+        with av.open(str(target), mode="w", format="mp3") as container:
+            stream = container.add_stream("libmp3lame", rate=sample_rate, layout=layout)
+            stream.bit_rate = bitrate
+            frame_size = 1152  # an MP3 frame
+            for start in range(0, waveform.shape[1], frame_size):
+                chunk = np.ascontiguousarray(waveform[:, start:start + frame_size])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+                frame.sample_rate = sample_rate
+                frame.pts = start
+                frame.time_base = Fraction(1, sample_rate)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+
+    _written(path, write)
+    return EncodedAudio(path, int(waveform.shape[1]), sample_rate, int(waveform.shape[0]))

@@ -7,6 +7,11 @@
 - `images/generations`: Stable Diffusion XL base 1.0 by default. Every Kling aspect ratio at
   about 1 MP (`1k`) or 4 MP (`2k`); `n` images in one batch; a reference `image` turns the call
   into image-to-image with strength `1 - image_fidelity`.
+- `audio/text-to-audio`: Stable Audio Open 1.0 (`StableAudioPipeline`) by default. Kling's two
+  fields: `prompt` (required, <= 200 characters) is the text the sound follows; `duration`
+  (3.0..10.0 s, at most one decimal, a number or a numeric string) is the length of the
+  sound (`audio_end_in_s`). Nothing else is taken: any other field is refused (400 / 1201
+  naming it). The result is one sound, as WAV (16-bit PCM) and MP3, both of `duration`.
 
 Each family runs in its own model process, loaded with the provider's device settings and
 its own `model`/`pipeline`. Pure functions only: no torch here.
@@ -27,6 +32,8 @@ DEFAULT_I2V_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 DEFAULT_IMAGE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 TINY_I2V_MODEL = "tiny-random-wan-i2v"
 TINY_IMAGE_MODEL = "tiny-random-sdxl"
+DEFAULT_AUDIO_MODEL = "stabilityai/stable-audio-open-1.0"
+TINY_AUDIO_MODEL = "tiny-random-stable-audio"
 
 #: Kling's image aspect ratios (images/generations), width:height.
 IMAGE_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -78,6 +85,23 @@ class ImageOptions(BaseModel):
     negative_prompt: str = ""
 
 
+class AudioOptions(BaseModel):
+    """The text-to-audio model (`provider_options.diffusers.audio`)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(DEFAULT_AUDIO_MODEL, description="diffusers text-to-audio pipeline id, "
+                       f"folder or '{TINY_AUDIO_MODEL}'.")
+    pipeline: str = "auto"
+    steps: int = Field(100, ge=1, le=1000, description="Denoising steps (StableAudioPipeline's "
+                       "default; its model card uses 200).")
+    guidance: float = Field(7.0, ge=0, description="Classifier-free guidance scale.")
+    negative_prompt: str = Field("Low quality.", description="The model card's.")
+    max_seconds: float = Field(47.0, gt=0, description="The longest sound the model makes "
+                               "(Stable Audio Open 1.0: 1024 latents x 2048 samples at 44.1 kHz "
+                               "= 47.55 s); a longer duration is refused.")
+
+
 #: What the tiny model uses, so `--model tiny-random-wan` serves every family on a CPU.
 TINY_I2V_DEFAULTS: dict[str, Any] = {
     "model": TINY_I2V_MODEL, "width": 80, "height": 48, "size_multiple": 16, "fps": 16,
@@ -99,6 +123,11 @@ TINY_IMAGE_DEFAULTS: dict[str, Any] = {
 }
 
 
+TINY_AUDIO_DEFAULTS: dict[str, Any] = {
+    "model": TINY_AUDIO_MODEL, "steps": 2, "max_seconds": 10.24,
+}
+
+
 def image2video_options(raw: dict[str, Any], tiny: bool,
                         text_model: str = "") -> Image2VideoOptions:
     """The image-to-video options; with a tiny text-to-video model, its tiny twin's."""
@@ -110,6 +139,10 @@ def image2video_options(raw: dict[str, Any], tiny: bool,
 
 def image_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> ImageOptions:
     return ImageOptions.model_validate({**(TINY_IMAGE_DEFAULTS if tiny else {}), **raw})
+
+
+def audio_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> AudioOptions:
+    return AudioOptions.model_validate({**(TINY_AUDIO_DEFAULTS if tiny else {}), **raw})
 
 
 def _round(value: float, multiple: int) -> int:
@@ -210,3 +243,69 @@ def images_call(
         image_path=image_path,
         strength=strength,
     )
+
+
+#: Kling's text-to-audio limits (kling-api.md; Kling's reference: prompt <= 200 characters,
+#: duration 3.0..10.0 s with at most one decimal).
+AUDIO_PROMPT_MAX = 200
+AUDIO_SECONDS = (3.0, 10.0)
+#: The stored fields a text-to-audio request may carry: Kling's and the server's own.
+AUDIO_FIELDS = frozenset({"prompt", "duration", "model_name", "routed_model"})
+
+
+@dataclass(frozen=True)
+class AudioCall:
+    """One sound of `seconds` from a text prompt (plain data: it crosses to the model
+    process)."""
+
+    prompt: str
+    negative_prompt: str
+    seconds: float
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int
+    kind: str = "audio"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def audio_seconds(value: Any) -> float:
+    """Kling's `duration` of a sound: a number or numeric string, 3.0..10.0, one decimal."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise KlingError.invalid("duration", "must be a number of seconds, 3.0 to 10.0")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise KlingError.invalid("duration", "must be a number of seconds, 3.0 to 10.0") \
+            from None
+    low, high = AUDIO_SECONDS
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise KlingError.invalid("duration", f"must be {low} to {high} seconds")
+    if abs(seconds * 10 - round(seconds * 10)) > 1e-6:
+        raise KlingError.invalid("duration", "takes at most one decimal (e.g. 3.5)")
+    return round(seconds, 1)
+
+
+def text_to_audio_call(request: dict[str, Any], *, seed: int,
+                       options: AudioOptions) -> AudioCall:
+    """The whole text-to-audio mapping: the stored request -> one pipeline call; refuses
+    (400 / 1201) what Kling refuses and any field the model cannot honour."""
+    for name in sorted(request):
+        if name not in AUDIO_FIELDS and request[name] not in (None, "", [], {}):
+            raise KlingError.invalid(name, "not supported by the local diffusers provider for "
+                                     "audio/text-to-audio (it takes prompt and duration)")
+    prompt = request.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise KlingError.invalid("prompt", "is required: the sound to make")
+    if len(prompt) > AUDIO_PROMPT_MAX:
+        raise KlingError.invalid("prompt", f"must be at most {AUDIO_PROMPT_MAX} characters")
+    if request.get("duration") is None:
+        raise KlingError.invalid("duration", "is required: seconds of sound, 3.0 to 10.0")
+    seconds = audio_seconds(request["duration"])
+    if seconds > options.max_seconds:
+        raise KlingError.invalid("duration", f"the local model {options.model} makes at most "
+                                 f"{options.max_seconds} s")
+    return AudioCall(prompt=prompt, negative_prompt=options.negative_prompt, seconds=seconds,
+                     num_inference_steps=options.steps, guidance_scale=options.guidance,
+                     seed=seed)

@@ -184,6 +184,10 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the text-to-image model (images/"
         "generations); default SDXL base 1.0, the tiny one with the tiny model.",
     )
+    audio: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the text-to-audio model (audio/"
+        "text-to-audio); default Stable Audio Open 1.0, the tiny one with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -200,9 +204,14 @@ class DiffusersOptions(BaseModel):
 
     @model_validator(mode="after")
     def _family_options_valid(self) -> DiffusersOptions:
-        from openkling.providers.diffusers.families import image2video_options, image_options
+        from openkling.providers.diffusers.families import (
+            audio_options,
+            image2video_options,
+            image_options,
+        )
 
-        for name, parse in (("image2video", image2video_options), ("images", image_options)):
+        for name, parse in (("image2video", image2video_options), ("images", image_options),
+                            ("audio", audio_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from openkling.errors import OpenKlingError
-from openkling.providers.diffusers.encode import write_mp4
+from openkling.providers.diffusers.encode import write_mp3, write_mp4, write_wav
 from openkling.providers.diffusers.model_options import TINY_MODEL
 
 # Typed as Any: diffusers carries few annotations.
@@ -203,6 +203,8 @@ class PipelineRunner:
             raise GenerationCancelled
         if call.get("kind") == "images":
             return self._generate_images(call, out_path, progress, cancelled)
+        if call.get("kind") == "audio":
+            return self._generate_audio(call, out_path, progress, cancelled)
         total = int(call["num_inference_steps"])
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
@@ -257,8 +259,10 @@ class PipelineRunner:
         }
 
     def _sample_rate(self) -> int:
-        """The soundtrack's rate: the vocoder's output rate (LTX-2), else the audio VAE's."""
-        for name, key in (("vocoder", "output_sampling_rate"), ("audio_vae", "sample_rate")):
+        """The sound's rate: the vocoder's output rate (LTX-2), else the audio VAE's (Stable
+        Audio's is its `vae`)."""
+        for name, key in (("vocoder", "output_sampling_rate"), ("audio_vae", "sample_rate"),
+                          ("vae", "sampling_rate")):
             config = getattr(getattr(self.pipe, name, None), "config", None)
             rate = getattr(config, key, None) if config is not None else None
             if rate:
@@ -323,6 +327,42 @@ class PipelineRunner:
             os.replace(partial, target)
             paths.append(str(target))
         return {"images": paths, "width": size[0], "height": size[1]}
+
+    def _generate_audio(
+        self,
+        call: dict[str, Any],
+        out_path: Path,
+        progress: Callable[[int, int], None],
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Any]:
+        """One sound of `seconds`, written as `<out_path stem>.wav` and `.mp3` next to
+        `out_path` (Kling's audio result gives both)."""
+        total = int(call["num_inference_steps"])
+
+        def on_step(step: int, timestep: Any, latents: Any) -> None:
+            # StableAudioPipeline still takes the older `callback(step, t, latents)`.
+            progress(min(step + 1, total), total)
+            if cancelled():
+                raise GenerationCancelled
+
+        try:
+            with torch.inference_mode():
+                output = self.pipe(
+                    prompt=call["prompt"], negative_prompt=call["negative_prompt"] or None,
+                    audio_end_in_s=float(call["seconds"]), num_inference_steps=total,
+                    guidance_scale=float(call["guidance_scale"]),
+                    generator=torch.Generator(device="cpu").manual_seed(int(call["seed"])),
+                    callback=on_step, callback_steps=1, output_type="np",
+                )
+        except BaseException:
+            self.pipe.maybe_free_model_hooks()
+            raise
+        rate = self._sample_rate()
+        waveform = output.audios[0]
+        wav = write_wav(waveform, out_path.with_name(f"{out_path.stem}.wav"), rate)
+        mp3 = write_mp3(waveform, out_path.with_name(f"{out_path.stem}.mp3"), rate)
+        return {"wav": str(wav.path), "mp3": str(mp3.path), "samples": wav.samples,
+                "sample_rate": rate, "channels": wav.channels}
 
     @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:

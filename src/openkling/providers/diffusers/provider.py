@@ -1,6 +1,7 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
-by default), image2video (Wan 2.2 TI2V 5B) and images/generations (SDXL), one model process
-per family, started when the family is first asked for.
+by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL) and audio/text-to-audio
+(Stable Audio Open 1.0), one model process per family, started when the family is first
+asked for.
 
 Construction is cheap and imports neither torch nor diffusers: the API process builds the
 provider only to call `check` at create time. The worker calls `start`, which spawns the
@@ -19,9 +20,10 @@ from typing import Any
 
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
-from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
+    AudioOutput,
     GenerationResult,
     ImageOutput,
     ProviderError,
@@ -32,12 +34,15 @@ from openkling.core.provider import (
 )
 from openkling.providers.diffusers.catalogue import listing, makes_audio
 from openkling.providers.diffusers.families import (
+    AudioOptions,
     Image2VideoOptions,
     ImageOptions,
+    audio_options,
     image2video_call,
     image2video_options,
     image_options,
     images_call,
+    text_to_audio_call,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.messages import ProcessState
@@ -86,6 +91,7 @@ class DiffusersProvider:
         self.i2v: Image2VideoOptions = image2video_options(
             self.options.image2video, self.options.is_tiny, self.options.model)
         self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
+        self.audio: AudioOptions = audio_options(self.options.audio, self.options.is_tiny)
         #: The other families' model processes, started on their first task.
         self._family_processes: dict[tuple[str, str], ModelProcess] = {}
         self._process_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -96,6 +102,9 @@ class DiffusersProvider:
             IMAGE2VIDEO: frozenset({"image_tail"} if self.i2v.image_tail else set())
             | ({"sound"} if makes_audio(self.i2v.model) else set()),
             IMAGES: frozenset({"image"}),
+            # Kling's text-to-audio has no optional fields: prompt and duration are checked
+            # by `check` (families.text_to_audio_call).
+            TEXT_TO_AUDIO: frozenset(),
         }
         self.devices = self.options.device_list
         self.concurrency = len(self.devices)
@@ -153,6 +162,9 @@ class DiffusersProvider:
         if spec.kind == IMAGES:
             self._images_call(spec, "check")
             return
+        if spec.kind == TEXT_TO_AUDIO:
+            self._audio_call(spec)
+            return
         if spec.kind != TEXT2VIDEO:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
         if spec.camera_control:
@@ -192,11 +204,14 @@ class DiffusersProvider:
             await process.close()
 
     def _family_options(self, spec: GenerationSpec) -> tuple[DiffusersOptions, Any]:
-        """The route's provider options and its family's (image2video or images) options."""
+        """The route's provider options and its family's (image2video, images or audio)
+        options."""
         options = self._options_for(spec)
         if spec.kind == IMAGE2VIDEO:
             return options, image2video_options(options.image2video, options.is_tiny,
                                                 options.model)
+        if spec.kind == TEXT_TO_AUDIO:
+            return options, audio_options(options.audio, options.is_tiny)
         return options, image_options(options.images, options.is_tiny)
 
     def _image2video_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
@@ -234,6 +249,17 @@ class DiffusersProvider:
             options=images,
         ).to_dict()
 
+    def _audio_call(self, spec: GenerationSpec) -> dict[str, Any]:
+        try:
+            audio = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        return text_to_audio_call(
+            spec.request,
+            seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
+            options=audio,
+        ).to_dict()
+
     def _family_process(self, spec: GenerationSpec) -> ModelProcess:
         options, family = self._family_options(spec)
         return self._process_for(spec.kind, {**options.load_config(), "model": family.model,
@@ -265,8 +291,8 @@ class DiffusersProvider:
                 raise
 
     async def _run_family(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
-        """image2video or images: fetch the stored inputs, run the family's model process,
-        store the MP4 or the PNGs."""
+        """image2video, images or text-to-audio: fetch the stored inputs, run the family's
+        model process, store the MP4, the PNGs or the WAV and MP3."""
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         for field, stored in spec.inputs.items():
             data = await ctx.storage.read_bytes(str(stored["key"]))
@@ -274,6 +300,7 @@ class DiffusersProvider:
             (ctx.work_dir / f"{field}.{suffix}").write_bytes(data)
         work = str(ctx.work_dir)
         call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
+                else self._audio_call(spec) if spec.kind == TEXT_TO_AUDIO
                 else self._images_call(spec, work))
         process = self._family_process(spec)
         await process.start()
@@ -297,6 +324,8 @@ class DiffusersProvider:
             duration = int(result["frames"]) / int(result["fps"])
             return GenerationResult([VideoOutput(id=result_id, duration=duration,
                                                  storage_key=key)])
+        if spec.kind == TEXT_TO_AUDIO:
+            return await self._store_audio(spec, ctx, result_id, result)
         images = []
         for index, path in enumerate(result["images"]):
             key = f"images/{spec.task_id}/{result_id}-{index}.png"
@@ -304,9 +333,22 @@ class DiffusersProvider:
             images.append(ImageOutput(index=index, storage_key=key))
         return GenerationResult([], images=images)
 
+    @staticmethod
+    async def _store_audio(spec: GenerationSpec, ctx: TaskContext, result_id: str,
+                           result: dict[str, Any]) -> GenerationResult:
+        """The sound in Kling's two formats, each stored under `audios/<task>/`."""
+        seconds = int(result["samples"]) / int(result["sample_rate"])
+        keys = {}
+        for fmt, content_type in (("wav", "audio/wav"), ("mp3", "audio/mpeg")):
+            key = f"audios/{spec.task_id}/{result_id}.{fmt}"
+            await ctx.storage.put_file(key, Path(result[fmt]), content_type)
+            keys[fmt] = key
+        return GenerationResult([], audios=[AudioOutput(
+            id=result_id, durations={fmt: seconds for fmt in keys}, storage_keys=keys)])
+
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
-        if spec.kind in (IMAGE2VIDEO, IMAGES):
+        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         options = self._options_for(spec)

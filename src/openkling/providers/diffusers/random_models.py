@@ -314,9 +314,56 @@ def build_random_sdxl(arch: SdxlArchitecture, device: torch.device | str = "cpu"
     )
 
 
+#: stabilityai/stable-audio-open-1.0 as its published configs give it: the DiT, T5-base's
+#: encoder, the seconds/text projection and the Oobleck VAE (44.1 kHz stereo, 2048x).
+STABLE_AUDIO_OPEN_1_0: dict[str, dict[str, Any]] = {
+    "transformer": {"sample_size": 1024, "in_channels": 64, "num_layers": 24,
+                    "attention_head_dim": 64, "num_attention_heads": 24,
+                    "num_key_value_attention_heads": 12, "out_channels": 64,
+                    "cross_attention_dim": 768, "time_proj_dim": 256,
+                    "global_states_input_dim": 1536, "cross_attention_input_dim": 768},
+    "text_encoder": {"vocab_size": 32128, "d_model": 768, "d_kv": 64, "d_ff": 3072,
+                     "num_layers": 12, "num_heads": 12, "relative_attention_num_buckets": 32,
+                     "feed_forward_proj": "relu"},
+    "projection_model": {"text_encoder_dim": 768, "conditioning_dim": 768, "min_value": 0,
+                         "max_value": 512},
+    "vae": {"encoder_hidden_size": 128, "downsampling_ratios": [2, 4, 4, 8, 8],
+            "decoder_channels": 128, "decoder_input_channels": 64, "audio_channels": 2,
+            "channel_multiples": [1, 2, 4, 8, 16], "sampling_rate": 44100},
+}
+
+
+def build_random_stable_audio(device: torch.device | str = "cpu",
+                              dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
+    """Stable Audio Open 1.0's architecture with random weights (a 'meta' build counts the
+    catalogue's parameters)."""
+    stable_audio: Any = importlib.import_module("diffusers.pipelines.stable_audio")
+    arch = STABLE_AUDIO_OPEN_1_0
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            parts = {
+                "transformer": diffusers.StableAudioDiTModel(**arch["transformer"]),
+                "text_encoder": transformers.T5EncoderModel(
+                    transformers.T5Config(**arch["text_encoder"])),
+                "projection_model": stable_audio.StableAudioProjectionModel(
+                    **arch["projection_model"]),
+                "vae": diffusers.AutoencoderOobleck(**arch["vae"]),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    scheduler = diffusers.EDMDPMSolverMultistepScheduler(
+        solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
+        sigma_schedule="exponential")
+    return diffusers.StableAudioPipeline(tokenizer=build_tokenizer(), scheduler=scheduler,
+                                         **parts)
+
+
 def parameter_counts(pipe: Any) -> dict[str, int]:
     """Parameters per component (works on a 'meta' build)."""
     names = [name for name in ("transformer", "transformer_2", "unet", "text_encoder",
-                               "text_encoder_2", "vae")
+                               "text_encoder_2", "projection_model", "vae")
              if getattr(pipe, name, None) is not None]
     return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}

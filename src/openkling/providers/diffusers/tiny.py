@@ -2,7 +2,8 @@
 
 `tiny-random-wan` is Wan 2.1 text-to-video; `tiny-random-wan-i2v` the same parts in Wan 2.2
 TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-sdxl` a Stable
-Diffusion XL text-to-image pipeline. Each mirrors the class of the real default model of its
+Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to
+sound). Each mirrors the class of the real default model of its
 family, so `--model tiny-random-wan` exercises every local family.
 
 It exists so that the whole local path (save_pretrained -> from_pretrained -> denoise ->
@@ -318,6 +319,52 @@ def build_ltx2_pipeline(seed: int = 0, image_to_video: bool = False) -> Any:
                connectors=connectors, transformer=transformer, vocoder=vocoder)
 
 
+#: The tiny Stable Audio's sound: 16 kHz stereo (MP3 takes 8..48 kHz; the real model makes
+#: 44.1 kHz), 80 latent steps of 2048 samples (the real VAE's hop): 10.24 s at most, enough
+#: for Kling's text-to-audio durations (3.0..10.0 s).
+STABLE_AUDIO_SAMPLE_RATE = 16000
+STABLE_AUDIO_LATENT_STEPS = 80
+
+
+def build_stable_audio_pipeline(seed: int = 0) -> Any:
+    """A tiny Stable Audio Open (text to sound): a T5 encoder with the byte-level tokenizer,
+    the projection model that embeds the text and the start/end seconds, a 2-layer Stable
+    Audio DiT and an Oobleck VAE with the real one's downsampling (2 x 4 x 4 x 8 x 8 = 2048)
+    and tiny channels."""
+    stable_audio: Any = importlib.import_module("diffusers.pipelines.stable_audio")
+
+    tokenizer = build_tokenizer()
+    tokenizer.model_max_length = 64  # the real T5 tokenizer's is 128
+    torch.manual_seed(seed)
+    text_encoder = transformers.T5EncoderModel(transformers.T5Config(
+        vocab_size=len(tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=64, num_layers=2,
+        num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=32,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    ))
+    # Seconds are embedded on the real model's scale (0..512).
+    projection = stable_audio.StableAudioProjectionModel(
+        text_encoder_dim=TEXT_DIM, conditioning_dim=16, min_value=0, max_value=512)
+    transformer = diffusers.StableAudioDiTModel(
+        sample_size=STABLE_AUDIO_LATENT_STEPS, in_channels=4, num_layers=2,
+        attention_head_dim=8, num_attention_heads=2, num_key_value_attention_heads=1,
+        out_channels=4, cross_attention_dim=16, time_proj_dim=16, global_states_input_dim=32,
+        cross_attention_input_dim=16,
+    )
+    vae = diffusers.AutoencoderOobleck(
+        encoder_hidden_size=4, downsampling_ratios=[2, 4, 4, 8, 8], decoder_channels=4,
+        decoder_input_channels=4, audio_channels=2, channel_multiples=[1, 2, 2, 2, 2],
+        sampling_rate=STABLE_AUDIO_SAMPLE_RATE,
+    )
+    # The scheduler Stable Audio Open 1.0 ships with.
+    scheduler = diffusers.EDMDPMSolverMultistepScheduler(
+        solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
+        sigma_schedule="exponential",
+    )
+    return diffusers.StableAudioPipeline(vae=vae, text_encoder=text_encoder,
+                                         projection_model=projection, tokenizer=tokenizer,
+                                         transformer=transformer, scheduler=scheduler)
+
+
 def build_ltx2_i2v_pipeline(seed: int = 0) -> Any:
     """The tiny LTX-2 in its image-to-video pipeline (the first frame conditions the video)."""
     return build_ltx2_pipeline(seed, image_to_video=True)
@@ -355,6 +402,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_ltx2_i2v_pipeline,
         "tiny-random-ltx2-i2v: an LTX-2 image-to-video-with-sound pipeline with tiny RANDOM "
         "weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-stable-audio": (
+        build_stable_audio_pipeline,
+        "tiny-random-stable-audio: a Stable Audio Open text-to-audio pipeline with tiny RANDOM "
+        "weights, built by openkling for tests and demos. It produces noise, not sound.\n",
     ),
     "tiny-random-sdxl": (
         build_image_pipeline,

@@ -1,4 +1,5 @@
-"""The diffusers provider's image2video and images families through real model processes
+"""The diffusers provider's image2video, images and text-to-audio families through real model
+processes
 (tiny random pipelines, CPU): inputs read from storage, results stored, fields refused."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from PIL import Image
 
 from openkling.config import Settings
 from openkling.core.errors import KlingError
-from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
 from openkling.providers.diffusers import DiffusersProvider
 from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
 
@@ -39,7 +40,8 @@ def i2v_spec(task_id: str, inputs: dict[str, object], **request: object):  # typ
 
 def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider) -> None:
     assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
-                                      IMAGES: frozenset({"image"})}
+                                      IMAGES: frozenset({"image"}),
+                                      TEXT_TO_AUDIO: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
@@ -66,6 +68,22 @@ async def test_image2video_renders_an_mp4_shaped_like_the_image(
     assert height > width  # the 1:2 input makes an upright video
     assert info["duration"] == pytest.approx(17 / 16, abs=1e-3)
     assert recorder.reports[0] is None and recorder.reports[-1] == 95
+
+
+async def test_text_to_audio_stores_a_wav_and_an_mp3(tiny_provider: DiffusersProvider,
+                                                     recorder: ContextRecorder) -> None:
+    stored = {"routed_model": "kling-v1", "prompt": "thunder", "duration": 4.2}
+    spec = make_spec("3004", kind=TEXT_TO_AUDIO, request=stored)
+    tiny_provider.check(spec)
+    result = await tiny_provider.run(spec, recorder.context("3004"))
+    assert result.videos == [] and result.images == []
+    [audio] = result.audios
+    assert audio.durations == {"wav": pytest.approx(4.2), "mp3": pytest.approx(4.2)}
+    assert audio.storage_keys == {"wav": f"audios/3004/{audio.id}.wav",
+                                  "mp3": f"audios/3004/{audio.id}.mp3"}
+    for key in audio.storage_keys.values():
+        assert recorder.storage.path_for(key).stat().st_size > 0
+    assert recorder.reports[-1] == 95
 
 
 async def test_images_stores_n_pngs(tiny_provider: DiffusersProvider,

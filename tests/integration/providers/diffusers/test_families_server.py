@@ -1,10 +1,12 @@
 """End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
-image2video (MP4 from an image URL) and images/generations (PNGs), and refuses, or with
-OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
+image2video (MP4 from an image URL), images/generations (PNGs) and audio/text-to-audio (WAV
+and MP3), and refuses, or with OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the
+fields it cannot honour."""
 
 from __future__ import annotations
 
 import io
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from tests.conftest import (
     running_server,
     wait_for_status,
 )
-from tests.support.diffusers import probe
+from tests.support.diffusers import decoded_audio, probe
 from tests.support.images import image_host, png
 
 pytestmark = pytest.mark.slow
@@ -93,6 +95,64 @@ async def test_images_generations_makes_n_pngs(http: httpx.AsyncClient,
         picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
         assert picture.format == "PNG"
         assert picture.width / picture.height == pytest.approx(16 / 9, rel=0.05)
+
+
+async def test_text_to_audio_makes_a_wav_and_an_mp3_of_the_duration(
+        http: httpx.AsyncClient, creds: Credentials) -> None:
+    created = await http.post("/kling/v1/audio/text-to-audio", headers=creds.headers,
+                              json={"prompt": "rain on a tin roof", "duration": "3.5",
+                                    "external_task_id": "rain-1"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"/kling/v1/audio/text-to-audio/{task_id}",
+                                 creds.headers, {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    [audio] = done["task_result"]["audios"]  # type: ignore[index]
+    assert "videos" not in done["task_result"]  # type: ignore[operator]
+    # Kling's audio object: {id, url_mp3, url_wav, duration_mp3, duration_wav}.
+    assert set(audio) == {"id", "url_mp3", "url_wav", "duration_mp3", "duration_wav"}
+    assert audio["duration_wav"] == audio["duration_mp3"] == "3.5"
+    wav_answer = await http.get(audio["url_wav"])
+    assert wav_answer.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(wav_answer.content)) as sound:
+        assert sound.getnchannels() == 2
+        assert sound.getnframes() / sound.getframerate() == 3.5
+    mp3_answer = await http.get(audio["url_mp3"])
+    assert mp3_answer.headers["content-type"] == "audio/mpeg"
+    codec, rate, channels, samples = decoded_audio(mp3_answer.content)
+    assert (codec, channels) == ("mp3float", 2)
+    assert samples / rate == 3.5
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    # Kling's limits (kling-api.md and its reference): both sides of each.
+    ({"prompt": "rain", "duration": 2.9}, "duration"),
+    ({"prompt": "rain", "duration": "10.1"}, "duration"),
+    ({"prompt": "rain", "duration": 3.55}, "duration"),
+    ({"prompt": "rain"}, "duration"),
+    ({"prompt": "x" * 201, "duration": 5}, "prompt"),
+    ({"duration": 5}, "prompt"),
+    ({"prompt": "rain", "duration": 5, "negative_prompt": "music"}, "negative_prompt"),
+])
+async def test_text_to_audio_refuses_what_kling_or_the_model_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object],
+        field: str) -> None:
+    response = await http.post("/v1/audio/text-to-audio", headers=creds.headers, json=body)
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith(f"{field}: "), data
+
+
+@pytest.mark.parametrize("body", [{"prompt": "x" * 200, "duration": 3.0},
+                                  {"prompt": "rain", "duration": "10.0"}])
+async def test_text_to_audio_takes_klings_limits_themselves(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object]) -> None:
+    response = await http.post("/v1/audio/text-to-audio", headers=creds.headers, json=body)
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["task_id"]
+    cancelled = await http.post(f"/v1/audio/text-to-audio/{task_id}/cancel",
+                                headers=creds.headers)
+    assert cancelled.status_code == 200
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

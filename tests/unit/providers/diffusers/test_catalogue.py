@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO
+from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
 from openkling.providers.diffusers.catalogue import (
     BY_NAME,
     CATALOGUE,
@@ -49,7 +49,8 @@ def test_parameter_counts_are_those_of_the_published_architectures() -> None:
               "Wan-AI/Wan2.2-TI2V-5B-Diffusers": rm.build_random_wan(rm.WAN22_TI2V_5B, "meta"),
               "stabilityai/stable-diffusion-xl-base-1.0": rm.build_random_sdxl(
                   rm.SDXL_BASE_1_0, "meta"),
-              "random-wan2.2-a14b": rm.build_random_wan(rm.WAN22_T2V_A14B, "meta")}
+              "random-wan2.2-a14b": rm.build_random_wan(rm.WAN22_T2V_A14B, "meta"),
+              "stabilityai/stable-audio-open-1.0": rm.build_random_stable_audio("meta")}
     for name, pipe in builds.items():
         assert BY_NAME[name].parameters == rm.parameter_counts(pipe), name
     assert BY_NAME["random-wan2.1-1.3b"].parameters == BY_NAME[WAN].parameters
@@ -85,16 +86,28 @@ def test_offload_steps_up_as_the_gpu_shrinks() -> None:
     assert offload_for(WAN, 12 * GIB) == "sequential"
 
 
+def test_the_tiny_wan_setup_renders_audio_on_the_tiny_stable_audio() -> None:
+    rows = {r["name"]: r for r in listing({"model": "tiny-random-wan"}, every_name())}
+    assert rows["tiny-random-stable-audio"]["served"] is True
+    assert rows["tiny-random-stable-audio"]["families"] == [TEXT_TO_AUDIO]
+    assert rows["tiny-random-stable-audio"]["pipeline"] == "StableAudioPipeline"
+
+
 def test_only_the_ltx2_models_make_sound() -> None:
     assert {entry.name for entry in CATALOGUE if makes_audio(entry.name)} == {
         "tiny-random-ltx2", "tiny-random-ltx2-i2v"}
     assert not makes_audio("someone/else")
 
 
-def test_the_default_setup_serves_every_kling_name_on_the_three_defaults() -> None:
+def test_the_default_setup_serves_every_kling_name_on_the_four_defaults() -> None:
     rows = {r["name"]: r for r in listing({}, every_name())}
     assert {name for name, row in rows.items() if row["served"]} == {
-        WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0"}
+        WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0",
+        "stabilityai/stable-audio-open-1.0"}
+    # Kling's text-to-audio route takes no model: the client's create is routed by the
+    # default name.
+    assert rows["stabilityai/stable-audio-open-1.0"]["kling_models"] == {
+        TEXT_TO_AUDIO: [FAMILIES[TEXT_TO_AUDIO].default_model]}
     assert set(rows[WAN]["kling_models"][TEXT2VIDEO]) == set(FAMILIES[TEXT2VIDEO].models)
     assert set(rows["stabilityai/stable-diffusion-xl-base-1.0"]["kling_models"][IMAGES]) == (
         set(FAMILIES[IMAGES].models) | {FAMILIES[IMAGES].default_model})
