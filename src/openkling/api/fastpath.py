@@ -4,6 +4,9 @@ Through FastAPI's middleware stack, routing and request objects one poll cost ~4
 itself (see docs/benchmarks.md). `OpenKlingApp.__call__` hands exactly the poll request shape
 (GET, no query string) to `answer_poll` here, and everything else, lifespan included, to
 FastAPI. Same function, so both paths answer alike (tests/integration/api/test_fastpath.py).
+Under `openkling serve` a poll does not even reach ASGI: the HTTP protocol
+(`api/http_protocol.py`) asks `OpenKlingApp.poll_for`, then sends `poll_response`'s answer
+itself (tests/integration/api/test_poll_protocol.py).
 """
 
 from __future__ import annotations

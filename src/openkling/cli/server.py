@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from collections.abc import Callable
@@ -72,8 +73,13 @@ def serve(
     settings = with_diffusers_options(settings, model=model, device=device, devices=devices)
     setup_logging(settings)
     fatal: list[str] = []
+    app = create_app(settings, on_fatal=_exit_on_fatal(fatal))
+    # What the imports built lives as long as the process: out of the collector's sight, a
+    # full collection no longer walks all of it (~100 ms with the event loop stopped, once in
+    # a while under load: the p99 of polls).
+    gc.freeze()
     uvicorn.run(
-        create_app(settings, on_fatal=_exit_on_fatal(fatal)),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
