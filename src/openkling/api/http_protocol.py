@@ -164,6 +164,10 @@ def _find_poller(app: Any) -> Any:
     return None
 
 
+def _no_polls(scope: Any) -> None:
+    return None
+
+
 class _BoundedHeadProtocol(HttpToolsProtocol):
     max_head_bytes = 16 * 1024
     head_timeout = 10.0
@@ -288,10 +292,9 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         """A plain poll is answered here, in uvicorn's request cycle (keep-alive, pipelining,
         time limits all as for any request), without the ASGI messages, uvicorn's proxy-header
         middleware and the application's dispatch: a third of a poll's cost."""
-        poller = self.poller
-        if poller is None:
-            poller = type(self).poller = _find_poller(self.app) or (lambda scope: None)
-        found = poller(cycle.scope)
+        if self.poller is None:  # staticmethod: a plain function must not bind to self
+            type(self).poller = staticmethod(_find_poller(self.app) or _no_polls)
+        found = self.poller(cycle.scope) if app is self.app else None  # else: over a limit
         if found is None:
             super()._start_asgi_task(cycle, app)
             return

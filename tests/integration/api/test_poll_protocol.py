@@ -146,3 +146,39 @@ def test_polls_are_counted_and_logged(server: ServerHandle, creds: Credentials,
     while f"GET {POLL.format(task_id)} 200" not in server.log():
         assert time.monotonic() < deadline, server.log()
         time.sleep(0.1)
+
+
+def test_the_protocol_serves_an_application_without_polls_through_asgi() -> None:
+    """Under another application (no `poll_for`), every request, poll-shaped or not, goes to
+    it through ASGI."""
+    import threading
+
+    import uvicorn
+
+    from openkling.api.http_protocol import bounded_http_protocol
+    from tests.conftest import free_port
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        body = f"plain app: {scope['path']}".encode()
+        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           lifespan="off", http=bounded_http_protocol(8192)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        for path in (POLL.format("1"), POLL.format("1"), "/healthz"):
+            answer = httpx.get(f"http://127.0.0.1:{port}{path}")
+            assert answer.status_code == 200 and answer.text == f"plain app: {path}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
