@@ -404,8 +404,11 @@ def expand_call(request: dict[str, Any], *, image_size: tuple[int, int], image_p
                 seed: int, options: ExpandOptions) -> ExpandCall:
     """The whole outpainting mapping: the stored request and the stored image's size -> one
     pipeline call; refuses (400 / 1201) what Kling refuses and any field it cannot honour."""
+    # The image is stored apart (`inputs`) but was sent: values neutral without one (a
+    # reference image's fidelities) ask for something here.
+    sent = {**request, "image": "sent"}
     for name in sorted(request):
-        if name not in EXPAND_FIELDS and asks_for(name, request[name], request):
+        if name not in EXPAND_FIELDS and asks_for(name, request[name], sent):
             raise KlingError.invalid(name, "not supported by the local diffusers provider for "
                                      "images/editing/expand (it takes image, prompt, n and "
                                      "the four expansion ratios)")
