@@ -1,7 +1,7 @@
 """End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
 image2video (MP4 from an image URL), images/generations (PNGs), audio/text-to-audio (WAV
-and MP3) and images/editing/expand (PNGs of the expanded size), and refuses, or with OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the
-fields it cannot honour."""
+and MP3) and images/editing/expand (PNGs of the expanded size), and refuses, or with
+OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
 
 from __future__ import annotations
 
