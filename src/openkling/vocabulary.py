@@ -47,6 +47,7 @@ class FamilyKind(StrEnum):
     IMAGE2VIDEO = "videos/image2video"
     IMAGES = "images/generations"
     TEXT_TO_AUDIO = "audio/text-to-audio"
+    EXPAND = "images/editing/expand"
 
 
 class ResultKind(StrEnum):

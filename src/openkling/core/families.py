@@ -34,6 +34,7 @@ TEXT2VIDEO = FamilyKind.TEXT2VIDEO
 IMAGE2VIDEO = FamilyKind.IMAGE2VIDEO
 IMAGES = FamilyKind.IMAGES
 TEXT_TO_AUDIO = FamilyKind.TEXT_TO_AUDIO
+EXPAND = FamilyKind.EXPAND
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -181,8 +182,9 @@ ROUTED_MODEL = "routed_model"
 
 
 def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
-                  names_models: bool = True) -> dict[str, Any]:
-    body = req.model_dump(exclude_none=True, exclude=set(TRANSPORT_FIELDS))
+                  names_models: bool = True, images: tuple[str, ...] = ()) -> dict[str, Any]:
+    # Image fields are stored apart (`inputs`): the relay sends the stored copy back.
+    body = req.model_dump(exclude_none=True, exclude={*TRANSPORT_FIELDS, *images})
     if isinstance(req, PassThroughRequest) and req.duration is not None:
         body["duration"] = int(req.duration)  # a number like every video family's; sent "5"
     if not names_models and "model_name" not in body:
@@ -197,14 +199,17 @@ def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
 
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
-                default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = ()) -> Family:
-    """A family only a relay serves: the body is kept as sent and forwarded verbatim."""
+                default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = (),
+                image_fields: tuple[str, ...] = ()) -> Family:
+    """A family kept as sent and forwarded verbatim by a relay; its `image_fields` are
+    checked and stored at create like every family's (a local provider reads them)."""
     result = (ResultKind.IMAGES if path.startswith("images/")
               else ResultKind.AUDIOS if path.startswith("audio/") else ResultKind.VIDEOS)
     return Family(path=path,
                   request=AudioRequest if result == ResultKind.AUDIOS else PassThroughRequest,
-                  result=result, normalize=partial(_pass_through, names_models=bool(models)),
-                  media=media, models=models, actions=actions,
+                  result=result, normalize=partial(_pass_through, names_models=bool(models),
+                                                   images=image_fields),
+                  media=media, models=models, actions=actions, image_fields=image_fields,
                   default_model=models[0] if models else default_model)
 
 
@@ -241,7 +246,9 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     _relay_only("images/omni-image", media=10, models=("kling-image-o1",)),
     _relay_only("images/multi-image2image", media=6,  # 4 subjects, a scene and a style
                 models=("kling-v2", "kling-v2-1", "kling-v1-5")),
-    _relay_only("images/editing/expand", media=1),
+    # Relayed verbatim; the local provider renders it too (Qwen-Image inpainting on a
+    # padded canvas), checking Kling's fields itself (providers/diffusers/families.py).
+    _relay_only(EXPAND, media=1, image_fields=("image",)),
     # Relayed verbatim; the local provider renders it too (Stable Audio Open), checking
     # Kling's two fields itself (providers/diffusers/families.py).
     _relay_only(TEXT_TO_AUDIO, media=0),

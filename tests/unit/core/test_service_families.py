@@ -144,7 +144,8 @@ async def test_the_relay_takes_klings_model_names_on_each_family(
 
 
 RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
-                                     "images/generations", "audio/text-to-audio"})
+                                     "images/generations", "audio/text-to-audio",
+                                     "images/editing/expand"})
 
 
 async def test_the_local_provider_takes_text_to_audio(
@@ -152,6 +153,14 @@ async def test_the_local_provider_takes_text_to_audio(
     task = await _create(local, "audio/text-to-audio", {"prompt": "rain", "duration": "3.5"})
     assert (task.kind, task.provider) == ("audio/text-to-audio", "diffusers")
     assert task.request["duration"] == "3.5"
+
+
+async def test_the_local_provider_refuses_expand_without_an_image(
+        local: tuple[ApiParts, Principal]) -> None:
+    with pytest.raises(KlingError) as info:
+        await _create(local, "images/editing/expand", {"up_expansion_ratio": 0.5})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith("image: is required")
 
 
 @pytest.mark.parametrize("duration", ["3.5", 3.5, "three"])

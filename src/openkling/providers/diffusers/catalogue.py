@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import (
+    EXPAND,
+    FAMILIES,
+    IMAGE2VIDEO,
+    IMAGES,
+    TEXT2VIDEO,
+    TEXT_TO_AUDIO,
+)
 
 GIB = 1024**3
 
@@ -183,7 +190,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
         test_model="tiny-random-wan", built_in=True,
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
-        "tiny-random-wan-i2v, tiny-random-sdxl and tiny-random-stable-audio",
+        "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio and "
+        "tiny-random-qwen-image (images/editing/expand)",
     ),
     CatalogueModel(
         name="tiny-random-wan-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
@@ -205,11 +213,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         note="tiny random LTX-2 image-to-video, with sound",
     ),
     CatalogueModel(
-        name="tiny-random-qwen-image", pipelines={IMAGES: "QwenImagePipeline"},
-        sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
+        name="tiny-random-qwen-image", pipelines={IMAGES: "QwenImagePipeline",
+                                                  EXPAND: "QwenImageInpaintPipeline"},
+        sizes=("1k: 128x128 area", "2k: 256x256 area", "expand: 64x64 area, resized to the "
+               "canvas"), fps=None, frame_step=None,
         durations=(), audio=False, parameters={}, test_model="tiny-random-qwen-image",
         built_in=True, note="tiny random Qwen-Image (text to image; guidance as "
-        "true_cfg_scale); name it as images.model",
+        "true_cfg_scale); name it as images.model; the outpainting model (images/editing/"
+        "expand) with every tiny text-to-video model",
     ),
     CatalogueModel(
         name="tiny-random-stable-audio", pipelines={TEXT_TO_AUDIO: "StableAudioPipeline"},
@@ -263,6 +274,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """Family -> (model, pipeline option) that provider options load for it."""
     from openkling.providers.diffusers.families import (
         audio_options,
+        expand_options,
         image2video_options,
         image_options,
     )
@@ -272,8 +284,10 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     i2v = image2video_options(parsed.image2video, parsed.is_tiny, parsed.model)
     images = image_options(parsed.images, parsed.is_tiny)
     audio = audio_options(parsed.audio, parsed.is_tiny)
+    expand = expand_options(parsed.expand, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
-            IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline)}
+            IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
+            EXPAND: (expand.model, expand.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

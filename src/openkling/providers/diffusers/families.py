@@ -12,6 +12,13 @@
   (3.0..10.0 s, at most one decimal, a number or a numeric string) is the length of the
   sound (`audio_end_in_s`). Nothing else is taken: any other field is refused (400 / 1201
   naming it). The result is one sound, as WAV (16-bit PCM) and MP3, both of `duration`.
+- `images/editing/expand`: Qwen-Image inpainting (`QwenImageInpaintPipeline`, made from the
+  loaded pipeline by `AutoPipelineForInpainting`) on a padded canvas. The input image is
+  placed on a canvas `1 + left + right` times as wide and `1 + up + down` times as high,
+  the new area is masked and inpainted following `prompt`; the model renders at about
+  `area` pixels and its picture is resized to the canvas, the original pixels pasted back.
+  `n` pictures. Kling's limits are checked here: each ratio 0..2, the canvas at most 3
+  times the image's area (and larger than it), `prompt` <= 2500 characters, `n` 1..9.
 
 Each family runs in its own model process, loaded with the provider's device settings and
 its own `model`/`pipeline`. Pure functions only: no torch here.
@@ -26,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openkling.core.errors import KlingError
+from openkling.core.families import asks_for
 from openkling.providers.diffusers.mapping import PipelineCall, frame_count, guidance_scale
 
 DEFAULT_I2V_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
@@ -34,6 +42,8 @@ TINY_I2V_MODEL = "tiny-random-wan-i2v"
 TINY_IMAGE_MODEL = "tiny-random-sdxl"
 DEFAULT_AUDIO_MODEL = "stabilityai/stable-audio-open-1.0"
 TINY_AUDIO_MODEL = "tiny-random-stable-audio"
+DEFAULT_EXPAND_MODEL = "Qwen/Qwen-Image"
+TINY_EXPAND_MODEL = "tiny-random-qwen-image"
 
 #: Kling's image aspect ratios (images/generations), width:height.
 IMAGE_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -102,6 +112,25 @@ class AudioOptions(BaseModel):
                                "= 47.55 s); a longer duration is refused.")
 
 
+class ExpandOptions(BaseModel):
+    """The outpainting model (`provider_options.diffusers.expand`)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(DEFAULT_EXPAND_MODEL, description="diffusers text-to-image or inpainting "
+                       "pipeline id (inpainting through AutoPipelineForInpainting), folder or "
+                       f"'{TINY_EXPAND_MODEL}'.")
+    pipeline: str = "auto"
+    area: int = Field(1024 * 1024, ge=256, description="Pixels the model renders the canvas "
+                      "at (its shape kept); the picture is then resized to the canvas.")
+    size_multiple: int = Field(16, ge=8, description="Rendered sides are multiples of this "
+                               "(Qwen-Image: 8x VAE x 2x2 patches).")
+    steps: int = Field(50, ge=1, le=1000, description="Denoising steps (Qwen-Image's default).")
+    guidance: float = Field(4.0, ge=0, description="Classifier-free guidance (true_cfg_scale).")
+    negative_prompt: str = Field(" ", description="Qwen-Image runs its classifier-free "
+                                 "guidance only with a negative prompt (its card sends ' ').")
+
+
 #: What the tiny model uses, so `--model tiny-random-wan` serves every family on a CPU.
 TINY_I2V_DEFAULTS: dict[str, Any] = {
     "model": TINY_I2V_MODEL, "width": 80, "height": 48, "size_multiple": 16, "fps": 16,
@@ -128,6 +157,11 @@ TINY_AUDIO_DEFAULTS: dict[str, Any] = {
 }
 
 
+TINY_EXPAND_DEFAULTS: dict[str, Any] = {
+    "model": TINY_EXPAND_MODEL, "area": 64 * 64, "steps": 2, "guidance": 1.0,
+}
+
+
 def image2video_options(raw: dict[str, Any], tiny: bool,
                         text_model: str = "") -> Image2VideoOptions:
     """The image-to-video options; with a tiny text-to-video model, its tiny twin's."""
@@ -143,6 +177,10 @@ def image_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> Imag
 
 def audio_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> AudioOptions:
     return AudioOptions.model_validate({**(TINY_AUDIO_DEFAULTS if tiny else {}), **raw})
+
+
+def expand_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> ExpandOptions:
+    return ExpandOptions.model_validate({**(TINY_EXPAND_DEFAULTS if tiny else {}), **raw})
 
 
 def _round(value: float, multiple: int) -> int:
@@ -309,3 +347,98 @@ def text_to_audio_call(request: dict[str, Any], *, seed: int,
     return AudioCall(prompt=prompt, negative_prompt=options.negative_prompt, seconds=seconds,
                      num_inference_steps=options.steps, guidance_scale=options.guidance,
                      seed=seed)
+
+
+#: Kling's outpainting limits (Kling's reference for images/editing/expand: each ratio 0..2 of
+#: the image's side; the expanded picture at most 3 times the image's area; prompt <= 2500
+#: characters; n 1..9).
+EXPANSION_RATIOS = ("up_expansion_ratio", "down_expansion_ratio", "left_expansion_ratio",
+                    "right_expansion_ratio")
+EXPANSION_MAX = 2.0
+EXPANDED_AREA_MAX = 3.0
+EXPAND_PROMPT_MAX = 2500
+EXPAND_N = (1, 9)
+#: Fields the server stores with a request (never the client's to set).
+SERVER_FIELDS = frozenset({"model_name", "routed_model", "inputs", "ignored_fields", "front"})
+EXPAND_FIELDS = frozenset({"prompt", "n", *EXPANSION_RATIOS}) | SERVER_FIELDS
+
+
+@dataclass(frozen=True)
+class ExpandCall:
+    """`n` outpaintings of one image (plain data: it crosses to the model process).
+
+    `width` x `height` is the canvas (the result's size); the image lies at `left`, `top` at
+    its own size; the model renders at `work_width` x `work_height`."""
+
+    prompt: str
+    negative_prompt: str
+    image_path: str
+    width: int
+    height: int
+    left: int
+    top: int
+    work_width: int
+    work_height: int
+    n: int
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int
+    kind: str = "expand"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ratio(request: dict[str, Any], name: str) -> float:
+    value = request.get(name)
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or not 0.0 <= value <= EXPANSION_MAX:
+        raise KlingError.invalid(name, f"must be a number from 0 to {EXPANSION_MAX} (times "
+                                 "the image's side)")
+    return float(value)
+
+
+def expand_call(request: dict[str, Any], *, image_size: tuple[int, int], image_path: str,
+                seed: int, options: ExpandOptions) -> ExpandCall:
+    """The whole outpainting mapping: the stored request and the stored image's size -> one
+    pipeline call; refuses (400 / 1201) what Kling refuses and any field it cannot honour."""
+    # The image is stored apart (`inputs`) but was sent: values neutral without one (a
+    # reference image's fidelities) ask for something here.
+    sent = {**request, "image": "sent"}
+    for name in sorted(request):
+        if name not in EXPAND_FIELDS and asks_for(name, request[name], sent):
+            raise KlingError.invalid(name, "not supported by the local diffusers provider for "
+                                     "images/editing/expand (it takes image, prompt, n and "
+                                     "the four expansion ratios)")
+    up, down, left, right = (_ratio(request, name) for name in EXPANSION_RATIOS)
+    wide, high = 1.0 + left + right, 1.0 + up + down
+    if wide * high > EXPANDED_AREA_MAX + 1e-9:
+        raise KlingError.invalid("up_expansion_ratio", "with down, left and right the expanded "
+                                 f"image is {wide * high:.2f} times the image's area; at most "
+                                 f"{EXPANDED_AREA_MAX:g}")
+    if wide * high <= 1.0:
+        raise KlingError.invalid("up_expansion_ratio", "with down, left and right: at least "
+                                 "one expansion ratio must be above 0 (nothing to expand)")
+    prompt = request.get("prompt")
+    if prompt is None:
+        prompt = ""
+    if not isinstance(prompt, str) or len(prompt) > EXPAND_PROMPT_MAX:
+        raise KlingError.invalid("prompt", f"must be text of at most {EXPAND_PROMPT_MAX} "
+                                 "characters")
+    n = request.get("n", 1)
+    if n is None:
+        n = 1
+    if isinstance(n, bool) or not isinstance(n, int) or not EXPAND_N[0] <= n <= EXPAND_N[1]:
+        raise KlingError.invalid("n", f"must be a whole number from {EXPAND_N[0]} to "
+                                 f"{EXPAND_N[1]}")
+    image_w, image_h = image_size
+    width, height = round(image_w * wide), round(image_h * high)
+    work_w, work_h = size_for_ratio(width, height, options.area, options.size_multiple)
+    return ExpandCall(
+        prompt=prompt, negative_prompt=options.negative_prompt, image_path=image_path,
+        width=width, height=height, left=round(image_w * left), top=round(image_h * up),
+        work_width=work_w, work_height=work_h, n=n, num_inference_steps=options.steps,
+        guidance_scale=options.guidance, seed=seed,
+    )

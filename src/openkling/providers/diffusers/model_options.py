@@ -188,6 +188,10 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the text-to-audio model (audio/"
         "text-to-audio); default Stable Audio Open 1.0, the tiny one with the tiny model.",
     )
+    expand: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the outpainting model (images/editing/"
+        "expand); default Qwen-Image (inpainting), the tiny one with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -206,12 +210,13 @@ class DiffusersOptions(BaseModel):
     def _family_options_valid(self) -> DiffusersOptions:
         from openkling.providers.diffusers.families import (
             audio_options,
+            expand_options,
             image2video_options,
             image_options,
         )
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
-                            ("audio", audio_options)):
+                            ("audio", audio_options), ("expand", expand_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

@@ -115,6 +115,19 @@ def pipeline_class(name: str) -> Any:
     return cls
 
 
+def _save_pngs(pictures: Any, out_path: Path) -> list[str]:
+    """PIL pictures as `<out_path stem>-<index>.png` next to `out_path` (renamed into place,
+    so a crash never leaves a truncated file)."""
+    paths = []
+    for index, picture in enumerate(pictures):
+        target = out_path.with_name(f"{out_path.stem}-{index}.png")
+        partial = target.with_name(target.name + ".partial")
+        picture.save(partial, format="PNG")
+        os.replace(partial, target)
+        paths.append(str(target))
+    return paths
+
+
 class PipelineRunner:
     """A loaded pipeline, configured with the memory savers and speed-ups asked for."""
 
@@ -126,6 +139,7 @@ class PipelineRunner:
         self.config = config
         self._call_params = set(inspect.signature(pipe.__call__).parameters)
         self._img2img: Any = None  # made from `pipe` on the first image-to-image call
+        self._inpaint: Any = None  # made from `pipe` on the first outpainting call
 
     @classmethod
     def load(cls, config: dict[str, Any], data_dir: Path) -> PipelineRunner:
@@ -205,6 +219,8 @@ class PipelineRunner:
             return self._generate_images(call, out_path, progress, cancelled)
         if call.get("kind") == "audio":
             return self._generate_audio(call, out_path, progress, cancelled)
+        if call.get("kind") == "expand":
+            return self._generate_expand(call, out_path, progress, cancelled)
         total = int(call["num_inference_steps"])
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
@@ -319,14 +335,8 @@ class PipelineRunner:
         except BaseException:
             pipe.maybe_free_model_hooks()
             raise
-        paths = []
-        for index, image in enumerate(output.images):
-            target = out_path.with_name(f"{out_path.stem}-{index}.png")
-            partial = target.with_name(target.name + ".partial")
-            image.save(partial, format="PNG")
-            os.replace(partial, target)
-            paths.append(str(target))
-        return {"images": paths, "width": size[0], "height": size[1]}
+        return {"images": _save_pngs(output.images, out_path), "width": size[0],
+                "height": size[1]}
 
     def _generate_audio(
         self,
@@ -363,6 +373,77 @@ class PipelineRunner:
         mp3 = write_mp3(waveform, out_path.with_name(f"{out_path.stem}.mp3"), rate)
         return {"wav": str(wav.path), "mp3": str(mp3.path), "samples": wav.samples,
                 "sample_rate": rate, "channels": wav.channels}
+
+    def _inpainting(self) -> Any:
+        """The loaded pipeline as an inpainting one (Qwen-Image -> QwenImageInpaintPipeline,
+        sharing its components), or itself when it already takes a mask."""
+        if "mask_image" in self._call_params:
+            return self.pipe
+        if self._inpaint is None:
+            self._inpaint = diffusers.AutoPipelineForInpainting.from_pipe(self.pipe)
+            self._inpaint.set_progress_bar_config(disable=True)
+        return self._inpaint
+
+    def _generate_expand(
+        self,
+        call: dict[str, Any],
+        out_path: Path,
+        progress: Callable[[int, int], None],
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Any]:
+        """Outpainting: the image on a larger canvas, the new area masked and inpainted at the
+        working size; each picture resized to the canvas with the original pixels pasted
+        back. PNGs named like `_generate_images`'."""
+        from PIL import Image
+
+        size = (int(call["width"]), int(call["height"]))
+        work = (int(call["work_width"]), int(call["work_height"]))
+        with Image.open(str(call["image_path"])) as opened:
+            original = opened.convert("RGB")
+        box = (int(call["left"]), int(call["top"]))
+        # The new area starts as the image's mean colour (strength 1 redraws it anyway).
+        mean: Any = original.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        canvas = Image.new("RGB", size, mean)
+        canvas.paste(original, box)
+        mask = Image.new("L", size, 255)  # white: paint here
+        mask.paste(0, (*box, box[0] + original.width, box[1] + original.height))
+        pipe = self._inpainting()
+        total = int(call["num_inference_steps"])
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
+                dict[str, Any]):
+            progress(min(step + 1, total), total)
+            if cancelled():
+                raise GenerationCancelled
+            return {}
+
+        kwargs: dict[str, Any] = {
+            "prompt": call["prompt"],
+            "negative_prompt": call["negative_prompt"] or None,
+            "image": canvas.resize(work, Image.Resampling.LANCZOS),
+            "mask_image": mask.resize(work, Image.Resampling.NEAREST),
+            "width": work[0], "height": work[1], "strength": 1.0,
+            "num_images_per_prompt": int(call["n"]),
+            "num_inference_steps": total,
+            "generator": torch.Generator(device="cpu").manual_seed(int(call["seed"])),
+            "output_type": "pil",
+            "callback_on_step_end": on_step_end,
+        }
+        guidance = ("true_cfg_scale" if "true_cfg_scale" in inspect.signature(
+            pipe.__call__).parameters else "guidance_scale")
+        kwargs[guidance] = float(call["guidance_scale"])
+        try:
+            with torch.inference_mode():
+                output = pipe(**kwargs)
+        except BaseException:
+            pipe.maybe_free_model_hooks()
+            raise
+        pictures = []
+        for image in output.images:
+            picture = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+            picture.paste(original, box)
+            pictures.append(picture)
+        return {"images": _save_pngs(pictures, out_path), "width": size[0], "height": size[1]}
 
     @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:

@@ -1,6 +1,7 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
 by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL) and audio/text-to-audio
-(Stable Audio Open 1.0), one model process per family, started when the family is first
+(Stable Audio Open 1.0) and images/editing/expand (Qwen-Image inpainting), one model
+process per family, started when the family is first
 asked for.
 
 Construction is cheap and imports neither torch nor diffusers: the API process builds the
@@ -20,7 +21,7 @@ from typing import Any
 
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
-from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import EXPAND, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     AudioOutput,
@@ -35,9 +36,12 @@ from openkling.core.provider import (
 from openkling.providers.diffusers.catalogue import listing, makes_audio
 from openkling.providers.diffusers.families import (
     AudioOptions,
+    ExpandOptions,
     Image2VideoOptions,
     ImageOptions,
     audio_options,
+    expand_call,
+    expand_options,
     image2video_call,
     image2video_options,
     image_options,
@@ -92,6 +96,7 @@ class DiffusersProvider:
             self.options.image2video, self.options.is_tiny, self.options.model)
         self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
         self.audio: AudioOptions = audio_options(self.options.audio, self.options.is_tiny)
+        self.expand: ExpandOptions = expand_options(self.options.expand, self.options.is_tiny)
         #: The other families' model processes, started on their first task.
         self._family_processes: dict[tuple[str, str], ModelProcess] = {}
         self._process_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -105,6 +110,8 @@ class DiffusersProvider:
             # Kling's text-to-audio has no optional fields: prompt and duration are checked
             # by `check` (families.text_to_audio_call).
             TEXT_TO_AUDIO: frozenset(),
+            # Likewise outpainting: its fields are checked by `check` (families.expand_call).
+            EXPAND: frozenset(),
         }
         self.devices = self.options.device_list
         self.concurrency = len(self.devices)
@@ -165,6 +172,9 @@ class DiffusersProvider:
         if spec.kind == TEXT_TO_AUDIO:
             self._audio_call(spec)
             return
+        if spec.kind == EXPAND:
+            self._expand_call(spec, "check")
+            return
         if spec.kind != TEXT2VIDEO:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
         if spec.camera_control:
@@ -212,7 +222,13 @@ class DiffusersProvider:
                                                 options.model)
         if spec.kind == TEXT_TO_AUDIO:
             return options, audio_options(options.audio, options.is_tiny)
+        if spec.kind == EXPAND:
+            return options, expand_options(options.expand, options.is_tiny)
         return options, image_options(options.images, options.is_tiny)
+
+    def _seed(self, spec: GenerationSpec) -> int:
+        """The operator's fixed seed, else one derived from the task (a retry renders the same)."""
+        return self.options.seed if self.options.seed is not None else seed_for(spec.task_id)
 
     def _image2video_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
         inputs = spec.inputs
@@ -228,7 +244,7 @@ class DiffusersProvider:
             image_path=f"{work}/image.{first['key'].rsplit('.', 1)[-1]}",
             last_image_path=(f"{work}/image_tail.{inputs['image_tail']['key'].rsplit('.', 1)[-1]}"
                              if "image_tail" in inputs else None),
-            seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
+            seed=self._seed(spec),
             options=i2v, sound=_sound(spec, i2v.model),
         ).to_dict()
 
@@ -245,7 +261,7 @@ class DiffusersProvider:
             image_path=(f"{work}/image.{inputs['image']['key'].rsplit('.', 1)[-1]}"
                         if "image" in inputs else None),
             image_fidelity=float(request.get("image_fidelity", 0.5)),
-            seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
+            seed=self._seed(spec),
             options=images,
         ).to_dict()
 
@@ -256,8 +272,23 @@ class DiffusersProvider:
             raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
         return text_to_audio_call(
             spec.request,
-            seed=self.options.seed if self.options.seed is not None else seed_for(spec.task_id),
+            seed=self._seed(spec),
             options=audio,
+        ).to_dict()
+
+    def _expand_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        image = spec.inputs.get("image")
+        if image is None:
+            raise KlingError.invalid("image", f"is required by {WHO} (the image to expand)")
+        try:
+            expand = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        return expand_call(
+            spec.request, image_size=(int(image["width"]), int(image["height"])),
+            image_path=f"{work}/image.{image['key'].rsplit('.', 1)[-1]}",
+            seed=self._seed(spec),
+            options=expand,
         ).to_dict()
 
     def _family_process(self, spec: GenerationSpec) -> ModelProcess:
@@ -301,6 +332,7 @@ class DiffusersProvider:
         work = str(ctx.work_dir)
         call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
                 else self._audio_call(spec) if spec.kind == TEXT_TO_AUDIO
+                else self._expand_call(spec, work) if spec.kind == EXPAND
                 else self._images_call(spec, work))
         process = self._family_process(spec)
         await process.start()
@@ -348,7 +380,7 @@ class DiffusersProvider:
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
-        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO):
+        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         options = self._options_for(spec)

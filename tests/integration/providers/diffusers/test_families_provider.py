@@ -12,7 +12,7 @@ from PIL import Image
 
 from openkling.config import Settings
 from openkling.core.errors import KlingError
-from openkling.core.families import IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import EXPAND, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
 from openkling.providers.diffusers import DiffusersProvider
 from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
 
@@ -41,7 +41,7 @@ def i2v_spec(task_id: str, inputs: dict[str, object], **request: object):  # typ
 def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider) -> None:
     assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
                                       IMAGES: frozenset({"image"}),
-                                      TEXT_TO_AUDIO: frozenset()}
+                                      TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
@@ -84,6 +84,22 @@ async def test_text_to_audio_stores_a_wav_and_an_mp3(tiny_provider: DiffusersPro
     for key in audio.storage_keys.values():
         assert recorder.storage.path_for(key).stat().st_size > 0
     assert recorder.reports[-1] == 95
+
+
+async def test_expand_stores_n_pngs_of_the_expanded_size(
+        tiny_provider: DiffusersProvider, recorder: ContextRecorder) -> None:
+    # 400x300 with Kling's ratios: 400 x (1 + 0.5 + 0.5) by 300 x (1 + 0.25 + 0).
+    stored = {"routed_model": "kling-v1", "prompt": "sky", "n": 2, "up_expansion_ratio": 0.25,
+              "left_expansion_ratio": 0.5, "right_expansion_ratio": 0.5,
+              "inputs": {"image": await stored_input(recorder, "3005", "image", 400, 300)}}
+    spec = make_spec("3005", kind=EXPAND, request=stored)
+    tiny_provider.check(spec)
+    result = await tiny_provider.run(spec, recorder.context("3005"))
+    assert result.videos == [] and [i.index for i in result.images] == [0, 1]
+    for image in result.images:
+        assert image.storage_key.startswith("images/3005/")
+        with Image.open(recorder.storage.path_for(image.storage_key)) as png_file:
+            assert png_file.format == "PNG" and png_file.size == (800, 375)
 
 
 async def test_images_stores_n_pngs(tiny_provider: DiffusersProvider,

@@ -1,7 +1,7 @@
 """End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
-image2video (MP4 from an image URL), images/generations (PNGs) and audio/text-to-audio (WAV
-and MP3), and refuses, or with OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the
-fields it cannot honour."""
+image2video (MP4 from an image URL), images/generations (PNGs), audio/text-to-audio (WAV
+and MP3) and images/editing/expand (PNGs of the expanded size), and refuses, or with
+OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
 
 from __future__ import annotations
 
@@ -151,6 +151,69 @@ async def test_text_to_audio_takes_klings_limits_themselves(
     assert response.status_code == 200, response.text
     task_id = response.json()["data"]["task_id"]
     cancelled = await http.post(f"/v1/audio/text-to-audio/{task_id}/cancel",
+                                headers=creds.headers)
+    assert cancelled.status_code == 200
+
+
+async def test_expand_makes_n_pngs_of_the_expanded_size_with_the_image_kept(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str) -> None:
+    # Kling's ratios are times the image's side: 400x800 -> 400 x 1.5 by 800 x 1.5.
+    created = await http.post("/kling/v1/images/editing/expand", headers=creds.headers,
+                              json={"image": image_url, "up_expansion_ratio": 0.25,
+                                    "down_expansion_ratio": 0.25, "left_expansion_ratio": 0.5,
+                                    "right_expansion_ratio": 0, "prompt": "a meadow", "n": 2})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"/v1/images/editing/expand/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    images = done["task_result"]["images"]  # type: ignore[index]
+    assert [i["index"] for i in images] == [0, 1]
+    original = Image.open(io.BytesIO(UPRIGHT)).convert("RGB")
+    for image in images:
+        picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
+        assert picture.format == "PNG" and picture.size == (600, 1200)
+        # the image sits 200 px from the left, 200 px from the top, unchanged
+        assert picture.convert("RGB").crop((200, 200, 600, 1000)).tobytes() == \
+            original.tobytes()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    # Kling's limits: each ratio 0..2, at most 3 times the area, n 1..9, prompt <= 2500.
+    ({"up_expansion_ratio": 2.01}, "up_expansion_ratio"),
+    ({"left_expansion_ratio": -0.1}, "left_expansion_ratio"),
+    ({"left_expansion_ratio": 1, "right_expansion_ratio": 1, "up_expansion_ratio": 0.1},
+     "up_expansion_ratio"),
+    ({}, "up_expansion_ratio"),
+    ({"up_expansion_ratio": 1, "n": 10}, "n"),
+    ({"up_expansion_ratio": 1, "n": 0}, "n"),
+    ({"up_expansion_ratio": 1, "prompt": "x" * 2501}, "prompt"),
+    ({"up_expansion_ratio": 1, "negative_prompt": "people"}, "negative_prompt"),
+    ({"up_expansion_ratio": 1, "image": None}, "image"),
+])
+async def test_expand_refuses_what_kling_or_the_model_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str, body: dict[str, object],
+        field: str) -> None:
+    body = {"image": image_url, **body}
+    response = await http.post("/v1/images/editing/expand", headers=creds.headers, json=body)
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith(f"{field}: "), data
+
+
+@pytest.mark.parametrize("body", [
+    {"up_expansion_ratio": 2.0, "n": 9, "prompt": "x" * 2500},
+    {"left_expansion_ratio": 1, "right_expansion_ratio": 1, "up_expansion_ratio": 0,
+     "n": 1, "watermark_info": {"enabled": False}},
+])
+async def test_expand_takes_klings_limits_themselves(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str,
+        body: dict[str, object]) -> None:
+    response = await http.post("/v1/images/editing/expand", headers=creds.headers,
+                               json={"image": image_url, **body})
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["task_id"]
+    cancelled = await http.post(f"/v1/images/editing/expand/{task_id}/cancel",
                                 headers=creds.headers)
     assert cancelled.status_code == 200
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from openkling.core.families import FAMILIES, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import (
+    EXPAND,
+    FAMILIES,
+    IMAGE2VIDEO,
+    IMAGES,
+    TEXT2VIDEO,
+    TEXT_TO_AUDIO,
+)
 from openkling.providers.diffusers.catalogue import (
     BY_NAME,
     CATALOGUE,
@@ -93,17 +100,28 @@ def test_the_tiny_wan_setup_renders_audio_on_the_tiny_stable_audio() -> None:
     assert rows["tiny-random-stable-audio"]["pipeline"] == "StableAudioPipeline"
 
 
+def test_the_tiny_wan_setup_outpaints_on_the_tiny_qwen_image() -> None:
+    rows = {r["name"]: r for r in listing({"model": "tiny-random-wan"}, every_name())}
+    row = rows["tiny-random-qwen-image"]
+    assert row["served"] is True and EXPAND in row["families"]
+    assert row["kling_models"] == {EXPAND: [FAMILIES[EXPAND].default_model]}
+
+
 def test_only_the_ltx2_models_make_sound() -> None:
     assert {entry.name for entry in CATALOGUE if makes_audio(entry.name)} == {
         "tiny-random-ltx2", "tiny-random-ltx2-i2v"}
     assert not makes_audio("someone/else")
 
 
-def test_the_default_setup_serves_every_kling_name_on_the_four_defaults() -> None:
+def test_the_default_setup_serves_every_kling_name_on_the_five_defaults() -> None:
     rows = {r["name"]: r for r in listing({}, every_name())}
     assert {name for name, row in rows.items() if row["served"]} == {
         WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0",
-        "stabilityai/stable-audio-open-1.0"}
+        "stabilityai/stable-audio-open-1.0", "Qwen/Qwen-Image"}
+    # Outpainting's default is listed as configured (its parameter counts are not in the
+    # catalogue yet), served by the default name of Kling's model-less route.
+    assert rows["Qwen/Qwen-Image"]["kling_models"] == {EXPAND: [FAMILIES[EXPAND].default_model]}
+    assert rows["Qwen/Qwen-Image"]["note"] == "configured, not in the catalogue"
     # Kling's text-to-audio route takes no model: the client's create is routed by the
     # default name.
     assert rows["stabilityai/stable-audio-open-1.0"]["kling_models"] == {
