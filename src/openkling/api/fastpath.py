@@ -59,10 +59,9 @@ def poll_key(scope: Scope) -> Poll | None:
 
 
 class PollResponse(NamedTuple):
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
     answer: PollAnswer
+    #: All of the answer's headers, content type and length included.
+    headers: list[tuple[bytes, bytes]]
     request_id: str
     started: float
 
@@ -81,18 +80,18 @@ async def poll_response(services: ApiServices, poll: Poll, scope: Scope) -> Poll
     headers = [_JSON, (_REQUEST_ID, request_id.encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
     headers.append((b"content-length", str(len(answer.body)).encode()))
-    return PollResponse(answer.status, headers, answer.body, answer, request_id, started)
+    return PollResponse(answer, headers, request_id, started)
 
 
 def finish_poll(poll: Poll, scope: Scope, response: PollResponse) -> None:
-    finish_request("GET", poll.route, scope["path"], response.status, response.started,
+    finish_request("GET", poll.route, scope["path"], response.answer.status, response.started,
                    response.request_id, response.answer.account)
 
 
 async def send_poll(services: ApiServices, poll: Poll, scope: Scope, send: Send) -> None:
     """Answer a poll through ASGI (any server; `api/http_protocol.py` writes it directly)."""
     response = await poll_response(services, poll, scope)
-    await send({"type": "http.response.start", "status": response.status,
+    await send({"type": "http.response.start", "status": response.answer.status,
                 "headers": response.headers})
-    await send({"type": "http.response.body", "body": response.body})
+    await send({"type": "http.response.body", "body": response.answer.body})
     finish_poll(poll, scope, response)

@@ -309,12 +309,12 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
             scope = cast("Scope", cycle.scope)
             response = await poll_response(services, poll, scope)
             if not cycle.disconnected:
-                parts = [STATUS_LINE[response.status]]
+                parts = [STATUS_LINE[response.answer.status]]
                 for name, value in (*self.server_state.default_headers, *response.headers):
                     parts += (name, b": ", value, b"\r\n")
                 if not cycle.keep_alive:
                     parts.append(b"connection: close\r\n")
-                parts += (b"\r\n", response.body)
+                parts += (b"\r\n", response.answer.body)
                 cycle.response_started = True
                 self.transport.write(b"".join(parts))
                 cycle.response_complete = True

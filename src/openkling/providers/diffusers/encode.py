@@ -56,10 +56,10 @@ def to_planar_float(audio: Any) -> np.ndarray[Any, np.dtype[np.float32]]:
 
 
 def _mux_audio(container: Any, stream: Any, waveform: np.ndarray[Any, Any],
-               sample_rate: int) -> None:
-    """Encode a planar float waveform as AAC into `stream` of `container`."""
+               sample_rate: int, frame_size: int = 1024) -> None:
+    """Encode a planar float waveform into `stream` of `container`, `frame_size` samples a
+    frame (AAC's 1024; MP3's 1152)."""
     layout = "stereo" if waveform.shape[0] == 2 else "mono"
-    frame_size = 1024  # AAC's frame
     for start in range(0, waveform.shape[1], frame_size):
         chunk = np.ascontiguousarray(waveform[:, start:start + frame_size])
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
@@ -164,17 +164,7 @@ def write_mp3(audio: Any, path: Path, sample_rate: int, bitrate: int = 192_000) 
         with av.open(str(target), mode="w", format="mp3") as container:
             stream = container.add_stream("libmp3lame", rate=sample_rate, layout=layout)
             stream.bit_rate = bitrate
-            frame_size = 1152  # an MP3 frame
-            for start in range(0, waveform.shape[1], frame_size):
-                chunk = np.ascontiguousarray(waveform[:, start:start + frame_size])
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                frame.time_base = Fraction(1, sample_rate)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
+            _mux_audio(container, stream, waveform, sample_rate, frame_size=1152)
 
     _written(path, write)
     return EncodedAudio(path, int(waveform.shape[1]), sample_rate, int(waveform.shape[0]))
