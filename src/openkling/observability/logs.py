@@ -123,16 +123,16 @@ def configure_logging(level: str, fmt: LogFormat = "plain") -> None:
         _access_writer.start()
 
 
-#: Access lines formatted between two hand-backs of the GIL to the event loop (~0.1 ms of work).
-YIELD_EVERY = 32
-
-
 class AccessWriter:
-    """Access lines off the request path: a request appends a tuple (well under a
-    microsecond); a thread formats and writes them in batches, one write call each.
+    """Access lines off the write path: a request formats its line where it is served
+    (~3 us) and appends it to a deque; a thread takes what is there and writes it in batches,
+    one write call each.
 
     Through `logging` an access line cost ~30 us on the event loop (a LogRecord, the caller's
     frame lookup, filters, a write and a flush per line): more than the poll it describes.
+    Formatting in the thread instead kept the GIL from the event loop in slices of up to 5 ms
+    (CPython hands it back only when a waiter has asked for that long), which doubled the
+    poll's p99 at full load (docs/benchmarks.md); the write itself releases the GIL.
     The lines look exactly like the handler's (plain or JSON).
     """
 
@@ -140,7 +140,7 @@ class AccessWriter:
         self.stream = stream
         self.json = fmt == "json"
         self.interval = interval
-        self._pending: deque[tuple[float, str, str, int, float, str, str | None]] = deque()
+        self._lines: deque[str] = deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._second = -1
@@ -148,8 +148,8 @@ class AccessWriter:
 
     def add(self, method: str, path: str, status: int, duration_ms: float, request_id: str,
             account: str | None) -> None:
-        self._pending.append((time.time(), method, path, status, duration_ms, request_id,
-                              account))
+        line = self._format(time.time(), method, path, status, duration_ms, request_id, account)
+        self._lines.append(line)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="openkling-access-log",
@@ -168,19 +168,13 @@ class AccessWriter:
             self.flush()
 
     def flush(self) -> None:
-        lines: list[str] = []
-        pending = self._pending
-        while True:
-            try:
-                entry = pending.popleft()
-            except IndexError:
-                break
-            lines.append(self._format(*entry))
-            if len(lines) % YIELD_EVERY == 0:
-                # Let the event loop have the GIL back: a batch of thousands of lines held it
-                # for milliseconds at a time (the interpreter only takes it back every 5 ms),
-                # which was most of the poll's p99 at full load (docs/benchmarks.md).
-                time.sleep(0)
+        # Take only the lines there now: append and popleft are atomic, so a line added
+        # meanwhile waits for the next batch and none is lost (nor written twice when the
+        # thread and an exit hook flush at once).
+        pending, lines = self._lines, []
+        with contextlib.suppress(IndexError):
+            for _ in range(len(pending)):
+                lines.append(pending.popleft())
         if lines:
             with contextlib.suppress(Exception):  # a closed stream at exit: nothing to do
                 self.stream.write("\n".join(lines) + "\n")
@@ -198,9 +192,10 @@ class AccessWriter:
             }, ensure_ascii=False)
         second = int(created)
         if second != self._second:
-            self._second = second
             self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        context = f"request_id={request_id}" + (f" account={account}" if account else "")
+            self._second = second
+        context = f"request_id={request_id} account={account}" if account else \
+            f"request_id={request_id}"
         return (f"{self._second_text},{int(created % 1 * 1000):03d} INFO {access_log.name}: "
                 f"{method} {path} {status} {duration_ms:.2f}ms [{context}]")
 

@@ -140,3 +140,17 @@ def test_relay_callback_tokens_in_access_paths_are_redacted(fmt) -> None:
     writer.flush()
     assert "s3cr3t-token" not in stream.getvalue()
     assert "/upstream/kling/123/<redacted>" in stream.getvalue()
+
+
+def test_access_lines_added_while_the_writer_flushes_are_each_written_once() -> None:
+    """The writer thread flushes while requests keep adding lines: none lost, none twice."""
+    stream = io.StringIO()
+    writer = AccessWriter(stream, "plain", interval=0.001)
+    writer.start()
+    try:
+        for n in range(20_000):
+            writer.add("GET", f"/v1/videos/text2video/{n}", 200, 0.5, f"req-{n}", None)
+    finally:
+        writer.stop()
+    paths = [line.split()[5] for line in stream.getvalue().splitlines()]
+    assert sorted(paths) == sorted(f"/v1/videos/text2video/{n}" for n in range(20_000))
