@@ -170,9 +170,14 @@ class ServerHandle:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60, *, ready: bool = True) -> ServerHandle:
+    def start(self, timeout: float = 300, *, ready: bool = True) -> ServerHandle:
         """Start and wait for /readyz 200 (`ready=False`: for /healthz, a server that is up
-        but, by design of the test, not ready)."""
+        but, by design of the test, not ready).
+
+        It waits for what readiness reports, not for a guess of how long start-up takes: on
+        a loaded machine importing torch and loading a model can take minutes. It stops
+        waiting at once when the process exits or a provider reports `failed`; `timeout`
+        only bounds a server that hangs."""
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -184,13 +189,22 @@ class ServerHandle:
             if self.process.poll() is not None:
                 raise RuntimeError(f"openkling serve exited early:\n{self.log()}")
             try:
-                path = "/readyz" if ready else "/healthz"
-                if httpx.get(f"{self.base_url}{path}", timeout=1).status_code == 200:
-                    return self
+                answer = httpx.get(f"{self.base_url}{'/readyz' if ready else '/healthz'}",
+                                   timeout=5)
             except httpx.HTTPError:
-                pass
+                answer = None
+            if answer is not None and answer.status_code == 200:
+                return self
+            if answer is not None and ready and answer.status_code == 503:
+                failed = {name: state for name, state in
+                          answer.json().get("checks", {}).get("providers", {}).items()
+                          if str(state).startswith("failed")}
+                if failed:
+                    raise RuntimeError(f"openkling serve cannot become ready: {failed}\n"
+                                       f"{self.log()}")
             time.sleep(0.1)
-        raise RuntimeError(f"openkling serve did not become ready:\n{self.log()}")
+        raise RuntimeError(f"openkling serve did not become ready in {timeout:.0f} s:\n"
+                           f"{self.log()}")
 
     def create_key(self, name: str = "tester") -> Credentials:
         out = subprocess.run(
