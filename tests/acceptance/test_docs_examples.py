@@ -87,6 +87,22 @@ def test_the_commands_of_blocks_not_run_parse() -> None:
     assert checked >= 10
 
 
+def test_a_failing_example_is_named_and_console_output_is_not_run(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("Intro\n\n```console\n$ x=$(echo 1 \\\n  | cat)\nsample output\n"
+                   "$ test \"$x\" = 1\n```\n\n```text\nfalse\n```\n\n```\nls\n```\n\n"
+                   "```bash\n# needs: nothing really\nfalse\n```\n\n```bash\nfalse  # fails\n```\n")
+    found = blocks(doc)
+    assert [b.kind for b in found] == ["run", "output", "unknown", "needs", "run"]
+    assert found[0].shell_script() == "x=$(echo 1 \\\n  | cat)\ntest \"$x\" = 1"
+    folder = tmp_path / "user"
+    folder.mkdir()
+    run_session([found[0]], folder, dict(os.environ))
+    with pytest.raises(pytest.fail.Exception, match=r"doc\.md block 4 \(line 23\): "
+                                                    r"'false  # fails' exited 1"):
+        run_session([found[0], found[4]], folder, dict(os.environ))
+
+
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     with running_server(tmp_path_factory.mktemp("docs"), "diffusers", dict(TINY_WAN_ENV)) \

@@ -73,8 +73,8 @@ class Block:
             else ""
 
     def where(self) -> str:
-        return f"{self.doc.relative_to(ROOT)} block {self.index} (line {self.line}): " \
-               f"{self.first_line!r}"
+        doc = self.doc.relative_to(ROOT) if self.doc.is_relative_to(ROOT) else self.doc
+        return f"{doc} block {self.index} (line {self.line}): {self.first_line!r}"
 
     def shell_script(self) -> str:
         """The commands as pasted: a `console` block's `$ ` lines (and their continuation
