@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from openkling.cli.main import app
-from tests.conftest import TINY_WAN_ENV, ServerHandle, running_server
+from tests.conftest import TINY_WAN_ENV, ServerHandle, server_env
 from tests.support.doc_blocks import (
     CODE,
     NEEDS,
@@ -105,9 +105,15 @@ def test_a_failing_example_is_named_and_console_output_is_not_run(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    with running_server(tmp_path_factory.mktemp("docs"), "diffusers", dict(TINY_WAN_ENV)) \
-            as server:
-        yield server
+    # The model process loads every tiny family first: on a busy 2-core host that can take
+    # longer than running_server's minute.
+    data_dir = tmp_path_factory.mktemp("docs")
+    server = ServerHandle(data_dir=data_dir, env=server_env(data_dir, "diffusers",
+                                                            dict(TINY_WAN_ENV)))
+    try:
+        yield server.start(timeout=240)
+    finally:
+        server.stop(timeout=30)
 
 
 def user_folder(path: Path) -> Path:
@@ -155,4 +161,5 @@ def test_the_examples_run_against_the_default_server(
     if doc.name == "client.md" and language == "shell":
         assert (folder / "cat.mp4").stat().st_size > 0
         assert len(list((folder / "videos").glob("*.mp4"))) == 1
-        assert len(list((folder / "foxes").glob("*.png"))) == 4
+        assert (folder / "leaves.mp4").read_bytes()[4:8] == b"ftyp"
+        assert len(list((folder / "foxes").glob("*_[0-3].png"))) == 4
