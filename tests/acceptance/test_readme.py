@@ -1,9 +1,9 @@
-"""The README runs as written: its blocks, pasted into a shell, against ./scripts/serve."""
+"""The README runs as written: its blocks, pasted into a shell, against ./scripts/serve
+(the blocks classified as in tests/support/doc_blocks.py; docs/testing.md, "Docs examples")."""
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -14,38 +14,31 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+from tests.support.doc_blocks import CODE, README, ROOT, Block, blocks, run_session
 
 #: The README's block that starts the service; run with the README's no-GPU argument.
 SERVE = "./scripts/serve"
 NO_GPU = "--model tiny-random-wan"
-#: The README's compose block (its .env, `up`, a first key).
-COMPOSE_BLOCK = """\
-printf 'POSTGRES_PASSWORD=%s\\nS3_SECRET_KEY=%s\\nOPENKLING_SECRET_KEY=%s\\n' \\
-  "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" "$(openssl rand -hex 32)" > .env
-docker compose up -d --scale worker=2     # or: podman-compose up -d --scale worker=2
-docker compose exec api openkling keys create --name my-app"""
-#: README blocks this test does not run, and why.
-SKIPPED = {
-    "./scripts/test": ".ci/run runs it, and this test runs inside it",
-    COMPOSE_BLOCK: "tests/deploy/test_compose.py runs compose.yaml with podman-compose",
-}
 
 
+def readme_blocks() -> list[Block]:
+    return [block for block in blocks(README) if block.lang in CODE]
 
-def shell_blocks(text: str) -> list[str]:
-    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL)]
 
-
-def test_readme_starts_with_the_quick_start_and_skips_only_what_it_lists() -> None:
+def test_readme_starts_with_the_quick_start_and_runs_the_rest() -> None:
     text = README.read_text()
-    blocks = shell_blocks(text)
-    assert blocks[:2] == [SERVE, "./scripts/test"], "the two quick-start commands come first"
+    serve, test = readme_blocks()[:2]
+    assert (serve.kind, serve.text.splitlines()[1:]) == ("starts", [SERVE]), \
+        "the two quick-start commands come first: serve, then test"
+    assert (test.kind, test.shell_script().splitlines()[-1]) == ("needs", "./scripts/test")
     intro = text.split("## Quick start", 1)[1].split("```", 1)[0]
     assert "No GPU?" in intro and f"{SERVE} {NO_GPU}" in intro
-    # Every other block is run by test_readme_runs_as_written; a stale skip entry is an error.
-    assert [block for block in blocks if block in SKIPPED] == list(SKIPPED)
+    # Besides those two, only the compose block is not run here:
+    # tests/deploy/test_compose.py runs compose.yaml with podman-compose.
+    rest = [block for block in readme_blocks()[2:] if block.kind != "run"]
+    assert [block.first_line for block in rest] == [
+        "# needs: docker compose (or podman-compose)"], rest
+    assert "docker compose up" in rest[0].text
 
 
 def _free_port() -> int:
@@ -109,17 +102,13 @@ def served(readme_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def test_readme_runs_as_written(readme_env: dict[str, str], served: str,
                                 tmp_path: Path) -> None:
     assert "eval \"$(openkling env)\"" in served  # serve says how to use the key it saved
-    blocks = [block for block in shell_blocks(README.read_text())
-              if block != SERVE and block not in SKIPPED]
+    runnable = [block for block in readme_blocks() if block.kind == "run"]
     # The user's second shell, in a folder of its own with the clone's .venv, so the videos
     # the README downloads land there.
     work = tmp_path / "work"
     work.mkdir()
     (work / ".venv").symlink_to(ROOT / ".venv")
-    script = "set -euo pipefail\n" + "\n".join(blocks)
-    result = subprocess.run(["bash", "-c", script], cwd=work, env=readme_env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    result = run_session(runnable, work, readme_env, timeout=600)
     task_id = result.stdout.splitlines()[0]
     assert task_id.isdigit(), result.stdout
     assert f'"task_id":"{task_id}"' in result.stdout.replace(" ", "")

@@ -128,8 +128,9 @@ def test_every_documented_part_has_a_layer() -> None:
 
 def documented_layers(text: str) -> list[set[str]]:
     """The parts the "Who imports whom" diagram lists, lowest first (the SDK, which stands
-    apart, left out): each line's first column, parts split at `,` and `|`."""
-    block = text.split("## Who imports whom", 1)[1].split("```", 2)[1]
+    apart, left out): each line's first column, parts split at `,` and `|` (the fence's
+    language, `text`, is no part)."""
+    block = text.split("## Who imports whom", 1)[1].split("```", 2)[1].split("\n", 1)[1]
     layers = []
     for line in block.strip().splitlines():
         first = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
@@ -144,7 +145,7 @@ def test_the_checked_order_is_the_documented_one() -> None:
 
 def test_documented_layers_reads_the_diagram() -> None:
     """The reader sees a change: a part moved or left out of the diagram no longer matches."""
-    text = "## Who imports whom\n\n```\napi    routes\nstore | storage  x | y\n" \
+    text = "## Who imports whom\n\n```text\napi    routes\nstore | storage  x | y\n" \
            "errors, clock  base\nclient  the SDK\n```\n"
     assert documented_layers(text) == [{"errors", "clock"}, {"store", "storage"}, {"api"}]
 
