@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from openkling.cli.main import app
-from tests.conftest import TINY_WAN_ENV, ServerHandle, server_env
+from tests.conftest import TINY_WAN_ENV, ServerHandle, running_server
 from tests.support.doc_blocks import (
     CODE,
     NEEDS,
@@ -105,15 +105,9 @@ def test_a_failing_example_is_named_and_console_output_is_not_run(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    # The model process loads every tiny family first: on a busy 2-core host that can take
-    # longer than running_server's minute.
-    data_dir = tmp_path_factory.mktemp("docs")
-    server = ServerHandle(data_dir=data_dir, env=server_env(data_dir, "diffusers",
-                                                            dict(TINY_WAN_ENV)))
-    try:
-        yield server.start(timeout=240)
-    finally:
-        server.stop(timeout=30)
+    with running_server(tmp_path_factory.mktemp("docs"), "diffusers", dict(TINY_WAN_ENV)) \
+            as server:
+        yield server
 
 
 def user_folder(path: Path) -> Path:
