@@ -25,6 +25,7 @@ from openkling.core.family_requests import (
     AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
+    MultiImage2VideoRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest, normalized_request
@@ -35,6 +36,7 @@ IMAGE2VIDEO = FamilyKind.IMAGE2VIDEO
 IMAGES = FamilyKind.IMAGES
 TEXT_TO_AUDIO = FamilyKind.TEXT_TO_AUDIO
 EXPAND = FamilyKind.EXPAND
+MULTI_IMAGE2VIDEO = FamilyKind.MULTI_IMAGE2VIDEO
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -65,6 +67,10 @@ class Family:
     result: ResultKind
     #: Fields holding input images (URL or base64): fetched and checked at create, stored.
     image_fields: tuple[str, ...] = ()
+    #: Lists of objects holding an image each, as (list field, the image's key in each
+    #: object): multi-image2video's `image_list[{image}]`. Each image is fetched, checked and
+    #: stored like an image field's, under the name `<list>.<index>.<key>` (core/inputs.py).
+    image_lists: tuple[tuple[str, str], ...] = ()
     #: Media files (images, videos, sound) a body may carry inline, anywhere in it, each up
     #: to Kling's 10 MB as base64: the body limit (0: the small limit of text-only bodies).
     media: int = 0
@@ -182,9 +188,16 @@ ROUTED_MODEL = "routed_model"
 
 
 def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
-                  names_models: bool = True, images: tuple[str, ...] = ()) -> dict[str, Any]:
+                  names_models: bool = True, images: tuple[str, ...] = (),
+                  image_lists: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     # Image fields are stored apart (`inputs`): the relay sends the stored copy back.
     body = req.model_dump(exclude_none=True, exclude={*TRANSPORT_FIELDS, *images})
+    for list_name, key in image_lists:
+        # Each object keeps its other keys; its image is stored apart likewise.
+        if isinstance(body.get(list_name), list):
+            body[list_name] = [{k: v for k, v in item.items() if k != key}
+                               if isinstance(item, dict) else item
+                               for item in body[list_name]]
     if isinstance(req, PassThroughRequest) and req.duration is not None:
         body["duration"] = int(req.duration)  # a number like every video family's; sent "5"
     if not names_models and "model_name" not in body:
@@ -200,16 +213,22 @@ def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
                 default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = (),
-                image_fields: tuple[str, ...] = ()) -> Family:
-    """A family kept as sent and forwarded verbatim by a relay; its `image_fields` are
-    checked and stored at create like every family's (a local provider reads them)."""
+                image_fields: tuple[str, ...] = (),
+                image_lists: tuple[tuple[str, str], ...] = (),
+                request: type[BaseModel] | None = None) -> Family:
+    """A family kept as sent and forwarded verbatim by a relay; its `image_fields` and
+    `image_lists` are checked and stored at create like every family's (a local provider
+    reads them)."""
     result = (ResultKind.IMAGES if path.startswith("images/")
               else ResultKind.AUDIOS if path.startswith("audio/") else ResultKind.VIDEOS)
-    return Family(path=path,
-                  request=AudioRequest if result == ResultKind.AUDIOS else PassThroughRequest,
+    if request is None:
+        request = AudioRequest if result == ResultKind.AUDIOS else PassThroughRequest
+    return Family(path=path, request=request,
                   result=result, normalize=partial(_pass_through, names_models=bool(models),
-                                                   images=image_fields),
+                                                   images=image_fields,
+                                                   image_lists=image_lists),
                   media=media, models=models, actions=actions, image_fields=image_fields,
+                  image_lists=image_lists,
                   default_model=models[0] if models else default_model)
 
 
@@ -233,7 +252,10 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     ),
     # Relay-only families, with the media files Kling takes inline in one body.
     _relay_only("videos/omni-video", media=8, models=("kling-video-o1", *VIDEO_MODELS)),
-    _relay_only("videos/multi-image2video", media=4,
+    # Relayed verbatim; the local provider renders it too (Wan VACE, the images as
+    # reference images), checking Kling's fields itself (providers/diffusers/families.py).
+    _relay_only(MULTI_IMAGE2VIDEO, media=4, request=MultiImage2VideoRequest,
+                image_lists=(("image_list", "image"),),
                 models=("kling-v1-6", "kling-v2-1", "kling-v2-master", "kling-v2-1-master")),
     _relay_only("videos/video-extend", media=0),
     _relay_only("videos/lip-sync", media=2),  # a video and its sound file

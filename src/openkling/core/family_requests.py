@@ -136,3 +136,40 @@ class PassThroughRequest(_Common):
 class AudioRequest(_Common):
     """Audio families (relay only): the body is kept as sent; their `duration` is seconds of
     sound (a float, e.g. 3.0..10.0), checked by the real service, not a video duration."""
+
+
+#: Kling's multi-image2video takes up to 4 reference images.
+MAX_REFERENCE_IMAGES = 4
+
+
+class ImageListItem(BaseModel):
+    """One object of an `image_list`: its `image` (URL or raw base64, Kling's image rules),
+    checked and stored at create; other keys are kept (a relay forwards them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    image: str = Field(..., description="URL or raw base64 (no data: prefix); jpg/jpeg/png, "
+                       "<= 10 MB, sides >= 300 px, aspect 1:2.5..2.5:1.")
+
+    @field_validator("image")
+    @classmethod
+    def _image_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be an image URL or raw base64, not empty")
+        return value
+
+
+class MultiImage2VideoRequest(PassThroughRequest):
+    """`POST /v1/videos/multi-image2video`: a video of the subjects of up to 4 reference
+    images. Only what must be read at create is typed (the images, which are stored apart,
+    and the numbers a spec reads); the rest is kept as sent, checked by the real service
+    or by a local provider (`prompt` is required there)."""
+
+    image_list: list[ImageListItem] | None = Field(
+        None, min_length=1, max_length=MAX_REFERENCE_IMAGES,
+        description='Reference images, 1 to 4: [{"image": URL or raw base64}, ...].')
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    cfg_scale: float | None = Field(None, ge=0, le=1)
+
+    _cfg_scale = field_validator("cfg_scale", mode="before")(cfg_scale_number)

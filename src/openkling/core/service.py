@@ -22,7 +22,7 @@ from openkling.core.families import (
 from openkling.core.ids import new_task_id
 from openkling.core.image_fetch import ImageFetcher
 from openkling.core.images import InputImage
-from openkling.core.inputs import forget_images, load_images, store_images
+from openkling.core.inputs import forget_images, image_values, load_images, store_images
 from openkling.core.models import spec_from_stored
 from openkling.core.outbound import CALLBACKS_SETTING, OutboundRefused, check_outbound_url
 from openkling.core.provider import ForwardsCalls, Provider
@@ -194,7 +194,7 @@ class TaskService:
 
     async def _load_images(self, family: Family, req: BaseModel,
                            account: int) -> dict[str, InputImage]:
-        if not any(getattr(req, name, None) for name in family.image_fields):
+        if not image_values(family, req):
             return {}
         if self._images is None:
             raise KlingError(Code.UNAVAILABLE, "image inputs are not available on this server")

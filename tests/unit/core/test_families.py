@@ -12,6 +12,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     catalogue,
     check_honoured,
@@ -22,6 +23,7 @@ from openkling.core.family_requests import (
     AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
+    MultiImage2VideoRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest
@@ -125,8 +127,14 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert set(FAMILIES[IMAGES].optional_fields) == {"image", "image_reference",
                                                      "human_fidelity"}
     relay_only = set(FAMILIES) - {TEXT2VIDEO, IMAGE2VIDEO, IMAGES}
+    # multi-image2video types its image_list (its images are stored apart), on the
+    # pass-through base: the rest is kept as sent.
+    assert FAMILIES[MULTI_IMAGE2VIDEO].request is MultiImage2VideoRequest
+    assert issubclass(MultiImage2VideoRequest, PassThroughRequest)
+    assert FAMILIES[MULTI_IMAGE2VIDEO].image_lists == (("image_list", "image"),)
     assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
-                                       else PassThroughRequest) for p in relay_only)
+                                       else PassThroughRequest)
+               for p in relay_only - {MULTI_IMAGE2VIDEO})
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 

@@ -275,3 +275,42 @@ def test_resolution_and_image_reference_values(field: str, good: list[str],
 def test_a_blank_reference_image_is_absent() -> None:
     assert images(image="  ").image is None
     assert images(image=IMAGE).image == IMAGE
+
+
+# ----- videos/multi-image2video -------------------------------------------------------------
+
+def _multi(body: dict[str, object]) -> object:
+    from openkling.core.family_requests import MultiImage2VideoRequest
+    return MultiImage2VideoRequest.model_validate(body)
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_multi_image2video_takes_one_to_four_images(count: int) -> None:
+    """kling-api.md: image_list[{image}], up to 4."""
+    req = _multi({"prompt": "p", "image_list": [{"image": "aGk="}] * count})
+    assert len(req.image_list) == count  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("image_list", "where"), [
+    ([{"image": "aGk="}] * 5, ("image_list",)),
+    ([], ("image_list",)),
+    ([{"image": "  "}], ("image_list", 0, "image")),
+    ([{"image": "aGk="}, {"url": "aGk="}], ("image_list", 1, "image")),
+    ([{"image": 3}], ("image_list", 0, "image")),
+    ("aGk=", ("image_list",)),
+])
+def test_multi_image2video_refuses_a_list_kling_would_refuse_naming_the_place(
+        image_list: object, where: tuple[object, ...]) -> None:
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError) as info:
+        _multi({"prompt": "p", "image_list": image_list})
+    assert info.value.errors()[0]["loc"] == where
+
+
+def test_multi_image2video_keeps_what_it_does_not_type() -> None:
+    """A relay forwards fields of newer Kling versions; each image's other keys stay too."""
+    req = _multi({"prompt": "p", "mode": "pro", "aspect_ratio": "4:3", "future": {"a": 1},
+                  "image_list": [{"image": "aGk=", "note": "n"}]})
+    dumped = req.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+    assert dumped["image_list"] == [{"image": "aGk=", "note": "n"}]
+    assert dumped["future"] == {"a": 1} and dumped["aspect_ratio"] == "4:3"

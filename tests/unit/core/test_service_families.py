@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from openkling.assembly import ApiParts, Resources, build_api
@@ -58,14 +59,24 @@ async def relay(tmp_path: Path) -> AsyncIterator[tuple[ApiParts, Principal]]:
         yield parts
 
 
+@pytest.fixture
+async def local_images(tmp_path: Path) -> AsyncIterator[tuple[ApiParts, Principal]]:
+    """The default server, taking input images (base64 only here: nothing is fetched)."""
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, provider_options={
+        "diffusers": {"model": "tiny-random-wan", "device": "cpu"}})
+    async with httpx.AsyncClient() as http, _parts(settings, http) as parts:
+        yield parts
+
+
 @contextlib.asynccontextmanager
-async def _parts(settings: Settings) -> AsyncIterator[tuple[ApiParts, Principal]]:
+async def _parts(settings: Settings, http: httpx.AsyncClient | None = None) -> (
+        AsyncIterator[tuple[ApiParts, Principal]]):
     resources = Resources.open(settings)
     try:
         await resources.migrate()
         account, _ = await resources.accounts.get_or_create(
             "families", now=1, callback_secret_enc=resources.master.encrypt("s"))
-        parts = build_api(resources, resources.build_providers(), http=None)
+        parts = build_api(resources, resources.build_providers(), http=http)
         yield parts, Principal(account_id=account.id, account_name="families",
                                credential_id=0)
     finally:
@@ -145,7 +156,7 @@ async def test_the_relay_takes_klings_model_names_on_each_family(
 
 RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
                                      "images/generations", "audio/text-to-audio",
-                                     "images/editing/expand"})
+                                     "images/editing/expand", "videos/multi-image2video"})
 
 
 async def test_the_local_provider_takes_text_to_audio(
@@ -161,6 +172,48 @@ async def test_the_local_provider_refuses_expand_without_an_image(
         await _create(local, "images/editing/expand", {"up_expansion_ratio": 0.5})
     assert (info.value.http_status, info.value.code) == (400, 1201)
     assert info.value.message.startswith("image: is required")
+
+
+def _png_b64(width: int, height: int) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 30, 160)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+async def test_the_local_provider_takes_multi_image2video_its_images_stored_apart(
+        local_images: tuple[ApiParts, Principal]) -> None:
+    task = await _create(local_images, "videos/multi-image2video", {
+        "prompt": "they dance", "duration": "5", "aspect_ratio": "9:16",
+        "image_list": [{"image": _png_b64(320, 480)}, {"image": _png_b64(400, 300)}]})
+    assert (task.kind, task.provider) == ("videos/multi-image2video", "diffusers")
+    assert task.model_name == "kling-v1-6"  # Kling's default for the route
+    assert task.request["image_list"] == [{}, {}]  # the images are in storage, not the row
+    inputs = task.request["inputs"]
+    assert list(inputs) == ["image_list.0.image", "image_list.1.image"]
+    assert (inputs["image_list.0.image"]["width"], inputs["image_list.1.image"]["width"]) == (
+        320, 400)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"prompt": "they dance"}, "image_list: is required"),
+    ({"image_list": [{"image": "IMAGE"}]}, "prompt: is required"),
+    ({"prompt": "p", "image_list": [{"image": "IMAGE"}], "camera_control": {"type": "down_back"}},
+     "camera_control: not supported by the local diffusers provider"),
+    ({"prompt": "p", "image_list": [{"image": "IMAGE"}], "aspect_ratio": "4:3"},
+     "aspect_ratio: must be one of 16:9, 9:16, 1:1"),
+])
+async def test_the_local_provider_refuses_a_multi_image2video_it_cannot_make(
+        local_images: tuple[ApiParts, Principal], body: dict[str, Any], message: str) -> None:
+    image = _png_b64(320, 320)
+    body = {**body, **({"image_list": [{"image": image}]} if "image_list" in body else {})}
+    with pytest.raises(KlingError) as info:
+        await _create(local_images, "videos/multi-image2video", body)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith(message)
 
 
 @pytest.mark.parametrize("duration", ["3.5", 3.5, "three"])

@@ -24,6 +24,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
 )
@@ -105,6 +106,8 @@ _WAN22_A14B = {"transformer": 14_288_491_584, "transformer_2": 14_288_491_584,
                "text_encoder": 5_680_910_336, "vae": 126_892_531}
 _STABLE_AUDIO_OPEN = {"transformer": 1_056_939_136, "text_encoder": 109_628_544,
                       "projection_model": 396_544, "vae": 156_112_514}
+_WAN21_VACE_1_3B = {"transformer": 2_153_972_032, "text_encoder": 5_680_910_336,
+                    "vae": 126_892_531}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -138,12 +141,21 @@ _STABLE_AUDIO = CatalogueModel(
     "MP3 results; gated on the hub: accept its licence first)",
 )
 
+_VACE = CatalogueModel(
+    name="Wan-AI/Wan2.1-VACE-1.3B-diffusers", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+    sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+    parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace",
+    note="the default multi-image2video model: Kling's image_list (1 to 4) as VACE "
+    "reference images",
+)
+
 #: Every model the local provider serves, real weights first, then the built-in random ones.
 CATALOGUE: tuple[CatalogueModel, ...] = (
     _WAN21,
     _TI2V,
     _SDXL,
     _STABLE_AUDIO,
+    _VACE,
     CatalogueModel(
         name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
@@ -180,6 +192,13 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "benchmarks without the hub",
     ),
     CatalogueModel(
+        name="random-wan2.1-vace-1.3b", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+        sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
+        parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace", built_in=True,
+        note="Wan 2.1 VACE 1.3B's architecture with random weights, built on the device: GPU "
+        "benchmarks of multi-image2video without the hub (name it as multi_image2video.model)",
+    ),
+    CatalogueModel(
         name="random-wan-small", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=("96x64",),
         fps=2, frame_step=4, durations=(5, 10), audio=False, parameters={},
         test_model="tiny-random-wan", built_in=True,
@@ -190,8 +209,16 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
         test_model="tiny-random-wan", built_in=True,
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
-        "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio and "
-        "tiny-random-qwen-image (images/editing/expand)",
+        "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio, "
+        "tiny-random-qwen-image (images/editing/expand) and tiny-random-wan-vace "
+        "(videos/multi-image2video)",
+    ),
+    CatalogueModel(
+        name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+        sizes=("80x48", "48x80", "48x48"), fps=16, frame_step=4, durations=(5, 10),
+        audio=False, parameters={}, test_model="tiny-random-wan-vace", built_in=True,
+        note="tiny random Wan VACE (reference images to video); the multi-image2video model "
+        "with every tiny text-to-video model",
     ),
     CatalogueModel(
         name="tiny-random-wan-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
@@ -277,6 +304,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
         expand_options,
         image2video_options,
         image_options,
+        multi_image_options,
     )
     from openkling.providers.diffusers.model_options import parse_options
 
@@ -285,9 +313,11 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     images = image_options(parsed.images, parsed.is_tiny)
     audio = audio_options(parsed.audio, parsed.is_tiny)
     expand = expand_options(parsed.expand, parsed.is_tiny)
+    vace = multi_image_options(parsed.multi_image2video, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
-            EXPAND: (expand.model, expand.pipeline)}
+            EXPAND: (expand.model, expand.pipeline),
+            MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,6 +19,12 @@
   `area` pixels and its picture is resized to the canvas, the original pixels pasted back.
   `n` pictures. Kling's limits are checked here: each ratio 0..2, the canvas at most 3
   times the image's area (and larger than it), `prompt` <= 2500 characters, `n` 1..9.
+- `videos/multi-image2video`: Wan VACE (`WanVACEPipeline`; Wan2.1-VACE-1.3B by default).
+  Kling's `image_list` (1 to 4 images) are the pipeline's `reference_images` (the subjects
+  the video shows, in order); `prompt` (required), `negative_prompt`, `cfg_scale` (guidance,
+  as text2video's), `mode` (steps), `aspect_ratio` (16:9, 9:16 or 1:1 at the model's size)
+  and `duration` (frames at the model's fps and frame step). Any other field that asks for
+  something is refused (400 / 1201 naming it).
 
 Each family runs in its own model process, loaded with the provider's device settings and
 its own `model`/`pipeline`. Pure functions only: no torch here.
@@ -34,7 +40,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openkling.core.errors import KlingError
 from openkling.core.families import asks_for
-from openkling.providers.diffusers.mapping import PipelineCall, frame_count, guidance_scale
+from openkling.core.family_requests import MAX_REFERENCE_IMAGES
+from openkling.core.models import MAX_PROMPT
+from openkling.providers.diffusers.mapping import (
+    ASPECT_RATIOS,
+    MODES,
+    PipelineCall,
+    frame_count,
+    frame_size,
+    guidance_scale,
+)
+from openkling.providers.diffusers.model_options import DEFAULT_NEGATIVE_PROMPT
 
 DEFAULT_I2V_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 DEFAULT_IMAGE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
@@ -44,6 +60,8 @@ DEFAULT_AUDIO_MODEL = "stabilityai/stable-audio-open-1.0"
 TINY_AUDIO_MODEL = "tiny-random-stable-audio"
 DEFAULT_EXPAND_MODEL = "Qwen/Qwen-Image"
 TINY_EXPAND_MODEL = "tiny-random-qwen-image"
+DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
+TINY_VACE_MODEL = "tiny-random-wan-vace"
 
 #: Kling's image aspect ratios (images/generations), width:height.
 IMAGE_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -131,6 +149,29 @@ class ExpandOptions(BaseModel):
                                  "guidance only with a negative prompt (its card sends ' ').")
 
 
+class MultiImageOptions(BaseModel):
+    """The reference-to-video model (`provider_options.diffusers.multi_image2video`)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(DEFAULT_VACE_MODEL, description="diffusers Wan VACE pipeline id (it "
+                       f"must take reference_images), folder or '{TINY_VACE_MODEL}'.")
+    pipeline: str = "auto"
+    width: int = Field(832, ge=16, description="Frame width at 16:9 (9:16 turns it upright, "
+                       "1:1 keeps its area); sides are multiples of 16.")
+    height: int = Field(480, ge=16)
+    fps: int = Field(16, ge=1, le=120)
+    frame_step: int = Field(4, ge=1, description="Frame counts are frame_step * k + 1 (Wan's "
+                            "VAE compresses time 4x).")
+    std_steps: int = Field(30, ge=1, le=1000)
+    pro_steps: int = Field(50, ge=1, le=1000)
+    guidance_default: float = Field(5.0, ge=0, description="Guidance scale at cfg_scale 0.5.")
+    guidance_min: float = Field(1.0, ge=0, description="Guidance scale at cfg_scale 0.")
+    negative_prompt: str = Field(DEFAULT_NEGATIVE_PROMPT, description="Used when the request "
+                                 "has none.")
+    max_sequence_length: int = Field(512, ge=8, le=4096)
+
+
 #: What the tiny model uses, so `--model tiny-random-wan` serves every family on a CPU.
 TINY_I2V_DEFAULTS: dict[str, Any] = {
     "model": TINY_I2V_MODEL, "width": 80, "height": 48, "size_multiple": 16, "fps": 16,
@@ -162,6 +203,12 @@ TINY_EXPAND_DEFAULTS: dict[str, Any] = {
 }
 
 
+TINY_VACE_DEFAULTS: dict[str, Any] = {
+    "model": TINY_VACE_MODEL, "width": 80, "height": 48, "std_steps": 2, "pro_steps": 3,
+    "max_sequence_length": 64,
+}
+
+
 def image2video_options(raw: dict[str, Any], tiny: bool,
                         text_model: str = "") -> Image2VideoOptions:
     """The image-to-video options; with a tiny text-to-video model, its tiny twin's."""
@@ -181,6 +228,11 @@ def audio_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> Audi
 
 def expand_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> ExpandOptions:
     return ExpandOptions.model_validate({**(TINY_EXPAND_DEFAULTS if tiny else {}), **raw})
+
+
+def multi_image_options(raw: dict[str, Any], tiny: bool,
+                        text_model: str = "") -> MultiImageOptions:
+    return MultiImageOptions.model_validate({**(TINY_VACE_DEFAULTS if tiny else {}), **raw})
 
 
 def _round(value: float, multiple: int) -> int:
@@ -441,4 +493,99 @@ def expand_call(request: dict[str, Any], *, image_size: tuple[int, int], image_p
         width=width, height=height, left=round(image_w * left), top=round(image_h * up),
         work_width=work_w, work_height=work_h, n=n, num_inference_steps=options.steps,
         guidance_scale=options.guidance, seed=seed,
+    )
+
+
+#: The stored fields a multi-image2video request may carry: Kling's that the model honours
+#: and the server's own (`image_list` keeps only what each object holds beside its image).
+MULTI_IMAGE_FIELDS = frozenset({"prompt", "negative_prompt", "image_list", "mode", "duration",
+                                "aspect_ratio", "cfg_scale"}) | SERVER_FIELDS
+REFERENCE_LIST = "image_list"
+
+
+@dataclass(frozen=True)
+class ReferenceVideoCall(PipelineCall):
+    """A text-to-video call plus the reference images the video shows (plain data: it
+    crosses to the model process); the images in Kling's order."""
+
+    reference_image_paths: list[str]
+    kind: str = "video"
+
+
+def reference_inputs(inputs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The stored `image_list` images, (input name, stored copy), in the client's order."""
+    prefix = f"{REFERENCE_LIST}."
+    found = [(int(name.split(".")[1]), name, meta) for name, meta in inputs.items()
+             if name.startswith(prefix) and name.split(".")[1].isdigit()]
+    return [(name, meta) for _, name, meta in sorted(found)]
+
+
+def _text(request: dict[str, Any], name: str) -> str | None:
+    value = request.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_PROMPT:
+        raise KlingError.invalid(name, f"must be text of at most {MAX_PROMPT} characters")
+    return value
+
+
+def multi_image2video_call(request: dict[str, Any], *, reference_paths: list[str], seed: int,
+                           options: MultiImageOptions) -> ReferenceVideoCall:
+    """The whole multi-image2video mapping: the stored request and the paths of its stored
+    images (in order) -> one pipeline call; refuses (400 / 1201) what Kling refuses and any
+    field the model cannot honour."""
+    for name in sorted(request):
+        if name not in MULTI_IMAGE_FIELDS and asks_for(name, request[name], request):
+            raise KlingError.invalid(name, "not supported by the local diffusers provider for "
+                                     "videos/multi-image2video (it takes image_list, prompt, "
+                                     "negative_prompt, cfg_scale, mode, duration and "
+                                     "aspect_ratio)")
+    for index, item in enumerate(request.get(REFERENCE_LIST) or ()):
+        for key, value in (item.items() if isinstance(item, dict) else ()):
+            if asks_for(key, value, item):
+                raise KlingError.invalid(f"{REFERENCE_LIST}.{index}.{key}", "not supported by "
+                                         "the local diffusers provider (each image_list entry "
+                                         "takes only image)")
+    if not reference_paths:
+        raise KlingError.invalid(REFERENCE_LIST, "is required: 1 to "
+                                 f"{MAX_REFERENCE_IMAGES} reference images "
+                                 '([{"image": URL or raw base64}, ...])')
+    if len(reference_paths) > MAX_REFERENCE_IMAGES:
+        raise KlingError.invalid(REFERENCE_LIST, f"takes at most {MAX_REFERENCE_IMAGES} images")
+    prompt = _text(request, "prompt")
+    if prompt is None or not prompt.strip():
+        raise KlingError.invalid("prompt", "is required: what the subjects of the images do")
+    negative_prompt = _text(request, "negative_prompt")
+    mode = request.get("mode") or "std"
+    if mode not in MODES:
+        raise KlingError.invalid("mode", f"must be one of {', '.join(MODES)}")
+    aspect_ratio = request.get("aspect_ratio") or "16:9"
+    if aspect_ratio not in ASPECT_RATIOS:
+        raise KlingError.invalid("aspect_ratio", f"must be one of {', '.join(ASPECT_RATIOS)}")
+    cfg_scale = request.get("cfg_scale")
+    if cfg_scale is None:
+        cfg_scale = 0.5
+    if isinstance(cfg_scale, bool) or not isinstance(cfg_scale, int | float) \
+            or not 0 <= cfg_scale <= 1:
+        raise KlingError.invalid("cfg_scale", "must be a number from 0 to 1")
+    duration = request.get("duration")
+    if duration is None:
+        duration = 5
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 1:
+        raise KlingError.invalid("duration", 'must be whole seconds, e.g. "5" or "10"')
+    width, height = frame_size(aspect_ratio, options.width, options.height)
+    pro = mode == "pro"
+    return ReferenceVideoCall(
+        prompt=prompt,
+        negative_prompt=negative_prompt or options.negative_prompt,
+        width=width,
+        height=height,
+        num_frames=frame_count(duration, options.fps, options.frame_step),
+        num_inference_steps=options.pro_steps if pro else options.std_steps,
+        guidance_scale=guidance_scale(float(cfg_scale), options.guidance_default,
+                                      options.guidance_min),
+        fps=options.fps,
+        seed=seed,
+        max_sequence_length=options.max_sequence_length,
+        reference_image_paths=list(reference_paths),
     )

@@ -36,10 +36,14 @@ TINY_LTX2 = "tiny-random-ltx2"
 RANDOM_WAN22_A14B = "random-wan2.2-a14b"
 #: Its tiny twin, built in code and saved like TINY_MODEL.
 TINY_WAN22_A14B = "tiny-random-wan2.2-a14b"
+#: Wan 2.1 VACE 1.3B (reference images to video) at its published size, random weights,
+#: built on the device.
+RANDOM_WAN21_VACE_1_3B = "random-wan2.1-vace-1.3b"
 #: The text-to-video models that make every other local family use its tiny model too.
 TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B)
 #: Random-weight models built on the device (no save, no download).
-BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B)
+BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B,
+                   RANDOM_WAN21_VACE_1_3B)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -192,6 +196,10 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the outpainting model (images/editing/"
         "expand); default Qwen-Image (inpainting), the tiny one with the tiny model.",
     )
+    multi_image2video: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the reference-to-video model (videos/"
+        "multi-image2video); default Wan 2.1 VACE 1.3B, the tiny one with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -213,10 +221,12 @@ class DiffusersOptions(BaseModel):
             expand_options,
             image2video_options,
             image_options,
+            multi_image_options,
         )
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
-                            ("audio", audio_options), ("expand", expand_options)):
+                            ("audio", audio_options), ("expand", expand_options),
+                            ("multi_image2video", multi_image_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

@@ -95,6 +95,17 @@ def load_rgb(path: str, size: tuple[int, int]) -> Any:
         return ImageOps.fit(img.convert("RGB"), size, method=Image.Resampling.LANCZOS)
 
 
+def load_reference(path: str, size: tuple[int, int]) -> Any:
+    """A reference image as RGB, its shape kept, no larger than the frame (the pipeline
+    fits it into the frame; shrinking here first spares it a full-size image)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        picture = img.convert("RGB")
+    picture.thumbnail(size, Image.Resampling.LANCZOS)
+    return picture
+
+
 def _built_in(model: str, device: torch.device, dtype: torch.dtype) -> Any:
     """A random-weight pipeline at a published architecture, built on the device; else None."""
     from openkling.providers.diffusers.random_models import ARCHITECTURES, build_random_wan
@@ -250,6 +261,12 @@ class PipelineRunner:
             kwargs["image"] = load_rgb(str(call["image_path"]), size)
         if call.get("last_image_path"):
             kwargs["last_image"] = load_rgb(str(call["last_image_path"]), size)
+        if call.get("reference_image_paths"):
+            if "reference_images" not in self._call_params:
+                raise ValueError(f"{type(self.pipe).__name__} takes no reference images "
+                                 "(videos/multi-image2video needs a Wan VACE model)")
+            kwargs["reference_images"] = [load_reference(str(path), size)
+                                          for path in call["reference_image_paths"]]
         kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
         try:
             with torch.inference_mode():

@@ -1,6 +1,7 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
 by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL) and audio/text-to-audio
-(Stable Audio Open 1.0) and images/editing/expand (Qwen-Image inpainting), one model
+(Stable Audio Open 1.0), images/editing/expand (Qwen-Image inpainting) and
+videos/multi-image2video (Wan VACE, the images as reference images), one model
 process per family, started when the family is first
 asked for.
 
@@ -21,7 +22,14 @@ from typing import Any
 
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
-from openkling.core.families import EXPAND, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import (
+    EXPAND,
+    IMAGE2VIDEO,
+    IMAGES,
+    MULTI_IMAGE2VIDEO,
+    TEXT2VIDEO,
+    TEXT_TO_AUDIO,
+)
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     AudioOutput,
@@ -39,6 +47,7 @@ from openkling.providers.diffusers.families import (
     ExpandOptions,
     Image2VideoOptions,
     ImageOptions,
+    MultiImageOptions,
     audio_options,
     expand_call,
     expand_options,
@@ -46,6 +55,9 @@ from openkling.providers.diffusers.families import (
     image2video_options,
     image_options,
     images_call,
+    multi_image2video_call,
+    multi_image_options,
+    reference_inputs,
     text_to_audio_call,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
@@ -60,6 +72,8 @@ log = logging.getLogger("openkling.providers.diffusers")
 
 #: Share of the progress bar the denoising steps fill; decoding and encoding take the rest.
 DENOISE_SHARE = 95.0
+#: The families beyond text2video whose result is one MP4.
+_VIDEO_FAMILIES = (IMAGE2VIDEO, MULTI_IMAGE2VIDEO)
 _VIDEO_IDS = uuid.UUID("6f1d3c2a-4b5e-4f60-9a7b-8c9d0e1f2a3b")
 
 
@@ -97,6 +111,8 @@ class DiffusersProvider:
         self.images: ImageOptions = image_options(self.options.images, self.options.is_tiny)
         self.audio: AudioOptions = audio_options(self.options.audio, self.options.is_tiny)
         self.expand: ExpandOptions = expand_options(self.options.expand, self.options.is_tiny)
+        self.vace: MultiImageOptions = multi_image_options(self.options.multi_image2video,
+                                                           self.options.is_tiny)
         #: The other families' model processes, started on their first task.
         self._family_processes: dict[tuple[str, str], ModelProcess] = {}
         self._process_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -112,6 +128,8 @@ class DiffusersProvider:
             TEXT_TO_AUDIO: frozenset(),
             # Likewise outpainting: its fields are checked by `check` (families.expand_call).
             EXPAND: frozenset(),
+            # And multi-image2video: families.multi_image2video_call checks its fields.
+            MULTI_IMAGE2VIDEO: frozenset(),
         }
         self.devices = self.options.device_list
         self.concurrency = len(self.devices)
@@ -175,6 +193,9 @@ class DiffusersProvider:
         if spec.kind == EXPAND:
             self._expand_call(spec, "check")
             return
+        if spec.kind == MULTI_IMAGE2VIDEO:
+            self._multi_image_call(spec, "check")
+            return
         if spec.kind != TEXT2VIDEO:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
         if spec.camera_control:
@@ -224,6 +245,8 @@ class DiffusersProvider:
             return options, audio_options(options.audio, options.is_tiny)
         if spec.kind == EXPAND:
             return options, expand_options(options.expand, options.is_tiny)
+        if spec.kind == MULTI_IMAGE2VIDEO:
+            return options, multi_image_options(options.multi_image2video, options.is_tiny)
         return options, image_options(options.images, options.is_tiny)
 
     def _seed(self, spec: GenerationSpec) -> int:
@@ -291,6 +314,20 @@ class DiffusersProvider:
             options=expand,
         ).to_dict()
 
+    def _multi_image_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        """multi-image2video: the stored request and its reference images, in order."""
+        try:
+            vace = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        return multi_image2video_call(
+            spec.request,
+            reference_paths=[f"{work}/{name}.{meta['key'].rsplit('.', 1)[-1]}"
+                             for name, meta in reference_inputs(spec.inputs)],
+            seed=self._seed(spec),
+            options=vace,
+        ).to_dict()
+
     def _family_process(self, spec: GenerationSpec) -> ModelProcess:
         options, family = self._family_options(spec)
         return self._process_for(spec.kind, {**options.load_config(), "model": family.model,
@@ -333,12 +370,14 @@ class DiffusersProvider:
         call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
                 else self._audio_call(spec) if spec.kind == TEXT_TO_AUDIO
                 else self._expand_call(spec, work) if spec.kind == EXPAND
+                else self._multi_image_call(spec, work) if spec.kind == MULTI_IMAGE2VIDEO
                 else self._images_call(spec, work))
         process = self._family_process(spec)
         await process.start()
         await ctx.set_processing()
         result_id = video_id_for(spec.task_id)
-        out_path = ctx.work_dir / (f"{result_id}.mp4" if spec.kind == IMAGE2VIDEO else result_id)
+        out_path = ctx.work_dir / (f"{result_id}.mp4" if spec.kind in _VIDEO_FAMILIES
+                                   else result_id)
         reported = -1
 
         async def on_progress(step: int, total: int) -> None:
@@ -350,7 +389,7 @@ class DiffusersProvider:
 
         result = await self._generate_on(process, call, out_path, on_progress, ctx)
         ctx.raise_if_cancelled()
-        if spec.kind == IMAGE2VIDEO:
+        if spec.kind in _VIDEO_FAMILIES:
             key = f"videos/{spec.task_id}/{result_id}.mp4"
             await ctx.storage.put_file(key, out_path)
             duration = int(result["frames"]) / int(result["fps"])
@@ -380,7 +419,7 @@ class DiffusersProvider:
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
-        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND):
+        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND, MULTI_IMAGE2VIDEO):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         options = self._options_for(spec)

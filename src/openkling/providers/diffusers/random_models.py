@@ -1,5 +1,6 @@
 """Wan 2.1 pipelines at a published size, with random weights, built in memory on the device.
 
+`random-wan2.1-vace-1.3b` is Wan-AI/Wan2.1-VACE-1.3B-diffusers' (videos/multi-image2video).
 `random-wan2.1-1.3b` has exactly the architecture of Wan-AI/Wan2.1-T2V-1.3B-Diffusers (a
 1.3B-parameter transformer, the UMT5-XXL text encoder, the Wan VAE and its UniPC flow
 scheduler), so a generation costs the same compute and memory as with the real weights: it
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from openkling.providers.diffusers.model_options import (
+    RANDOM_WAN21_VACE_1_3B,
     RANDOM_WAN22_A14B,
     RANDOM_WAN_1_3B,
     RANDOM_WAN_SMALL,
@@ -61,6 +63,9 @@ class WanArchitecture:
     # Wan 2.2 A14B's two experts: `transformer` denoises while t >= boundary_ratio * 1000
     # (high noise), `transformer_2` (same architecture) the rest.
     boundary_ratio: float | None = None
+    # Wan VACE: the transformer layers that take a VACE block (reference images and control
+    # video), where set; the pipeline is then WanVACEPipeline.
+    vace_layers: tuple[int, ...] | None = None
 
 
 #: Wan-AI/Wan2.1-T2V-1.3B-Diffusers as published: transformer dim 1536 (12 heads x 128),
@@ -114,8 +119,20 @@ WAN22_T2V_A14B = WanArchitecture(
     boundary_ratio=0.875,
 )
 
+#: Wan-AI/Wan2.1-VACE-1.3B-diffusers: Wan 2.1 T2V 1.3B's transformer with a VACE block at
+#: every second layer (0, 2, ..., 28) taking 96 control channels (16 + 16 latents and the
+#: 8x8 mask), the same text encoder, VAE and scheduler.
+WAN21_VACE_1_3B = WanArchitecture(
+    num_layers=30, num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, freq_dim=256,
+    text_vocab_size=256384, text_d_model=4096, text_d_ff=10240, text_d_kv=64,
+    text_num_heads=64, text_num_layers=24, text_buckets=32, text_max_distance=128,
+    vae_base_dim=96, vae_dim_mult=(1, 2, 4, 4), vae_num_res_blocks=2,
+    vace_layers=tuple(range(0, 30, 2)),
+)
+
 ARCHITECTURES: dict[str, WanArchitecture] = {
     RANDOM_WAN_1_3B: WAN21_T2V_1_3B,
+    RANDOM_WAN21_VACE_1_3B: WAN21_VACE_1_3B,
     RANDOM_WAN_SMALL: WAN_SMALL,
     RANDOM_WAN22_A14B: WAN22_T2V_A14B,
 }
@@ -153,18 +170,26 @@ def build_random_wan(arch: WanArchitecture, device: torch.device | str = "cpu",
     )
     two = {} if arch.boundary_ratio is None else {"transformer_2": experts[1],
                                                   "boundary_ratio": arch.boundary_ratio}
-    return diffusers.WanPipeline(tokenizer=build_tokenizer(), text_encoder=text_encoder,
+    cls = diffusers.WanPipeline if arch.vace_layers is None else diffusers.WanVACEPipeline
+    return cls(tokenizer=build_tokenizer(), text_encoder=text_encoder,
                                  vae=vae, transformer=experts[0], scheduler=scheduler, **two)
 
 
 def _wan_transformer(arch: WanArchitecture) -> Any:
-    return diffusers.WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=arch.num_attention_heads,
-        attention_head_dim=arch.attention_head_dim, in_channels=arch.latent_channels,
-        out_channels=arch.latent_channels, text_dim=arch.text_d_model, freq_dim=arch.freq_dim,
-        ffn_dim=arch.ffn_dim, num_layers=arch.num_layers, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
-    )
+    config: dict[str, Any] = {
+        "patch_size": (1, 2, 2), "num_attention_heads": arch.num_attention_heads,
+        "attention_head_dim": arch.attention_head_dim, "in_channels": arch.latent_channels,
+        "out_channels": arch.latent_channels, "text_dim": arch.text_d_model,
+        "freq_dim": arch.freq_dim, "ffn_dim": arch.ffn_dim, "num_layers": arch.num_layers,
+        "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "eps": 1e-6,
+        "rope_max_seq_len": 1024,
+    }
+    if arch.vace_layers is None:
+        return diffusers.WanTransformer3DModel(**config)
+    # The control input: inactive and reactive latents, and the 8x8 mask.
+    return diffusers.WanVACETransformer3DModel(
+        **config, vace_layers=list(arch.vace_layers),
+        vace_in_channels=2 * arch.latent_channels + 64)
 
 
 def vae_config(arch: WanArchitecture) -> dict[str, Any]:

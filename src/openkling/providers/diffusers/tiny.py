@@ -1,7 +1,8 @@
 """`tiny-random-wan` and its siblings: pipelines with tiny, randomly initialised weights.
 
 `tiny-random-wan` is Wan 2.1 text-to-video; `tiny-random-wan-i2v` the same parts in Wan 2.2
-TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-sdxl` a Stable
+TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-wan-vace` Wan VACE
+(reference images to video, videos/multi-image2video); `tiny-random-sdxl` a Stable
 Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to
 sound). Each mirrors the class of the real default model of its
 family, so `--model tiny-random-wan` exercises every local family.
@@ -192,6 +193,23 @@ def build_i2v_pipeline(seed: int = 0) -> Any:
         image_encoder=None,
         image_processor=None,
         expand_timesteps=True,
+    )
+
+
+def build_vace_pipeline(seed: int = 0) -> Any:
+    """Wan VACE (reference images to video) around the tiny Wan parts: the Wan 2.1 tiny
+    transformer's dimensions with one VACE block at layer 0. Its control input is the
+    video's inactive and reactive latents (16 + 16) and the 8x8 mask (64): 96 channels, as
+    in Wan2.1-VACE-1.3B."""
+    base = build_pipeline(seed)
+    config = {key: value for key, value in base.transformer.config.items()
+              if not key.startswith("_")}
+    torch.manual_seed(seed + 3)
+    transformer = diffusers.WanVACETransformer3DModel(**config, vace_layers=[0],
+                                                      vace_in_channels=96)
+    return diffusers.WanVACEPipeline(
+        tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+        transformer=transformer, scheduler=base.scheduler,
     )
 
 
@@ -387,6 +405,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_a14b_i2v_pipeline,
         "tiny-random-wan2.2-a14b-i2v: a Wan 2.2 I2V A14B-shaped pipeline (two experts) with tiny "
         "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-wan-vace": (
+        build_vace_pipeline,
+        "tiny-random-wan-vace: a Wan VACE reference-to-video pipeline with tiny RANDOM "
+        "weights, built by openkling for tests and demos. It produces noise, not pictures.\n",
     ),
     "tiny-random-qwen-image": (
         build_qwen_image_pipeline,

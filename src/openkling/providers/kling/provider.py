@@ -37,6 +37,7 @@ from openkling.config import Settings
 from openkling.core.backoff import backoff_seconds
 from openkling.core.errors import Code, KlingError
 from openkling.core.families import FAMILIES, ROUTED_MODEL, TEXT2VIDEO
+from openkling.core.inputs import place_input
 from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
@@ -390,7 +391,7 @@ class KlingProvider:
             del body["prompt"]
         for name, meta in spec.inputs.items():
             data = await ctx.storage.read_bytes(str(meta["key"]))
-            body[name] = base64.b64encode(data).decode("ascii")
+            place_input(body, name, base64.b64encode(data).decode("ascii"))
         return body
 
     async def _landed(self, channel: Channel, family: str, task_id: str,

@@ -12,7 +12,14 @@ from PIL import Image
 
 from openkling.config import Settings
 from openkling.core.errors import KlingError
-from openkling.core.families import EXPAND, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import (
+    EXPAND,
+    IMAGE2VIDEO,
+    IMAGES,
+    MULTI_IMAGE2VIDEO,
+    TEXT2VIDEO,
+    TEXT_TO_AUDIO,
+)
 from openkling.providers.diffusers import DiffusersProvider
 from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
 
@@ -41,7 +48,8 @@ def i2v_spec(task_id: str, inputs: dict[str, object], **request: object):  # typ
 def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider) -> None:
     assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
                                       IMAGES: frozenset({"image"}),
-                                      TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset()}
+                                      TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
+                                      MULTI_IMAGE2VIDEO: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
@@ -84,6 +92,28 @@ async def test_text_to_audio_stores_a_wav_and_an_mp3(tiny_provider: DiffusersPro
     for key in audio.storage_keys.values():
         assert recorder.storage.path_for(key).stat().st_size > 0
     assert recorder.reports[-1] == 95
+
+
+async def test_multi_image2video_stores_an_mp4_made_from_its_reference_images(
+        tiny_provider: DiffusersProvider, recorder: ContextRecorder) -> None:
+    inputs = {f"image_list.{i}.image": await stored_input(recorder, "3006",
+                                                          f"image_list.{i}.image", *size)
+              for i, size in enumerate(((400, 300), (300, 600), (320, 320)))}
+    stored = {"model_name": "kling-v1-6", "prompt": "they meet", "duration": 1,
+              "aspect_ratio": "1:1", "image_list": [{}, {}, {}], "inputs": inputs}
+    spec = make_spec("3006", kind=MULTI_IMAGE2VIDEO, duration=1, request=stored)
+    tiny_provider.check(spec)
+    result = await tiny_provider.run(spec, recorder.context("3006"))
+    [video] = result.videos
+    assert video.storage_key == f"videos/3006/{video.id}.mp4"
+    info = probe(recorder.storage.path_for(video.storage_key or ""))
+    assert (info["frames"], info["fps"], info["size"]) == (17, 16, (48, 48))
+    assert video.duration == pytest.approx(17 / 16)
+    # Without its images the family is refused at create, naming the field.
+    with pytest.raises(KlingError) as info_error:
+        tiny_provider.check(make_spec("3007", kind=MULTI_IMAGE2VIDEO, request={
+            "model_name": "kling-v1-6", "prompt": "they meet"}))
+    assert info_error.value.message.startswith("image_list: is required")
 
 
 async def test_expand_stores_n_pngs_of_the_expanded_size(

@@ -1,10 +1,12 @@
 """End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
 image2video (MP4 from an image URL), images/generations (PNGs), audio/text-to-audio (WAV
-and MP3) and images/editing/expand (PNGs of the expanded size), and refuses, or with
+and MP3), images/editing/expand (PNGs of the expanded size) and videos/multi-image2video
+(an MP4 from reference images, on Wan VACE), and refuses, or with
 OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
 
 from __future__ import annotations
 
+import base64
 import io
 import wave
 from collections.abc import AsyncIterator, Iterator
@@ -176,6 +178,63 @@ async def test_expand_makes_n_pngs_of_the_expanded_size_with_the_image_kept(
         # the image sits 200 px from the left, 200 px from the top, unchanged
         assert picture.convert("RGB").crop((200, 200, 600, 1000)).tobytes() == \
             original.tobytes()
+
+
+async def test_multi_image2video_from_a_url_and_base64_renders_the_asked_mp4(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str, tmp_path: Path) -> None:
+    """kling-api.md: image_list[{image}] (URL or raw base64), prompt, duration, aspect_ratio;
+    the result is videos[{id, url, duration}] like every video family's."""
+    second = base64.b64encode(png(500, 400, (200, 40, 40))).decode()
+    created = await http.post("/kling/v1/videos/multi-image2video", headers=creds.headers,
+                              json={"model_name": "kling-v1-6", "prompt": "they dance",
+                                    "image_list": [{"image": image_url}, {"image": second}],
+                                    "duration": "5", "aspect_ratio": "9:16", "mode": "std"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"/v1/videos/multi-image2video/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    [video] = done["task_result"]["videos"]  # type: ignore[index]
+    # 5 s at the tiny VACE's 16 fps: 81 frames (4k + 1), 81 / 16 = 5.0625 s.
+    assert video["duration"] == f"{81 / 16:.1f}"
+    path = tmp_path / "v.mp4"
+    path.write_bytes((await http.get(video["url"])).content)
+    info = probe(path)
+    assert (info["frames"], info["fps"]) == (81, 16)
+    assert info["size"] == (48, 80)  # 9:16: the tiny 80x48 frame turned upright
+    assert info["duration"] == pytest.approx(81 / 16, abs=0.07)
+    # The same task under another family is not found (a task id belongs to its family).
+    other = await http.get(f"/v1/videos/image2video/{task_id}", headers=creds.headers)
+    assert (other.status_code, other.json()["code"]) == (404, 1203)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"image_list": None}, "image_list"),  # none: Kling's image_list is required
+    ({"image_list": [{"image": "IMAGE"}] * 5}, "image_list"),  # Kling takes up to 4
+    ({"image_list": []}, "image_list"),
+    ({"image_list": [{"image": "IMAGE"}, {"image": "bm90IGFuIGltYWdl"}]}, "image_list.1.image"),
+    ({"prompt": None}, "prompt"),
+    ({"prompt": "x" * 2501}, "prompt"),
+    ({"aspect_ratio": "4:3"}, "aspect_ratio"),
+    ({"mode": "ultra"}, "mode"),
+    ({"duration": "7"}, "duration"),  # kling-v1-6 takes 5 and 10
+    ({"camera_control": {"type": "down_back"}}, "camera_control"),
+    ({"image_list": [{"image": "IMAGE", "type": "first_frame"}]}, "image_list.0.type"),
+])
+async def test_multi_image2video_refuses_what_kling_or_the_model_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object],
+        field: str) -> None:
+    image = base64.b64encode(png(320, 320)).decode()
+    sent: dict[str, object] = {"prompt": "they dance", "image_list": [{"image": image}], **body}
+    if isinstance(sent["image_list"], list):
+        sent["image_list"] = [{**item, "image": image} if item.get("image") == "IMAGE" else item
+                              for item in sent["image_list"]]
+    sent = {key: value for key, value in sent.items() if value is not None}
+    response = await http.post("/v1/videos/multi-image2video", headers=creds.headers,
+                               json=sent)
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith(f"{field}: "), data
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -91,6 +91,27 @@ async def test_image2video_sends_both_frames_as_base64_of_the_stored_bytes(
     assert "inputs" not in body
 
 
+async def test_multi_image2video_sends_each_stored_image_back_in_its_object(
+        simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
+    """The stored request keeps image_list's objects without their images (stored apart at
+    create); the body upstream has each image where the client sent it, as base64."""
+    provider = await make_provider([jwt_channel(simulator)])
+    task = new_task()
+    first, second = png(), png(320, 480)
+    stored = {"model_name": "kling-v1-6", "prompt": "they dance", "duration": 5,
+              "image_list": [{"note": "kept"}, {}], "future": {"a": 1}}
+    spec = await stored_task(task, "videos/multi-image2video", stored,
+                             {"image_list.0.image": first, "image_list.1.image": second})
+    await provider.run(spec, task.context())
+    [body] = simulator.sim.create_bodies
+    assert simulator.sim.create_paths == ["videos/multi-image2video"]
+    assert body == {"model_name": "kling-v1-6", "prompt": "they dance", "duration": "5",
+                    "future": {"a": 1}, "external_task_id": task.task_id,
+                    "image_list": [{"note": "kept", "image": base64.b64encode(first).decode()},
+                                   {"image": base64.b64encode(second).decode()}]}
+    assert spec.request["image_list"] == [{"note": "kept"}, {}]  # the stored form untouched
+
+
 async def test_images_generations_rehosts_every_image_as_png(
         simulator: RunningSimulator, make_provider: Any, new_task: Any) -> None:
     provider = await make_provider([key_channel(simulator)])

@@ -12,6 +12,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
 )
@@ -57,10 +58,18 @@ def test_parameter_counts_are_those_of_the_published_architectures() -> None:
               "stabilityai/stable-diffusion-xl-base-1.0": rm.build_random_sdxl(
                   rm.SDXL_BASE_1_0, "meta"),
               "random-wan2.2-a14b": rm.build_random_wan(rm.WAN22_T2V_A14B, "meta"),
-              "stabilityai/stable-audio-open-1.0": rm.build_random_stable_audio("meta")}
+              "stabilityai/stable-audio-open-1.0": rm.build_random_stable_audio("meta"),
+              "Wan-AI/Wan2.1-VACE-1.3B-diffusers": rm.build_random_wan(rm.WAN21_VACE_1_3B,
+                                                                       "meta")}
     for name, pipe in builds.items():
         assert BY_NAME[name].parameters == rm.parameter_counts(pipe), name
     assert BY_NAME["random-wan2.1-1.3b"].parameters == BY_NAME[WAN].parameters
+    assert BY_NAME["random-wan2.1-vace-1.3b"].parameters == (
+        BY_NAME["Wan-AI/Wan2.1-VACE-1.3B-diffusers"].parameters)
+    # VACE adds 15 blocks (every second of 30 layers) to Wan 2.1 1.3B's transformer.
+    assert type(builds["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]).__name__ == "WanVACEPipeline"
+    assert builds["Wan-AI/Wan2.1-VACE-1.3B-diffusers"].transformer.config.vace_layers == list(
+        range(0, 30, 2))
     assert BY_NAME["Wan-AI/Wan2.2-T2V-A14B-Diffusers"].parameters == (
         BY_NAME["random-wan2.2-a14b"].parameters)
     # Each expert is a 14B transformer: A14B's "14B active" of 27B.
@@ -100,6 +109,16 @@ def test_the_tiny_wan_setup_renders_audio_on_the_tiny_stable_audio() -> None:
     assert rows["tiny-random-stable-audio"]["pipeline"] == "StableAudioPipeline"
 
 
+def test_the_tiny_wan_setup_renders_multi_image2video_on_the_tiny_wan_vace() -> None:
+    for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b"):
+        rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
+        row = rows["tiny-random-wan-vace"]
+        assert row["served"] is True, text_model
+        assert (row["families"], row["pipeline"]) == ([MULTI_IMAGE2VIDEO], "WanVACEPipeline")
+        assert set(row["kling_models"][MULTI_IMAGE2VIDEO]) == set(
+            FAMILIES[MULTI_IMAGE2VIDEO].models)
+
+
 def test_the_tiny_wan_setup_outpaints_on_the_tiny_qwen_image() -> None:
     rows = {r["name"]: r for r in listing({"model": "tiny-random-wan"}, every_name())}
     row = rows["tiny-random-qwen-image"]
@@ -113,11 +132,14 @@ def test_only_the_ltx2_models_make_sound() -> None:
     assert not makes_audio("someone/else")
 
 
-def test_the_default_setup_serves_every_kling_name_on_the_five_defaults() -> None:
+def test_the_default_setup_serves_every_kling_name_on_the_six_defaults() -> None:
     rows = {r["name"]: r for r in listing({}, every_name())}
     assert {name for name, row in rows.items() if row["served"]} == {
         WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0",
-        "stabilityai/stable-audio-open-1.0", "Qwen/Qwen-Image"}
+        "stabilityai/stable-audio-open-1.0", "Qwen/Qwen-Image",
+        "Wan-AI/Wan2.1-VACE-1.3B-diffusers"}
+    assert set(rows["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]["kling_models"][MULTI_IMAGE2VIDEO]) == (
+        set(FAMILIES[MULTI_IMAGE2VIDEO].models))
     # Outpainting's default is listed as configured (its parameter counts are not in the
     # catalogue yet), served by the default name of Kling's model-less route.
     assert rows["Qwen/Qwen-Image"]["kling_models"] == {EXPAND: [FAMILIES[EXPAND].default_model]}
