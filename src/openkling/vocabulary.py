@@ -48,6 +48,7 @@ class FamilyKind(StrEnum):
     IMAGES = "images/generations"
     TEXT_TO_AUDIO = "audio/text-to-audio"
     EXPAND = "images/editing/expand"
+    VIDEO_EXTEND = "videos/video-extend"
 
 
 class ResultKind(StrEnum):

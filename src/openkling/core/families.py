@@ -35,6 +35,7 @@ IMAGE2VIDEO = FamilyKind.IMAGE2VIDEO
 IMAGES = FamilyKind.IMAGES
 TEXT_TO_AUDIO = FamilyKind.TEXT_TO_AUDIO
 EXPAND = FamilyKind.EXPAND
+VIDEO_EXTEND = FamilyKind.VIDEO_EXTEND
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -65,6 +66,11 @@ class Family:
     result: ResultKind
     #: Fields holding input images (URL or base64): fetched and checked at create, stored.
     image_fields: tuple[str, ...] = ()
+    #: Fields naming one of the account's own videos (an earlier task's result id): looked
+    #: up at create among the account's succeeded tasks and kept in the stored request's
+    #: `input_videos` (see `core.inputs.find_videos`); a provider that needs the file refuses
+    #: the create when it is not there.
+    video_fields: tuple[str, ...] = ()
     #: Media files (images, videos, sound) a body may carry inline, anywhere in it, each up
     #: to Kling's 10 MB as base64: the body limit (0: the small limit of text-only bodies).
     media: int = 0
@@ -200,7 +206,8 @@ def _text2video(req: Text2VideoRequest, model_name: str) -> dict[str, Any]:
 
 def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
                 default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = (),
-                image_fields: tuple[str, ...] = ()) -> Family:
+                image_fields: tuple[str, ...] = (),
+                video_fields: tuple[str, ...] = ()) -> Family:
     """A family kept as sent and forwarded verbatim by a relay; its `image_fields` are
     checked and stored at create like every family's (a local provider reads them)."""
     result = (ResultKind.IMAGES if path.startswith("images/")
@@ -210,7 +217,7 @@ def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
                   result=result, normalize=partial(_pass_through, names_models=bool(models),
                                                    images=image_fields),
                   media=media, models=models, actions=actions, image_fields=image_fields,
-                  default_model=models[0] if models else default_model)
+                  video_fields=video_fields, default_model=models[0] if models else default_model)
 
 
 FAMILIES: dict[str, Family] = {family.path: family for family in (
@@ -235,7 +242,10 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     _relay_only("videos/omni-video", media=8, models=("kling-video-o1", *VIDEO_MODELS)),
     _relay_only("videos/multi-image2video", media=4,
                 models=("kling-v1-6", "kling-v2-1", "kling-v2-master", "kling-v2-1-master")),
-    _relay_only("videos/video-extend", media=0),
+    # Relayed verbatim (Kling resolves video_id upstream); the local provider renders it too
+    # (LTX-Video conditioned on the video's last frames), from the account's own stored video
+    # that `video_id` names (providers/diffusers/extend.py).
+    _relay_only(VIDEO_EXTEND, media=0, video_fields=("video_id",)),
     _relay_only("videos/lip-sync", media=2),  # a video and its sound file
     _relay_only("videos/effects", media=2),  # one or two people's images
     _relay_only("videos/avatar/image2video", media=2),  # the image and its sound file

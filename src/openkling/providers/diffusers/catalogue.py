@@ -26,6 +26,7 @@ from openkling.core.families import (
     IMAGES,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
 )
 
 GIB = 1024**3
@@ -105,6 +106,9 @@ _WAN22_A14B = {"transformer": 14_288_491_584, "transformer_2": 14_288_491_584,
                "text_encoder": 5_680_910_336, "vae": 126_892_531}
 _STABLE_AUDIO_OPEN = {"transformer": 1_056_939_136, "text_encoder": 109_628_544,
                       "projection_model": 396_544, "vae": 156_112_514}
+#: LTX-Video 0.9.5 (random_models.LTX_VIDEO_0_9_5; not compared with the hub's checkpoint).
+_LTX_VIDEO_0_9_5 = {"transformer": 1_923_385_472, "text_encoder": 4_762_310_656,
+                    "vae": 750_915_762}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -138,12 +142,22 @@ _STABLE_AUDIO = CatalogueModel(
     "MP3 results; gated on the hub: accept its licence first)",
 )
 
+_LTX_EXTEND = CatalogueModel(
+    name="Lightricks/LTX-Video-0.9.5", pipelines={VIDEO_EXTEND: "LTXConditionPipeline"},
+    sizes=("768x512 area, the source video's shape; resized to the source's size",),
+    fps=None, frame_step=8, durations=(), audio=False, parameters=_LTX_VIDEO_0_9_5,
+    test_model="tiny-random-ltx-video",
+    note="the default video-extend model: the source's last 25 frames condition a 5 s "
+    "continuation at the source's frame rate; the result is the source then the continuation",
+)
+
 #: Every model the local provider serves, real weights first, then the built-in random ones.
 CATALOGUE: tuple[CatalogueModel, ...] = (
     _WAN21,
     _TI2V,
     _SDXL,
     _STABLE_AUDIO,
+    _LTX_EXTEND,
     CatalogueModel(
         name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
@@ -190,8 +204,9 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         fps=16, frame_step=4, durations=(5, 10), audio=False, parameters={},
         test_model="tiny-random-wan", built_in=True,
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
-        "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio and "
-        "tiny-random-qwen-image (images/editing/expand)",
+        "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio, "
+        "tiny-random-qwen-image (images/editing/expand) and tiny-random-ltx-video "
+        "(videos/video-extend)",
     ),
     CatalogueModel(
         name="tiny-random-wan-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
@@ -228,6 +243,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         audio=True, parameters={}, test_model="tiny-random-stable-audio", built_in=True,
         note="tiny random Stable Audio Open (text to audio) for tests and demos; the audio "
         "model with every tiny text-to-video model",
+    ),
+    CatalogueModel(
+        name="tiny-random-ltx-video", pipelines={VIDEO_EXTEND: "LTXConditionPipeline"},
+        sizes=("64x32 area, the source video's shape; resized to the source's size",),
+        fps=None, frame_step=8, durations=(), audio=False, parameters={},
+        test_model="tiny-random-ltx-video", built_in=True,
+        note="tiny random LTX-Video (condition pipeline, 8x time and space): the "
+        "video-extend model with every tiny text-to-video model",
     ),
     CatalogueModel(
         name="tiny-random-sdxl", pipelines={IMAGES: "StableDiffusionXLPipeline"},
@@ -272,6 +295,7 @@ def offload_for(model: str, gpu_bytes: int | None) -> str:
 
 def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """Family -> (model, pipeline option) that provider options load for it."""
+    from openkling.providers.diffusers.extend import extend_options
     from openkling.providers.diffusers.families import (
         audio_options,
         expand_options,
@@ -285,9 +309,10 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     images = image_options(parsed.images, parsed.is_tiny)
     audio = audio_options(parsed.audio, parsed.is_tiny)
     expand = expand_options(parsed.expand, parsed.is_tiny)
+    extend = extend_options(parsed.extend, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
-            EXPAND: (expand.model, expand.pipeline)}
+            EXPAND: (expand.model, expand.pipeline), VIDEO_EXTEND: (extend.model, extend.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

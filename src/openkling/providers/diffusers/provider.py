@@ -21,7 +21,14 @@ from typing import Any
 
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
-from openkling.core.families import EXPAND, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import (
+    EXPAND,
+    IMAGE2VIDEO,
+    IMAGES,
+    TEXT2VIDEO,
+    TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
+)
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     AudioOutput,
@@ -34,6 +41,7 @@ from openkling.core.provider import (
     VideoOutput,
 )
 from openkling.providers.diffusers.catalogue import listing, makes_audio
+from openkling.providers.diffusers.extend import extend_call, extend_options, source_video
 from openkling.providers.diffusers.families import (
     AudioOptions,
     ExpandOptions,
@@ -78,6 +86,16 @@ def _sound(spec: GenerationSpec, model: str) -> bool:
     return wanted
 
 
+async def _fetch_source(spec: GenerationSpec, ctx: TaskContext) -> None:
+    """video-extend's source video (another task's stored result) into the work folder; a
+    source removed since the create (its task's retention) fails the task, not retried."""
+    key = str(source_video(spec.request)["key"])
+    if not await ctx.storage.exists(key):
+        raise ProviderError(f"video {spec.request.get('video_id')!r} is no longer stored "
+                            "(its task's files were removed)")
+    (ctx.work_dir / "video_id.mp4").write_bytes(await ctx.storage.read_bytes(key))
+
+
 class DiffusersProvider:
     """Runs a diffusers text-to-video pipeline in warm model processes, one per device.
 
@@ -112,6 +130,8 @@ class DiffusersProvider:
             TEXT_TO_AUDIO: frozenset(),
             # Likewise outpainting: its fields are checked by `check` (families.expand_call).
             EXPAND: frozenset(),
+            # Likewise video extension (extend.extend_call).
+            VIDEO_EXTEND: frozenset(),
         }
         self.devices = self.options.device_list
         self.concurrency = len(self.devices)
@@ -175,6 +195,9 @@ class DiffusersProvider:
         if spec.kind == EXPAND:
             self._expand_call(spec, "check")
             return
+        if spec.kind == VIDEO_EXTEND:
+            self._extend_call(spec, "check")
+            return
         if spec.kind != TEXT2VIDEO:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
         if spec.camera_control:
@@ -224,6 +247,8 @@ class DiffusersProvider:
             return options, audio_options(options.audio, options.is_tiny)
         if spec.kind == EXPAND:
             return options, expand_options(options.expand, options.is_tiny)
+        if spec.kind == VIDEO_EXTEND:
+            return options, extend_options(options.extend, options.is_tiny)
         return options, image_options(options.images, options.is_tiny)
 
     def _seed(self, spec: GenerationSpec) -> int:
@@ -291,6 +316,15 @@ class DiffusersProvider:
             options=expand,
         ).to_dict()
 
+    def _extend_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        """videos/video-extend: the stored video `video_id` names (its copy in `work`)."""
+        try:
+            extend = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        return extend_call(spec.request, video_path=f"{work}/video_id.mp4",
+                           seed=self._seed(spec), options=extend).to_dict()
+
     def _family_process(self, spec: GenerationSpec) -> ModelProcess:
         options, family = self._family_options(spec)
         return self._process_for(spec.kind, {**options.load_config(), "model": family.model,
@@ -329,16 +363,20 @@ class DiffusersProvider:
             data = await ctx.storage.read_bytes(str(stored["key"]))
             suffix = str(stored["key"]).rsplit(".", 1)[-1]
             (ctx.work_dir / f"{field}.{suffix}").write_bytes(data)
+        if spec.kind == VIDEO_EXTEND:
+            await _fetch_source(spec, ctx)
         work = str(ctx.work_dir)
         call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
                 else self._audio_call(spec) if spec.kind == TEXT_TO_AUDIO
                 else self._expand_call(spec, work) if spec.kind == EXPAND
+                else self._extend_call(spec, work) if spec.kind == VIDEO_EXTEND
                 else self._images_call(spec, work))
         process = self._family_process(spec)
         await process.start()
         await ctx.set_processing()
         result_id = video_id_for(spec.task_id)
-        out_path = ctx.work_dir / (f"{result_id}.mp4" if spec.kind == IMAGE2VIDEO else result_id)
+        out_path = ctx.work_dir / (f"{result_id}.mp4" if spec.kind in (IMAGE2VIDEO, VIDEO_EXTEND)
+                                   else result_id)
         reported = -1
 
         async def on_progress(step: int, total: int) -> None:
@@ -350,7 +388,7 @@ class DiffusersProvider:
 
         result = await self._generate_on(process, call, out_path, on_progress, ctx)
         ctx.raise_if_cancelled()
-        if spec.kind == IMAGE2VIDEO:
+        if spec.kind in (IMAGE2VIDEO, VIDEO_EXTEND):
             key = f"videos/{spec.task_id}/{result_id}.mp4"
             await ctx.storage.put_file(key, out_path)
             duration = int(result["frames"]) / int(result["fps"])
@@ -380,7 +418,7 @@ class DiffusersProvider:
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
-        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND):
+        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND, VIDEO_EXTEND):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         options = self._options_for(spec)
