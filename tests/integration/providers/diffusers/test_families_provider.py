@@ -12,7 +12,14 @@ from PIL import Image
 
 from openkling.config import Settings
 from openkling.core.errors import KlingError
-from openkling.core.families import EXPAND, IMAGE2VIDEO, IMAGES, TEXT2VIDEO, TEXT_TO_AUDIO
+from openkling.core.families import (
+    EXPAND,
+    IMAGE2VIDEO,
+    IMAGES,
+    TEXT2VIDEO,
+    TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
+)
 from openkling.providers.diffusers import DiffusersProvider
 from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
 
@@ -41,7 +48,8 @@ def i2v_spec(task_id: str, inputs: dict[str, object], **request: object):  # typ
 def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider) -> None:
     assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
                                       IMAGES: frozenset({"image"}),
-                                      TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset()}
+                                      TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
+                                      VIDEO_EXTEND: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
