@@ -37,6 +37,7 @@ IMAGES = FamilyKind.IMAGES
 TEXT_TO_AUDIO = FamilyKind.TEXT_TO_AUDIO
 EXPAND = FamilyKind.EXPAND
 MULTI_IMAGE2VIDEO = FamilyKind.MULTI_IMAGE2VIDEO
+VIDEO_EXTEND = FamilyKind.VIDEO_EXTEND
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -71,6 +72,11 @@ class Family:
     #: object): multi-image2video's `image_list[{image}]`. Each image is fetched, checked and
     #: stored like an image field's, under the name `<list>.<index>.<key>` (core/inputs.py).
     image_lists: tuple[tuple[str, str], ...] = ()
+    #: Fields naming one of the account's own videos (an earlier task's result id): looked
+    #: up at create among the account's succeeded tasks and kept in the stored request's
+    #: `input_videos` (see `core.inputs.find_videos`); a provider that needs the file refuses
+    #: the create when it is not there.
+    video_fields: tuple[str, ...] = ()
     #: Media files (images, videos, sound) a body may carry inline, anywhere in it, each up
     #: to Kling's 10 MB as base64: the body limit (0: the small limit of text-only bodies).
     media: int = 0
@@ -215,6 +221,7 @@ def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
                 default_model: str = DEFAULT_MODEL, actions: tuple[str, ...] = (),
                 image_fields: tuple[str, ...] = (),
                 image_lists: tuple[tuple[str, str], ...] = (),
+                video_fields: tuple[str, ...] = (),
                 request: type[BaseModel] | None = None) -> Family:
     """A family kept as sent and forwarded verbatim by a relay; its `image_fields` and
     `image_lists` are checked and stored at create like every family's (a local provider
@@ -228,7 +235,7 @@ def _relay_only(path: str, *, media: int, models: tuple[str, ...] = (),
                                                    images=image_fields,
                                                    image_lists=image_lists),
                   media=media, models=models, actions=actions, image_fields=image_fields,
-                  image_lists=image_lists,
+                  image_lists=image_lists, video_fields=video_fields,
                   default_model=models[0] if models else default_model)
 
 
@@ -257,7 +264,10 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     _relay_only(MULTI_IMAGE2VIDEO, media=4, request=MultiImage2VideoRequest,
                 image_lists=(("image_list", "image"),),
                 models=("kling-v1-6", "kling-v2-1", "kling-v2-master", "kling-v2-1-master")),
-    _relay_only("videos/video-extend", media=0),
+    # Relayed verbatim (Kling resolves video_id upstream); the local provider renders it too
+    # (LTX-Video conditioned on the video's last frames), from the account's own stored video
+    # that `video_id` names (providers/diffusers/extend.py).
+    _relay_only(VIDEO_EXTEND, media=0, video_fields=("video_id",)),
     _relay_only("videos/lip-sync", media=2),  # a video and its sound file
     _relay_only("videos/effects", media=2),  # one or two people's images
     _relay_only("videos/avatar/image2video", media=2),  # the image and its sound file

@@ -1,16 +1,24 @@
 """A create's input images: checked, then stored with the task, so neither a retry nor a
-local model ever fetches the client's URL again.
+local model ever fetches the client's URL again; and the videos a create names by id.
 
 Each image field becomes `inputs/<task id>/<field>.<jpg|png>` in storage; the stored request
 keeps `inputs[field] = {key, width, height, content_type}` in its place. An image in a list
 of objects (multi-image2video's `image_list[{image}]`) is named `<list>.<index>.<key>`
 (`image_list.0.image`), the path a validation error names too. The relay sends the stored
 copy upstream as base64, where the client sent it, whether the client gave a URL or base64.
+
+A video field (`Family.video_fields`: video-extend's `video_id`) names an earlier result of
+the same account. It is looked up at create among the account's own succeeded tasks only
+(another account's video is not found, as a missing one), and the stored request keeps
+`input_videos[field] = {video_id, task_id, duration, key | url}` beside the field itself,
+which stays as sent (a relay forwards it; Kling resolves it upstream). The file is not
+copied: `key` is the source task's own result, which that task's retention removes.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -59,6 +67,35 @@ async def load_images(family: Family, req: BaseModel, fetcher: ImageFetcher, *,
     images = await asyncio.gather(*(fetcher.load(name, value, account=account)
                                     for name, value in present.items()))
     return dict(zip(present, images, strict=True))
+
+
+#: The stored request's key for the videos a create names by id (never a client's field).
+INPUT_VIDEOS = "input_videos"
+
+#: Looks one video id up among an account's results: (source task id, its video record).
+FindVideo = Callable[[str], Awaitable[tuple[str, dict[str, Any]] | None]]
+
+
+async def find_videos(family: Family, req: BaseModel, find: FindVideo) -> dict[str, Any]:
+    """Each video field the request sets, resolved to the account's own video (fields whose
+    id is not one of the account's results are left out: the provider decides whether that
+    is a refusal)."""
+    found: dict[str, Any] = {}
+    for name in family.video_fields:
+        value = getattr(req, name, None)
+        if not isinstance(value, str) or not value:
+            continue
+        hit = await find(value)
+        if hit is None:
+            continue
+        task_id, video = hit
+        entry: dict[str, Any] = {"video_id": value, "task_id": task_id,
+                                 "duration": float(video.get("duration") or 0.0)}
+        for where in ("storage_key", "url"):
+            if video.get(where):
+                entry["key" if where == "storage_key" else "url"] = str(video[where])
+        found[name] = entry
+    return found
 
 
 async def store_images(storage: Storage, task_id: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,7 +23,14 @@ from openkling.core.families import (
 from openkling.core.ids import new_task_id
 from openkling.core.image_fetch import ImageFetcher
 from openkling.core.images import InputImage
-from openkling.core.inputs import forget_images, image_values, load_images, store_images
+from openkling.core.inputs import (
+    INPUT_VIDEOS,
+    find_videos,
+    forget_images,
+    image_values,
+    load_images,
+    store_images,
+)
 from openkling.core.models import spec_from_stored
 from openkling.core.outbound import CALLBACKS_SETTING, OutboundRefused, check_outbound_url
 from openkling.core.provider import ForwardsCalls, Provider
@@ -119,6 +127,12 @@ class TaskService:
                             for name, image in images.items()}
         if not stored["inputs"]:
             del stored["inputs"]
+        stored.pop(INPUT_VIDEOS, None)  # only the lookup below writes it
+        if family.video_fields:
+            videos = await find_videos(family, req, partial(self._find_video,
+                                                            principal.account_id))
+            if videos:
+                stored[INPUT_VIDEOS] = videos
         provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
         callback_url = callback_url or getattr(req, "callback_url", None)
         external_task_id = getattr(req, "external_task_id", None)
@@ -199,6 +213,12 @@ class TaskService:
         if self._images is None:
             raise KlingError(Code.UNAVAILABLE, "image inputs are not available on this server")
         return await load_images(family, req, self._images, account=account)
+
+    async def _find_video(self, account: int,
+                          video_id: str) -> tuple[str, dict[str, Any]] | None:
+        """One of `account`'s own result videos by id (never another account's)."""
+        found = await self._store.find_video(account, video_id) if _storable(video_id) else None
+        return None if found is None else (found[0].id, found[1])
 
     async def _insert(self, values: dict[str, Any], units: float,
                       new_id: Callable[[], str]) -> TaskRecord:

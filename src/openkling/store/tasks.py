@@ -13,7 +13,19 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -202,6 +214,30 @@ class TaskStore:
         async with self.db.read() as conn:
             rows = await conn.execute(select(tasks).where(*where).order_by(order).limit(limit))
             return [TaskRecord.from_row(r) for r in rows]
+
+    async def find_video(self, account_id: int, video_id: str) -> (
+            tuple[TaskRecord, dict[str, Any]] | None):
+        """The account's succeeded task whose result lists a video of id `video_id`, and that
+        video's stored record (`id`, `duration`, `storage_key` or `url`); None when no task of
+        the account made it. The JSON text is searched for the quoted id (either dialect),
+        each candidate then checked field by field."""
+        if not video_id or any(c in video_id for c in '"\\') or not video_id.isprintable():
+            return None  # never in a stored id: JSON would have escaped it
+        quoted = f'"{video_id}"'
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(tasks)
+                .where(tasks.c.account_id == account_id,
+                       tasks.c.status == TaskStatus.SUCCEED,
+                       cast(tasks.c.result, Text).contains(quoted, autoescape=True))
+                .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+            )
+            for row in rows:
+                task = TaskRecord.from_row(row)
+                for video in (task.result or {}).get("videos") or []:
+                    if isinstance(video, dict) and video.get("id") == video_id:
+                        return task, video
+        return None
 
     async def delete_finished(self, account_id: int, task_id: str, *,
                               kinds: Collection[str]) -> TaskRecord | None:

@@ -156,7 +156,8 @@ async def test_the_relay_takes_klings_model_names_on_each_family(
 
 RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
                                      "images/generations", "audio/text-to-audio",
-                                     "images/editing/expand", "videos/multi-image2video"})
+                                     "images/editing/expand", "videos/multi-image2video",
+                                     "videos/video-extend"})
 
 
 async def test_the_local_provider_takes_text_to_audio(
@@ -214,6 +215,26 @@ async def test_the_local_provider_refuses_a_multi_image2video_it_cannot_make(
         await _create(local_images, "videos/multi-image2video", body)
     assert (info.value.http_status, info.value.code) == (400, 1201)
     assert info.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("body", [{"prompt": "a cat"}, {"video_id": "866889456698785798"}])
+async def test_the_local_provider_refuses_video_extend_without_a_video_of_the_account(
+        local: tuple[ApiParts, Principal], body: dict[str, Any]) -> None:
+    with pytest.raises(KlingError) as info:
+        await _create(local, "videos/video-extend", body)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith("video_id: ")
+
+
+async def test_the_relay_forwards_any_video_id_and_never_a_clients_input_videos(
+        relay: tuple[ApiParts, Principal]) -> None:
+    """Kling resolves the id upstream (a video made on Kling itself is extendable there);
+    `input_videos` is the server's own lookup record, dropped when a client sends it."""
+    task = await _create(relay, "videos/video-extend", {
+        "video_id": "866889456698785798", "prompt": "more",
+        "input_videos": {"video_id": {"video_id": "866889456698785798", "key": "videos/x"}}})
+    assert task.request["video_id"] == "866889456698785798"
+    assert "input_videos" not in task.request
 
 
 @pytest.mark.parametrize("duration", ["3.5", 3.5, "three"])

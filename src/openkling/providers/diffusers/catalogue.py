@@ -27,6 +27,7 @@ from openkling.core.families import (
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
 )
 
 GIB = 1024**3
@@ -108,6 +109,9 @@ _STABLE_AUDIO_OPEN = {"transformer": 1_056_939_136, "text_encoder": 109_628_544,
                       "projection_model": 396_544, "vae": 156_112_514}
 _WAN21_VACE_1_3B = {"transformer": 2_153_972_032, "text_encoder": 5_680_910_336,
                     "vae": 126_892_531}
+#: LTX-Video 0.9.5 (random_models.LTX_VIDEO_0_9_5; not compared with the hub's checkpoint).
+_LTX_VIDEO_0_9_5 = {"transformer": 1_923_385_472, "text_encoder": 4_762_310_656,
+                    "vae": 750_915_762}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -148,6 +152,14 @@ _VACE = CatalogueModel(
     note="the default multi-image2video model: Kling's image_list (1 to 4) as VACE "
     "reference images",
 )
+_LTX_EXTEND = CatalogueModel(
+    name="Lightricks/LTX-Video-0.9.5", pipelines={VIDEO_EXTEND: "LTXConditionPipeline"},
+    sizes=("768x512 area, the source video's shape; resized to the source's size",),
+    fps=None, frame_step=8, durations=(), audio=False, parameters=_LTX_VIDEO_0_9_5,
+    test_model="tiny-random-ltx-video",
+    note="the default video-extend model: the source's last 25 frames condition a 5 s "
+    "continuation at the source's frame rate; the result is the source then the continuation",
+)
 
 #: Every model the local provider serves, real weights first, then the built-in random ones.
 CATALOGUE: tuple[CatalogueModel, ...] = (
@@ -156,6 +168,7 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _SDXL,
     _STABLE_AUDIO,
     _VACE,
+    _LTX_EXTEND,
     CatalogueModel(
         name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
@@ -210,8 +223,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         test_model="tiny-random-wan", built_in=True,
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
         "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio, "
-        "tiny-random-qwen-image (images/editing/expand) and tiny-random-wan-vace "
-        "(videos/multi-image2video)",
+        "tiny-random-qwen-image (images/editing/expand), tiny-random-wan-vace "
+        "(videos/multi-image2video) and tiny-random-ltx-video (videos/video-extend)",
     ),
     CatalogueModel(
         name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
@@ -257,6 +270,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "model with every tiny text-to-video model",
     ),
     CatalogueModel(
+        name="tiny-random-ltx-video", pipelines={VIDEO_EXTEND: "LTXConditionPipeline"},
+        sizes=("64x32 area, the source video's shape; resized to the source's size",),
+        fps=None, frame_step=8, durations=(), audio=False, parameters={},
+        test_model="tiny-random-ltx-video", built_in=True,
+        note="tiny random LTX-Video (condition pipeline, 8x time and space): the "
+        "video-extend model with every tiny text-to-video model",
+    ),
+    CatalogueModel(
         name="tiny-random-sdxl", pipelines={IMAGES: "StableDiffusionXLPipeline"},
         sizes=("1k: 128x128 area", "2k: 256x256 area"), fps=None, frame_step=None,
         durations=(), audio=False, parameters={}, test_model="tiny-random-sdxl",
@@ -299,6 +320,7 @@ def offload_for(model: str, gpu_bytes: int | None) -> str:
 
 def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """Family -> (model, pipeline option) that provider options load for it."""
+    from openkling.providers.diffusers.extend import extend_options
     from openkling.providers.diffusers.families import (
         audio_options,
         expand_options,
@@ -314,10 +336,12 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     audio = audio_options(parsed.audio, parsed.is_tiny)
     expand = expand_options(parsed.expand, parsed.is_tiny)
     vace = multi_image_options(parsed.multi_image2video, parsed.is_tiny)
+    extend = extend_options(parsed.extend, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
             EXPAND: (expand.model, expand.pipeline),
-            MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline)}
+            MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline),
+            VIDEO_EXTEND: (extend.model, extend.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -200,6 +200,11 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the reference-to-video model (videos/"
         "multi-image2video); default Wan 2.1 VACE 1.3B, the tiny one with the tiny model.",
     )
+    extend: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the video-extension model (videos/"
+        "video-extend); default LTX-Video 0.9.5 (condition pipeline), the tiny one with the "
+        "tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -216,6 +221,7 @@ class DiffusersOptions(BaseModel):
 
     @model_validator(mode="after")
     def _family_options_valid(self) -> DiffusersOptions:
+        from openkling.providers.diffusers.extend import extend_options
         from openkling.providers.diffusers.families import (
             audio_options,
             expand_options,
@@ -226,7 +232,8 @@ class DiffusersOptions(BaseModel):
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
                             ("audio", audio_options), ("expand", expand_options),
-                            ("multi_image2video", multi_image_options)):
+                            ("multi_image2video", multi_image_options),
+                            ("extend", extend_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

@@ -232,6 +232,11 @@ class PipelineRunner:
             return self._generate_audio(call, out_path, progress, cancelled)
         if call.get("kind") == "expand":
             return self._generate_expand(call, out_path, progress, cancelled)
+        if call.get("kind") == "extend":
+            from openkling.providers.diffusers.extend_pipeline import generate_extend
+
+            return generate_extend(self.pipe, call, out_path, progress, cancelled,
+                                   GenerationCancelled)
         total = int(call["num_inference_steps"])
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (

@@ -29,6 +29,7 @@ from openkling.core.families import (
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
 )
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
@@ -42,6 +43,7 @@ from openkling.core.provider import (
     VideoOutput,
 )
 from openkling.providers.diffusers.catalogue import listing, makes_audio
+from openkling.providers.diffusers.extend import extend_call, extend_options, source_video
 from openkling.providers.diffusers.families import (
     AudioOptions,
     ExpandOptions,
@@ -73,7 +75,7 @@ log = logging.getLogger("openkling.providers.diffusers")
 #: Share of the progress bar the denoising steps fill; decoding and encoding take the rest.
 DENOISE_SHARE = 95.0
 #: The families beyond text2video whose result is one MP4.
-_VIDEO_FAMILIES = (IMAGE2VIDEO, MULTI_IMAGE2VIDEO)
+_VIDEO_FAMILIES = (IMAGE2VIDEO, MULTI_IMAGE2VIDEO, VIDEO_EXTEND)
 _VIDEO_IDS = uuid.UUID("6f1d3c2a-4b5e-4f60-9a7b-8c9d0e1f2a3b")
 
 
@@ -90,6 +92,16 @@ def _sound(spec: GenerationSpec, model: str) -> bool:
         raise KlingError.invalid("sound", f"the local model {model} makes no sound; send "
                                  "sound \"off\" or use a model that makes audio (LTX-2)")
     return wanted
+
+
+async def _fetch_source(spec: GenerationSpec, ctx: TaskContext) -> None:
+    """video-extend's source video (another task's stored result) into the work folder; a
+    source removed since the create (its task's retention) fails the task, not retried."""
+    key = str(source_video(spec.request)["key"])
+    if not await ctx.storage.exists(key):
+        raise ProviderError(f"video {spec.request.get('video_id')!r} is no longer stored "
+                            "(its task's files were removed)")
+    (ctx.work_dir / "video_id.mp4").write_bytes(await ctx.storage.read_bytes(key))
 
 
 class DiffusersProvider:
@@ -130,6 +142,8 @@ class DiffusersProvider:
             EXPAND: frozenset(),
             # And multi-image2video: families.multi_image2video_call checks its fields.
             MULTI_IMAGE2VIDEO: frozenset(),
+            # Likewise video extension (extend.extend_call).
+            VIDEO_EXTEND: frozenset(),
         }
         self.devices = self.options.device_list
         self.concurrency = len(self.devices)
@@ -195,6 +209,8 @@ class DiffusersProvider:
             return
         if spec.kind == MULTI_IMAGE2VIDEO:
             self._multi_image_call(spec, "check")
+        if spec.kind == VIDEO_EXTEND:
+            self._extend_call(spec, "check")
             return
         if spec.kind != TEXT2VIDEO:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
@@ -247,6 +263,8 @@ class DiffusersProvider:
             return options, expand_options(options.expand, options.is_tiny)
         if spec.kind == MULTI_IMAGE2VIDEO:
             return options, multi_image_options(options.multi_image2video, options.is_tiny)
+        if spec.kind == VIDEO_EXTEND:
+            return options, extend_options(options.extend, options.is_tiny)
         return options, image_options(options.images, options.is_tiny)
 
     def _seed(self, spec: GenerationSpec) -> int:
@@ -327,6 +345,14 @@ class DiffusersProvider:
             seed=self._seed(spec),
             options=vace,
         ).to_dict()
+    def _extend_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        """videos/video-extend: the stored video `video_id` names (its copy in `work`)."""
+        try:
+            extend = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+        return extend_call(spec.request, video_path=f"{work}/video_id.mp4",
+                           seed=self._seed(spec), options=extend).to_dict()
 
     def _family_process(self, spec: GenerationSpec) -> ModelProcess:
         options, family = self._family_options(spec)
@@ -366,11 +392,14 @@ class DiffusersProvider:
             data = await ctx.storage.read_bytes(str(stored["key"]))
             suffix = str(stored["key"]).rsplit(".", 1)[-1]
             (ctx.work_dir / f"{field}.{suffix}").write_bytes(data)
+        if spec.kind == VIDEO_EXTEND:
+            await _fetch_source(spec, ctx)
         work = str(ctx.work_dir)
         call = (self._image2video_call(spec, work) if spec.kind == IMAGE2VIDEO
                 else self._audio_call(spec) if spec.kind == TEXT_TO_AUDIO
                 else self._expand_call(spec, work) if spec.kind == EXPAND
                 else self._multi_image_call(spec, work) if spec.kind == MULTI_IMAGE2VIDEO
+                else self._extend_call(spec, work) if spec.kind == VIDEO_EXTEND
                 else self._images_call(spec, work))
         process = self._family_process(spec)
         await process.start()
@@ -419,7 +448,8 @@ class DiffusersProvider:
 
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
-        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND, MULTI_IMAGE2VIDEO):
+        if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND, MULTI_IMAGE2VIDEO,
+                         VIDEO_EXTEND):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         options = self._options_for(spec)

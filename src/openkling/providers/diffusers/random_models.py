@@ -392,3 +392,51 @@ def parameter_counts(pipe: Any) -> dict[str, int]:
                                "text_encoder_2", "projection_model", "vae")
              if getattr(pipe, name, None) is not None]
     return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}
+
+
+#: Lightricks/LTX-Video-0.9.5 (the video-extend model), as its diffusers configuration has it
+#: to the best of this project's knowledge (the hub is unreachable here, so it was not
+#: compared with the checkpoint's config.json): the 2B transformer (28 layers, 32 heads x 64,
+#: 128 latent channels), the T5 v1.1 XXL encoder and the 0.9.5 VAE (32x space, 8x time).
+LTX_VIDEO_0_9_5: dict[str, dict[str, Any]] = {
+    "transformer": {"in_channels": 128, "out_channels": 128, "patch_size": 1,
+                    "patch_size_t": 1, "num_attention_heads": 32, "attention_head_dim": 64,
+                    "cross_attention_dim": 2048, "num_layers": 28, "caption_channels": 4096},
+    "text_encoder": {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240,
+                     "num_layers": 24, "num_heads": 64, "feed_forward_proj": "gated-gelu",
+                     "is_encoder_decoder": False},
+    "vae": {"in_channels": 3, "out_channels": 3, "latent_channels": 128,
+            "block_out_channels": (128, 256, 512, 512),
+            "decoder_block_out_channels": (256, 512, 1024),
+            "layers_per_block": (4, 6, 6, 2, 2), "decoder_layers_per_block": (5, 5, 5, 5),
+            "spatio_temporal_scaling": (True, True, True, True),
+            "decoder_spatio_temporal_scaling": (True, True, True),
+            "decoder_inject_noise": (False, False, False, False),
+            "downsample_type": ("spatial", "temporal", "spatiotemporal", "spatiotemporal"),
+            "upsample_residual": (True, True, True), "upsample_factor": (2, 2, 2),
+            "timestep_conditioning": True, "patch_size": 4, "patch_size_t": 1,
+            "encoder_causal": True, "decoder_causal": False},
+}
+
+
+def build_random_ltx_video(device: torch.device | str = "cpu",
+                           dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
+    """LTX-Video 0.9.5's architecture in its condition pipeline with random weights (a
+    'meta' build counts the catalogue's parameters)."""
+    arch = LTX_VIDEO_0_9_5
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            parts = {
+                "transformer": diffusers.LTXVideoTransformer3DModel(**arch["transformer"]),
+                "text_encoder": transformers.T5EncoderModel(
+                    transformers.T5Config(**arch["text_encoder"])),
+                "vae": diffusers.AutoencoderKLLTXVideo(**arch["vae"]),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    return diffusers.LTXConditionPipeline(
+        tokenizer=build_tokenizer(), scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+        **parts)

@@ -4,8 +4,9 @@
 TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-wan-vace` Wan VACE
 (reference images to video, videos/multi-image2video); `tiny-random-sdxl` a Stable
 Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to
-sound). Each mirrors the class of the real default model of its
-family, so `--model tiny-random-wan` exercises every local family.
+sound); `tiny-random-ltx-video` LTX-Video's condition pipeline (videos/video-extend).
+Each mirrors the class of the real default model of its family, so `--model tiny-random-wan`
+exercises every local family.
 
 It exists so that the whole local path (save_pretrained -> from_pretrained -> denoise ->
 decode -> encode) runs with no model hub and no GPU: tests, CI, smoke tests and demos. Its
@@ -383,6 +384,39 @@ def build_stable_audio_pipeline(seed: int = 0) -> Any:
                                          transformer=transformer, scheduler=scheduler)
 
 
+def build_ltx_condition_pipeline(seed: int = 0) -> Any:
+    """A tiny LTX-Video (0.9.5+) in its condition pipeline, the video-extend model: a T5
+    encoder with the byte-level tokenizer, a 2-layer LTX-Video transformer and an LTX-Video
+    VAE that compresses 8x in space and 8x in time like the real one (which adds 4x4 pixel
+    patches: 32x in space), so conditioning videos and outputs have 8k + 1 frames."""
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = transformers.T5EncoderModel(transformers.T5Config(
+        vocab_size=len(tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=64, num_layers=2,
+        num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=32,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    ))
+    transformer = diffusers.LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2,
+        attention_head_dim=8, cross_attention_dim=16, num_layers=2, caption_channels=TEXT_DIM,
+    )
+    # Three of four blocks halve time and space: 8x and 8x.
+    vae = diffusers.AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False), upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True,
+        decoder_causal=False,
+    )
+    return diffusers.LTXConditionPipeline(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(), vae=vae,
+        text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer)
+
+
 def build_ltx2_i2v_pipeline(seed: int = 0) -> Any:
     """The tiny LTX-2 in its image-to-video pipeline (the first frame conditions the video)."""
     return build_ltx2_pipeline(seed, image_to_video=True)
@@ -425,6 +459,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_ltx2_i2v_pipeline,
         "tiny-random-ltx2-i2v: an LTX-2 image-to-video-with-sound pipeline with tiny RANDOM "
         "weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-ltx-video": (
+        build_ltx_condition_pipeline,
+        "tiny-random-ltx-video: an LTX-Video condition pipeline (video extension) with tiny "
+        "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
     ),
     "tiny-random-stable-audio": (
         build_stable_audio_pipeline,

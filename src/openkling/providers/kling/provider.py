@@ -37,7 +37,7 @@ from openkling.config import Settings
 from openkling.core.backoff import backoff_seconds
 from openkling.core.errors import Code, KlingError
 from openkling.core.families import FAMILIES, ROUTED_MODEL, TEXT2VIDEO
-from openkling.core.inputs import place_input
+from openkling.core.inputs import INPUT_VIDEOS, place_input
 from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
@@ -81,7 +81,7 @@ log = logging.getLogger("openkling.providers.kling")
 CALLBACK_PATH = "/upstream/kling"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 #: Keys of a stored request that are ours (core/service.py), never sent upstream.
-_STORED_ONLY = frozenset({"inputs", "ignored_fields", ROUTED_MODEL, "front"})
+_STORED_ONLY = frozenset({"inputs", INPUT_VIDEOS, "ignored_fields", ROUTED_MODEL, "front"})
 
 
 class _Ambiguous(OpenKlingError):

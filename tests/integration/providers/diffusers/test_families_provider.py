@@ -19,6 +19,7 @@ from openkling.core.families import (
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
 )
 from openkling.providers.diffusers import DiffusersProvider
 from tests.support.diffusers import TINY_OPTIONS, ContextRecorder, make_spec, probe
@@ -49,7 +50,8 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
     assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
                                       IMAGES: frozenset({"image"}),
                                       TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
-                                      MULTI_IMAGE2VIDEO: frozenset()}
+                                      MULTI_IMAGE2VIDEO: frozenset(),
+                                      VIDEO_EXTEND: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})

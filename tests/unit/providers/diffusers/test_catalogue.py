@@ -15,6 +15,7 @@ from openkling.core.families import (
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
+    VIDEO_EXTEND,
 )
 from openkling.providers.diffusers.catalogue import (
     BY_NAME,
@@ -60,7 +61,8 @@ def test_parameter_counts_are_those_of_the_published_architectures() -> None:
               "random-wan2.2-a14b": rm.build_random_wan(rm.WAN22_T2V_A14B, "meta"),
               "stabilityai/stable-audio-open-1.0": rm.build_random_stable_audio("meta"),
               "Wan-AI/Wan2.1-VACE-1.3B-diffusers": rm.build_random_wan(rm.WAN21_VACE_1_3B,
-                                                                       "meta")}
+                                                                       "meta"),
+              "Lightricks/LTX-Video-0.9.5": rm.build_random_ltx_video("meta")}
     for name, pipe in builds.items():
         assert BY_NAME[name].parameters == rm.parameter_counts(pipe), name
     assert BY_NAME["random-wan2.1-1.3b"].parameters == BY_NAME[WAN].parameters
@@ -126,6 +128,13 @@ def test_the_tiny_wan_setup_outpaints_on_the_tiny_qwen_image() -> None:
     assert row["kling_models"] == {EXPAND: [FAMILIES[EXPAND].default_model]}
 
 
+def test_the_tiny_wan_setup_extends_videos_on_the_tiny_ltx_video() -> None:
+    rows = {r["name"]: r for r in listing({"model": "tiny-random-wan"}, every_name())}
+    row = rows["tiny-random-ltx-video"]
+    assert row["served"] is True and row["families"] == [VIDEO_EXTEND]
+    assert row["kling_models"] == {VIDEO_EXTEND: [FAMILIES[VIDEO_EXTEND].default_model]}
+
+
 def test_only_the_ltx2_models_make_sound() -> None:
     assert {entry.name for entry in CATALOGUE if makes_audio(entry.name)} == {
         "tiny-random-ltx2", "tiny-random-ltx2-i2v"}
@@ -137,9 +146,13 @@ def test_the_default_setup_serves_every_kling_name_on_the_six_defaults() -> None
     assert {name for name, row in rows.items() if row["served"]} == {
         WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0",
         "stabilityai/stable-audio-open-1.0", "Qwen/Qwen-Image",
-        "Wan-AI/Wan2.1-VACE-1.3B-diffusers"}
+        "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "Lightricks/LTX-Video-0.9.5"}
     assert set(rows["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]["kling_models"][MULTI_IMAGE2VIDEO]) == (
         set(FAMILIES[MULTI_IMAGE2VIDEO].models))
+    # Video extension: LTX-Video's condition pipeline, by the model-less route's default name.
+    assert rows["Lightricks/LTX-Video-0.9.5"]["kling_models"] == {
+        VIDEO_EXTEND: [FAMILIES[VIDEO_EXTEND].default_model]}
+    assert rows["Lightricks/LTX-Video-0.9.5"]["pipeline"] == "LTXConditionPipeline"
     # Outpainting's default is listed as configured (its parameter counts are not in the
     # catalogue yet), served by the default name of Kling's model-less route.
     assert rows["Qwen/Qwen-Image"]["kling_models"] == {EXPAND: [FAMILIES[EXPAND].default_model]}
