@@ -209,6 +209,7 @@ class DiffusersProvider:
             return
         if spec.kind == MULTI_IMAGE2VIDEO:
             self._multi_image_call(spec, "check")
+            return
         if spec.kind == VIDEO_EXTEND:
             self._extend_call(spec, "check")
             return
