@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -168,7 +169,15 @@ class ServerHandle:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.env.get("OPENKLING_TLS_CERTFILE") else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client passes as `verify=` to trust this server (a self-signed
+        certificate, under TLS)."""
+        certfile = self.env.get("OPENKLING_TLS_CERTFILE")
+        return ssl.create_default_context(cafile=certfile) if certfile else True
 
     def start(self, timeout: float = 300, *, ready: bool = True) -> ServerHandle:
         """Start and wait for /readyz 200 (`ready=False`: for /healthz, a server that is up
@@ -190,7 +199,7 @@ class ServerHandle:
                 raise RuntimeError(f"openkling serve exited early:\n{self.log()}")
             try:
                 answer = httpx.get(f"{self.base_url}{'/readyz' if ready else '/healthz'}",
-                                   timeout=5)
+                                   timeout=5, verify=self.verify)
             except httpx.HTTPError:
                 answer = None
             if answer is not None and answer.status_code == 200:

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         "three quarters of the open-file limit (RLIMIT_NOFILE) with at least 128 files left for "
         "the database, storage and outbound requests; a larger value is lowered to that."
     )
+    tls_certfile: Path | None = Field(
+        None, description="PEM certificate chain: `openkling serve` answers HTTPS (only) with "
+        "it; unset: plain HTTP (TLS at a reverse proxy). Its key too, unless `tls_keyfile`."
+    )
+    tls_keyfile: Path | None = Field(
+        None, description="PEM private key of `tls_certfile`, when not in the same file."
+    )
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, description="Request line and headers larger than this get 431."
     )
@@ -207,6 +214,13 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _tls_key_with_its_certificate(self) -> Settings:
+        if self.tls_keyfile is not None and self.tls_certfile is None:
+            raise ValueError("tls_keyfile (OPENKLING_TLS_KEYFILE) is set without tls_certfile "
+                             "(OPENKLING_TLS_CERTFILE): set the certificate too")
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError(
@@ -258,4 +272,5 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_certfile else "http"
+        return f"{scheme}://{host}:{self.port}"

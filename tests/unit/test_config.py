@@ -80,3 +80,15 @@ def test_a_set_or_unset_secret_key_is_accepted(monkeypatch: pytest.MonkeyPatch) 
     assert Settings().secret_key is None
     monkeypatch.setenv("OPENKLING_SECRET_KEY", "k")
     assert Settings().secret_key == "k"
+
+
+def test_a_tls_key_without_its_certificate_is_an_error_naming_both() -> None:
+    with pytest.raises(ValidationError, match=r"OPENKLING_TLS_KEYFILE.*OPENKLING_TLS_CERTFILE"):
+        Settings(tls_keyfile=Path("server.key"))
+
+
+def test_the_default_public_url_is_https_under_tls() -> None:
+    """docs/configuration.md: `http://<host>:<port>`, `https://` with a TLS certificate."""
+    assert Settings(port=8443).resolved_public_url == "http://127.0.0.1:8443"
+    assert Settings(port=8443, tls_certfile=Path("server.pem")).resolved_public_url \
+        == "https://127.0.0.1:8443"

@@ -12,6 +12,10 @@
   connection closes the one that has waited longest for a request (a slow client, or an idle
   kept-alive one); if every connection is busy with a request, the new one is closed. So
   /healthz and creates keep answering under a flood of slow clients.
+- With TLS (`bounded_http_protocol(tls=...)`), the connection counts against the cap and its
+  head deadline runs from the TCP connect, handshake included: a client that never finishes
+  its handshake is closed at the head deadline (reason `handshake`), one that finishes it and
+  then trickles its headers gets the same 408 as over plain HTTP.
 
 Each closure counts in `openkling_slow_clients_closed_total{reason}` and is logged at most
 once per `LOG_INTERVAL_SECONDS` with the counts.
@@ -28,6 +32,7 @@ import asyncio
 import json
 import logging
 import resource
+import ssl
 from collections import OrderedDict
 from typing import Any, ClassVar, cast
 
@@ -361,15 +366,89 @@ class _BoundedHeadProtocol(HttpToolsProtocol):
         self.transport.write(head + body)
 
 
+class _TlsBoundedProtocol(_BoundedHeadProtocol):
+    """TLS done by the protocol (`loop.start_tls`) instead of by the server. A server-side TLS
+    listener (uvicorn's `ssl_certfile`) calls its protocol only once the handshake is over,
+    and gives a handshake 60 s: a client that opened TCP and sent nothing held a file for a
+    minute, outside the connection cap and every deadline. Here the TCP connection counts
+    against the cap from its accept, waits for a request (so it may be evicted), and its
+    handshake and headers share the head deadline; the plain-HTTP path is untouched.
+
+    It needs an event loop that honours `pause_reading` in `connection_made` (asyncio's):
+    uvloop starts reading after `connection_made` regardless, and the ClientHello would reach
+    the HTTP parser before `start_tls` takes the connection over."""
+
+    tls: ClassVar[ssl.SSLContext]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Data decrypted after the handshake but before start_tls returned (the client's
+        #: first request often comes with its last handshake message); None once connected.
+        self._early: list[bytes] | None = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """The TCP connection: the cap and the deadline, then the handshake."""
+        self.transport = transport  # until the handshake ends: what eviction and deadlines close
+        self.connections.add(self)
+        if len(self.connections) > self.max_connections and not self._evict_one():
+            self.slow_log.closed("refused", self.loop)
+            transport.close()
+            return
+        self._wait_for_request()
+        self._arm("handshake", self.head_timeout)
+        transport.pause_reading()  # the ClientHello is for start_tls, which starts next turn
+        task = self.loop.create_task(self._handshake(transport))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    async def _handshake(self, tcp: asyncio.Transport) -> None:
+        tls: asyncio.Transport | None = None
+        try:  # the sweep closes a late handshake first; the library's limit is a backstop
+            tls = await self.loop.start_tls(
+                tcp, self, self.tls, server_side=True,
+                ssl_handshake_timeout=self.head_timeout + 2 * self.deadlines.tick)
+        except OSError:  # not TLS (ssl.SSLError), or the client went away
+            pass
+        if tls is None:  # failed, or closed while handshaking (too slow, evicted, shutdown)
+            self._disarm()
+            self.waiting.pop(self, None)
+            self.connections.discard(self)
+            tcp.close()
+            return
+        HttpToolsProtocol.connection_made(self, tls)
+        if self._phase == "handshake":
+            self._phase = "head"  # the deadline still counts from the TCP connect
+        early, self._early = self._early or [], None
+        for data in early:
+            self.data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self._early is not None:
+            self._early.append(data)
+            return
+        super().data_received(data)
+
+
 def bounded_http_protocol(max_head_bytes: int, *, head_timeout: float = 10.0,
-                          body_timeout: float = 120.0,
-                          max_connections: int = 1 << 20) -> type[HttpToolsProtocol]:
+                          body_timeout: float = 120.0, max_connections: int = 1 << 20,
+                          tls: ssl.SSLContext | None = None) -> type[HttpToolsProtocol]:
     """The protocol class to give uvicorn's `http=` option (one per server: it holds that
-    server's queue of waiting connections)."""
-    return type("BoundedHeadProtocol", (_BoundedHeadProtocol,), {
+    server's queue of waiting connections). With `tls`, it serves HTTPS itself: give uvicorn
+    no `ssl_*` options then."""
+    return type("BoundedHeadProtocol",
+                (_BoundedHeadProtocol,) if tls is None else (_TlsBoundedProtocol,), {
         "max_head_bytes": max_head_bytes, "head_timeout": head_timeout,
         "body_timeout": body_timeout, "max_connections": max_connections,
         "waiting": OrderedDict(), "slow_log": _SlowClientLog(),
         "deadlines": _DeadlineSweep(min(1.0, head_timeout / 4, body_timeout / 4)),
-        "poller": None,
+        "poller": None, "tls": tls,
     })
+
+
+def tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A server's TLS context: the standard library's defaults for a server (TLS 1.2 and up),
+    the certificate chain (and its key, when in a file of its own), HTTP/1.1 for ALPN."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    context.set_alpn_protocols(["http/1.1"])
+    return context

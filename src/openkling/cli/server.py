@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,19 +61,36 @@ def serve(
                      help="Run a worker in this process [env: OPENKLING_EMBEDDED_WORKER]"),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="[env: OPENKLING_LOG_LEVEL]")] = None,
+    tls_certfile: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate chain: serve HTTPS [env: OPENKLING_TLS_CERTFILE]"),
+    ] = None,
+    tls_keyfile: Annotated[
+        Path | None,
+        typer.Option(help="PEM key, when not in the certificate file "
+                     "[env: OPENKLING_TLS_KEYFILE]"),
+    ] = None,
 ) -> None:
     """Serve the Kling API (and, by default, run a worker in the same process)."""
     import uvicorn
 
     from openkling.api.app import create_app
-    from openkling.api.http_protocol import bounded_http_protocol, connection_cap
+    from openkling.api.http_protocol import bounded_http_protocol, connection_cap, tls_context
 
     settings = settings_from(
         host=host, port=port, data_dir=data_dir, database_url=database_url, provider=provider,
         public_url=public_url, embedded_worker=worker, log_level=log_level,
+        tls_certfile=tls_certfile, tls_keyfile=tls_keyfile,
     )
     settings = with_diffusers_options(settings, model=model, device=device, devices=devices)
     setup_logging(settings)
+    # TLS is the protocol's, not uvicorn's (whose handshakes escape the deadlines and the cap:
+    # api/http_protocol.py); a bad certificate or key stops the start here.
+    tls = None
+    if settings.tls_certfile is not None:
+        tls = tls_context(str(settings.tls_certfile),
+                          str(settings.tls_keyfile) if settings.tls_keyfile else None)
+        logging.getLogger("openkling").info("serving HTTPS (TLS) on port %d", settings.port)
     fatal: list[str] = []
     app = create_app(settings, on_fatal=_exit_on_fatal(fatal))
     # What the imports built lives as long as the process: out of the collector's sight, a
@@ -88,8 +107,13 @@ def serve(
         http=bounded_http_protocol(
             settings.max_header_bytes, head_timeout=settings.request_head_timeout_seconds,
             body_timeout=settings.request_body_timeout_seconds,
-            max_connections=connection_cap(settings.max_connections)),
+            max_connections=connection_cap(settings.max_connections), tls=tls),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 15,
+        # Under TLS, asyncio's loop: the protocol pauses a new connection's reading until
+        # start_tls takes it over, which uvloop ignores (it starts reading after
+        # connection_made whatever the protocol asked), so the ClientHello would reach the
+        # HTTP parser. Plain HTTP keeps uvloop ("auto").
+        loop="asyncio" if tls is not None else "auto",
     )
     if fatal:
         typer.echo(f"openkling serve stopped: {fatal[0]}", err=True)

@@ -59,7 +59,8 @@ CALLBACK_DELIVERIES = Counter(
 )
 SLOW_CLIENTS_CLOSED = Counter(
     "openkling_slow_clients_closed_total",
-    "Connections closed for being too slow: `head` (request line and headers not complete in "
+    "Connections closed for being too slow: `handshake` (a TLS handshake not complete within "
+    "the head time), `head` (request line and headers not complete in "
     "time), `body` (body not complete in time), `evicted` (waiting for a request while the "
     "connection cap was reached), `refused` (over the cap, nothing to evict).",
     ["reason"],

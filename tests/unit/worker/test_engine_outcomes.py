@@ -606,6 +606,13 @@ async def test_each_run_and_each_finished_task_is_counted(tmp_path: Path) -> Non
         task = await h.create("x")
         assert task.model_name == model
         await h.wait_finished(task.id)
+        # The run is counted once its outcome is written, so a poll may see the task finished
+        # a moment before (a busy machine): wait for the count, then check every figure.
+        succeed = {"provider": SCRIPTED, "model": model, "outcome": "succeed"}
+        deadline = time.monotonic() + 20
+        while (_sample("openkling_render_duration_seconds_count", succeed) == render["succeed"]
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.05)
     for outcome in ("retry", "succeed"):
         assert _sample("openkling_render_duration_seconds_count", {
             "provider": SCRIPTED, "model": model, "outcome": outcome}) == render[outcome] + 1
