@@ -91,8 +91,28 @@ LOAD_FIELDS: tuple[str, ...] = (
     "compile_mode",
     "cache",
     "cache_threshold",
+    "cache_interval",
+    "cache_warmup_steps",
+    "cache_max_order",
+    "cache_max_skip_steps",
+    "cache_retention_ratio",
+    "cache_mag_ratios",
+    "cache_calibrate",
     "attention_backend",
 )
+
+
+#: Which `cache` hooks each cache option belongs to (any other hook refuses it).
+CACHE_HOOK_OPTIONS: dict[str, tuple[str, ...]] = {
+    "cache_threshold": ("first_block", "mag"),
+    "cache_interval": ("taylorseer",),
+    "cache_warmup_steps": ("taylorseer",),
+    "cache_max_order": ("taylorseer",),
+    "cache_max_skip_steps": ("mag",),
+    "cache_retention_ratio": ("mag",),
+    "cache_mag_ratios": ("mag",),
+    "cache_calibrate": ("mag",),
+}
 
 
 class DiffusersOptions(BaseModel):
@@ -146,11 +166,38 @@ class DiffusersOptions(BaseModel):
     torch_compile: bool = False
     compile_mode: str | None = Field(None, description="torch.compile mode, e.g. "
                                      "'max-autotune-no-cudagraphs'.")
-    cache: Literal["none", "first_block"] = Field(
-        "none", description="Transformer cache: 'first_block' skips the remaining blocks when "
-        "the first block's residual barely changes between steps.",
+    cache: Literal["none", "first_block", "taylorseer", "mag"] = Field(
+        "none", description="Transformer cache hook (docs/providers.md, 'Transformer caches'): "
+        "'first_block' skips the remaining blocks when the first block's residual barely "
+        "changes between steps; 'taylorseer' skips the blocks on all but every "
+        "cache_interval-th step and predicts the output from a Taylor series; 'mag' skips "
+        "steps while the accumulated magnitude-ratio error stays under the threshold (needs "
+        "cache_mag_ratios, or cache_calibrate to measure them). 'first_block' and 'mag' do not "
+        "support LTX-2; 'mag' not two experts (Wan 2.2 A14B): refused at load.",
     )
-    cache_threshold: float = Field(0.05, gt=0, description="First-block cache threshold.")
+    cache_threshold: float | None = Field(
+        None, gt=0, description="'first_block' and 'mag': higher skips more. Default: "
+        "diffusers' (0.05 first_block, 0.06 mag).")
+    cache_interval: int | None = Field(
+        None, ge=1, description="'taylorseer': one full computation every N steps (default 5).")
+    cache_warmup_steps: int | None = Field(
+        None, ge=0, description="'taylorseer': steps computed in full before predicting "
+        "(default 3).")
+    cache_max_order: int | None = Field(
+        None, ge=1, le=4, description="'taylorseer': Taylor series order (default 1).")
+    cache_max_skip_steps: int | None = Field(
+        None, ge=1, description="'mag': most consecutive steps skipped (default 3).")
+    cache_retention_ratio: float | None = Field(
+        None, ge=0, le=1, description="'mag': share of the first steps never skipped "
+        "(default 0.2).")
+    cache_mag_ratios: list[float] | None = Field(
+        None, min_length=2, description="'mag': the model's magnitude ratios, one per step "
+        "of a calibration run (interpolated to each call's steps); a list or a "
+        "comma-separated string. Published in diffusers for FLUX only, which openkling "
+        "does not serve: measure them with cache_calibrate.")
+    cache_calibrate: bool = Field(
+        False, description="'mag': skip nothing, and log the model's magnitude ratios after "
+        "each render (to set as cache_mag_ratios).")
     attention_backend: str | None = Field(
         None, description="diffusers attention backend, e.g. 'flash' or '_native_cudnn'."
     )
@@ -223,6 +270,26 @@ class DiffusersOptions(BaseModel):
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in (name, *first["loc"]))
                 raise ValueError(f"{where}: {first['msg']}") from None
+        return self
+
+    @field_validator("cache_mag_ratios", mode="before")
+    @classmethod
+    def _ratio_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.strip("[] ").split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _cache_options_fit_the_hook(self) -> DiffusersOptions:
+        for option, hooks in CACHE_HOOK_OPTIONS.items():
+            if option in self.model_fields_set and getattr(self, option) not in (None, False) \
+                    and self.cache not in hooks:
+                raise ValueError(f"{option}: applies to cache = {' or '.join(map(repr, hooks))}"
+                                 f", not {self.cache!r}")
+        if self.cache == "mag" and not self.cache_mag_ratios and not self.cache_calibrate:
+            raise ValueError(
+                "cache_mag_ratios: cache = 'mag' needs the model's magnitude ratios (diffusers "
+                "publishes FLUX's only); run once with cache_calibrate = true to log them")
         return self
 
     @field_validator("width", "height")
