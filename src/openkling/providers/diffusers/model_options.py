@@ -8,6 +8,7 @@ the pipeline (`LOAD_FIELDS`) and those applied per task, which a model route may
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import (
@@ -16,12 +17,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 #: Default model: Wan 2.1 text-to-video, 1.3B parameters, 480p, 16 fps.
 DEFAULT_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+#: The model option's default: picked from the GPU memory found at start-up (no GPU:
+#: DEFAULT_MODEL), resolved when the options are parsed.
+AUTO_MODEL = "auto"
 #: The special model id of a tiny randomly initialised Wan pipeline built in code: it produces
 #: noise, in well under a second per video on a CPU, for smoke tests and demos.
 TINY_MODEL = "tiny-random-wan"
@@ -122,9 +127,11 @@ class DiffusersOptions(BaseModel):
 
     # What to load, and where.
     model: str = Field(
-        DEFAULT_MODEL,
+        AUTO_MODEL,
         validation_alias=AliasChoices("model", "model_id"),
-        description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
+        description="'auto' (the default: the best catalogue text-to-video model that fits "
+        "the GPU's memory found at start-up, Wan 2.1 1.3B on a CPU; catalogue.auto_model), "
+        "a diffusers pipeline id on the Hugging Face hub, a local folder, or "
         f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
         f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}' or "
         f"'{RANDOM_WAN22_A14B}' (random weights, noise only; the last two at full size, for "
@@ -246,9 +253,13 @@ class DiffusersOptions(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _random_model_defaults(cls, data: Any) -> Any:
+    def _random_model_defaults(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict):
-            model = data.get("model", data.get("model_id"))
+            model = data.get("model", data.get("model_id", AUTO_MODEL))
+            if model == AUTO_MODEL:
+                model = _auto_model(data, (info.context or {}).get("gpu_memory"))
+                data = {key: value for key, value in data.items() if key != "model_id"}
+                data["model"] = model
             if model in RANDOM_MODEL_DEFAULTS:
                 return {**RANDOM_MODEL_DEFAULTS[model], **data}
         return data
@@ -348,6 +359,19 @@ class DiffusersOptions(BaseModel):
         return parse_options({**base, **overrides})
 
 
+def _auto_model(data: dict[str, Any], reader: Any) -> str:
+    """The model `auto` names for these options' devices (catalogue.auto_model)."""
+    from openkling.providers.diffusers.catalogue import auto_model
+    from openkling.providers.diffusers.gpu_memory import gpu_memory
+
+    devices = data.get("devices")
+    if isinstance(devices, str):
+        devices = [part.strip() for part in devices.split(",") if part.strip()]
+    listed = [f"cuda:{d}" if isinstance(d, int) or str(d).isdigit() else str(d)
+              for d in devices] if devices else [str(data.get("device", "auto"))]
+    return auto_model((reader or gpu_memory)(listed))
+
+
 def _check_device(value: str) -> str:
     base = value.split(":", 1)[0]
     if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
@@ -355,10 +379,15 @@ def _check_device(value: str) -> str:
     return value
 
 
-def parse_options(raw: dict[str, Any]) -> DiffusersOptions:
-    """Parse provider options, failing with one readable line per bad option."""
+def parse_options(raw: dict[str, Any],
+                  gpu_memory: Callable[[Sequence[str]], int | None] | None = None,
+                  ) -> DiffusersOptions:
+    """Parse provider options, failing with one readable line per bad option.
+
+    `gpu_memory` reads the memory of the configured GPUs for `model = "auto"` (default:
+    gpu_memory.gpu_memory, nvidia-smi); tests pass their own figures."""
     try:
-        return DiffusersOptions.model_validate(dict(raw))
+        return DiffusersOptions.model_validate(dict(raw), context={"gpu_memory": gpu_memory})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in err['loc']) or 'options'}: {err['msg']}"
