@@ -3,13 +3,19 @@
     python benchmarks/cache_hooks.py --steps 10 --json cache_hooks.json
 
 For each built-in tiny model (`tiny-random-wan`, `tiny-random-wan2.2-a14b`,
-`tiny-random-ltx2`) and each hook (none; first-block cache, threshold 0.05; TaylorSeer,
-interval 2 after step 3; FasterCache, attention reuse every 2nd step), one render of the same
-seeded call: wall seconds (pipe() only, best of --repeat), the ratio to the plain render, the
-share of transformer block computations the hook skipped (each block's first attention
-projection counted: 1 - calls with / calls without), and the PSNR of the frames against
-the plain render (how close the output stays). MagCache is left out: it needs magnitude
-ratios calibrated on real weights, which random weights cannot give.
+`tiny-random-ltx2`, `tiny-random-qwen-image`) and each hook, one render of the same seeded
+call: wall seconds (pipe() only, best of --repeat), the ratio to the plain render, the share
+of transformer block computations the hook skipped (each block's first attention projection
+counted: 1 - calls with / calls without), and the PSNR of the output against the plain
+render (how close it stays).
+
+The hooks: none; the three the `cache` provider option offers, built by the provider's own
+code (`openkling.providers.diffusers.cache_hooks.hook_config`) at their defaults
+(first_block 0.05; taylorseer interval 5 after 3 steps, blocks skipped and the output
+projection predicted; mag 0.06, with ratios from a calibration render of the same call
+just before, as `cache_calibrate` gives them); and FasterCache (attention reuse every 2nd
+step), which the provider does not offer, for comparison. A hook the provider refuses on a
+model (`check_support`) is reported as refused, with the reason.
 
 The models are random: the skip shares say what each hook's rule does on these activations,
 not what it would skip on a trained model (a trained model's residuals change more smoothly,
@@ -30,18 +36,53 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-MODELS = ("tiny-random-wan", "tiny-random-wan2.2-a14b", "tiny-random-ltx2")
-HOOKS = ("none", "first_block", "taylorseer", "fastercache")
+MODELS = ("tiny-random-wan", "tiny-random-wan2.2-a14b", "tiny-random-ltx2",
+          "tiny-random-qwen-image")
+HOOKS = ("none", "first_block", "taylorseer", "mag", "fastercache")
 
 
-def hook_config(name: str, pipe: Any) -> Any:
+def mag_ratios(pipe: Any, call: dict[str, Any]) -> list[float]:
+    """The magnitude ratios of one calibration render (what `cache_calibrate` logs)."""
+    import logging
+
+    from openkling.providers.diffusers import cache_hooks
+
+    found: list[list[float]] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            match = cache_hooks._MAG_RESULTS.search(record.getMessage())
+            if match:
+                found.append([float(r) for r in match.group(1).strip("[]").split(",")])
+
+    mag_log = logging.getLogger("diffusers.hooks.mag_cache")
+    mag_log.setLevel(logging.INFO)
+    handler = Catch()
+    mag_log.addHandler(handler)
+    try:
+        config = {"cache": "mag", "cache_calibrate": True}
+        for transformer in transformers_of(pipe):
+            transformer.enable_cache(cache_hooks.hook_config(
+                config, call["num_inference_steps"], transformer.dtype, transformer))
+        render(pipe, call)
+    finally:
+        mag_log.removeHandler(handler)
+        for transformer in transformers_of(pipe):
+            transformer.disable_cache()
+    return found[0]
+
+
+def hook_config(name: str, pipe: Any, call: dict[str, Any], transformer: Any) -> Any:
     import diffusers
 
-    if name == "first_block":
-        return diffusers.FirstBlockCacheConfig(threshold=0.05)
-    if name == "taylorseer":
-        return diffusers.TaylorSeerCacheConfig(cache_interval=2, disable_cache_before_step=3,
-                                               taylor_factors_dtype=None)
+    from openkling.providers.diffusers import cache_hooks
+
+    if name in ("first_block", "taylorseer", "mag"):
+        config: dict[str, Any] = {"cache": name}
+        if name == "mag":
+            config["cache_mag_ratios"] = pipe._openkling_mag_ratios
+        return cache_hooks.hook_config(config, call["num_inference_steps"], transformer.dtype,
+                                       transformer)
     if name == "fastercache":
         return diffusers.FasterCacheConfig(
             spatial_attention_block_skip_range=2,
@@ -78,7 +119,8 @@ def render(pipe: Any, call: dict[str, Any]) -> tuple[Any, float]:
     kwargs = {**call, "generator": torch.Generator("cpu").manual_seed(7)}
     started = time.perf_counter()
     with torch.inference_mode():
-        frames = pipe(**kwargs).frames[0]
+        output = pipe(**kwargs)
+    frames = output.frames[0] if hasattr(output, "frames") else output.images
     return frames, time.perf_counter() - started
 
 
@@ -86,6 +128,7 @@ def bench_model(model: str, steps: int, repeat: int, data_dir: Path) -> dict[str
     import diffusers
     import torch
 
+    from openkling.providers.diffusers import cache_hooks
     from openkling.providers.diffusers.tiny import ensure_saved
 
     torch.set_num_threads(1)
@@ -100,6 +143,10 @@ def bench_model(model: str, steps: int, repeat: int, data_dir: Path) -> dict[str
     }
     if ltx:
         call["frame_rate"] = 8.0
+    if "QwenImage" in type(pipe).__name__:  # an image: no frames; guidance off (no negative)
+        call = {key: call[key] for key in ("prompt", "num_inference_steps", "output_type",
+                                           "max_sequence_length")}
+        call.update(width=64, height=64, true_cfg_scale=1.0)
     calls = {"n": 0}
 
     def count(*_: Any) -> None:
@@ -109,14 +156,19 @@ def bench_model(model: str, steps: int, repeat: int, data_dir: Path) -> dict[str
     # attention) returns before it, while the block's own forward hooks would still fire.
     for transformer in transformers_of(pipe):
         for block in blocks_of(transformer):
-            block.attn1.to_q.register_forward_hook(count)
+            attention = getattr(block, "attn1", None) or block.attn
+            attention.to_q.register_forward_hook(count)
     rows: dict[str, Any] = {}
     plain_frames: Any = None
     for hook in HOOKS:
         try:
+            if hook in ("first_block", "taylorseer", "mag"):
+                cache_hooks.check_support(hook, transformers_of(pipe))
+            if hook == "mag":
+                pipe._openkling_mag_ratios = mag_ratios(pipe, call)
             if hook != "none":
                 for transformer in transformers_of(pipe):
-                    transformer.enable_cache(hook_config(hook, pipe))
+                    transformer.enable_cache(hook_config(hook, pipe, call, transformer))
             best = math.inf
             for _ in range(repeat):
                 calls["n"] = 0
@@ -132,7 +184,9 @@ def bench_model(model: str, steps: int, repeat: int, data_dir: Path) -> dict[str
                 "psnr_db": round(psnr(frames, plain_frames), 1),
             }
         except Exception as exc:  # a hook this pipeline cannot take: say so, go on
-            rows[hook] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            refused = isinstance(exc, ValueError) and str(exc).startswith("cache:")
+            rows[hook] = {"error": ("refused by openkling: " if refused else "fails: ")
+                          + f"{type(exc).__name__}: {str(exc)[:200]}"}
         finally:
             for transformer in transformers_of(pipe):
                 if transformer.is_cache_enabled:

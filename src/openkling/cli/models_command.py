@@ -4,6 +4,7 @@ model name (read from the configuration; no server needed, no torch imported).""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +29,24 @@ def catalogue_rows(settings: Settings) -> list[dict[str, Any]]:
         resolved = registry.resolve(name)
         if resolved.provider == "diffusers":
             routes[name] = resolved.options
-    return listing(dict(settings.provider_options.get("diffusers", {})), routes)
+    base = dict(settings.provider_options.get("diffusers", {}))
+    rows = listing(base, routes)
+    pick = auto_pick(base)
+    for row in rows:
+        row["auto_pick"] = row["name"] == pick["model"]
+    return rows
+
+
+def auto_pick(base: dict[str, Any],
+              read: Callable[[Sequence[str]], int | None] | None = None) -> dict[str, Any]:
+    """What `model = "auto"` picks on this host: the model and the GPU memory read."""
+    from openkling.providers.diffusers.catalogue import auto_model
+    from openkling.providers.diffusers.gpu_memory import gpu_memory
+    from openkling.providers.diffusers.model_options import parse_options
+
+    devices = parse_options({**base, "model": "tiny-random-wan"}).device_list
+    found = (read or gpu_memory)(devices)
+    return {"model": auto_model(found), "gpu_bytes": found, "devices": devices}
 
 
 def models(
@@ -70,4 +88,12 @@ def models(
         table.add_row(row["name"], ", ".join(f.split("/")[-1] for f in row["families"]),
                       row["pipeline"], rate, "yes" if row["audio"] else "no", memory,
                       row["test_model"] or "-", names)
-    Console(width=200).print(table)
+    console = Console(width=200)
+    console.print(table)
+    picked = next((row["name"] for row in rows if row.get("auto_pick")), None)
+    base = dict(settings.provider_options.get("diffusers", {}))
+    found = auto_pick(base)
+    memory = (f"{found['gpu_bytes'] / 1024**3:.0f} GiB GPU memory on "
+              f"{', '.join(found['devices'])}" if found["gpu_bytes"] else "no GPU found")
+    console.print(f"model = \"auto\" picks {picked or found['model']} on this host "
+                  f"({memory}; the rule: docs/providers.md).", highlight=False)

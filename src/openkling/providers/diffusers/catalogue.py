@@ -56,6 +56,9 @@ class CatalogueModel:
     note: str = ""
     memory_measured: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: Rank among the text-to-video models `model = "auto"` may pick (higher is better;
+    #: 0: never picked, e.g. random weights).
+    auto_rank: int = 0
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -119,7 +122,7 @@ _WAN21 = CatalogueModel(
     name="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
     sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
     parameters=_WAN21_1_3B, test_model="tiny-random-wan",
-    note="the default text-to-video model",
+    note="the default text-to-video model", auto_rank=1,
 )
 _TI2V = CatalogueModel(
     name="Wan-AI/Wan2.2-TI2V-5B-Diffusers", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
@@ -174,7 +177,9 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
         parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b",
         note="two 14B experts (transformer_2, boundary 0.875); 40 steps, guidance 4.0; "
-        "not the default: name it for a Kling model (e.g. kling-v2-1-master)",
+        "model 'auto' picks it where it fits (with model offload at most); else name it "
+        "for a Kling model (e.g. kling-v2-1-master)",
+        auto_rank=3,
     ),
     CatalogueModel(
         name="random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},
@@ -310,12 +315,36 @@ def offload_for(model: str, gpu_bytes: int | None) -> str:
     entry = BY_NAME.get(model)
     if gpu_bytes is None or entry is None or not entry.parameters:
         return "none"
-    budget = 0.85 * gpu_bytes
+    budget = MEMORY_BUDGET * gpu_bytes
     if entry.memory_bytes(offload=False) <= budget:
         return "none"
     if entry.memory_bytes(offload=True) <= budget:
         return "model"
     return "sequential"
+
+
+#: The fallback of `model = "auto"`: no GPU, or none of the ranked models fits.
+AUTO_FALLBACK = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+#: Share of the GPU's memory the weights may take (the rest is left to activations).
+MEMORY_BUDGET = 0.85
+
+
+def auto_model(gpu_bytes: int | None) -> str:
+    """The text-to-video model `model = "auto"` picks for a GPU of `gpu_bytes` (None: no GPU).
+
+    The rule (docs/providers.md): the best-ranked catalogue model (`auto_rank`) whose weights
+    fit in 85 % of the GPU's memory either whole or with model offload (its largest
+    component: what `cpu_offload = "auto"` then picks); sequential offload does not count
+    as fitting (too slow to choose by default). No GPU, or nothing fits: AUTO_FALLBACK.
+    """
+    if gpu_bytes is None:
+        return AUTO_FALLBACK
+    budget = MEMORY_BUDGET * gpu_bytes
+    fitting = [entry for entry in CATALOGUE if entry.auto_rank > 0 and entry.parameters
+               and entry.memory_bytes(offload=True) <= budget]
+    if not fitting:
+        return AUTO_FALLBACK
+    return max(fitting, key=lambda entry: entry.auto_rank).name
 
 
 def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:

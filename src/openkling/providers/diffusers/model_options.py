@@ -8,6 +8,7 @@ the pipeline (`LOAD_FIELDS`) and those applied per task, which a model route may
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import (
@@ -16,12 +17,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 #: Default model: Wan 2.1 text-to-video, 1.3B parameters, 480p, 16 fps.
 DEFAULT_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+#: The model option's default: picked from the GPU memory found at start-up (no GPU:
+#: DEFAULT_MODEL), resolved when the options are parsed.
+AUTO_MODEL = "auto"
 #: The special model id of a tiny randomly initialised Wan pipeline built in code: it produces
 #: noise, in well under a second per video on a CPU, for smoke tests and demos.
 TINY_MODEL = "tiny-random-wan"
@@ -95,8 +100,28 @@ LOAD_FIELDS: tuple[str, ...] = (
     "compile_mode",
     "cache",
     "cache_threshold",
+    "cache_interval",
+    "cache_warmup_steps",
+    "cache_max_order",
+    "cache_max_skip_steps",
+    "cache_retention_ratio",
+    "cache_mag_ratios",
+    "cache_calibrate",
     "attention_backend",
 )
+
+
+#: Which `cache` hooks each cache option belongs to (any other hook refuses it).
+CACHE_HOOK_OPTIONS: dict[str, tuple[str, ...]] = {
+    "cache_threshold": ("first_block", "mag"),
+    "cache_interval": ("taylorseer",),
+    "cache_warmup_steps": ("taylorseer",),
+    "cache_max_order": ("taylorseer",),
+    "cache_max_skip_steps": ("mag",),
+    "cache_retention_ratio": ("mag",),
+    "cache_mag_ratios": ("mag",),
+    "cache_calibrate": ("mag",),
+}
 
 
 class DiffusersOptions(BaseModel):
@@ -106,9 +131,11 @@ class DiffusersOptions(BaseModel):
 
     # What to load, and where.
     model: str = Field(
-        DEFAULT_MODEL,
+        AUTO_MODEL,
         validation_alias=AliasChoices("model", "model_id"),
-        description="A diffusers pipeline id on the Hugging Face hub, a local folder, or "
+        description="'auto' (the default: the best catalogue text-to-video model that fits "
+        "the GPU's memory found at start-up, Wan 2.1 1.3B on a CPU; catalogue.auto_model), "
+        "a diffusers pipeline id on the Hugging Face hub, a local folder, or "
         f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
         f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}' or "
         f"'{RANDOM_WAN22_A14B}' (random weights, noise only; the last two at full size, for "
@@ -150,11 +177,38 @@ class DiffusersOptions(BaseModel):
     torch_compile: bool = False
     compile_mode: str | None = Field(None, description="torch.compile mode, e.g. "
                                      "'max-autotune-no-cudagraphs'.")
-    cache: Literal["none", "first_block"] = Field(
-        "none", description="Transformer cache: 'first_block' skips the remaining blocks when "
-        "the first block's residual barely changes between steps.",
+    cache: Literal["none", "first_block", "taylorseer", "mag"] = Field(
+        "none", description="Transformer cache hook (docs/providers.md, 'Transformer caches'): "
+        "'first_block' skips the remaining blocks when the first block's residual barely "
+        "changes between steps; 'taylorseer' skips the blocks on all but every "
+        "cache_interval-th step and predicts the output from a Taylor series; 'mag' skips "
+        "steps while the accumulated magnitude-ratio error stays under the threshold (needs "
+        "cache_mag_ratios, or cache_calibrate to measure them). 'first_block' and 'mag' do not "
+        "support LTX-2; 'mag' not two experts (Wan 2.2 A14B): refused at load.",
     )
-    cache_threshold: float = Field(0.05, gt=0, description="First-block cache threshold.")
+    cache_threshold: float | None = Field(
+        None, gt=0, description="'first_block' and 'mag': higher skips more. Default: "
+        "diffusers' (0.05 first_block, 0.06 mag).")
+    cache_interval: int | None = Field(
+        None, ge=1, description="'taylorseer': one full computation every N steps (default 5).")
+    cache_warmup_steps: int | None = Field(
+        None, ge=0, description="'taylorseer': steps computed in full before predicting "
+        "(default 3).")
+    cache_max_order: int | None = Field(
+        None, ge=1, le=4, description="'taylorseer': Taylor series order (default 1).")
+    cache_max_skip_steps: int | None = Field(
+        None, ge=1, description="'mag': most consecutive steps skipped (default 3).")
+    cache_retention_ratio: float | None = Field(
+        None, ge=0, le=1, description="'mag': share of the first steps never skipped "
+        "(default 0.2).")
+    cache_mag_ratios: list[float] | None = Field(
+        None, min_length=2, description="'mag': the model's magnitude ratios, one per step "
+        "of a calibration run (interpolated to each call's steps); a list or a "
+        "comma-separated string. Published in diffusers for FLUX only, which openkling "
+        "does not serve: measure them with cache_calibrate.")
+    cache_calibrate: bool = Field(
+        False, description="'mag': skip nothing, and log the model's magnitude ratios after "
+        "each render (to set as cache_mag_ratios).")
     attention_backend: str | None = Field(
         None, description="diffusers attention backend, e.g. 'flash' or '_native_cudnn'."
     )
@@ -212,9 +266,13 @@ class DiffusersOptions(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _random_model_defaults(cls, data: Any) -> Any:
+    def _random_model_defaults(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict):
-            model = data.get("model", data.get("model_id"))
+            model = data.get("model", data.get("model_id", AUTO_MODEL))
+            if model == AUTO_MODEL:
+                model = _auto_model(data, (info.context or {}).get("gpu_memory"))
+                data = {key: value for key, value in data.items() if key != "model_id"}
+                data["model"] = model
             if model in RANDOM_MODEL_DEFAULTS:
                 return {**RANDOM_MODEL_DEFAULTS[model], **data}
         return data
@@ -240,6 +298,26 @@ class DiffusersOptions(BaseModel):
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in (name, *first["loc"]))
                 raise ValueError(f"{where}: {first['msg']}") from None
+        return self
+
+    @field_validator("cache_mag_ratios", mode="before")
+    @classmethod
+    def _ratio_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.strip("[] ").split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _cache_options_fit_the_hook(self) -> DiffusersOptions:
+        for option, hooks in CACHE_HOOK_OPTIONS.items():
+            if option in self.model_fields_set and getattr(self, option) not in (None, False) \
+                    and self.cache not in hooks:
+                raise ValueError(f"{option}: applies to cache = {' or '.join(map(repr, hooks))}"
+                                 f", not {self.cache!r}")
+        if self.cache == "mag" and not self.cache_mag_ratios and not self.cache_calibrate:
+            raise ValueError(
+                "cache_mag_ratios: cache = 'mag' needs the model's magnitude ratios (diffusers "
+                "publishes FLUX's only); run once with cache_calibrate = true to log them")
         return self
 
     @field_validator("width", "height")
@@ -298,6 +376,19 @@ class DiffusersOptions(BaseModel):
         return parse_options({**base, **overrides})
 
 
+def _auto_model(data: dict[str, Any], reader: Any) -> str:
+    """The model `auto` names for these options' devices (catalogue.auto_model)."""
+    from openkling.providers.diffusers.catalogue import auto_model
+    from openkling.providers.diffusers.gpu_memory import gpu_memory
+
+    devices = data.get("devices")
+    if isinstance(devices, str):
+        devices = [part.strip() for part in devices.split(",") if part.strip()]
+    listed = [f"cuda:{d}" if isinstance(d, int) or str(d).isdigit() else str(d)
+              for d in devices] if devices else [str(data.get("device", "auto"))]
+    return auto_model((reader or gpu_memory)(listed))
+
+
 def _check_device(value: str) -> str:
     base = value.split(":", 1)[0]
     if base not in ("auto", "cpu", "cuda", "mps", "xpu"):
@@ -305,10 +396,15 @@ def _check_device(value: str) -> str:
     return value
 
 
-def parse_options(raw: dict[str, Any]) -> DiffusersOptions:
-    """Parse provider options, failing with one readable line per bad option."""
+def parse_options(raw: dict[str, Any],
+                  gpu_memory: Callable[[Sequence[str]], int | None] | None = None,
+                  ) -> DiffusersOptions:
+    """Parse provider options, failing with one readable line per bad option.
+
+    `gpu_memory` reads the memory of the configured GPUs for `model = "auto"` (default:
+    gpu_memory.gpu_memory, nvidia-smi); tests pass their own figures."""
     try:
-        return DiffusersOptions.model_validate(dict(raw))
+        return DiffusersOptions.model_validate(dict(raw), context={"gpu_memory": gpu_memory})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in err['loc']) or 'options'}: {err['msg']}"

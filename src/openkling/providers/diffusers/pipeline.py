@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from openkling.errors import OpenKlingError
+from openkling.providers.diffusers.cache_hooks import TransformerCache
 from openkling.providers.diffusers.encode import write_mp3, write_mp4, write_wav
 from openkling.providers.diffusers.model_options import TINY_MODEL
 
@@ -151,6 +152,7 @@ class PipelineRunner:
         self._call_params = set(inspect.signature(pipe.__call__).parameters)
         self._img2img: Any = None  # made from `pipe` on the first image-to-image call
         self._inpaint: Any = None  # made from `pipe` on the first outpainting call
+        self.cache: TransformerCache | None = None  # the `cache` option, set by load
 
     @classmethod
     def load(cls, config: dict[str, Any], data_dir: Path) -> PipelineRunner:
@@ -180,14 +182,10 @@ class PipelineRunner:
         for option in ("attention_backend", "torch_compile"):
             if config.get(option) and not experts:
                 raise ValueError(f"{option}: this pipeline has no transformer")
-        if config.get("cache") == "first_block" and not experts:
-            raise ValueError("cache: this pipeline has no transformer")
         for transformer in experts:
             if config.get("attention_backend"):
                 transformer.set_attention_backend(str(config["attention_backend"]))
-            if config.get("cache") == "first_block":
-                transformer.enable_cache(
-                    diffusers.FirstBlockCacheConfig(threshold=float(config["cache_threshold"])))
+        cache = TransformerCache(config, experts, dtype)
         offload = resolve_offload(str(config.get("cpu_offload", "none")),
                                   str(config["model"]), device)
         if offload == "model":
@@ -205,7 +203,9 @@ class PipelineRunner:
             for transformer in experts:
                 transformer.compile(**({"mode": mode} if mode else {}))
         pipe.set_progress_bar_config(disable=True)
-        return cls(pipe, device, dtype, config)
+        runner = cls(pipe, device, dtype, config)
+        runner.cache = cache
+        return runner
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -226,6 +226,11 @@ class PipelineRunner:
         (or, for an image call, write the PNGs)."""
         if cancelled():
             raise GenerationCancelled
+        if self.cache is not None:
+            steps = int(call["num_inference_steps"])
+            if call.get("image_path") and call.get("strength") is not None:
+                steps = max(1, int(steps * float(call["strength"])))  # image-to-image runs fewer
+            self.cache.prepare(steps)
         if call.get("kind") == "images":
             return self._generate_images(call, out_path, progress, cancelled)
         if call.get("kind") == "audio":
