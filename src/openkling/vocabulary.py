@@ -49,6 +49,7 @@ class FamilyKind(StrEnum):
     TEXT_TO_AUDIO = "audio/text-to-audio"
     EXPAND = "images/editing/expand"
     MULTI_IMAGE2VIDEO = "videos/multi-image2video"
+    MULTI_IMAGE2IMAGE = "images/multi-image2image"
 
 
 class ResultKind(StrEnum):
