@@ -50,6 +50,7 @@ class FamilyKind(StrEnum):
     EXPAND = "images/editing/expand"
     MULTI_IMAGE2VIDEO = "videos/multi-image2video"
     VIDEO_EXTEND = "videos/video-extend"
+    MULTI_IMAGE2IMAGE = "images/multi-image2image"
 
 
 class ResultKind(StrEnum):

@@ -25,6 +25,7 @@ from openkling.core.family_requests import (
     AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
+    MultiImage2ImageRequest,
     MultiImage2VideoRequest,
     PassThroughRequest,
 )
@@ -38,6 +39,7 @@ TEXT_TO_AUDIO = FamilyKind.TEXT_TO_AUDIO
 EXPAND = FamilyKind.EXPAND
 MULTI_IMAGE2VIDEO = FamilyKind.MULTI_IMAGE2VIDEO
 VIDEO_EXTEND = FamilyKind.VIDEO_EXTEND
+MULTI_IMAGE2IMAGE = FamilyKind.MULTI_IMAGE2IMAGE
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -193,7 +195,7 @@ def _images(req: ImageGenerationRequest, model_name: str) -> dict[str, Any]:
 ROUTED_MODEL = "routed_model"
 
 
-def _pass_through(req: PassThroughRequest | AudioRequest, model_name: str, *,
+def _pass_through(req: BaseModel, model_name: str, *,
                   names_models: bool = True, images: tuple[str, ...] = (),
                   image_lists: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     # Image fields are stored apart (`inputs`): the relay sends the stored copy back.
@@ -276,7 +278,11 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
                          "clear-selection", "preview-selection")),
     _relay_only("images/kolors-virtual-try-on", media=2, models=TRY_ON_MODELS),
     _relay_only("images/omni-image", media=10, models=("kling-image-o1",)),
-    _relay_only("images/multi-image2image", media=6,  # 4 subjects, a scene and a style
+    # Relayed verbatim; the local provider renders it too (Qwen-Image-Edit Plus, the images
+    # as its input pictures), checking Kling's fields itself (providers/diffusers/families.py).
+    _relay_only(MULTI_IMAGE2IMAGE, media=6,  # 4 subjects, a scene and a style
+                request=MultiImage2ImageRequest, image_fields=("scene_image", "style_image"),
+                image_lists=(("subject_image_list", "subject_image"),),
                 models=("kling-v2", "kling-v2-1", "kling-v1-5")),
     # Relayed verbatim; the local provider renders it too (Qwen-Image inpainting on a
     # padded canvas), checking Kling's fields itself (providers/diffusers/families.py).

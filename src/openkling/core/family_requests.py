@@ -173,3 +173,43 @@ class MultiImage2VideoRequest(PassThroughRequest):
     cfg_scale: float | None = Field(None, ge=0, le=1)
 
     _cfg_scale = field_validator("cfg_scale", mode="before")(cfg_scale_number)
+
+
+#: Kling's multi-image2image takes up to 4 subject images (besides a scene and a style).
+MAX_SUBJECT_IMAGES = 4
+
+
+class SubjectImageItem(BaseModel):
+    """One object of a `subject_image_list`: its `subject_image` (URL or raw base64, Kling's
+    image rules), checked and stored at create; other keys are kept (a relay forwards them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    subject_image: str = Field(..., description="URL or raw base64 (no data: prefix); "
+                               "jpg/jpeg/png, <= 10 MB, sides >= 300 px, aspect 1:2.5..2.5:1.")
+
+    @field_validator("subject_image")
+    @classmethod
+    def _image_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be an image URL or raw base64, not empty")
+        return value
+
+
+class MultiImage2ImageRequest(_Common):
+    """`POST /v1/images/multi-image2image`: a picture of the subjects of up to 4 images, in
+    an optional scene and style. Only what must be read at create is typed (the images,
+    stored apart); the rest (`n`, `aspect_ratio`, ...) is kept as sent, checked by the real
+    service or by a local provider."""
+
+    subject_image_list: list[SubjectImageItem] | None = Field(
+        None, min_length=1, max_length=MAX_SUBJECT_IMAGES,
+        description='Subject images, 1 to 4: [{"subject_image": URL or raw base64}, ...].')
+    scene_image: str | None = Field(None, description="The scene: URL or raw base64.")
+    style_image: str | None = Field(None, description="The style: URL or raw base64.")
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+
+    @field_validator("scene_image", "style_image", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value

@@ -12,6 +12,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     catalogue,
@@ -23,6 +24,7 @@ from openkling.core.family_requests import (
     AudioRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
+    MultiImage2ImageRequest,
     MultiImage2VideoRequest,
     PassThroughRequest,
 )
@@ -132,9 +134,13 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert FAMILIES[MULTI_IMAGE2VIDEO].request is MultiImage2VideoRequest
     assert issubclass(MultiImage2VideoRequest, PassThroughRequest)
     assert FAMILIES[MULTI_IMAGE2VIDEO].image_lists == (("image_list", "image"),)
+    # multi-image2image types its subject list and its scene and style images likewise.
+    assert FAMILIES[MULTI_IMAGE2IMAGE].request is MultiImage2ImageRequest
+    assert FAMILIES[MULTI_IMAGE2IMAGE].image_lists == (("subject_image_list", "subject_image"),)
+    assert FAMILIES[MULTI_IMAGE2IMAGE].image_fields == ("scene_image", "style_image")
     assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
                                        else PassThroughRequest)
-               for p in relay_only - {MULTI_IMAGE2VIDEO})
+               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE})
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 

@@ -157,7 +157,7 @@ async def test_the_relay_takes_klings_model_names_on_each_family(
 RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
                                      "images/generations", "audio/text-to-audio",
                                      "images/editing/expand", "videos/multi-image2video",
-                                     "videos/video-extend"})
+                                     "videos/video-extend", "images/multi-image2image"})
 
 
 async def test_the_local_provider_takes_text_to_audio(

@@ -24,6 +24,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
@@ -115,6 +116,10 @@ _WAN21_VACE_1_3B = {"transformer": 2_153_972_032, "text_encoder": 5_680_910_336,
 #: LTX-Video 0.9.5 (random_models.LTX_VIDEO_0_9_5; not compared with the hub's checkpoint).
 _LTX_VIDEO_0_9_5 = {"transformer": 1_923_385_472, "text_encoder": 4_762_310_656,
                     "vae": 750_915_762}
+#: Qwen/Qwen-Image-Edit-2509: the Qwen-Image transformer (60 layers, 24 heads x 128, text
+#: width 3584), Qwen2.5-VL-7B-Instruct (its vision tower included) and the Qwen-Image VAE.
+_QWEN_IMAGE_EDIT = {"transformer": 20_430_401_088, "text_encoder": 8_292_166_656,
+                    "vae": 126_892_531}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -164,6 +169,17 @@ _LTX_EXTEND = CatalogueModel(
     "continuation at the source's frame rate; the result is the source then the continuation",
 )
 
+_QWEN_EDIT_PLUS = CatalogueModel(
+    name="Qwen/Qwen-Image-Edit-2509",
+    pipelines={MULTI_IMAGE2IMAGE: "QwenImageEditPlusPipeline"},
+    sizes=("about 1024x1024 area, every Kling ratio",), fps=None, frame_step=None,
+    durations=(), audio=False, parameters=_QWEN_IMAGE_EDIT,
+    test_model="tiny-random-qwen-image-edit-plus",
+    note="the default multi-image2image model: subject_image_list (1 to 4), scene_image and "
+    "style_image as its input pictures; without torchvision its processor is loaded for "
+    "pictures only",
+)
+
 #: Every model the local provider serves, real weights first, then the built-in random ones.
 CATALOGUE: tuple[CatalogueModel, ...] = (
     _WAN21,
@@ -172,6 +188,7 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _STABLE_AUDIO,
     _VACE,
     _LTX_EXTEND,
+    _QWEN_EDIT_PLUS,
     CatalogueModel(
         name="Wan-AI/Wan2.2-T2V-A14B-Diffusers", pipelines={TEXT2VIDEO: "WanPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
@@ -229,7 +246,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
         "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio, "
         "tiny-random-qwen-image (images/editing/expand), tiny-random-wan-vace "
-        "(videos/multi-image2video) and tiny-random-ltx-video (videos/video-extend)",
+        "(videos/multi-image2video), tiny-random-ltx-video (videos/video-extend) and "
+        "tiny-random-qwen-image-edit-plus (images/multi-image2image)",
     ),
     CatalogueModel(
         name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
@@ -266,6 +284,15 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         built_in=True, note="tiny random Qwen-Image (text to image; guidance as "
         "true_cfg_scale); name it as images.model; the outpainting model (images/editing/"
         "expand) with every tiny text-to-video model",
+    ),
+    CatalogueModel(
+        name="tiny-random-qwen-image-edit-plus",
+        pipelines={MULTI_IMAGE2IMAGE: "QwenImageEditPlusPipeline"},
+        sizes=("64x64 area, every Kling ratio; inputs encoded at 64x64",), fps=None,
+        frame_step=None, durations=(), audio=False, parameters={},
+        test_model="tiny-random-qwen-image-edit-plus", built_in=True,
+        note="tiny random Qwen-Image-Edit Plus (several pictures and an instruction); the "
+        "multi-image2image model with every tiny text-to-video model",
     ),
     CatalogueModel(
         name="tiny-random-stable-audio", pipelines={TEXT_TO_AUDIO: "StableAudioPipeline"},
@@ -355,6 +382,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
         expand_options,
         image2video_options,
         image_options,
+        multi_image2image_options,
         multi_image_options,
     )
     from openkling.providers.diffusers.model_options import parse_options
@@ -366,11 +394,13 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     expand = expand_options(parsed.expand, parsed.is_tiny)
     vace = multi_image_options(parsed.multi_image2video, parsed.is_tiny)
     extend = extend_options(parsed.extend, parsed.is_tiny)
+    edit = multi_image2image_options(parsed.multi_image2image, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
             EXPAND: (expand.model, expand.pipeline),
             MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline),
-            VIDEO_EXTEND: (extend.model, extend.pipeline)}
+            VIDEO_EXTEND: (extend.model, extend.pipeline),
+            MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

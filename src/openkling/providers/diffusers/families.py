@@ -25,6 +25,13 @@
   as text2video's), `mode` (steps), `aspect_ratio` (16:9, 9:16 or 1:1 at the model's size)
   and `duration` (frames at the model's fps and frame step). Any other field that asks for
   something is refused (400 / 1201 naming it).
+- `images/multi-image2image`: Qwen-Image-Edit Plus (`QwenImageEditPlusPipeline`;
+  Qwen/Qwen-Image-Edit-2509 by default), which takes several pictures and an instruction.
+  The pictures are Kling's `subject_image_list` (1 to 4, in order), then `scene_image` and
+  `style_image` when sent; the instruction is `prompt` (required, <= 2500 characters) after
+  a line naming each picture's role. `n` (1..9) pictures at `aspect_ratio` (Kling's eight
+  image ratios) at about `area` pixels. Any other field that asks for something is refused
+  (400 / 1201 naming it).
 
 Each family runs in its own model process, loaded with the provider's device settings and
 its own `model`/`pipeline`. Pure functions only: no torch here.
@@ -40,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openkling.core.errors import KlingError
 from openkling.core.families import asks_for
-from openkling.core.family_requests import MAX_REFERENCE_IMAGES
+from openkling.core.family_requests import MAX_REFERENCE_IMAGES, MAX_SUBJECT_IMAGES
 from openkling.core.models import MAX_PROMPT
 from openkling.providers.diffusers.mapping import (
     ASPECT_RATIOS,
@@ -62,6 +69,8 @@ DEFAULT_EXPAND_MODEL = "Qwen/Qwen-Image"
 TINY_EXPAND_MODEL = "tiny-random-qwen-image"
 DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
 TINY_VACE_MODEL = "tiny-random-wan-vace"
+DEFAULT_EDIT_MODEL = "Qwen/Qwen-Image-Edit-2509"
+TINY_EDIT_MODEL = "tiny-random-qwen-image-edit-plus"
 
 #: Kling's image aspect ratios (images/generations), width:height.
 IMAGE_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -172,6 +181,28 @@ class MultiImageOptions(BaseModel):
     max_sequence_length: int = Field(512, ge=8, le=4096)
 
 
+class MultiImage2ImageOptions(BaseModel):
+    """The multi-image editing model (`provider_options.diffusers.multi_image2image`)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(DEFAULT_EDIT_MODEL, description="diffusers QwenImageEditPlusPipeline "
+                       f"id (several input pictures), folder or '{TINY_EDIT_MODEL}'.")
+    pipeline: str = "auto"
+    area: int = Field(1024 * 1024, ge=256, description="Pixels of each picture made (its "
+                      "shape from aspect_ratio).")
+    input_area: int = Field(1024 * 1024, ge=256, description="Pixels each input picture is "
+                            "encoded at (the pipeline's VAE_IMAGE_SIZE, 1024x1024 in "
+                            "diffusers 0.42; smaller is faster and less faithful).")
+    size_multiple: int = Field(16, ge=8, description="Sides are multiples of this "
+                               "(Qwen-Image: 8x VAE x 2x2 patches).")
+    steps: int = Field(40, ge=1, le=1000, description="Denoising steps (the model card's).")
+    guidance: float = Field(4.0, ge=0, description="Classifier-free guidance "
+                            "(true_cfg_scale; the model card's).")
+    negative_prompt: str = Field(" ", description="Qwen-Image runs its classifier-free "
+                                 "guidance only with a negative prompt (its card sends ' ').")
+
+
 #: What the tiny model uses, so `--model tiny-random-wan` serves every family on a CPU.
 TINY_I2V_DEFAULTS: dict[str, Any] = {
     "model": TINY_I2V_MODEL, "width": 80, "height": 48, "size_multiple": 16, "fps": 16,
@@ -209,6 +240,12 @@ TINY_VACE_DEFAULTS: dict[str, Any] = {
 }
 
 
+TINY_EDIT_DEFAULTS: dict[str, Any] = {
+    "model": TINY_EDIT_MODEL, "area": 64 * 64, "input_area": 64 * 64, "steps": 2,
+    "guidance": 2.0,
+}
+
+
 def image2video_options(raw: dict[str, Any], tiny: bool,
                         text_model: str = "") -> Image2VideoOptions:
     """The image-to-video options; with a tiny text-to-video model, its tiny twin's."""
@@ -233,6 +270,12 @@ def expand_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> Exp
 def multi_image_options(raw: dict[str, Any], tiny: bool,
                         text_model: str = "") -> MultiImageOptions:
     return MultiImageOptions.model_validate({**(TINY_VACE_DEFAULTS if tiny else {}), **raw})
+
+
+def multi_image2image_options(raw: dict[str, Any], tiny: bool,
+                              text_model: str = "") -> MultiImage2ImageOptions:
+    return MultiImage2ImageOptions.model_validate({**(TINY_EDIT_DEFAULTS if tiny else {}),
+                                                   **raw})
 
 
 def _round(value: float, multiple: int) -> int:
@@ -588,4 +631,111 @@ def multi_image2video_call(request: dict[str, Any], *, reference_paths: list[str
         seed=seed,
         max_sequence_length=options.max_sequence_length,
         reference_image_paths=list(reference_paths),
+    )
+
+
+#: Kling's multi-image2image limits (its reference: 1 to 4 subject images, prompt <= 2500
+#: characters, n 1..9, the eight image aspect ratios).
+SUBJECT_LIST = "subject_image_list"
+SUBJECT_KEY = "subject_image"
+EDIT_IMAGE_FIELDS = ("scene_image", "style_image")
+EDIT_N = (1, 9)
+MULTI_IMAGE2IMAGE_FIELDS = frozenset({"prompt", "n", "aspect_ratio", SUBJECT_LIST,
+                                      *EDIT_IMAGE_FIELDS}) | SERVER_FIELDS
+
+
+@dataclass(frozen=True)
+class EditCall:
+    """`n` pictures made from several input pictures and an instruction (plain data: it
+    crosses to the model process); the pictures in the order the instruction names them."""
+
+    prompt: str
+    negative_prompt: str
+    image_paths: list[str]
+    width: int
+    height: int
+    n: int
+    num_inference_steps: int
+    guidance_scale: float
+    input_area: int
+    seed: int
+    kind: str = "edit"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def subject_inputs(inputs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The stored `subject_image_list` images, (input name, stored copy), in the client's
+    order."""
+    prefix = f"{SUBJECT_LIST}."
+    found = [(int(name.split(".")[1]), name, meta) for name, meta in inputs.items()
+             if name.startswith(prefix) and name.split(".")[1].isdigit()]
+    return [(name, meta) for _, name, meta in sorted(found)]
+
+
+def edit_instruction(prompt: str, subjects: int, scene: bool, style: bool) -> str:
+    """The prompt with a first line naming each picture's role, as the pipeline numbers
+    them ("Picture 1", ...: subjects first, then the scene, then the style)."""
+    names = [f"Picture {index}" for index in range(1, subjects + 1)]
+    roles = [f"The subject{'s are' if subjects > 1 else ' is'} in {', '.join(names)}."]
+    number = subjects
+    if scene:
+        number += 1
+        roles.append(f"Place {'them' if subjects > 1 else 'it'} in the scene of "
+                     f"Picture {number}.")
+    if style:
+        number += 1
+        roles.append(f"Render it in the style of Picture {number}.")
+    return " ".join(roles) + "\n" + prompt
+
+
+def multi_image2image_call(request: dict[str, Any], *, subject_paths: list[str],
+                           scene_path: str | None, style_path: str | None, seed: int,
+                           options: MultiImage2ImageOptions) -> EditCall:
+    """The whole multi-image2image mapping: the stored request and the paths of its stored
+    images -> one pipeline call; refuses (400 / 1201) what Kling refuses and any field the
+    model cannot honour."""
+    # The images are stored apart (`inputs`) but were sent: values neutral without an image
+    # (a reference image's fidelities) ask for something here.
+    sent = {**request, "image": "sent"}
+    for name in sorted(request):
+        if name not in MULTI_IMAGE2IMAGE_FIELDS and asks_for(name, request[name], sent):
+            raise KlingError.invalid(name, "not supported by the local diffusers provider for "
+                                     "images/multi-image2image (it takes subject_image_list, "
+                                     "scene_image, style_image, prompt, n and aspect_ratio)")
+    for index, item in enumerate(request.get(SUBJECT_LIST) or ()):
+        for key, value in (item.items() if isinstance(item, dict) else ()):
+            if asks_for(key, value, item):
+                raise KlingError.invalid(f"{SUBJECT_LIST}.{index}.{key}", "not supported by "
+                                         "the local diffusers provider (each "
+                                         "subject_image_list entry takes only subject_image)")
+    if not subject_paths:
+        raise KlingError.invalid(SUBJECT_LIST, f"is required: 1 to {MAX_SUBJECT_IMAGES} "
+                                 'subject images ([{"subject_image": URL or raw base64}, '
+                                 "...])")
+    if len(subject_paths) > MAX_SUBJECT_IMAGES:
+        raise KlingError.invalid(SUBJECT_LIST, f"takes at most {MAX_SUBJECT_IMAGES} images")
+    prompt = _text(request, "prompt")
+    if prompt is None or not prompt.strip():
+        raise KlingError.invalid("prompt", "is required: what to make of the subjects")
+    n = request.get("n")
+    if n is None:
+        n = 1
+    if isinstance(n, bool) or not isinstance(n, int) or not EDIT_N[0] <= n <= EDIT_N[1]:
+        raise KlingError.invalid("n", f"must be a whole number from {EDIT_N[0]} to "
+                                 f"{EDIT_N[1]}")
+    aspect_ratio = request.get("aspect_ratio") or "16:9"
+    if aspect_ratio not in IMAGE_ASPECT_RATIOS:
+        raise KlingError.invalid("aspect_ratio",
+                                 f"must be one of {', '.join(IMAGE_ASPECT_RATIOS)}")
+    ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[aspect_ratio]
+    width, height = size_for_ratio(ratio_w, ratio_h, options.area, options.size_multiple)
+    paths = [*subject_paths, *(path for path in (scene_path, style_path) if path)]
+    return EditCall(
+        prompt=edit_instruction(prompt, len(subject_paths), scene_path is not None,
+                                style_path is not None),
+        negative_prompt=options.negative_prompt, image_paths=paths, width=width,
+        height=height, n=n, num_inference_steps=options.steps,
+        guidance_scale=options.guidance, input_area=options.input_area, seed=seed,
     )

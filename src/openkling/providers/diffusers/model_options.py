@@ -259,6 +259,10 @@ class DiffusersOptions(BaseModel):
         "video-extend); default LTX-Video 0.9.5 (condition pipeline), the tiny one with the "
         "tiny model.",
     )
+    multi_image2image: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the multi-image editing model (images/"
+        "multi-image2image); default Qwen-Image-Edit-2509, the tiny one with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -285,13 +289,15 @@ class DiffusersOptions(BaseModel):
             expand_options,
             image2video_options,
             image_options,
+            multi_image2image_options,
             multi_image_options,
         )
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
                             ("audio", audio_options), ("expand", expand_options),
                             ("multi_image2video", multi_image_options),
-                            ("extend", extend_options)):
+                            ("extend", extend_options),
+                            ("multi_image2image", multi_image2image_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

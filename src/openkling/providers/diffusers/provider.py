@@ -1,7 +1,8 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
 by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL) and audio/text-to-audio
 (Stable Audio Open 1.0), images/editing/expand (Qwen-Image inpainting) and
-videos/multi-image2video (Wan VACE, the images as reference images), one model
+videos/multi-image2video (Wan VACE, the images as reference images) and
+images/multi-image2image (Qwen-Image-Edit Plus), one model
 process per family, started when the family is first
 asked for.
 
@@ -26,6 +27,7 @@ from openkling.core.families import (
     EXPAND,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
@@ -57,9 +59,12 @@ from openkling.providers.diffusers.families import (
     image2video_options,
     image_options,
     images_call,
+    multi_image2image_call,
+    multi_image2image_options,
     multi_image2video_call,
     multi_image_options,
     reference_inputs,
+    subject_inputs,
     text_to_audio_call,
 )
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
@@ -144,6 +149,7 @@ class DiffusersProvider:
             MULTI_IMAGE2VIDEO: frozenset(),
             # Likewise video extension (extend.extend_call).
             VIDEO_EXTEND: frozenset(),
+            MULTI_IMAGE2IMAGE: frozenset(),  # families.multi_image2image_call checks
         }
         self.devices = self.options.device_list
         self.concurrency = len(self.devices)
@@ -213,6 +219,9 @@ class DiffusersProvider:
         if spec.kind == VIDEO_EXTEND:
             self._extend_call(spec, "check")
             return
+        if spec.kind == MULTI_IMAGE2IMAGE:
+            self._multi_image2image_call(spec, "check")
+            return
         if spec.kind != TEXT2VIDEO:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
         if spec.camera_control:
@@ -266,6 +275,9 @@ class DiffusersProvider:
             return options, multi_image_options(options.multi_image2video, options.is_tiny)
         if spec.kind == VIDEO_EXTEND:
             return options, extend_options(options.extend, options.is_tiny)
+        if spec.kind == MULTI_IMAGE2IMAGE:
+            return options, multi_image2image_options(options.multi_image2image,
+                                                      options.is_tiny)
         return options, image_options(options.images, options.is_tiny)
 
     def _seed(self, spec: GenerationSpec) -> int:
@@ -355,6 +367,28 @@ class DiffusersProvider:
         return extend_call(spec.request, video_path=f"{work}/video_id.mp4",
                            seed=self._seed(spec), options=extend).to_dict()
 
+    def _multi_image2image_call(self, spec: GenerationSpec, work: str) -> dict[str, Any]:
+        """multi-image2image: the stored request, its subject images in order, its scene and
+        style images."""
+        try:
+            edit = self._family_options(spec)[1]
+        except (ProviderError, ValueError) as exc:
+            raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
+
+        def path(name: str, meta: dict[str, Any]) -> str:
+            return f"{work}/{name}.{meta['key'].rsplit('.', 1)[-1]}"
+
+        return multi_image2image_call(
+            spec.request,
+            subject_paths=[path(name, meta) for name, meta in subject_inputs(spec.inputs)],
+            scene_path=(path("scene_image", spec.inputs["scene_image"])
+                        if "scene_image" in spec.inputs else None),
+            style_path=(path("style_image", spec.inputs["style_image"])
+                        if "style_image" in spec.inputs else None),
+            seed=self._seed(spec),
+            options=edit,
+        ).to_dict()
+
     def _family_process(self, spec: GenerationSpec) -> ModelProcess:
         options, family = self._family_options(spec)
         return self._process_for(spec.kind, {**options.load_config(), "model": family.model,
@@ -401,6 +435,7 @@ class DiffusersProvider:
                 else self._expand_call(spec, work) if spec.kind == EXPAND
                 else self._multi_image_call(spec, work) if spec.kind == MULTI_IMAGE2VIDEO
                 else self._extend_call(spec, work) if spec.kind == VIDEO_EXTEND
+                else self._multi_image2image_call(spec, work) if spec.kind == MULTI_IMAGE2IMAGE
                 else self._images_call(spec, work))
         process = self._family_process(spec)
         await process.start()
@@ -450,7 +485,7 @@ class DiffusersProvider:
     async def run(self, spec: GenerationSpec, ctx: TaskContext) -> GenerationResult:
         ctx.raise_if_cancelled()
         if spec.kind in (IMAGE2VIDEO, IMAGES, TEXT_TO_AUDIO, EXPAND, MULTI_IMAGE2VIDEO,
-                         VIDEO_EXTEND):
+                         VIDEO_EXTEND, MULTI_IMAGE2IMAGE):
             return await self._run_family(spec, ctx)
         call = self.plan(spec)
         options = self._options_for(spec)

@@ -386,6 +386,43 @@ def build_random_stable_audio(device: torch.device | str = "cpu",
                                          **parts)
 
 
+#: Qwen/Qwen-Image-Edit-2509's text encoder as published: Qwen2.5-VL-7B-Instruct (text 3584
+#: wide, 28 layers, 28 heads with 4 key/value heads, ffn 18944, 152064 tokens; vision tower
+#: 32 blocks 1280 wide, 14 px patches merged 2x2, projected to 3584).
+QWEN25_VL_7B: dict[str, Any] = {
+    "text_config": {"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
+                    "num_hidden_layers": 28, "num_attention_heads": 28,
+                    "num_key_value_heads": 4,
+                    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}},
+    "vision_config": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420,
+                      "num_heads": 16, "out_hidden_size": 3584, "patch_size": 14,
+                      "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+                      "fullatt_block_indexes": [7, 15, 23, 31]},
+    "vocab_size": 152064, "hidden_size": 3584, "tie_word_embeddings": False,
+}
+
+
+def build_qwen_image_edit_plus_parts(device: torch.device | str = "cpu",
+                                     dtype: torch.dtype = torch.float32,
+                                     seed: int = 0) -> dict[str, Any]:
+    """Qwen-Image-Edit-2509's three weighted components at their published size with random
+    weights (diffusers' QwenImageTransformer2DModel and AutoencoderKLQwenImage defaults are
+    Qwen-Image's); a 'meta' build counts the catalogue's parameters."""
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            return {
+                "transformer": diffusers.QwenImageTransformer2DModel(),
+                "text_encoder": transformers.Qwen2_5_VLForConditionalGeneration(
+                    transformers.Qwen2_5_VLConfig(**QWEN25_VL_7B)),
+                "vae": diffusers.AutoencoderKLQwenImage(),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def parameter_counts(pipe: Any) -> dict[str, int]:
     """Parameters per component (works on a 'meta' build)."""
     names = [name for name in ("transformer", "transformer_2", "unet", "text_encoder",

@@ -2,7 +2,9 @@
 
 `tiny-random-wan` is Wan 2.1 text-to-video; `tiny-random-wan-i2v` the same parts in Wan 2.2
 TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-wan-vace` Wan VACE
-(reference images to video, videos/multi-image2video); `tiny-random-sdxl` a Stable
+(reference images to video, videos/multi-image2video); `tiny-random-qwen-image` Qwen-Image
+(images/editing/expand) and `tiny-random-qwen-image-edit-plus` Qwen-Image-Edit Plus
+(images/multi-image2image); `tiny-random-sdxl` a Stable
 Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to
 sound); `tiny-random-ltx-video` LTX-Video's condition pipeline (videos/video-extend).
 Each mirrors the class of the real default model of its family, so `--model tiny-random-wan`
@@ -19,6 +21,7 @@ real model takes. Imports torch: only the model process (or a test) imports this
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import tempfile
@@ -176,6 +179,62 @@ def build_qwen_image_pipeline(seed: int = 0) -> Any:
     return diffusers.QwenImagePipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
                                        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                                        transformer=transformer)
+
+
+def build_qwen_image_edit_plus_pipeline(seed: int = 0) -> Any:
+    """A tiny Qwen-Image-Edit Plus (several pictures and an instruction to a picture): the
+    byte-level tokenizer with Qwen2.5-VL's vision tokens, a Qwen2VL processor (pictures
+    only: see qwen_edit.py), a 2-layer Qwen2.5-VL whose 1-block vision tower reads the
+    pictures, the tiny Qwen-Image transformer and a Qwen-Image VAE that compresses 8x like
+    the real one (4 latent channels, 16 in the real one)."""
+    from openkling.providers.diffusers.qwen_edit import VISION_TOKENS, ImageQwen2VLProcessor
+
+    tokenizer = build_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_TOKENS)})
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in VISION_TOKENS}
+    processor = ImageQwen2VLProcessor(image_processor=transformers.Qwen2VLImageProcessor(),
+                                      tokenizer=tokenizer)
+    torch.manual_seed(seed)
+    text_encoder = transformers.Qwen2_5_VLForConditionalGeneration(transformers.Qwen2_5_VLConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 16,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2,
+                     "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]},
+                     "bos_token_id": 1, "eos_token_id": 1, "pad_token_id": 0},
+        vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2,
+                       "out_hidden_size": 16, "patch_size": 14, "spatial_merge_size": 2,
+                       "temporal_patch_size": 2, "fullatt_block_indexes": [0]},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        vocab_size=len(tokenizer), hidden_size=16, bos_token_id=1, eos_token_id=1,
+    ))
+    transformer = diffusers.QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
+        num_attention_heads=3, joint_attention_dim=16, guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    vae = diffusers.AutoencoderKLQwenImage(
+        base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )
+    return diffusers.QwenImageEditPlusPipeline(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(), vae=vae,
+        text_encoder=text_encoder, tokenizer=tokenizer, processor=processor,
+        transformer=transformer)
+
+
+def _save_edit_plus(pipe: Any, folder: Path) -> None:
+    """Saved as the published checkpoints are: the processor under the name transformers
+    knows (Qwen2VLProcessor), which loads with or without torchvision (qwen_edit.py)."""
+    pipe.save_pretrained(str(folder))
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index["processor"] = ["transformers", "Qwen2VLProcessor"]
+    index_path.write_text(json.dumps(index, indent=2), encoding="utf-8")
+    config_path = folder / "processor" / "processor_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["processor_class"] = "Qwen2VLProcessor"
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
 
 
 def build_i2v_pipeline(seed: int = 0) -> Any:
@@ -450,6 +509,12 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         "tiny-random-qwen-image: a Qwen-Image text-to-image pipeline with tiny RANDOM weights, "
         "built by openkling for tests and demos. It produces noise.\n",
     ),
+    "tiny-random-qwen-image-edit-plus": (
+        build_qwen_image_edit_plus_pipeline,
+        "tiny-random-qwen-image-edit-plus: a Qwen-Image-Edit Plus pipeline (several pictures "
+        "and an instruction) with tiny RANDOM weights, built by openkling for tests and demos. "
+        "It produces noise.\n",
+    ),
     "tiny-random-ltx2": (
         build_ltx2_pipeline,
         "tiny-random-ltx2: an LTX-2 text-to-video-with-sound pipeline with tiny RANDOM weights, "
@@ -490,7 +555,11 @@ def ensure_saved(folder: Path, model: str = "tiny-random-wan") -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         build, readme = TINY_BUILDERS[model]
-        build().save_pretrained(str(staging))
+        pipe = build()
+        if type(pipe).__name__ == "QwenImageEditPlusPipeline":
+            _save_edit_plus(pipe, staging)
+        else:
+            pipe.save_pretrained(str(staging))
         (staging / "README.txt").write_text(readme, encoding="utf-8")
         try:
             os.replace(staging, folder)

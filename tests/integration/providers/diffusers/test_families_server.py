@@ -1,7 +1,8 @@
 """End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
 image2video (MP4 from an image URL), images/generations (PNGs), audio/text-to-audio (WAV
 and MP3), images/editing/expand (PNGs of the expanded size) and videos/multi-image2video
-(an MP4 from reference images, on Wan VACE), and refuses, or with
+(an MP4 from reference images, on Wan VACE), images/multi-image2image (PNGs from subject
+images, on Qwen-Image-Edit Plus), and refuses, or with
 OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
 
 from __future__ import annotations
@@ -206,6 +207,64 @@ async def test_multi_image2video_from_a_url_and_base64_renders_the_asked_mp4(
     # The same task under another family is not found (a task id belongs to its family).
     other = await http.get(f"/v1/videos/image2video/{task_id}", headers=creds.headers)
     assert (other.status_code, other.json()["code"]) == (404, 1203)
+
+
+async def test_multi_image2image_from_two_subjects_and_a_scene_makes_n_pngs(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str) -> None:
+    """kling-api.md: subject_image_list[{subject_image}] (URL or raw base64), scene_image,
+    prompt, n, aspect_ratio; the result is images[{index, url}] like every image family's."""
+    second = base64.b64encode(png(500, 400, (200, 40, 40))).decode()
+    scene = base64.b64encode(png(400, 400, (40, 200, 40))).decode()
+    created = await http.post("/kling/v1/images/multi-image2image", headers=creds.headers,
+                              json={"model_name": "kling-v2", "prompt": "the two at a picnic",
+                                    "subject_image_list": [{"subject_image": image_url},
+                                                           {"subject_image": second}],
+                                    "scene_image": scene, "n": 2, "aspect_ratio": "1:1"})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"/v1/images/multi-image2image/{task_id}",
+                                 creds.headers, {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    images = done["task_result"]["images"]  # type: ignore[index]
+    assert [i["index"] for i in images] == [0, 1]
+    for image in images:
+        picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
+        assert picture.format == "PNG" and picture.size == (64, 64)  # 1:1 of the tiny area
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"subject_image_list": None}, "subject_image_list"),  # Kling's subjects are required
+    ({"subject_image_list": [{"subject_image": "IMAGE"}] * 5}, "subject_image_list"),
+    ({"subject_image_list": []}, "subject_image_list"),
+    ({"subject_image_list": [{"subject_image": "IMAGE"},
+                             {"subject_image": "bm90IGFuIGltYWdl"}]},
+     "subject_image_list.1.subject_image"),
+    ({"style_image": "bm90IGFuIGltYWdl"}, "style_image"),
+    ({"prompt": None}, "prompt"),
+    ({"prompt": "x" * 2501}, "prompt"),
+    ({"n": 0}, "n"),
+    ({"n": 10}, "n"),
+    ({"aspect_ratio": "5:4"}, "aspect_ratio"),
+    ({"negative_prompt": "blur"}, "negative_prompt"),
+    ({"subject_image_list": [{"subject_image": "IMAGE", "weight": 2}]},
+     "subject_image_list.0.weight"),
+])
+async def test_multi_image2image_refuses_what_kling_or_the_model_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object],
+        field: str) -> None:
+    image = base64.b64encode(png(320, 320)).decode()
+    sent: dict[str, object] = {"prompt": "p", "subject_image_list": [{"subject_image": image}],
+                               **body}
+    if isinstance(sent["subject_image_list"], list):
+        sent["subject_image_list"] = [
+            {**item, "subject_image": image} if item.get("subject_image") == "IMAGE" else item
+            for item in sent["subject_image_list"]]
+    sent = {key: value for key, value in sent.items() if value is not None}
+    response = await http.post("/v1/images/multi-image2image", headers=creds.headers,
+                               json=sent)
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith(f"{field}: "), data
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -12,6 +12,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
@@ -66,6 +67,9 @@ def test_parameter_counts_are_those_of_the_published_architectures() -> None:
     for name, pipe in builds.items():
         assert BY_NAME[name].parameters == rm.parameter_counts(pipe), name
     assert BY_NAME["random-wan2.1-1.3b"].parameters == BY_NAME[WAN].parameters
+    edit = rm.build_qwen_image_edit_plus_parts("meta")
+    assert BY_NAME["Qwen/Qwen-Image-Edit-2509"].parameters == {
+        name: sum(p.numel() for p in part.parameters()) for name, part in edit.items()}
     assert BY_NAME["random-wan2.1-vace-1.3b"].parameters == (
         BY_NAME["Wan-AI/Wan2.1-VACE-1.3B-diffusers"].parameters)
     # VACE adds 15 blocks (every second of 30 layers) to Wan 2.1 1.3B's transformer.
@@ -121,6 +125,17 @@ def test_the_tiny_wan_setup_renders_multi_image2video_on_the_tiny_wan_vace() -> 
             FAMILIES[MULTI_IMAGE2VIDEO].models)
 
 
+def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plus() -> None:
+    for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b"):
+        rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
+        row = rows["tiny-random-qwen-image-edit-plus"]
+        assert row["served"] is True, text_model
+        assert (row["families"], row["pipeline"]) == (
+            [MULTI_IMAGE2IMAGE], "QwenImageEditPlusPipeline")
+        assert set(row["kling_models"][MULTI_IMAGE2IMAGE]) == set(
+            FAMILIES[MULTI_IMAGE2IMAGE].models)
+
+
 def test_the_tiny_wan_setup_outpaints_on_the_tiny_qwen_image() -> None:
     rows = {r["name"]: r for r in listing({"model": "tiny-random-wan"}, every_name())}
     row = rows["tiny-random-qwen-image"]
@@ -141,12 +156,15 @@ def test_only_the_ltx2_models_make_sound() -> None:
     assert not makes_audio("someone/else")
 
 
-def test_the_default_setup_serves_every_kling_name_on_the_six_defaults() -> None:
+def test_the_default_setup_serves_every_kling_name_on_the_seven_defaults() -> None:
     rows = {r["name"]: r for r in listing({}, every_name())}
     assert {name for name, row in rows.items() if row["served"]} == {
         WAN, "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "stabilityai/stable-diffusion-xl-base-1.0",
         "stabilityai/stable-audio-open-1.0", "Qwen/Qwen-Image",
-        "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "Lightricks/LTX-Video-0.9.5"}
+        "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "Lightricks/LTX-Video-0.9.5",
+        "Qwen/Qwen-Image-Edit-2509"}
+    assert set(rows["Qwen/Qwen-Image-Edit-2509"]["kling_models"][MULTI_IMAGE2IMAGE]) == (
+        set(FAMILIES[MULTI_IMAGE2IMAGE].models))
     assert set(rows["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]["kling_models"][MULTI_IMAGE2VIDEO]) == (
         set(FAMILIES[MULTI_IMAGE2VIDEO].models))
     # Video extension: LTX-Video's condition pipeline, by the model-less route's default name.
