@@ -274,6 +274,11 @@ class DiffusersProvider:
     def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options: DiffusersOptions = parse_options(options)
         self.settings = settings
+        #: The provider's own model options of each family (routes may name others).
+        self.i2v: Image2VideoOptions = LOCAL_FAMILIES[IMAGE2VIDEO].model(self.options)
+        self.images: ImageOptions = LOCAL_FAMILIES[IMAGES].model(self.options)
+        self.audio: AudioOptions = LOCAL_FAMILIES[TEXT_TO_AUDIO].model(self.options)
+        self.expand: ExpandOptions = LOCAL_FAMILIES[EXPAND].model(self.options)
         #: Per family, the optional fields these models honour (see core/families.py).
         self.families: dict[str, frozenset[str]] = {
             kind: family.honours(family.model(self.options))
