@@ -109,6 +109,8 @@ class ModelProcess:
         self._loading: asyncio.Task[None] | None = None
         self._pending: str | None = None  # a job the child may still be running
         self._generating = asyncio.Lock()
+        #: Held while spawning: tasks that start the process at once spawn it only once.
+        self._starting = asyncio.Lock()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkling-model-io")
         self._spawned = False
 
@@ -130,6 +132,10 @@ class ModelProcess:
         """Spawn the model process unless one is running; the pipeline loads in the
         background (`state` says when it is `READY`). A model that failed to load is not
         loaded again: the cause stays in `load_error` until this object is closed."""
+        async with self._starting:
+            await self._start()
+
+    async def _start(self) -> None:
         if self._proc is not None and self._proc.is_alive():
             return
         if self.state is ProcessState.FAILED:

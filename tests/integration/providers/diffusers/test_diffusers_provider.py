@@ -154,6 +154,7 @@ async def test_a_route_naming_another_model_renders_on_it_in_a_process_of_its_ow
 ) -> None:
     # random-wan-small: 96x64 at 2 fps (docs/providers.md), where the provider's tiny model
     # renders 80x48 at 16 fps; 5 s at 2 fps is 4 * round(10 / 4) + 1 = 9 frames.
+    await tiny_provider.start()
     spec = make_spec("2009", model_name="kling-v2-1-master",
                      options={"model": "random-wan-small"})
     tiny_provider.check(spec)
@@ -162,8 +163,11 @@ async def test_a_route_naming_another_model_renders_on_it_in_a_process_of_its_ow
     [video] = result.videos
     info = probe(recorder.storage.path_for(video.storage_key))
     assert (info["frames"], info["size"], info["fps"]) == (9, (96, 64), 2)
-    pooled = {p.pid for p in tiny_provider.model_processes}
-    assert pooled.isdisjoint({p.pid for p in tiny_provider._family_processes.values()})
+    routed = tiny_provider.pool_for(spec)
+    assert routed.model == "random-wan-small"
+    assert [p.load_config["model"] for p in tiny_provider.model_processes] == ["tiny-random-wan"]
+    assert {p.pid for p in routed.processes}.isdisjoint(
+        {p.pid for p in tiny_provider.model_processes})
 
 
 def test_bad_options_fail_at_construction(tmp_path: Path) -> None:
