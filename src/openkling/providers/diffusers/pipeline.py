@@ -140,6 +140,21 @@ def _save_pngs(pictures: Any, out_path: Path) -> list[str]:
     return paths
 
 
+
+def step_callback(total: int, progress: Callable[[int, int], None],
+                  cancelled: Callable[[], bool]) -> Callable[..., dict[str, Any]]:
+    """A pipeline's `callback_on_step_end`: reports each step (capped at `total`) and stops
+    the generation when the task is cancelled."""
+
+    def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
+            dict[str, Any]):
+        progress(min(step + 1, total), total)
+        if cancelled():
+            raise GenerationCancelled
+        return {}
+
+    return on_step_end
+
 class PipelineRunner:
     """A loaded pipeline, configured with the memory savers and speed-ups asked for."""
 
@@ -349,12 +364,7 @@ class PipelineRunner:
         else:
             kwargs["width"], kwargs["height"] = size
 
-        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
-                dict[str, Any]):
-            progress(min(step + 1, total), total)
-            if cancelled():
-                raise GenerationCancelled
-            return {}
+        on_step_end = step_callback(total, progress, cancelled)
 
         kwargs["callback_on_step_end"] = on_step_end
         if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters:
@@ -442,12 +452,7 @@ class PipelineRunner:
         pipe = self._inpainting()
         total = int(call["num_inference_steps"])
 
-        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
-                dict[str, Any]):
-            progress(min(step + 1, total), total)
-            if cancelled():
-                raise GenerationCancelled
-            return {}
+        on_step_end = step_callback(total, progress, cancelled)
 
         kwargs: dict[str, Any] = {
             "prompt": call["prompt"],
@@ -500,12 +505,7 @@ class PipelineRunner:
                 pictures.append(opened.convert("RGB"))
         total = int(call["num_inference_steps"])
 
-        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (
-                dict[str, Any]):
-            progress(min(step + 1, total), total)
-            if cancelled():
-                raise GenerationCancelled
-            return {}
+        on_step_end = step_callback(total, progress, cancelled)
 
         size = (int(call["width"]), int(call["height"]))
         try:
