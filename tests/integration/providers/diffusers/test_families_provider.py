@@ -18,6 +18,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_IMAGE,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -53,7 +54,8 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
                                       TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
                                       MULTI_IMAGE2VIDEO: frozenset(),
                                       VIDEO_EXTEND: frozenset(),
-                                      MULTI_IMAGE2IMAGE: frozenset()}
+                                      MULTI_IMAGE2IMAGE: frozenset(),
+                                      OMNI_IMAGE: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
