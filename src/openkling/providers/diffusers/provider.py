@@ -159,6 +159,9 @@ class LocalFamily(Generic[M]):
     suffix: str = ""
     #: Puts what the call reads besides the stored inputs into the work folder.
     prepare: Prepare | None = None
+    #: Another family whose model processes this one's tasks run in when both name the same
+    #: model (one copy of the weights for two families of the same pipeline).
+    shares_pool_of: str | None = None
 
 
 # --- Stores: where each kind of output goes (the keys are part of the contract). ---
@@ -356,10 +359,12 @@ LOCAL_FAMILIES: dict[str, LocalFamily[Any]] = {
         model=lambda options: multi_image2image_options(options.multi_image2image,
                                                         options.is_tiny),
         honours=_nothing, call=_multi_image2image_call, store=_store_images),
-    # Checks its own fields too (omni_image.omni_image_call).
+    # Checks its own fields too (omni_image.omni_image_call); its calls are
+    # multi-image2image's, so the same model serves both from one pool.
     OMNI_IMAGE: LocalFamily(
         model=lambda options: omni_image_options(options.omni_image, options.is_tiny),
-        honours=_nothing, call=_omni_image_call, store=_store_images),
+        honours=_nothing, call=_omni_image_call, store=_store_images,
+        shares_pool_of=MULTI_IMAGE2IMAGE),
 }
 
 
@@ -478,7 +483,8 @@ class DiffusersProvider:
 
     def _pool(self, kind: str, options: DiffusersOptions, model: FamilyModel) -> ModelPool:
         config = {**options.load_config(), "model": model.model, "pipeline": model.pipeline}
-        key = (kind, _config_key(config))
+        family = LOCAL_FAMILIES.get(kind)
+        key = ((family and family.shares_pool_of) or kind, _config_key(config))
         pool = self._pools.get(key)
         if pool is None:
             pool = ModelPool(config, options.device_list, self.settings.data_dir,

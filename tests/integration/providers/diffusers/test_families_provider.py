@@ -61,6 +61,18 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
 
 
+def test_omni_image_runs_in_multi_image2images_processes_when_both_name_one_model(
+        tiny_provider: DiffusersProvider) -> None:
+    """One copy of Qwen-Image-Edit Plus serves both families (docs/providers.md)."""
+    omni = make_spec("3100", kind=OMNI_IMAGE, request={"prompt": "p"})
+    edit = make_spec("3101", kind=MULTI_IMAGE2IMAGE, request={"prompt": "p"})
+    assert tiny_provider.pool_for(omni) is tiny_provider.pool_for(edit)
+    assert tiny_provider.pool_for(omni).model == "tiny-random-qwen-image-edit-plus"
+    other = make_spec("3102", kind=OMNI_IMAGE, request={"prompt": "p"},
+                      options={"omni_image": {"model": "tiny-random-sdxl"}})
+    assert tiny_provider.pool_for(other) is not tiny_provider.pool_for(edit)
+
+
 def test_image2video_needs_a_first_frame_locally(tiny_provider: DiffusersProvider) -> None:
     spec = i2v_spec("3000", {"image_tail": {"key": "inputs/3000/image_tail.png",
                                             "width": 400, "height": 400}})
