@@ -27,6 +27,7 @@ from openkling.core.family_requests import (
     ImageGenerationRequest,
     MultiImage2ImageRequest,
     MultiImage2VideoRequest,
+    OmniImageRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest, normalized_request
@@ -40,6 +41,7 @@ EXPAND = FamilyKind.EXPAND
 MULTI_IMAGE2VIDEO = FamilyKind.MULTI_IMAGE2VIDEO
 VIDEO_EXTEND = FamilyKind.VIDEO_EXTEND
 MULTI_IMAGE2IMAGE = FamilyKind.MULTI_IMAGE2IMAGE
+OMNI_IMAGE = FamilyKind.OMNI_IMAGE
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -277,7 +279,10 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
                 actions=("init-selection", "add-selection", "delete-selection",
                          "clear-selection", "preview-selection")),
     _relay_only("images/kolors-virtual-try-on", media=2, models=TRY_ON_MODELS),
-    _relay_only("images/omni-image", media=10, models=("kling-image-o1",)),
+    # Relayed verbatim; the local provider renders it too (Qwen-Image-Edit Plus, image_list
+    # as its input pictures), checking Kling's fields itself (providers/diffusers/omni_image.py).
+    _relay_only(OMNI_IMAGE, media=10, request=OmniImageRequest,
+                image_lists=(("image_list", "image"),), models=("kling-image-o1",)),
     # Relayed verbatim; the local provider renders it too (Qwen-Image-Edit Plus, the images
     # as its input pictures), checking Kling's fields itself (providers/diffusers/families.py).
     _relay_only(MULTI_IMAGE2IMAGE, media=6,  # 4 subjects, a scene and a style

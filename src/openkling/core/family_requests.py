@@ -213,3 +213,31 @@ class MultiImage2ImageRequest(_Common):
     @classmethod
     def _blank_is_absent(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+
+#: Kling's omni-image takes up to 10 references, images and elements together.
+MAX_OMNI_REFERENCES = 10
+
+
+class OmniImageRequest(_Common):
+    """`POST /v1/images/omni-image`: a picture from a prompt that may name up to 10 images
+    and elements (`<<<image_1>>>`, ...). Only what must be read at create is typed (the
+    images, stored apart, and the prompt's length); the rest (`element_list`, `n`,
+    `resolution`, `aspect_ratio`, ...) is kept as sent, checked by the real service or by a
+    local provider (`prompt` is required there)."""
+
+    image_list: list[ImageListItem] | None = Field(
+        None, max_length=MAX_OMNI_REFERENCES,
+        description='Images the prompt names as <<<image_1>>>, ...: [{"image": URL or raw '
+        "base64}, ...]; with element_list at most 10.")
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+
+    @model_validator(mode="after")
+    def _at_most_ten_references(self) -> OmniImageRequest:
+        elements = (self.model_extra or {}).get("element_list")
+        count = len(self.image_list or ()) + (len(elements) if isinstance(elements, list)
+                                              else 0)
+        if count > MAX_OMNI_REFERENCES:
+            raise ValueError(f"image_list: with element_list at most {MAX_OMNI_REFERENCES} "
+                             f"references (got {count})")
+        return self

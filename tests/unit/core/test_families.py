@@ -14,6 +14,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_IMAGE,
     TEXT2VIDEO,
     catalogue,
     check_honoured,
@@ -26,6 +27,7 @@ from openkling.core.family_requests import (
     ImageGenerationRequest,
     MultiImage2ImageRequest,
     MultiImage2VideoRequest,
+    OmniImageRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest
@@ -138,9 +140,13 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert FAMILIES[MULTI_IMAGE2IMAGE].request is MultiImage2ImageRequest
     assert FAMILIES[MULTI_IMAGE2IMAGE].image_lists == (("subject_image_list", "subject_image"),)
     assert FAMILIES[MULTI_IMAGE2IMAGE].image_fields == ("scene_image", "style_image")
+    # omni-image types its image_list (Kling's image rules apply at create) likewise.
+    assert FAMILIES[OMNI_IMAGE].request is OmniImageRequest
+    assert FAMILIES[OMNI_IMAGE].image_lists == (("image_list", "image"),)
+    assert FAMILIES[OMNI_IMAGE].image_fields == ()
     assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
                                        else PassThroughRequest)
-               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE})
+               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE, OMNI_IMAGE})
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 
@@ -206,6 +212,44 @@ def test_a_relayed_family_keeps_the_body_without_transport_fields() -> None:
     stored = FAMILIES["videos/effects"].normalize(req, "kling-v1-6")  # type: ignore[misc]
     assert stored == {"model_name": "kling-v1-6", "effect_scene": "hug",
                       "input": {"duration": "5"}}
+
+
+def test_omni_image_keeps_the_body_its_images_stored_apart() -> None:
+    body = {"prompt": "<<<image_1>>> in snow", "image_list": [{"image": "A"}, {"image": "B"}],
+            "element_list": [{"element_id": 829}], "resolution": "2k", "n": 2,
+            "aspect_ratio": "auto", "watermark_info": {"enabled": False},
+            "callback_url": "https://e.com/h", "external_task_id": "e1"}
+    req = FAMILIES[OMNI_IMAGE].request.model_validate(body)
+    stored = FAMILIES[OMNI_IMAGE].normalize(req, "kling-image-o1")  # type: ignore[misc]
+    assert stored == {"model_name": "kling-image-o1", "prompt": "<<<image_1>>> in snow",
+                      "image_list": [{}, {}], "element_list": [{"element_id": 829}],
+                      "resolution": "2k", "n": 2, "aspect_ratio": "auto",
+                      "watermark_info": {"enabled": False}}
+
+
+@pytest.mark.parametrize(("images", "elements"), [(10, 0), (0, 10), (6, 4)])
+def test_omni_image_takes_ten_images_and_elements_together(images: int, elements: int) -> None:
+    OmniImageRequest.model_validate({"prompt": "p", "image_list": [{"image": "A"}] * images,
+                                     "element_list": [{"element_id": 1}] * elements})
+
+
+@pytest.mark.parametrize(("images", "elements"), [(11, 0), (7, 4), (1, 10)])
+def test_omni_image_refuses_more_than_ten_images_and_elements(images: int,
+                                                               elements: int) -> None:
+    with pytest.raises(ValueError, match="image_list"):
+        OmniImageRequest.model_validate({"prompt": "p",
+                                         "image_list": [{"image": "A"}] * images,
+                                         "element_list": [{"element_id": 1}] * elements})
+
+
+@pytest.mark.parametrize(("length", "valid"), [(2500, True), (2501, False)])
+def test_omni_image_prompt_is_at_most_2500_characters(length: int, valid: bool) -> None:
+    body = {"prompt": "x" * length}
+    if valid:
+        assert OmniImageRequest.model_validate(body).prompt == "x" * length
+    else:
+        with pytest.raises(ValueError, match="prompt"):
+            OmniImageRequest.model_validate(body)
 
 
 def test_the_resolved_model_name_replaces_the_one_sent() -> None:

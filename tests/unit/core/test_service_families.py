@@ -157,7 +157,8 @@ async def test_the_relay_takes_klings_model_names_on_each_family(
 RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
                                      "images/generations", "audio/text-to-audio",
                                      "images/editing/expand", "videos/multi-image2video",
-                                     "videos/video-extend", "images/multi-image2image"})
+                                     "videos/video-extend", "images/multi-image2image",
+                                     "images/omni-image"})
 
 
 async def test_the_local_provider_takes_text_to_audio(
@@ -213,6 +214,36 @@ async def test_the_local_provider_refuses_a_multi_image2video_it_cannot_make(
     body = {**body, **({"image_list": [{"image": image}]} if "image_list" in body else {})}
     with pytest.raises(KlingError) as info:
         await _create(local_images, "videos/multi-image2video", body)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith(message)
+
+
+async def test_the_local_provider_takes_omni_image_its_images_stored_apart(
+        local_images: tuple[ApiParts, Principal]) -> None:
+    task = await _create(local_images, "images/omni-image", {
+        "prompt": "<<<image_2>>> wears the hat of <<<image_1>>>", "n": 2,
+        "image_list": [{"image": _png_b64(320, 480)}, {"image": _png_b64(400, 300)}]})
+    assert (task.kind, task.provider) == ("images/omni-image", "diffusers")
+    assert task.model_name == "kling-image-o1"  # Kling's default for the route
+    assert task.request["image_list"] == [{}, {}]  # the images are in storage, not the row
+    assert list(task.request["inputs"]) == ["image_list.0.image", "image_list.1.image"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"prompt": "a cat in snow"}, "image_list: the local diffusers provider needs at least one"),
+    ({"prompt": "<<<image_2>>> in snow", "image_list": [{"image": "IMAGE"}]},
+     "prompt: <<<image_2>>> refers to an image not sent"),
+    ({"prompt": "p", "image_list": [{"image": "IMAGE"}], "element_list": [{"element_id": 1}]},
+     "element_list: not supported by the local diffusers provider"),
+    ({"prompt": "p", "image_list": [{"image": "IMAGE"}], "negative_prompt": "rain"},
+     "negative_prompt: not supported by the local diffusers provider"),
+])
+async def test_the_local_provider_refuses_an_omni_image_it_cannot_make(
+        local_images: tuple[ApiParts, Principal], body: dict[str, Any], message: str) -> None:
+    if "image_list" in body:
+        body = {**body, "image_list": [{"image": _png_b64(320, 320)}]}
+    with pytest.raises(KlingError) as info:
+        await _create(local_images, "images/omni-image", body)
     assert (info.value.http_status, info.value.code) == (400, 1201)
     assert info.value.message.startswith(message)
 

@@ -26,6 +26,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_IMAGE,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -171,13 +172,15 @@ _LTX_EXTEND = CatalogueModel(
 
 _QWEN_EDIT_PLUS = CatalogueModel(
     name="Qwen/Qwen-Image-Edit-2509",
-    pipelines={MULTI_IMAGE2IMAGE: "QwenImageEditPlusPipeline"},
-    sizes=("about 1024x1024 area, every Kling ratio",), fps=None, frame_step=None,
+    pipelines={MULTI_IMAGE2IMAGE: "QwenImageEditPlusPipeline",
+               OMNI_IMAGE: "QwenImageEditPlusPipeline"},
+    sizes=("about 1024x1024 area, every Kling ratio",
+           "omni-image 2k: about 2048x2048 area"), fps=None, frame_step=None,
     durations=(), audio=False, parameters=_QWEN_IMAGE_EDIT,
     test_model="tiny-random-qwen-image-edit-plus",
-    note="the default multi-image2image model: subject_image_list (1 to 4), scene_image and "
-    "style_image as its input pictures; without torchvision its processor is loaded for "
-    "pictures only",
+    note="the default multi-image2image and omni-image model: subject_image_list (1 to 4), "
+    "scene_image and style_image, or omni-image's image_list (1 to 10), as its input "
+    "pictures; without torchvision its processor is loaded for pictures only",
 )
 
 #: Every model the local provider serves, real weights first, then the built-in random ones.
@@ -247,7 +250,7 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio, "
         "tiny-random-qwen-image (images/editing/expand), tiny-random-wan-vace "
         "(videos/multi-image2video), tiny-random-ltx-video (videos/video-extend) and "
-        "tiny-random-qwen-image-edit-plus (images/multi-image2image)",
+        "tiny-random-qwen-image-edit-plus (images/multi-image2image, images/omni-image)",
     ),
     CatalogueModel(
         name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
@@ -287,12 +290,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     ),
     CatalogueModel(
         name="tiny-random-qwen-image-edit-plus",
-        pipelines={MULTI_IMAGE2IMAGE: "QwenImageEditPlusPipeline"},
-        sizes=("64x64 area, every Kling ratio; inputs encoded at 64x64",), fps=None,
+        pipelines={MULTI_IMAGE2IMAGE: "QwenImageEditPlusPipeline",
+                   OMNI_IMAGE: "QwenImageEditPlusPipeline"},
+        sizes=("64x64 area, every Kling ratio; inputs encoded at 64x64",
+               "omni-image 2k: 128x128 area"), fps=None,
         frame_step=None, durations=(), audio=False, parameters={},
         test_model="tiny-random-qwen-image-edit-plus", built_in=True,
         note="tiny random Qwen-Image-Edit Plus (several pictures and an instruction); the "
-        "multi-image2image model with every tiny text-to-video model",
+        "multi-image2image and omni-image model with every tiny text-to-video model",
     ),
     CatalogueModel(
         name="tiny-random-stable-audio", pipelines={TEXT_TO_AUDIO: "StableAudioPipeline"},
@@ -386,6 +391,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
         multi_image_options,
     )
     from openkling.providers.diffusers.model_options import parse_options
+    from openkling.providers.diffusers.omni_image import omni_image_options
 
     parsed = parse_options(options)
     i2v = image2video_options(parsed.image2video, parsed.is_tiny, parsed.model)
@@ -395,12 +401,14 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     vace = multi_image_options(parsed.multi_image2video, parsed.is_tiny)
     extend = extend_options(parsed.extend, parsed.is_tiny)
     edit = multi_image2image_options(parsed.multi_image2image, parsed.is_tiny)
+    omni = omni_image_options(parsed.omni_image, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
             EXPAND: (expand.model, expand.pipeline),
             MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline),
             VIDEO_EXTEND: (extend.model, extend.pipeline),
-            MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline)}
+            MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline),
+            OMNI_IMAGE: (omni.model, omni.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -263,6 +263,10 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the multi-image editing model (images/"
         "multi-image2image); default Qwen-Image-Edit-2509, the tiny one with the tiny model.",
     )
+    omni_image: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the omni-image model (images/"
+        "omni-image); default Qwen-Image-Edit-2509, the tiny one with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -292,12 +296,14 @@ class DiffusersOptions(BaseModel):
             multi_image2image_options,
             multi_image_options,
         )
+        from openkling.providers.diffusers.omni_image import omni_image_options
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
                             ("audio", audio_options), ("expand", expand_options),
                             ("multi_image2video", multi_image_options),
                             ("extend", extend_options),
-                            ("multi_image2image", multi_image2image_options)):
+                            ("multi_image2image", multi_image2image_options),
+                            ("omni_image", omni_image_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

@@ -497,7 +497,8 @@ class PipelineRunner:
 
         if "image" not in self._call_params or "true_cfg_scale" not in self._call_params:
             raise ValueError(f"{type(self.pipe).__name__} takes no input pictures "
-                             "(images/multi-image2image needs QwenImageEditPlusPipeline)")
+                             "(images/multi-image2image and images/omni-image need "
+                             "QwenImageEditPlusPipeline)")
         set_input_area(int(call["input_area"]))
         pictures = []
         for path in call["image_paths"]:

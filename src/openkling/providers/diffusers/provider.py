@@ -1,8 +1,8 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
 by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL), audio/text-to-audio
 (Stable Audio Open 1.0), images/editing/expand (Qwen-Image inpainting),
-videos/multi-image2video (Wan VACE), videos/video-extend (LTX-Video) and
-images/multi-image2image (Qwen-Image-Edit Plus).
+videos/multi-image2video (Wan VACE), videos/video-extend (LTX-Video),
+images/multi-image2image and images/omni-image (Qwen-Image-Edit Plus).
 
 Each family is one entry of `LOCAL_FAMILIES` (its model, its pipeline call, where its result
 is stored), and every model runs the same way: in a `ModelPool`, one warm model process per
@@ -33,6 +33,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_IMAGE,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -77,6 +78,7 @@ from openkling.providers.diffusers.families import (
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.model_options import DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
+from openkling.providers.diffusers.omni_image import omni_image_call, omni_image_options
 from openkling.providers.diffusers.pool import ModelPool
 from openkling.providers.diffusers.preflight import preflight
 
@@ -157,6 +159,9 @@ class LocalFamily(Generic[M]):
     suffix: str = ""
     #: Puts what the call reads besides the stored inputs into the work folder.
     prepare: Prepare | None = None
+    #: Another family whose model processes this one's tasks run in when both name the same
+    #: model (one copy of the weights for two families of the same pipeline).
+    shares_pool_of: str | None = None
 
 
 # --- Stores: where each kind of output goes (the keys are part of the contract). ---
@@ -299,6 +304,18 @@ def _multi_image2image_call(job: Job, edit: Any) -> dict[str, Any]:
     ).to_dict()
 
 
+def _omni_image_call(job: Job, edit: Any) -> dict[str, Any]:
+    """The stored request, its image_list images in order and the first one's size."""
+    images = reference_inputs(job.spec.inputs)
+    return omni_image_call(
+        job.spec.request,
+        image_paths=[_stored_path(job.work, name, meta) for name, meta in images],
+        first_size=((int(images[0][1]["width"]), int(images[0][1]["height"]))
+                    if images else None),
+        seed=job.seed, options=edit,
+    ).to_dict()
+
+
 def _nothing(model: Any) -> frozenset[str]:
     return frozenset()
 
@@ -342,6 +359,12 @@ LOCAL_FAMILIES: dict[str, LocalFamily[Any]] = {
         model=lambda options: multi_image2image_options(options.multi_image2image,
                                                         options.is_tiny),
         honours=_nothing, call=_multi_image2image_call, store=_store_images),
+    # Checks its own fields too (omni_image.omni_image_call); its calls are
+    # multi-image2image's, so the same model serves both from one pool.
+    OMNI_IMAGE: LocalFamily(
+        model=lambda options: omni_image_options(options.omni_image, options.is_tiny),
+        honours=_nothing, call=_omni_image_call, store=_store_images,
+        shares_pool_of=MULTI_IMAGE2IMAGE),
 }
 
 
@@ -460,7 +483,8 @@ class DiffusersProvider:
 
     def _pool(self, kind: str, options: DiffusersOptions, model: FamilyModel) -> ModelPool:
         config = {**options.load_config(), "model": model.model, "pipeline": model.pipeline}
-        key = (kind, _config_key(config))
+        family = LOCAL_FAMILIES.get(kind)
+        key = ((family and family.shares_pool_of) or kind, _config_key(config))
         pool = self._pools.get(key)
         if pool is None:
             pool = ModelPool(config, options.device_list, self.settings.data_dir,

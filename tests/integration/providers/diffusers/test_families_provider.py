@@ -18,6 +18,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_IMAGE,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -53,10 +54,23 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
                                       TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
                                       MULTI_IMAGE2VIDEO: frozenset(),
                                       VIDEO_EXTEND: frozenset(),
-                                      MULTI_IMAGE2IMAGE: frozenset()}
+                                      MULTI_IMAGE2IMAGE: frozenset(),
+                                      OMNI_IMAGE: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
+
+
+def test_omni_image_runs_in_multi_image2images_processes_when_both_name_one_model(
+        tiny_provider: DiffusersProvider) -> None:
+    """One copy of Qwen-Image-Edit Plus serves both families (docs/providers.md)."""
+    omni = make_spec("3100", kind=OMNI_IMAGE, request={"prompt": "p"})
+    edit = make_spec("3101", kind=MULTI_IMAGE2IMAGE, request={"prompt": "p"})
+    assert tiny_provider.pool_for(omni) is tiny_provider.pool_for(edit)
+    assert tiny_provider.pool_for(omni).model == "tiny-random-qwen-image-edit-plus"
+    other = make_spec("3102", kind=OMNI_IMAGE, request={"prompt": "p"},
+                      options={"omni_image": {"model": "tiny-random-sdxl"}})
+    assert tiny_provider.pool_for(other) is not tiny_provider.pool_for(edit)
 
 
 def test_image2video_needs_a_first_frame_locally(tiny_provider: DiffusersProvider) -> None:

@@ -2,7 +2,8 @@
 image2video (MP4 from an image URL), images/generations (PNGs), audio/text-to-audio (WAV
 and MP3), images/editing/expand (PNGs of the expanded size) and videos/multi-image2video
 (an MP4 from reference images, on Wan VACE), images/multi-image2image (PNGs from subject
-images, on Qwen-Image-Edit Plus), and refuses, or with
+images, on Qwen-Image-Edit Plus), images/omni-image (PNGs from the images a prompt names, on
+Qwen-Image-Edit Plus), and refuses, or with
 OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
 
 from __future__ import annotations
@@ -265,6 +266,71 @@ async def test_multi_image2image_refuses_what_kling_or_the_model_cannot_take(
     data = response.json()
     assert (response.status_code, data["code"]) == (400, 1201), data
     assert data["message"].startswith(f"{field}: "), data
+
+
+@pytest.mark.parametrize(("mount", "body", "size"), [
+    # auto: the first image's shape (the 400 x 800 URL's 1:2) at the tiny 1k's 64 x 64 area,
+    # sides multiples of 16.
+    ("/kling/v1", {"prompt": "<<<image_2>>> wears the hat of <<<image_1>>>", "n": 2,
+                   "aspect_ratio": "auto"}, (48, 96)),
+    # 2k: the tiny 2k's 128 x 128 area, at 1:1.
+    ("/v1", {"prompt": "<<<image_1>>> in snow", "n": 3, "resolution": "2k",
+             "aspect_ratio": "1:1", "watermark_info": {"enabled": False}}, (128, 128)),
+])
+async def test_omni_image_from_a_url_and_base64_makes_n_pngs(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str, mount: str,
+        body: dict[str, object], size: tuple[int, int]) -> None:
+    """kling-api.md: prompt naming image_list[{image}] (URL or raw base64) as <<<image_N>>>,
+    n, resolution, aspect_ratio; the result is images[{index, url}] like every image
+    family's."""
+    second = base64.b64encode(png(500, 400, (200, 40, 40))).decode()
+    created = await http.post(f"{mount}/images/omni-image", headers=creds.headers, json={
+        "model_name": "kling-image-o1", "image_list": [{"image": image_url},
+                                                       {"image": second}], **body})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"{mount}/images/omni-image/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    images = done["task_result"]["images"]  # type: ignore[index]
+    assert [i["index"] for i in images] == list(range(int(str(body["n"]))))
+    for image in images:
+        picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
+        assert picture.format == "PNG" and picture.size == size
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"image_list": None}, "image_list"),  # text only: the local model needs an image
+    ({"image_list": []}, "image_list"),
+    ({"image_list": [{"image": "IMAGE"}] * 11}, "image_list"),  # Kling takes up to 10
+    ({"image_list": [{"image": "IMAGE"}, {"image": "bm90IGFuIGltYWdl"}]}, "image_list.1.image"),
+    ({"image_list": [{"image": "IMAGE", "weight": 2}]}, "image_list.0.weight"),
+    ({"element_list": [{"element_id": 829}]}, "element_list"),  # no element library here
+    ({"prompt": None}, "prompt"),
+    ({"prompt": "x" * 2501}, "prompt"),
+    ({"prompt": "<<<image_2>>> in snow"}, "prompt"),  # one image sent
+    ({"n": 0}, "n"),
+    ({"n": 10}, "n"),
+    ({"aspect_ratio": "5:4"}, "aspect_ratio"),
+    ({"resolution": "4k"}, "resolution"),
+    ({"negative_prompt": "blur"}, "negative_prompt"),
+])
+async def test_omni_image_refuses_what_kling_or_the_model_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object],
+        field: str) -> None:
+    image = base64.b64encode(png(320, 320)).decode()
+    sent: dict[str, object] = {"prompt": "<<<image_1>>> in snow",
+                               "image_list": [{"image": image}], **body}
+    if isinstance(sent["image_list"], list):
+        sent["image_list"] = [{**item, "image": image} if item.get("image") == "IMAGE" else item
+                              for item in sent["image_list"]]
+    sent = {key: value for key, value in sent.items() if value is not None}
+    for mount in ("/v1", "/kling/v1"):
+        response = await http.post(f"{mount}/images/omni-image", headers=creds.headers,
+                                   json=sent)
+        data = response.json()
+        assert (response.status_code, data["code"]) == (400, 1201), data
+        assert data["message"].startswith(f"{field}: "), data
 
 
 @pytest.mark.parametrize(("body", "field"), [

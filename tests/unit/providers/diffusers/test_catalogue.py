@@ -14,6 +14,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_IMAGE,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -131,9 +132,10 @@ def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plu
         row = rows["tiny-random-qwen-image-edit-plus"]
         assert row["served"] is True, text_model
         assert (row["families"], row["pipeline"]) == (
-            [MULTI_IMAGE2IMAGE], "QwenImageEditPlusPipeline")
+            [MULTI_IMAGE2IMAGE, OMNI_IMAGE], "QwenImageEditPlusPipeline")
         assert set(row["kling_models"][MULTI_IMAGE2IMAGE]) == set(
             FAMILIES[MULTI_IMAGE2IMAGE].models)
+        assert row["kling_models"][OMNI_IMAGE] == ["kling-image-o1"]
 
 
 def test_the_tiny_wan_setup_outpaints_on_the_tiny_qwen_image() -> None:
@@ -165,6 +167,7 @@ def test_the_default_setup_serves_every_kling_name_on_the_seven_defaults() -> No
         "Qwen/Qwen-Image-Edit-2509"}
     assert set(rows["Qwen/Qwen-Image-Edit-2509"]["kling_models"][MULTI_IMAGE2IMAGE]) == (
         set(FAMILIES[MULTI_IMAGE2IMAGE].models))
+    assert rows["Qwen/Qwen-Image-Edit-2509"]["kling_models"][OMNI_IMAGE] == ["kling-image-o1"]
     assert set(rows["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]["kling_models"][MULTI_IMAGE2VIDEO]) == (
         set(FAMILIES[MULTI_IMAGE2VIDEO].models))
     # Video extension: LTX-Video's condition pipeline, by the model-less route's default name.
