@@ -14,6 +14,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     catalogue,
     check_honoured,
@@ -26,6 +27,7 @@ from openkling.core.family_requests import (
     ImageGenerationRequest,
     MultiImage2ImageRequest,
     MultiImage2VideoRequest,
+    OmniVideoRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest
@@ -138,9 +140,13 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert FAMILIES[MULTI_IMAGE2IMAGE].request is MultiImage2ImageRequest
     assert FAMILIES[MULTI_IMAGE2IMAGE].image_lists == (("subject_image_list", "subject_image"),)
     assert FAMILIES[MULTI_IMAGE2IMAGE].image_fields == ("scene_image", "style_image")
+    # omni-video types its image_list too; its images' key is Kling's `image_url`.
+    assert FAMILIES[OMNI_VIDEO].request is OmniVideoRequest
+    assert issubclass(OmniVideoRequest, PassThroughRequest)
+    assert FAMILIES[OMNI_VIDEO].image_lists == (("image_list", "image_url"),)
     assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
                                        else PassThroughRequest)
-               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE})
+               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE, OMNI_VIDEO})
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 

@@ -18,6 +18,7 @@ from openkling.core.families import (
     IMAGES,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -52,6 +53,7 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
                                       IMAGES: frozenset({"image"}),
                                       TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
                                       MULTI_IMAGE2VIDEO: frozenset(),
+                                      OMNI_VIDEO: frozenset(),
                                       VIDEO_EXTEND: frozenset(),
                                       MULTI_IMAGE2IMAGE: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
