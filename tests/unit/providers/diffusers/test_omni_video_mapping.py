@@ -171,11 +171,11 @@ def test_a_duration_outside_3_to_10_is_refused(duration: Any) -> None:
 
 
 def test_the_request_model_reads_the_duration_as_every_family_does() -> None:
-    request = FAMILIES[OMNI_VIDEO].request
-    assert FAMILIES[OMNI_VIDEO].normalize is not None
+    request, normalize = FAMILIES[OMNI_VIDEO].request, FAMILIES[OMNI_VIDEO].normalize
+    assert normalize is not None
     for sent in ("3", 10, "10"):
-        stored = FAMILIES[OMNI_VIDEO].normalize(
-            request.model_validate({"prompt": "p", "duration": sent}), "kling-video-o1")
+        stored = normalize(request.model_validate({"prompt": "p", "duration": sent}),
+                           "kling-video-o1")
         assert stored["duration"] == int(sent)
     with pytest.raises(ValidationError):
         request.model_validate({"prompt": "p", "duration": "2"})
