@@ -78,7 +78,11 @@ from openkling.providers.diffusers.families import (
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.model_options import DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
-from openkling.providers.diffusers.omni_video import omni_video_call, omni_video_options
+from openkling.providers.diffusers.omni_video import (
+    OmniVideoOptions,
+    omni_video_call,
+    omni_video_options,
+)
 from openkling.providers.diffusers.pool import ModelPool
 from openkling.providers.diffusers.preflight import preflight
 
@@ -270,7 +274,7 @@ def _multi_image2video_call(job: Job, vace: Any) -> dict[str, Any]:
     ).to_dict()
 
 
-def _omni_video_call(job: Job, vace: Any) -> dict[str, Any]:
+def _omni_video_call(job: Job, vace: OmniVideoOptions) -> dict[str, Any]:
     """The stored request and its images (path and size), in the client's order."""
     spec = job.spec
     return omni_video_call(
