@@ -52,6 +52,7 @@ class FamilyKind(StrEnum):
     VIDEO_EXTEND = "videos/video-extend"
     MULTI_IMAGE2IMAGE = "images/multi-image2image"
     OMNI_IMAGE = "images/omni-image"
+    OMNI_VIDEO = "videos/omni-video"
 
 
 class ResultKind(StrEnum):

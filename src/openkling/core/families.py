@@ -28,6 +28,7 @@ from openkling.core.family_requests import (
     MultiImage2ImageRequest,
     MultiImage2VideoRequest,
     OmniImageRequest,
+    OmniVideoRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest, normalized_request
@@ -42,6 +43,7 @@ MULTI_IMAGE2VIDEO = FamilyKind.MULTI_IMAGE2VIDEO
 VIDEO_EXTEND = FamilyKind.VIDEO_EXTEND
 MULTI_IMAGE2IMAGE = FamilyKind.MULTI_IMAGE2IMAGE
 OMNI_IMAGE = FamilyKind.OMNI_IMAGE
+OMNI_VIDEO = FamilyKind.OMNI_VIDEO
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -262,7 +264,11 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
         normalize=_images,
     ),
     # Relay-only families, with the media files Kling takes inline in one body.
-    _relay_only("videos/omni-video", media=8, models=("kling-video-o1", *VIDEO_MODELS)),
+    # Relayed verbatim; the local provider renders it too (Wan VACE: reference images, first
+    # and end frames), checking Kling's fields itself (providers/diffusers/omni_video.py).
+    _relay_only(OMNI_VIDEO, media=8, request=OmniVideoRequest,
+                image_lists=(("image_list", "image_url"),),
+                models=("kling-video-o1", *VIDEO_MODELS)),
     # Relayed verbatim; the local provider renders it too (Wan VACE, the images as
     # reference images), checking Kling's fields itself (providers/diffusers/families.py).
     _relay_only(MULTI_IMAGE2VIDEO, media=4, request=MultiImage2VideoRequest,

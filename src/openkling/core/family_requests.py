@@ -175,6 +175,53 @@ class MultiImage2VideoRequest(PassThroughRequest):
     _cfg_scale = field_validator("cfg_scale", mode="before")(cfg_scale_number)
 
 
+
+class OmniImageItem(BaseModel):
+    """One object of omni-video's `image_list`: its `image_url` (URL or raw base64, Kling's
+    image rules), checked and stored at create, and its optional `type` (absent: a reference
+    image of a subject, scene or style); other keys are kept (a relay forwards them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    image_url: str = Field(..., description="URL or raw base64 (no data: prefix); jpg/jpeg/"
+                           "png, <= 10 MB, sides >= 300 px, aspect 1:2.5..2.5:1.")
+    # Not a Literal: a relay forwards a kind Kling adds; the local provider checks it.
+    type: str | None = Field(
+        None, description="first_frame or end_frame; absent: a reference image.")
+
+    @field_validator("image_url")
+    @classmethod
+    def _image_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be an image URL or raw base64, not empty")
+        return value
+
+
+class OmniVideoRequest(PassThroughRequest):
+    """`POST /v1/videos/omni-video` (kling-video-o1): a video from a prompt that may name
+    images, elements and videos (`<<<image_N>>>`, ...). Only what must be read at create is
+    typed (the images, stored apart, and the prompt); the rest (`element_list`,
+    `video_list`, `aspect_ratio`, ...) is kept as sent, checked by the real service or by a
+    local provider."""
+
+    prompt: str = Field(..., max_length=MAX_PROMPT,
+                        json_schema_extra={"minLength": 1, "pattern": r"\S"})
+    image_list: list[OmniImageItem] | None = Field(
+        None, description='Images: [{"image_url": URL or raw base64, "type": "first_frame" '
+        '| "end_frame" (absent: a reference image)}, ...]; Kling takes up to 7.')
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    cfg_scale: float | None = Field(None, ge=0, le=1)
+
+    _cfg_scale = field_validator("cfg_scale", mode="before")(cfg_scale_number)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
 #: Kling's multi-image2image takes up to 4 subject images (besides a scene and a style).
 MAX_SUBJECT_IMAGES = 4
 

@@ -15,6 +15,7 @@ from openkling.core.families import (
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     catalogue,
     check_honoured,
@@ -28,6 +29,7 @@ from openkling.core.family_requests import (
     MultiImage2ImageRequest,
     MultiImage2VideoRequest,
     OmniImageRequest,
+    OmniVideoRequest,
     PassThroughRequest,
 )
 from openkling.core.models import Text2VideoRequest
@@ -144,9 +146,14 @@ def test_image_fields_and_optional_fields_per_family() -> None:
     assert FAMILIES[OMNI_IMAGE].request is OmniImageRequest
     assert FAMILIES[OMNI_IMAGE].image_lists == (("image_list", "image"),)
     assert FAMILIES[OMNI_IMAGE].image_fields == ()
+    # omni-video types its image_list too; its images' key is Kling's `image_url`.
+    assert FAMILIES[OMNI_VIDEO].request is OmniVideoRequest
+    assert issubclass(OmniVideoRequest, PassThroughRequest)
+    assert FAMILIES[OMNI_VIDEO].image_lists == (("image_list", "image_url"),)
     assert all(FAMILIES[p].request is (AudioRequest if p.startswith("audio/")
                                        else PassThroughRequest)
-               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE, OMNI_IMAGE})
+               for p in relay_only - {MULTI_IMAGE2VIDEO, MULTI_IMAGE2IMAGE, OMNI_IMAGE,
+                                       OMNI_VIDEO})
     assert all(FAMILIES[p].optional_fields == () for p in relay_only)
 
 
@@ -407,3 +414,12 @@ def test_newer_models_take_3_to_15_seconds_and_the_others_the_catalogues_default
         assert listed[name] == (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
     for name in ("kling-v1", "kling-v1-6", "kling-v2-master", "kolors-virtual-try-on-v1"):
         assert listed[name] is None
+
+
+def test_omni_video_keeps_an_image_type_it_does_not_know_for_the_relay() -> None:
+    """Kling adds kinds of image to omni-video; the request model keeps any `type` (the relay
+    forwards it; the local provider refuses one it cannot render, naming it)."""
+    req = OmniVideoRequest.model_validate({"prompt": "p", "image_list": [
+        {"image_url": "https://example.com/a.png", "type": "middle_frame"}]})
+    stored = FAMILIES[OMNI_VIDEO].normalize(req, "kling-video-o1")  # type: ignore[misc]
+    assert stored["image_list"] == [{"type": "middle_frame"}]

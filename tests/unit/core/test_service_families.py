@@ -158,7 +158,7 @@ RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
                                      "images/generations", "audio/text-to-audio",
                                      "images/editing/expand", "videos/multi-image2video",
                                      "videos/video-extend", "images/multi-image2image",
-                                     "images/omni-image"})
+                                     "images/omni-image", "videos/omni-video"})
 
 
 async def test_the_local_provider_takes_text_to_audio(
@@ -244,6 +244,40 @@ async def test_the_local_provider_refuses_an_omni_image_it_cannot_make(
         body = {**body, "image_list": [{"image": _png_b64(320, 320)}]}
     with pytest.raises(KlingError) as info:
         await _create(local_images, "images/omni-image", body)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith(message)
+
+
+async def test_the_local_provider_takes_omni_video_its_image_urls_stored_apart(
+        local_images: tuple[ApiParts, Principal]) -> None:
+    """Kling's omni-video images are `image_list[{image_url, type}]`: each stored under
+    `image_list.<i>.image_url`, the object keeping its `type`."""
+    task = await _create(local_images, "videos/omni-video", {
+        "prompt": "<<<image_1>>> walks", "duration": 5, "image_list": [
+            {"image_url": _png_b64(480, 320), "type": "first_frame"},
+            {"image_url": _png_b64(400, 300)}]})
+    assert (task.kind, task.provider) == ("videos/omni-video", "diffusers")
+    assert task.model_name == "kling-video-o1"  # Kling's default for the route
+    assert task.request["image_list"] == [{"type": "first_frame"}, {}]
+    inputs = task.request["inputs"]
+    assert list(inputs) == ["image_list.0.image_url", "image_list.1.image_url"]
+    assert inputs["image_list.0.image_url"]["width"] == 480
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"prompt": "p", "element_list": [{"element_id": 1}]}, "element_list: not supported"),
+    ({"prompt": "p", "sound": "on"}, "sound: not supported"),
+    ({"prompt": "<<<image_2>>> walks", "image_list": [{"image_url": "IMAGE"}]}, "prompt: "),
+    ({"prompt": "p", "image_list": [{"image_url": "IMAGE", "type": "end_frame"}]},
+     "image_list: an end_frame needs a first_frame"),
+])
+async def test_the_local_provider_refuses_an_omni_video_it_cannot_make(
+        local_images: tuple[ApiParts, Principal], body: dict[str, Any], message: str) -> None:
+    image = _png_b64(320, 320)
+    body = {**body, "image_list": [{**item, "image_url": image}
+                                   for item in body.get("image_list", [])]}
+    with pytest.raises(KlingError) as info:
+        await _create(local_images, "videos/omni-video", body)
     assert (info.value.http_status, info.value.code) == (400, 1201)
     assert info.value.message.startswith(message)
 

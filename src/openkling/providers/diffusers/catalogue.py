@@ -27,6 +27,7 @@ from openkling.core.families import (
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -155,11 +156,12 @@ _STABLE_AUDIO = CatalogueModel(
 )
 
 _VACE = CatalogueModel(
-    name="Wan-AI/Wan2.1-VACE-1.3B-diffusers", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+    name="Wan-AI/Wan2.1-VACE-1.3B-diffusers",
+    pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline"},
     sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
     parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace",
-    note="the default multi-image2video model: Kling's image_list (1 to 4) as VACE "
-    "reference images",
+    note="the default multi-image2video and omni-video model: Kling's reference images as "
+    "VACE reference images, omni-video's first and end frames as its conditioning frames",
 )
 _LTX_EXTEND = CatalogueModel(
     name="Lightricks/LTX-Video-0.9.5", pipelines={VIDEO_EXTEND: "LTXConditionPipeline"},
@@ -230,11 +232,13 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "benchmarks without the hub",
     ),
     CatalogueModel(
-        name="random-wan2.1-vace-1.3b", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+        name="random-wan2.1-vace-1.3b",
+        pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
         parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace", built_in=True,
         note="Wan 2.1 VACE 1.3B's architecture with random weights, built on the device: GPU "
-        "benchmarks of multi-image2video without the hub (name it as multi_image2video.model)",
+        "benchmarks of multi-image2video and omni-video without the hub (name it as "
+        "multi_image2video.model or omni_video.model)",
     ),
     CatalogueModel(
         name="random-wan-small", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=("96x64",),
@@ -249,15 +253,17 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         note="tiny random Wan 2.1 for tests and demos; with it the other families get "
         "tiny-random-wan-i2v, tiny-random-sdxl, tiny-random-stable-audio, "
         "tiny-random-qwen-image (images/editing/expand), tiny-random-wan-vace "
-        "(videos/multi-image2video), tiny-random-ltx-video (videos/video-extend) and "
+        "(videos/multi-image2video, videos/omni-video), tiny-random-ltx-video "
+        "(videos/video-extend) and "
         "tiny-random-qwen-image-edit-plus (images/multi-image2image, images/omni-image)",
     ),
     CatalogueModel(
-        name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+        name="tiny-random-wan-vace",
+        pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline"},
         sizes=("80x48", "48x80", "48x48"), fps=16, frame_step=4, durations=(5, 10),
         audio=False, parameters={}, test_model="tiny-random-wan-vace", built_in=True,
-        note="tiny random Wan VACE (reference images to video); the multi-image2video model "
-        "with every tiny text-to-video model",
+        note="tiny random Wan VACE (reference images and first/end frames to video); the "
+        "multi-image2video and omni-video model with every tiny text-to-video model",
     ),
     CatalogueModel(
         name="tiny-random-wan-i2v", pipelines={IMAGE2VIDEO: "WanImageToVideoPipeline"},
@@ -392,6 +398,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     )
     from openkling.providers.diffusers.model_options import parse_options
     from openkling.providers.diffusers.omni_image import omni_image_options
+    from openkling.providers.diffusers.omni_video import omni_video_options
 
     parsed = parse_options(options)
     i2v = image2video_options(parsed.image2video, parsed.is_tiny, parsed.model)
@@ -399,16 +406,18 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     audio = audio_options(parsed.audio, parsed.is_tiny)
     expand = expand_options(parsed.expand, parsed.is_tiny)
     vace = multi_image_options(parsed.multi_image2video, parsed.is_tiny)
+    omni_video = omni_video_options(parsed.omni_video, parsed.is_tiny)
     extend = extend_options(parsed.extend, parsed.is_tiny)
     edit = multi_image2image_options(parsed.multi_image2image, parsed.is_tiny)
-    omni = omni_image_options(parsed.omni_image, parsed.is_tiny)
+    omni_image = omni_image_options(parsed.omni_image, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
             EXPAND: (expand.model, expand.pipeline),
             MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline),
+            OMNI_VIDEO: (omni_video.model, omni_video.pipeline),
             VIDEO_EXTEND: (extend.model, extend.pipeline),
             MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline),
-            OMNI_IMAGE: (omni.model, omni.pipeline)}
+            OMNI_IMAGE: (omni_image.model, omni_image.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

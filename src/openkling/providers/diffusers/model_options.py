@@ -254,6 +254,11 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the reference-to-video model (videos/"
         "multi-image2video); default Wan 2.1 VACE 1.3B, the tiny one with the tiny model.",
     )
+    omni_video: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the omni-video model (videos/omni-video: "
+        "reference images, first and end frames); default Wan 2.1 VACE 1.3B, the tiny one "
+        "with the tiny model.",
+    )
     extend: dict[str, Any] = Field(
         default_factory=dict, description="Options of the video-extension model (videos/"
         "video-extend); default LTX-Video 0.9.5 (condition pipeline), the tiny one with the "
@@ -297,10 +302,12 @@ class DiffusersOptions(BaseModel):
             multi_image_options,
         )
         from openkling.providers.diffusers.omni_image import omni_image_options
+        from openkling.providers.diffusers.omni_video import omni_video_options
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
                             ("audio", audio_options), ("expand", expand_options),
                             ("multi_image2video", multi_image_options),
+                            ("omni_video", omni_video_options),
                             ("extend", extend_options),
                             ("multi_image2image", multi_image2image_options),
                             ("omni_image", omni_image_options)):

@@ -297,6 +297,8 @@ class PipelineRunner:
                                  "(videos/multi-image2video needs a Wan VACE model)")
             kwargs["reference_images"] = [load_reference(str(path), size)
                                           for path in call["reference_image_paths"]]
+        if call.get("first_frame_path") or call.get("end_frame_path"):
+            kwargs["video"], kwargs["mask"] = self._frame_conditioning(call, size)
         kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
         try:
             with torch.inference_mode():
@@ -320,6 +322,18 @@ class PipelineRunner:
             "audio_samples": encoded.audio_samples,
             "sample_rate": encoded.sample_rate,
         }
+
+    def _frame_conditioning(self, call: dict[str, Any],
+                            size: tuple[int, int]) -> tuple[list[Any], list[Any]]:
+        """omni-video's first/end frames as VACE's conditioning `video` and `mask`."""
+        from openkling.providers.diffusers.omni_video import frame_conditioning
+
+        if "mask" not in self._call_params:
+            raise ValueError(f"{type(self.pipe).__name__} takes no conditioning frames "
+                             "(videos/omni-video needs a Wan VACE model)")
+        first, last = (load_rgb(str(call[key]), size) if call.get(key) else None
+                       for key in ("first_frame_path", "end_frame_path"))
+        return frame_conditioning(first, last, size, int(call["num_frames"]))
 
     def _sample_rate(self) -> int:
         """The sound's rate: the vocoder's output rate (LTX-2), else the audio VAE's (Stable

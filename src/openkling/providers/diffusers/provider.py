@@ -1,7 +1,7 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
 by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL), audio/text-to-audio
 (Stable Audio Open 1.0), images/editing/expand (Qwen-Image inpainting),
-videos/multi-image2video (Wan VACE), videos/video-extend (LTX-Video),
+videos/multi-image2video and videos/omni-video (Wan VACE), videos/video-extend (LTX-Video),
 images/multi-image2image and images/omni-image (Qwen-Image-Edit Plus).
 
 Each family is one entry of `LOCAL_FAMILIES` (its model, its pipeline call, where its result
@@ -34,6 +34,7 @@ from openkling.core.families import (
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -79,6 +80,11 @@ from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, s
 from openkling.providers.diffusers.model_options import DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
 from openkling.providers.diffusers.omni_image import omni_image_call, omni_image_options
+from openkling.providers.diffusers.omni_video import (
+    OmniVideoOptions,
+    omni_video_call,
+    omni_video_options,
+)
 from openkling.providers.diffusers.pool import ModelPool
 from openkling.providers.diffusers.preflight import preflight
 
@@ -273,6 +279,17 @@ def _multi_image2video_call(job: Job, vace: Any) -> dict[str, Any]:
     ).to_dict()
 
 
+def _omni_video_call(job: Job, vace: OmniVideoOptions) -> dict[str, Any]:
+    """The stored request and its images (path and size), in the client's order."""
+    spec = job.spec
+    return omni_video_call(
+        spec.request,
+        images=[(_stored_path(job.work, name, meta), (int(meta["width"]), int(meta["height"])))
+                for name, meta in reference_inputs(spec.inputs)],
+        seed=job.seed, options=vace,
+    ).to_dict()
+
+
 def _extend_call(job: Job, extend: ExtendOptions) -> dict[str, Any]:
     """The stored video `video_id` names (its copy in the work folder: `_fetch_source`)."""
     return extend_call(job.spec.request, video_path=f"{job.work}/video_id.mp4",
@@ -346,11 +363,15 @@ LOCAL_FAMILIES: dict[str, LocalFamily[Any]] = {
     EXPAND: LocalFamily(
         model=lambda options: expand_options(options.expand, options.is_tiny),
         honours=_nothing, call=_expand_call, store=_store_images),
-    # The next three check their own fields too (families.multi_image2video_call,
-    # extend.extend_call, families.multi_image2image_call).
+    # The next four check their own fields too (families.multi_image2video_call,
+    # omni_video.omni_video_call, extend.extend_call, families.multi_image2image_call).
     MULTI_IMAGE2VIDEO: LocalFamily(
         model=lambda options: multi_image_options(options.multi_image2video, options.is_tiny),
         honours=_nothing, call=_multi_image2video_call, store=_store_video, suffix=".mp4"),
+    OMNI_VIDEO: LocalFamily(
+        model=lambda options: omni_video_options(options.omni_video, options.is_tiny),
+        honours=_nothing, call=_omni_video_call, store=_store_video, suffix=".mp4",
+        shares_pool_of=MULTI_IMAGE2VIDEO),
     VIDEO_EXTEND: LocalFamily(
         model=lambda options: extend_options(options.extend, options.is_tiny),
         honours=_nothing, call=_extend_call, store=_store_video, suffix=".mp4",

@@ -2,7 +2,8 @@
 
 `tiny-random-wan` is Wan 2.1 text-to-video; `tiny-random-wan-i2v` the same parts in Wan 2.2
 TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-wan-vace` Wan VACE
-(reference images to video, videos/multi-image2video); `tiny-random-qwen-image` Qwen-Image
+(reference images to video, videos/multi-image2video; first/end frames, videos/omni-video);
+`tiny-random-qwen-image` Qwen-Image
 (images/editing/expand) and `tiny-random-qwen-image-edit-plus` Qwen-Image-Edit Plus
 (images/multi-image2image); `tiny-random-sdxl` a Stable
 Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to

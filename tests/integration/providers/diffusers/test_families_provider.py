@@ -19,6 +19,7 @@ from openkling.core.families import (
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -53,6 +54,7 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
                                       IMAGES: frozenset({"image"}),
                                       TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
                                       MULTI_IMAGE2VIDEO: frozenset(),
+                                      OMNI_VIDEO: frozenset(),
                                       VIDEO_EXTEND: frozenset(),
                                       MULTI_IMAGE2IMAGE: frozenset(),
                                       OMNI_IMAGE: frozenset()}

@@ -1,7 +1,8 @@
 """End to end with the tiny models: `openkling serve --model tiny-random-wan` serves
 image2video (MP4 from an image URL), images/generations (PNGs), audio/text-to-audio (WAV
 and MP3), images/editing/expand (PNGs of the expanded size) and videos/multi-image2video
-(an MP4 from reference images, on Wan VACE), images/multi-image2image (PNGs from subject
+(an MP4 from reference images, on Wan VACE), videos/omni-video (MP4s from reference images,
+first and end frames, or text, on Wan VACE), images/multi-image2image (PNGs from subject
 images, on Qwen-Image-Edit Plus), images/omni-image (PNGs from the images a prompt names, on
 Qwen-Image-Edit Plus), and refuses, or with
 OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
@@ -456,4 +457,118 @@ async def test_values_that_ask_for_nothing_are_accepted_by_the_local_models(
     assert response.status_code == 200, response.text
     task_id = response.json()["data"]["task_id"]
     cancelled = await http.post(f"{path}/{task_id}/cancel", headers=creds.headers)
+    assert cancelled.status_code == 200
+
+
+async def _rendered(http: httpx.AsyncClient, creds: Credentials, prefix: str,
+                    body: dict[str, object], tmp_path: Path) -> tuple[dict[str, object],
+                                                                      dict[str, object]]:
+    """An omni-video created through `prefix`, polled to its end, its MP4 probed."""
+    created = await http.post(f"{prefix}/videos/omni-video", headers=creds.headers, json=body)
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"{prefix}/videos/omni-video/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    [video] = done["task_result"]["videos"]  # type: ignore[index]
+    assert set(video) >= {"id", "url", "duration"}
+    path = tmp_path / f"{task_id}.mp4"
+    path.write_bytes((await http.get(video["url"])).content)
+    return video, probe(path)
+
+
+async def test_omni_video_from_reference_images_renders_the_asked_mp4(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str, tmp_path: Path) -> None:
+    """kling-api.md: image_list[{image_url}] (URL or raw base64; no type: references),
+    prompt with <<<image_N>>>, duration, aspect_ratio; the result is videos[{id, url,
+    duration}]."""
+    second = base64.b64encode(png(500, 400, (200, 40, 40))).decode()
+    video, info = await _rendered(http, creds, "/v1", {
+        "model_name": "kling-video-o1", "prompt": "<<<image_1>>> meets <<<image_2>>>",
+        "image_list": [{"image_url": image_url}, {"image_url": second}],
+        "duration": "3", "aspect_ratio": "1:1", "mode": "std", "sound": "off"}, tmp_path)
+    # 3 s at the tiny VACE's 16 fps: 49 frames (4k + 1), 49 / 16 = 3.06 s.
+    assert video["duration"] == f"{49 / 16:.1f}"
+    assert (info["frames"], info["fps"], info["size"]) == (49, 16, (48, 48))
+    assert info["duration"] == pytest.approx(49 / 16, abs=0.07)
+
+
+async def test_omni_video_from_a_first_and_an_end_frame_follows_the_first_frames_shape(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str, tmp_path: Path) -> None:
+    """No aspect_ratio with a first frame: the ratio nearest the first frame's (1:2 -> 9:16)."""
+    end = base64.b64encode(png(400, 800, (40, 40, 200))).decode()
+    video, info = await _rendered(http, creds, "/kling/v1", {
+        "prompt": "from <<<image_1>>> to <<<image_2>>>", "duration": 5,
+        "image_list": [{"image_url": image_url, "type": "first_frame"},
+                       {"image_url": end, "type": "end_frame"}],
+        "watermark_info": {"enabled": False}, "multi_shot": False}, tmp_path)
+    assert video["duration"] == f"{81 / 16:.1f}"
+    assert (info["frames"], info["fps"], info["size"]) == (81, 16, (48, 80))
+
+
+async def test_omni_video_from_text_alone_renders_16_9(
+        http: httpx.AsyncClient, creds: Credentials, tmp_path: Path) -> None:
+    video, info = await _rendered(http, creds, "/kling/v1", {
+        "model_name": "kling-video-o1", "prompt": "a fox in snow", "duration": 3}, tmp_path)
+    assert video["duration"] == f"{49 / 16:.1f}"
+    assert (info["frames"], info["size"]) == (49, (80, 48))
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"prompt": None}, "prompt"),
+    ({"prompt": "x" * 2501}, "prompt"),
+    ({"prompt": "<<<image_2>>> runs"}, "prompt"),
+    ({"prompt": "<<<element_1>>> runs"}, "prompt"),
+    ({"image_list": [{"image_url": "IMAGE"}] * 8}, "image_list"),
+    ({"image_list": [{"image_url": "IMAGE", "type": "end_frame"}]}, "image_list"),
+    ({"image_list": [{"image_url": "IMAGE", "type": "first_frame"},
+                     {"image_url": "IMAGE", "type": "end_frame"}, {"image_url": "IMAGE"}]},
+     "image_list"),
+    ({"image_list": [{"image_url": "IMAGE", "type": "last_frame"}]}, "image_list.0.type"),
+    ({"image_list": [{"image": "IMAGE"}]}, "image_list.0.image_url"),
+    ({"duration": "2"}, "duration"),
+    ({"duration": "11"}, "duration"),
+    ({"aspect_ratio": "4:3"}, "aspect_ratio"),
+    ({"element_list": [{"element_id": 829833855335161946}]}, "element_list"),
+    ({"video_list": [{"video_url": "https://example.com/v.mp4", "refer_type": "base"}]},
+     "video_list"),
+    ({"sound": "on"}, "sound"),
+    ({"multi_shot": True, "shot_type": "intelligence"}, "multi_shot"),
+    ({"camera_control": {"type": "down_back"}}, "camera_control"),
+])
+async def test_omni_video_refuses_what_kling_or_the_model_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object],
+        field: str) -> None:
+    image = base64.b64encode(png(320, 320)).decode()
+    sent: dict[str, object] = {"prompt": "<<<image_1>>> runs",
+                               "image_list": [{"image_url": image}], **body}
+    if isinstance(sent["image_list"], list):
+        sent["image_list"] = [{**item, **{key: image for key, value in item.items()
+                                          if value == "IMAGE"}}
+                              for item in sent["image_list"]]
+    sent = {key: value for key, value in sent.items() if value is not None}
+    for prefix in ("/v1", "/kling/v1"):
+        response = await http.post(f"{prefix}/videos/omni-video", headers=creds.headers,
+                                    json=sent)
+        data = response.json()
+        assert (response.status_code, data["code"]) == (400, 1201), data
+        assert data["message"].startswith(f"{field}: "), data
+
+
+@pytest.mark.parametrize("body", [
+    {"prompt": "x" * 2500, "duration": "10", "image_list": [{"image_url": "IMAGE"}] * 7},
+    {"prompt": "<<<image_1>>> runs", "sound": "off", "multi_shot": False, "element_list": [],
+     "video_list": [], "watermark_info": {"enabled": False},
+     "image_list": [{"image_url": "IMAGE", "type": "first_frame"}, {"image_url": "IMAGE"}]},
+])
+async def test_omni_video_takes_klings_limits_and_values_that_ask_for_nothing(
+        http: httpx.AsyncClient, creds: Credentials, body: dict[str, object]) -> None:
+    image = base64.b64encode(png(320, 320)).decode()
+    body = {**body, "image_list": [{**item, "image_url": image}
+                                   for item in body["image_list"]]}  # type: ignore[attr-defined]
+    response = await http.post("/v1/videos/omni-video", headers=creds.headers, json=body)
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["task_id"]
+    cancelled = await http.post(f"/v1/videos/omni-video/{task_id}/cancel",
+                                headers=creds.headers)
     assert cancelled.status_code == 200

@@ -15,6 +15,7 @@ from openkling.core.families import (
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
+    OMNI_VIDEO,
     TEXT2VIDEO,
     TEXT_TO_AUDIO,
     VIDEO_EXTEND,
@@ -116,14 +117,17 @@ def test_the_tiny_wan_setup_renders_audio_on_the_tiny_stable_audio() -> None:
     assert rows["tiny-random-stable-audio"]["pipeline"] == "StableAudioPipeline"
 
 
-def test_the_tiny_wan_setup_renders_multi_image2video_on_the_tiny_wan_vace() -> None:
+def test_the_tiny_wan_setup_renders_multi_image2video_and_omni_video_on_the_tiny_wan_vace(
+) -> None:
     for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b"):
         rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
         row = rows["tiny-random-wan-vace"]
         assert row["served"] is True, text_model
-        assert (row["families"], row["pipeline"]) == ([MULTI_IMAGE2VIDEO], "WanVACEPipeline")
+        assert (row["families"], row["pipeline"]) == ([MULTI_IMAGE2VIDEO, OMNI_VIDEO],
+                                                      "WanVACEPipeline")
         assert set(row["kling_models"][MULTI_IMAGE2VIDEO]) == set(
             FAMILIES[MULTI_IMAGE2VIDEO].models)
+        assert set(row["kling_models"][OMNI_VIDEO]) == set(FAMILIES[OMNI_VIDEO].models)
 
 
 def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plus() -> None:
@@ -170,6 +174,8 @@ def test_the_default_setup_serves_every_kling_name_on_the_seven_defaults() -> No
     assert rows["Qwen/Qwen-Image-Edit-2509"]["kling_models"][OMNI_IMAGE] == ["kling-image-o1"]
     assert set(rows["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]["kling_models"][MULTI_IMAGE2VIDEO]) == (
         set(FAMILIES[MULTI_IMAGE2VIDEO].models))
+    assert set(rows["Wan-AI/Wan2.1-VACE-1.3B-diffusers"]["kling_models"][OMNI_VIDEO]) == (
+        set(FAMILIES[OMNI_VIDEO].models))
     # Video extension: LTX-Video's condition pipeline, by the model-less route's default name.
     assert rows["Lightricks/LTX-Video-0.9.5"]["kling_models"] == {
         VIDEO_EXTEND: [FAMILIES[VIDEO_EXTEND].default_model]}
