@@ -51,6 +51,7 @@ class FamilyKind(StrEnum):
     MULTI_IMAGE2VIDEO = "videos/multi-image2video"
     VIDEO_EXTEND = "videos/video-extend"
     MULTI_IMAGE2IMAGE = "images/multi-image2image"
+    MULTI_ELEMENTS = "videos/multi-elements"
 
 
 class ResultKind(StrEnum):

@@ -263,6 +263,11 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the multi-image editing model (images/"
         "multi-image2image); default Qwen-Image-Edit-2509, the tiny one with the tiny model.",
     )
+    multi_elements: dict[str, Any] = Field(
+        default_factory=dict, description="Options of videos/multi-elements: the Wan VACE "
+        "model's (as multi_image2video's) and its `segmenter` (SAM 2 video, default "
+        "facebook/sam2.1-hiera-tiny); the tiny ones with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -292,12 +297,14 @@ class DiffusersOptions(BaseModel):
             multi_image2image_options,
             multi_image_options,
         )
+        from openkling.providers.diffusers.multi_elements import multi_elements_options
 
         for name, parse in (("image2video", image2video_options), ("images", image_options),
                             ("audio", audio_options), ("expand", expand_options),
                             ("multi_image2video", multi_image_options),
                             ("extend", extend_options),
-                            ("multi_image2image", multi_image2image_options)):
+                            ("multi_image2image", multi_image2image_options),
+                            ("multi_elements", multi_elements_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:
