@@ -24,6 +24,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_ELEMENTS,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
@@ -154,7 +155,8 @@ _STABLE_AUDIO = CatalogueModel(
 )
 
 _VACE = CatalogueModel(
-    name="Wan-AI/Wan2.1-VACE-1.3B-diffusers", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+    name="Wan-AI/Wan2.1-VACE-1.3B-diffusers", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline",
+               MULTI_ELEMENTS: "WanVACEPipeline"},
     sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
     parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace",
     note="the default multi-image2video model: Kling's image_list (1 to 4) as VACE "
@@ -227,7 +229,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "benchmarks without the hub",
     ),
     CatalogueModel(
-        name="random-wan2.1-vace-1.3b", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+        name="random-wan2.1-vace-1.3b", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline",
+               MULTI_ELEMENTS: "WanVACEPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
         parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace", built_in=True,
         note="Wan 2.1 VACE 1.3B's architecture with random weights, built on the device: GPU "
@@ -250,7 +253,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         "tiny-random-qwen-image-edit-plus (images/multi-image2image)",
     ),
     CatalogueModel(
-        name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline"},
+        name="tiny-random-wan-vace", pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline",
+               MULTI_ELEMENTS: "WanVACEPipeline"},
         sizes=("80x48", "48x80", "48x48"), fps=16, frame_step=4, durations=(5, 10),
         audio=False, parameters={}, test_model="tiny-random-wan-vace", built_in=True,
         note="tiny random Wan VACE (reference images to video); the multi-image2video model "
@@ -395,12 +399,16 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     vace = multi_image_options(parsed.multi_image2video, parsed.is_tiny)
     extend = extend_options(parsed.extend, parsed.is_tiny)
     edit = multi_image2image_options(parsed.multi_image2image, parsed.is_tiny)
+    from openkling.providers.diffusers.multi_elements import multi_elements_options
+
+    inpaint = multi_elements_options(parsed.multi_elements, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
             EXPAND: (expand.model, expand.pipeline),
             MULTI_IMAGE2VIDEO: (vace.model, vace.pipeline),
             VIDEO_EXTEND: (extend.model, extend.pipeline),
-            MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline)}
+            MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline),
+            MULTI_ELEMENTS: (inpaint.model, inpaint.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_ELEMENTS,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     TEXT2VIDEO,
@@ -120,9 +121,12 @@ def test_the_tiny_wan_setup_renders_multi_image2video_on_the_tiny_wan_vace() -> 
         rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
         row = rows["tiny-random-wan-vace"]
         assert row["served"] is True, text_model
-        assert (row["families"], row["pipeline"]) == ([MULTI_IMAGE2VIDEO], "WanVACEPipeline")
+        assert (row["families"], row["pipeline"]) == ([MULTI_IMAGE2VIDEO, MULTI_ELEMENTS],
+                                                      "WanVACEPipeline")
         assert set(row["kling_models"][MULTI_IMAGE2VIDEO]) == set(
             FAMILIES[MULTI_IMAGE2VIDEO].models)
+        # multi-elements repaints with the same Wan VACE (its segmenter is SAM 2).
+        assert row["kling_models"][MULTI_ELEMENTS] == ["kling-v1-6"]
 
 
 def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plus() -> None:
