@@ -34,6 +34,7 @@ from tests.conftest import (
     wait_for_status,
 )
 from tests.support.diffusers import probe
+from tests.support.images import image_host, png
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,9 @@ SWAP_IMAGE = base64.b64encode(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     data_dir = tmp_path_factory.mktemp("multi-elements-tiny")
     handle = ServerHandle(data_dir=data_dir, env=server_env(
-        data_dir, "diffusers", {**TINY_WAN_ENV, "OPENKLING_MAX_ATTEMPTS": "1"}))
+        data_dir, "diffusers", {**TINY_WAN_ENV, "OPENKLING_MAX_ATTEMPTS": "1",
+                                # video_url on this loopback host (the outbound guard).
+                                "OPENKLING_ALLOW_PRIVATE_IMAGE_URLS": "true"}))
     try:
         yield handle.start(timeout=600)
     finally:
@@ -262,9 +265,26 @@ async def test_a_source_must_be_one_of_the_accounts_videos(
         http: httpx.AsyncClient, stranger: Credentials, source: dict[str, str]) -> None:
     answer = await call(http, stranger, "init-selection", {"video_id": source["id"]}, 400)
     assert answer["code"] == 1201 and answer["message"].startswith("video_id: ")
-    answer = await call(http, stranger, "init-selection",
-                        {"video_url": "https://example.com/a.mp4"}, 400)
-    assert answer["message"].startswith("video_url: ")
+    answer = await call(http, stranger, "init-selection", {}, 400)
+    assert answer["message"].startswith("video_id: ")
+
+
+async def test_a_video_url_opens_a_session_of_that_file(
+        http: httpx.AsyncClient, owner: Credentials, stranger: Credentials,
+        source: dict[str, str]) -> None:
+    """Any account may send a URL (the file is fetched, not looked up); a file that is no
+    MP4/MOV video is refused naming video_url."""
+    mp4 = (await http.get(source["url"])).content
+    with image_host(mp4) as url:
+        session = (await call(http, stranger, "init-selection", {"video_url": url}))["data"]
+        assert (session["total_frame"], session["width"], session["height"]) == (
+            SOURCE_FRAMES, *SIZE)
+        both = await call(http, owner, "init-selection",
+                          {"video_url": url, "video_id": source["id"]}, 400)
+        assert both["message"].startswith("video_url: ")
+    with image_host(png(320, 320)) as url:
+        answer = await call(http, stranger, "init-selection", {"video_url": url}, 400)
+    assert answer["code"] == 1201 and answer["message"].startswith("video_url: ")
 
 
 async def test_addition_is_refused_by_the_local_provider(

@@ -221,6 +221,9 @@ class CallContext:
     account_id: int
     storage: Storage
     find_video: Callable[[str], Awaitable[dict[str, Any] | None]]
+    #: Downloads a client's URL past the outbound guard: (field, url, max_bytes) -> body,
+    #: refusing with 400 / 1201 naming the field; None where the server fetches no URLs.
+    fetch_url: Callable[[str, str, int], Awaitable[bytes]] | None = None
 
 
 @runtime_checkable

@@ -203,7 +203,16 @@ class TaskService:
             found = await self._find_video(account, video_id)
             return None if found is None else found[1]
 
-        return CallContext(account_id=account, storage=self._storage, find_video=find_video)
+        fetch_url = None
+        if self._images is not None:
+            images = self._images
+
+            async def fetch_url(field: str, url: str, max_bytes: int) -> bytes:
+                return await images.fetch(field, url, account=account, max_bytes=max_bytes,
+                                          what="video")
+
+        return CallContext(account_id=account, storage=self._storage, find_video=find_video,
+                           fetch_url=fetch_url)
 
     def _not_served(self, family: Family, provider: str) -> KlingError:
         """The family, the provider that was asked and the one that would serve it."""

@@ -16,8 +16,9 @@ operator removes `selections/` entries (no sweeper yet).
 What the local provider takes (Kling's limits, relaxed where the local models need not
 them): an MP4 or MOV whose frames span 2-5 s or 7-10 s (`multi_elements.span_seconds`),
 sides of 16 to 2160 px (Kling: 720 to 2160), any frame rate up to 60 (Kling: 24, 30 or 60;
-the model resamples to its own). The source is one of the account's own results (`video_id`);
-`video_url` is refused (400 / 1201): the local provider fetches no videos yet.
+the model resamples to its own). The source is one of the account's own results (`video_id`)
+or a file at `video_url` (at most 100 MB), fetched past the same outbound guard as image URLs
+(`OPENKLING_ALLOW_PRIVATE_IMAGE_URLS` lets it reach private addresses).
 
 The clicks of a session mark one element (object id 1): every point is a positive click,
 and clicks on several frames refine the same element. Kling's masks are COCO RLE (pycocotools)
@@ -47,6 +48,8 @@ SESSION_TTL_MS = 24 * 3600 * 1000
 #: The local limits of a source video (see the module doc).
 SPANS_S = ((2.0, 5.0), (7.0, 10.0))
 MIN_SIDE, MAX_SIDE, MAX_FPS = 16, 2160, 60.0
+#: The largest `video_url` download (a local limit: Kling states none for this route).
+MAX_VIDEO_BYTES = 100 * 1024 * 1024
 #: Points one add-selection takes (Kling's clients send a few clicks at a time).
 MAX_POINTS = 10
 OBJECT_ID = 1
@@ -87,9 +90,8 @@ async def save_session(call: CallContext, session: dict[str, Any]) -> None:
                                  json.dumps(session).encode(), "application/json")
 
 
-def check_source(probed: dict[str, Any]) -> None:
+def check_source(probed: dict[str, Any], field: str = "video_id") -> None:
     """Refuse (400 / 1201 naming the video field) a source the local provider cannot take."""
-    field = "video_id"
     if probed.get("error"):
         raise KlingError.invalid(field, f"is not a readable video: {probed['error']}")
     if MP4_MOV not in str(probed.get("formats", "")).split(","):
@@ -201,24 +203,36 @@ class Selections:
         work.mkdir(parents=True)
         return work
 
-    async def _init(self, body: dict[str, Any], call: CallContext) -> dict[str, Any]:
-        if body.get("video_url"):
-            raise KlingError.invalid("video_url", "not supported by the local diffusers "
-                                     "provider: send video_id, the id of one of your "
-                                     "results")
-        video_id = body.get("video_id")
+    async def _source(self, body: dict[str, Any], call: CallContext) -> tuple[str, bytes]:
+        """The video field sent and the source's bytes: one of the account's results
+        (`video_id`) or a file at `video_url`, fetched past the outbound guard."""
+        video_id, video_url = body.get("video_id"), body.get("video_url")
+        if video_id and video_url:
+            raise KlingError.invalid("video_url", "send video_id or video_url, not both")
+        if video_url:
+            if not isinstance(video_url, str):
+                raise KlingError.invalid("video_url", "must be an http(s) URL")
+            if call.fetch_url is None:
+                raise KlingError.invalid("video_url", "this server fetches no URLs: send "
+                                         "video_id, the id of one of your results")
+            return "video_url", await call.fetch_url("video_url", video_url.strip(),
+                                                     MAX_VIDEO_BYTES)
         found = await call.find_video(video_id) if isinstance(video_id, str) and video_id \
             else None
         if found is None or not found.get("storage_key"):
-            raise KlingError.invalid("video_id", "is required: the id of a video of one of "
-                                     "your succeeded tasks")
+            raise KlingError.invalid("video_id", "is required (or video_url): the id of a "
+                                     "video of one of your succeeded tasks")
+        return "video_id", await call.storage.read_bytes(str(found["storage_key"]))
+
+    async def _init(self, body: dict[str, Any], call: CallContext) -> dict[str, Any]:
+        field, data = await self._source(body, call)
         work = self._work()
         try:
-            source = work / "source.mp4"
-            source.write_bytes(await call.storage.read_bytes(str(found["storage_key"])))
+            source = work / "source"
+            source.write_bytes(data)
             probed = await self._run({"kind": "probe", "source_path": str(source)}, work,
                                      "video.mp4")
-            check_source(probed)
+            check_source(probed, field)
             session_id = new_task_id()
             await call.storage.put_file(_key(session_id, "video.mp4"), work / "video.mp4")
         finally:
