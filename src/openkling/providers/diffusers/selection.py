@@ -262,13 +262,15 @@ class Selections:
         """The element's mask on `frame` after the change; the session saved."""
         import numpy as np
 
-        work = self._work()
-        try:
-            done = await self._masks(session, call, work, "segment")
-            masks = np.load(str(done["path"]), mmap_mode="r")
-            entries = [mask_entry(np.asarray(masks[frame]))] if session["clicks"] else []
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        entries = []
+        if session["clicks"]:  # no click left: no element, nothing to segment
+            work = self._work()
+            try:
+                done = await self._masks(session, call, work, "segment")
+                masks = np.load(str(done["path"]), mmap_mode="r")
+                entries = [mask_entry(np.asarray(masks[frame]))]
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         await save_session(call, session)
         return {"status": 0, "session_id": session["session_id"],
                 "res": {"frame_index": frame, "rle_mask_list": entries}}
