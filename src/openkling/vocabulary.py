@@ -53,6 +53,7 @@ class FamilyKind(StrEnum):
     MULTI_IMAGE2IMAGE = "images/multi-image2image"
     OMNI_IMAGE = "images/omni-image"
     OMNI_VIDEO = "videos/omni-video"
+    MULTI_ELEMENTS = "videos/multi-elements"
 
 
 class ResultKind(StrEnum):

@@ -97,7 +97,7 @@ def family_router(family: Family) -> APIRouter:
     for action in family.actions:
         router.add_api_route(f"{path}/{action}", _action_route(family, action),
                              methods=["POST"], name=f"{slug}_{action.replace('-', '_')}",
-                             summary=f"{action} ({family.path}; answered at once, by a relay)",
+                             summary=f"{action} ({family.path}; answered at once, not a task)",
                              response_class=JSONResponse)
     return router
 

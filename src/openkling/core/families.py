@@ -44,6 +44,7 @@ VIDEO_EXTEND = FamilyKind.VIDEO_EXTEND
 MULTI_IMAGE2IMAGE = FamilyKind.MULTI_IMAGE2IMAGE
 OMNI_IMAGE = FamilyKind.OMNI_IMAGE
 OMNI_VIDEO = FamilyKind.OMNI_VIDEO
+MULTI_ELEMENTS = FamilyKind.MULTI_ELEMENTS
 
 #: Kling's video model names (kling-api.md); clients send them by default.
 VIDEO_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1",
@@ -281,7 +282,10 @@ FAMILIES: dict[str, Family] = {family.path: family for family in (
     _relay_only("videos/lip-sync", media=2),  # a video and its sound file
     _relay_only("videos/effects", media=2),  # one or two people's images
     _relay_only("videos/avatar/image2video", media=2),  # the image and its sound file
-    _relay_only("videos/multi-elements", media=5, models=("kling-v1-6",),
+    # Relayed verbatim (the session calls too); the local provider renders it too (a SAM 2
+    # selection session, Wan VACE repainting the element: providers/diffusers/selection.py).
+    _relay_only(MULTI_ELEMENTS, media=5, models=("kling-v1-6",),
+                image_lists=(("image_list", "image"),),
                 actions=("init-selection", "add-selection", "delete-selection",
                          "clear-selection", "preview-selection")),
     _relay_only("images/kolors-virtual-try-on", media=2, models=TRY_ON_MODELS),

@@ -53,15 +53,18 @@ class ImageFetcher:
             data = decode_base64(field, value)
         return await asyncio.to_thread(inspect_image, field, data)  # a full decode
 
-    async def fetch(self, field: str, url: str, *, account: int | None = None) -> bytes:
+    async def fetch(self, field: str, url: str, *, account: int | None = None,
+                    max_bytes: int | None = None, what: str = "image") -> bytes:
         """The body at `url`; waits for one of `account`'s download slots first (the time
-        limit covers the wait and the download)."""
+        limit covers the wait and the download). Another kind of file (`what`: a video) may
+        have its own size limit (`max_bytes`)."""
+        limit = self._max_bytes if max_bytes is None else max_bytes
         started = False
         try:
             async with asyncio.timeout(self._time_limit), self.slots.hold(account):
                 started = True
                 for _ in range(MAX_REDIRECTS + 1):
-                    body, next_url = await self._hop(field, url)
+                    body, next_url = await self._hop(field, url, limit, what)
                     if next_url is None:
                         assert body is not None
                         return body
@@ -69,19 +72,21 @@ class ImageFetcher:
         except TimeoutError:
             if not started:
                 raise KlingError.invalid(
-                    field, f"image download could not start within {self._time_limit:g} s: "
-                    f"this account already has {self.slots.per_key} image downloads running"
+                    field, f"{what} download could not start within {self._time_limit:g} s: "
+                    f"this account already has {self.slots.per_key} {what} downloads running"
                 ) from None
             raise KlingError.invalid(
-                field, f"image download took longer than {self._time_limit:g} s"
+                field, f"{what} download took longer than {self._time_limit:g} s"
             ) from None
         except httpx.HTTPError as exc:
             raise KlingError.invalid(
-                field, f"image could not be downloaded ({type(exc).__name__})"
+                field, f"{what} could not be downloaded ({type(exc).__name__})"
             ) from None
-        raise KlingError.invalid(field, f"image URL redirected more than {MAX_REDIRECTS} times")
+        raise KlingError.invalid(field, f"{what} URL redirected more than {MAX_REDIRECTS} "
+                                 "times")
 
-    async def _hop(self, field: str, url: str) -> tuple[bytes | None, str | None]:
+    async def _hop(self, field: str, url: str, limit: int,
+                   what: str) -> tuple[bytes | None, str | None]:
         """One request: (body, None) at the end, (None, next URL) on a redirect."""
         try:
             address = await check_outbound_url(
@@ -96,20 +101,22 @@ class ImageFetcher:
                 return None, urljoin(url, response.headers["location"])
             if response.status_code != 200:
                 raise KlingError.invalid(
-                    field, f"image URL answered HTTP {response.status_code}"
+                    field, f"{what} URL answered HTTP {response.status_code}"
                 )
             length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > self._max_bytes:
-                raise _too_large(field, self._max_bytes)
+            if length.isdigit() and int(length) > limit:
+                raise _too_large(field, limit, what)
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes(256 * 1024):
                 size += len(chunk)
-                if size > self._max_bytes:
-                    raise _too_large(field, self._max_bytes)
+                if size > limit:
+                    raise _too_large(field, limit, what)
                 chunks.append(chunk)
         return b"".join(chunks), None
 
 
-def _too_large(field: str, limit: int) -> KlingError:
-    return KlingError.invalid(field, f"image must be at most {limit} bytes (10 MB)")
+def _too_large(field: str, limit: int, what: str) -> KlingError:
+    """Images are Kling's 10 MB; another kind of file says its own limit."""
+    note = "10 MB" if what == "image" else f"{limit // (1024 * 1024)} MB"
+    return KlingError.invalid(field, f"{what} must be at most {limit} bytes ({note})")

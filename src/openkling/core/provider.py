@@ -51,9 +51,13 @@ class VideoOutput:
     duration: float
     storage_key: str | None = None
     url: str | None = None
+    #: The selection session it was made from (videos/multi-elements' result names it).
+    session_id: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id, "duration": round(self.duration, 3)}
+        if self.session_id is not None:
+            record["session_id"] = self.session_id
         if self.storage_key is not None:
             record["storage_key"] = self.storage_key
         if self.url is not None:
@@ -208,13 +212,39 @@ class ProviderStatus:
         return f"{self.state}: {self.reason}" if self.reason else self.state
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """Who makes an immediate call (or a create a provider resolves) and what the server
+    lends the provider for it: the caller's account, the storage, and a lookup of the
+    account's own result videos by id (another account's are never found)."""
+
+    account_id: int
+    storage: Storage
+    find_video: Callable[[str], Awaitable[dict[str, Any] | None]]
+    #: Downloads a client's URL past the outbound guard: (field, url, max_bytes) -> body,
+    #: refusing with 400 / 1201 naming the field; None where the server fetches no URLs.
+    fetch_url: Callable[[str, str, int], Awaitable[bytes]] | None = None
+
+
 @runtime_checkable
 class ForwardsCalls(Protocol):
     """A provider that answers a family's immediate calls (`Family.actions`, e.g.
-    multi-elements' selection session) by asking its upstream: the one thing the API asks a
-    provider that does I/O. Raises `KlingError` with what the client should see."""
+    multi-elements' selection session): the relay asks its upstream (and ignores `call`),
+    the local provider answers itself for `call.account_id`. Raises `KlingError` with what
+    the client should see."""
 
-    async def forward(self, family: str, action: str, body: dict[str, Any]) -> Any: ...
+    async def forward(self, family: str, action: str, body: dict[str, Any],
+                      call: CallContext | None = None) -> Any: ...
+
+
+@runtime_checkable
+class ResolvesCreate(Protocol):
+    """A provider that must look something up for a create before `check` (I/O the API
+    process does once): the local provider copies multi-elements' selection session into
+    the stored request. Raises `KlingError` with what the client should see."""
+
+    async def resolve_create(self, family: str, stored: dict[str, Any],
+                             call: CallContext) -> None: ...
 
 
 @runtime_checkable

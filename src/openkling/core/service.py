@@ -33,7 +33,7 @@ from openkling.core.inputs import (
 )
 from openkling.core.models import spec_from_stored
 from openkling.core.outbound import CALLBACKS_SETTING, OutboundRefused, check_outbound_url
-from openkling.core.provider import ForwardsCalls, Provider
+from openkling.core.provider import CallContext, ForwardsCalls, Provider, ResolvesCreate
 from openkling.core.registry import ModelRegistry
 from openkling.core.wire import WireCache, task_to_wire
 from openkling.storage.base import Storage
@@ -133,6 +133,9 @@ class TaskService:
                                                             principal.account_id))
             if videos:
                 stored[INPUT_VIDEOS] = videos
+        if isinstance(provider, ResolvesCreate):
+            await provider.resolve_create(family.path, stored,
+                                          self._call_context(principal.account_id))
         provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
         callback_url = callback_url or getattr(req, "callback_url", None)
         external_task_id = getattr(req, "external_task_id", None)
@@ -190,7 +193,26 @@ class TaskService:
         if family.path not in provider_families(provider) or \
                 not isinstance(provider, ForwardsCalls):
             raise self._not_served(family, model.provider)
-        return await provider.forward(family.path, action, body)
+        return await provider.forward(family.path, action, body,
+                                      self._call_context(principal.account_id))
+
+    def _call_context(self, account: int) -> CallContext:
+        """What a provider gets for a call of `account` (see `CallContext`)."""
+
+        async def find_video(video_id: str) -> dict[str, Any] | None:
+            found = await self._find_video(account, video_id)
+            return None if found is None else found[1]
+
+        fetch_url = None
+        if self._images is not None:
+            images = self._images
+
+            async def fetch_url(field: str, url: str, max_bytes: int) -> bytes:
+                return await images.fetch(field, url, account=account, max_bytes=max_bytes,
+                                          what="video")
+
+        return CallContext(account_id=account, storage=self._storage, find_video=find_video,
+                           fetch_url=fetch_url)
 
     def _not_served(self, family: Family, provider: str) -> KlingError:
         """The family, the provider that was asked and the one that would serve it."""

@@ -26,6 +26,8 @@ def task_to_wire(task: TaskRecord, url_for: Callable[[str], str]) -> dict[str, A
                     "id": str(video["id"]),
                     "url": _url(video, url_for),
                     "duration": format_duration(float(video["duration"])),
+                    **({"session_id": str(video["session_id"])} if "session_id" in video
+                       else {}),
                 }
                 for video in task.result.get(ResultKind.VIDEOS, [])
             ]

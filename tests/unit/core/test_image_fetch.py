@@ -276,6 +276,19 @@ async def test_the_streamed_size_is_the_sum_of_every_chunk(base_url: str) -> Non
     assert info.value.message == f"image: image must be at most {ONE_MB} bytes (10 MB)"
 
 
+async def test_a_video_has_its_own_limit_and_says_what_it_is(base_url: str) -> None:
+    """multi-elements' video_url: the same guarded fetch, its own size limit and wording."""
+    async with httpx.AsyncClient() as http:
+        fetcher = ImageFetcher(http, allow_private=True)
+        fetched = await fetcher.fetch("video_url", f"{base_url}/one-mb-in-small-chunks",
+                                      max_bytes=ONE_MB, what="video")
+        assert fetched == AT_ONE_MB
+        with pytest.raises(KlingError) as info:
+            await fetcher.fetch("video_url", f"{base_url}/one-mb-and-one-in-small-chunks",
+                                max_bytes=ONE_MB, what="video")
+    assert info.value.message == f"video_url: video must be at most {ONE_MB} bytes (1 MB)"
+
+
 async def test_an_account_with_its_slots_taken_waits_and_others_do_not(base_url: str) -> None:
     async with httpx.AsyncClient() as http:
         fetcher = ImageFetcher(http, allow_private=True, time_limit=0.3, per_account=1)

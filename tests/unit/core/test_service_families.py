@@ -158,7 +158,8 @@ RELAY_ONLY = sorted(set(FAMILIES) - {"videos/text2video", "videos/image2video",
                                      "images/generations", "audio/text-to-audio",
                                      "images/editing/expand", "videos/multi-image2video",
                                      "videos/video-extend", "images/multi-image2image",
-                                     "images/omni-image", "videos/omni-video"})
+                                     "images/omni-image", "videos/omni-video",
+                                     "videos/multi-elements"})
 
 
 async def test_the_local_provider_takes_text_to_audio(
@@ -321,8 +322,11 @@ async def test_the_local_provider_refuses_a_relay_only_family_naming_the_relay(
         "'kling' serves it (a relay to Kling; see docs/relay.md)")
 
 
-async def test_the_local_provider_refuses_a_selection_call_naming_the_relay(
+async def test_the_local_provider_answers_selection_calls_for_the_callers_account(
         local: tuple[ApiParts, Principal]) -> None:
+    """The session is the local provider's own (docs/providers.md): a video id that is none
+    of the account's results is a refused field; a session id it never opened is not found;
+    a create needs a session."""
     parts, who = local
     family = FAMILIES["videos/multi-elements"]
     assert family.actions == ("init-selection", "add-selection", "delete-selection",
@@ -330,9 +334,17 @@ async def test_the_local_provider_refuses_a_selection_call_naming_the_relay(
     with pytest.raises(KlingError) as info:
         await parts.tasks.forward(who, family, "init-selection", {"video_id": "1"})
     assert (info.value.http_status, info.value.code) == (400, 1201)
-    assert info.value.message.startswith(
-        "videos/multi-elements: not served by the provider 'diffusers' of this server; the "
-        "relay provider 'kling' serves it")
+    assert info.value.message.startswith("video_id: ")
+    with pytest.raises(KlingError) as info:
+        await parts.tasks.forward(who, family, "add-selection",
+                                  {"session_id": "123", "frame_index": 0,
+                                   "points": [{"x": 0.5, "y": 0.5}]})
+    assert (info.value.http_status, info.value.code) == (404, 1203)
+    with pytest.raises(KlingError) as info:
+        await _create(local, "videos/multi-elements", {"edit_mode": "removal",
+                                                       "prompt": "x"})
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith("session_id: ")
 
 
 async def test_a_selection_call_with_a_model_name_that_is_no_string_is_refused(

@@ -24,6 +24,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_ELEMENTS,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
@@ -157,11 +158,13 @@ _STABLE_AUDIO = CatalogueModel(
 
 _VACE = CatalogueModel(
     name="Wan-AI/Wan2.1-VACE-1.3B-diffusers",
-    pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline"},
+    pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline",
+               MULTI_ELEMENTS: "WanVACEPipeline"},
     sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
     parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace",
-    note="the default multi-image2video and omni-video model: Kling's reference images as "
-    "VACE reference images, omni-video's first and end frames as its conditioning frames",
+    note="the default multi-image2video, omni-video and multi-elements model: Kling's "
+    "reference images as VACE reference images, omni-video's first and end frames as its "
+    "conditioning frames, multi-elements' selected element repainted under its masks",
 )
 _LTX_EXTEND = CatalogueModel(
     name="Lightricks/LTX-Video-0.9.5", pipelines={VIDEO_EXTEND: "LTXConditionPipeline"},
@@ -233,7 +236,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     ),
     CatalogueModel(
         name="random-wan2.1-vace-1.3b",
-        pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline"},
+        pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline",
+                   MULTI_ELEMENTS: "WanVACEPipeline"},
         sizes=_WAN_T2V_SIZES, fps=16, frame_step=4, durations=(5, 10), audio=False,
         parameters=_WAN21_VACE_1_3B, test_model="tiny-random-wan-vace", built_in=True,
         note="Wan 2.1 VACE 1.3B's architecture with random weights, built on the device: GPU "
@@ -259,7 +263,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     ),
     CatalogueModel(
         name="tiny-random-wan-vace",
-        pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline"},
+        pipelines={MULTI_IMAGE2VIDEO: "WanVACEPipeline", OMNI_VIDEO: "WanVACEPipeline",
+                   MULTI_ELEMENTS: "WanVACEPipeline"},
         sizes=("80x48", "48x80", "48x48"), fps=16, frame_step=4, durations=(5, 10),
         audio=False, parameters={}, test_model="tiny-random-wan-vace", built_in=True,
         note="tiny random Wan VACE (reference images and first/end frames to video); the "
@@ -397,6 +402,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
         multi_image_options,
     )
     from openkling.providers.diffusers.model_options import parse_options
+    from openkling.providers.diffusers.multi_elements import multi_elements_options
     from openkling.providers.diffusers.omni_image import omni_image_options
     from openkling.providers.diffusers.omni_video import omni_video_options
 
@@ -410,6 +416,7 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
     extend = extend_options(parsed.extend, parsed.is_tiny)
     edit = multi_image2image_options(parsed.multi_image2image, parsed.is_tiny)
     omni_image = omni_image_options(parsed.omni_image, parsed.is_tiny)
+    inpaint = multi_elements_options(parsed.multi_elements, parsed.is_tiny)
     return {TEXT2VIDEO: (parsed.model, parsed.pipeline), IMAGE2VIDEO: (i2v.model, i2v.pipeline),
             IMAGES: (images.model, images.pipeline), TEXT_TO_AUDIO: (audio.model, audio.pipeline),
             EXPAND: (expand.model, expand.pipeline),
@@ -417,7 +424,8 @@ def _family_models(options: dict[str, Any]) -> dict[str, tuple[str, str]]:
             OMNI_VIDEO: (omni_video.model, omni_video.pipeline),
             VIDEO_EXTEND: (extend.model, extend.pipeline),
             MULTI_IMAGE2IMAGE: (edit.model, edit.pipeline),
-            OMNI_IMAGE: (omni_image.model, omni_image.pipeline)}
+            OMNI_IMAGE: (omni_image.model, omni_image.pipeline),
+            MULTI_ELEMENTS: (inpaint.model, inpaint.pipeline)}
 
 
 def listing(base: dict[str, Any], routes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

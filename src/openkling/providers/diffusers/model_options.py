@@ -272,6 +272,11 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, description="Options of the omni-image model (images/"
         "omni-image); default Qwen-Image-Edit-2509, the tiny one with the tiny model.",
     )
+    multi_elements: dict[str, Any] = Field(
+        default_factory=dict, description="Options of videos/multi-elements: the Wan VACE "
+        "model's (as multi_image2video's) and its `segmenter` (SAM 2 video, default "
+        "facebook/sam2.1-hiera-tiny); the tiny ones with the tiny model.",
+    )
     cancel_grace_seconds: float = Field(
         60.0, gt=0, description="How long a cancelled generation may take to stop at the next "
         "step before the model process is killed and restarted.",
@@ -301,6 +306,7 @@ class DiffusersOptions(BaseModel):
             multi_image2image_options,
             multi_image_options,
         )
+        from openkling.providers.diffusers.multi_elements import multi_elements_options
         from openkling.providers.diffusers.omni_image import omni_image_options
         from openkling.providers.diffusers.omni_video import omni_video_options
 
@@ -310,7 +316,8 @@ class DiffusersOptions(BaseModel):
                             ("omni_video", omni_video_options),
                             ("extend", extend_options),
                             ("multi_image2image", multi_image2image_options),
-                            ("omni_image", omni_image_options)):
+                            ("omni_image", omni_image_options),
+                            ("multi_elements", multi_elements_options)):
             try:
                 parse(getattr(self, name), self.is_tiny, self.model)
             except ValidationError as exc:

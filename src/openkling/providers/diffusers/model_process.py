@@ -424,7 +424,13 @@ def child_main(conn: Connection, cancel: Any, load_config: dict[str, Any], data_
             raise FileNotFoundError(missing)
         from openkling.providers.diffusers.pipeline import GenerationCancelled, PipelineRunner
 
-        runner = PipelineRunner.load(load_config, Path(data_dir))
+        runner: Any
+        if load_config.get("pipeline") == "Sam2VideoModel":  # multi-elements' segmenter
+            from openkling.providers.diffusers.segment import SegmentRunner
+
+            runner = SegmentRunner.load(load_config, Path(data_dir))
+        else:
+            runner = PipelineRunner.load(load_config, Path(data_dir))
     except Exception as exc:
         # The worker logs it once, in its own log format (with the cause and this traceback).
         conn.send(LoadFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))

@@ -262,6 +262,11 @@ class PipelineRunner:
                                    GenerationCancelled)
         if call.get("kind") == "edit":
             return self._generate_edit(call, out_path, progress, cancelled)
+        if call.get("kind") == "inpaint":
+            from openkling.providers.diffusers.segment import generate_inpaint
+
+            return generate_inpaint(self, call, out_path, progress, cancelled,
+                                    GenerationCancelled)
         total = int(call["num_inference_steps"])
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> (

@@ -1,7 +1,8 @@
 """DiffusersProvider: Kling families served by open models on this host: text2video (Wan 2.1
 by default), image2video (Wan 2.2 TI2V 5B), images/generations (SDXL), audio/text-to-audio
 (Stable Audio Open 1.0), images/editing/expand (Qwen-Image inpainting),
-videos/multi-image2video and videos/omni-video (Wan VACE), videos/video-extend (LTX-Video),
+videos/multi-image2video, videos/omni-video and videos/multi-elements (Wan VACE; SAM 2 for
+multi-elements' selection), videos/video-extend (LTX-Video),
 images/multi-image2image and images/omni-image (Qwen-Image-Edit Plus).
 
 Each family is one entry of `LOCAL_FAMILIES` (its model, its pipeline call, where its result
@@ -21,7 +22,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -31,6 +32,7 @@ from openkling.core.families import (
     EXPAND,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_ELEMENTS,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
@@ -42,6 +44,7 @@ from openkling.core.families import (
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     AudioOutput,
+    CallContext,
     GenerationResult,
     ImageOutput,
     ProviderError,
@@ -79,6 +82,12 @@ from openkling.providers.diffusers.families import (
 from openkling.providers.diffusers.mapping import PipelineCall, pipeline_call, seed_for
 from openkling.providers.diffusers.model_options import DiffusersOptions, parse_options
 from openkling.providers.diffusers.model_process import ModelProcess
+from openkling.providers.diffusers.multi_elements import (
+    SELECTION,
+    MultiElementsOptions,
+    multi_elements_call,
+    multi_elements_options,
+)
 from openkling.providers.diffusers.omni_image import omni_image_call, omni_image_options
 from openkling.providers.diffusers.omni_video import (
     OmniVideoOptions,
@@ -87,6 +96,7 @@ from openkling.providers.diffusers.omni_video import (
 )
 from openkling.providers.diffusers.pool import ModelPool
 from openkling.providers.diffusers.preflight import preflight
+from openkling.providers.diffusers.selection import Selections, resolve_selection
 
 WHO = "the local diffusers provider"
 
@@ -333,6 +343,36 @@ def _omni_image_call(job: Job, edit: Any) -> dict[str, Any]:
     ).to_dict()
 
 
+def _multi_elements_call(job: Job, model: MultiElementsOptions) -> dict[str, Any]:
+    """The stored request with its session's copy, the swap's image, the session's video
+    (copied into the work folder by `_fetch_selection`)."""
+    spec = job.spec
+    return multi_elements_call(
+        spec.request,
+        reference_paths=[_stored_path(job.work, name, meta)
+                         for name, meta in reference_inputs(spec.inputs)],
+        video_path=f"{job.work}/selection.mp4", seed=job.seed, options=model,
+    ).to_dict()
+
+
+async def _fetch_selection(spec: GenerationSpec, ctx: TaskContext) -> None:
+    """The session's video into the work folder; one removed since the create fails the
+    task, not retried."""
+    key = str(spec.request[SELECTION]["video_key"])
+    if not await ctx.storage.exists(key):
+        raise ProviderError(f"the video of session {spec.request.get('session_id')!r} is no "
+                            "longer stored")
+    (ctx.work_dir / "selection.mp4").write_bytes(await ctx.storage.read_bytes(key))
+
+
+async def _store_session_video(spec: GenerationSpec, ctx: TaskContext, result_id: str,
+                               result: dict[str, Any], out_path: Path) -> GenerationResult:
+    """The MP4 as every video's, its record naming the session (Kling's result does)."""
+    stored = await _store_video(spec, ctx, result_id, result, out_path)
+    return GenerationResult([replace(video, session_id=str(spec.request.get("session_id")))
+                             for video in stored.videos])
+
+
 def _nothing(model: Any) -> frozenset[str]:
     return frozenset()
 
@@ -386,6 +426,12 @@ LOCAL_FAMILIES: dict[str, LocalFamily[Any]] = {
         model=lambda options: omni_image_options(options.omni_image, options.is_tiny),
         honours=_nothing, call=_omni_image_call, store=_store_images,
         shares_pool_of=MULTI_IMAGE2IMAGE),
+    # Wan VACE repainting the element a SAM 2 session marked (multi_elements.py,
+    # selection.py); it checks its own fields too.
+    MULTI_ELEMENTS: LocalFamily(
+        model=lambda options: multi_elements_options(options.multi_elements, options.is_tiny),
+        honours=_nothing, call=_multi_elements_call, store=_store_session_video,
+        suffix=".mp4", prepare=_fetch_selection),
 }
 
 
@@ -419,6 +465,8 @@ class DiffusersProvider:
         #: own text-to-video model's is `_default` and starts with `start`.
         self._pools: dict[tuple[str, str], ModelPool] = {}
         self._default = (TEXT2VIDEO, _config_key(self.options.load_config()))
+        self._selections = Selections(self._segmenter_process,
+                                      settings.data_dir / "work" / "selections")
 
     @property
     def pools(self) -> list[ModelPool]:
@@ -513,6 +561,27 @@ class DiffusersProvider:
             self._pools[key] = pool
         return pool
 
+    def _segmenter_process(self) -> Any:
+        """An idle process of the SAM 2 segmenter's pool (made on first use, in the process
+        that asks: the API process for the selection calls)."""
+        model = LOCAL_FAMILIES[MULTI_ELEMENTS].model(self.options)
+        return self._pool(SEGMENTER, self.options,
+                          _Segmenter(model.segmenter, "Sam2VideoModel")).take()
+
+    async def forward(self, family: str, action: str, body: dict[str, Any],
+                      call: CallContext | None = None) -> Any:
+        """multi-elements' selection session, answered here (selection.py)."""
+        if family != MULTI_ELEMENTS or call is None:
+            raise KlingError.invalid("model_name", f"{family}/{action} is not supported by "
+                                     f"{WHO}")
+        return await self._selections.handle(action, body, call)
+
+    async def resolve_create(self, family: str, stored: dict[str, Any],
+                             call: CallContext) -> None:
+        """multi-elements' create: the account's session copied into the request."""
+        if family == MULTI_ELEMENTS:
+            await resolve_selection(stored, call)
+
     async def start(self) -> None:
         """Spawn the own model's process on each device; the pipelines load in the
         background."""
@@ -554,6 +623,16 @@ class DiffusersProvider:
             result = await process.generate(call, out_path, on_progress, ctx.cancelled)
         ctx.raise_if_cancelled()
         return await family.store(spec, ctx, result_id, result, out_path)
+
+
+#: The segmenter pool's key among the provider's pools (not a family: no task runs on it).
+SEGMENTER = "segmenter"
+
+
+@dataclass(frozen=True)
+class _Segmenter:
+    model: str
+    pipeline: str
 
 
 def _config_key(config: dict[str, Any]) -> str:

@@ -42,6 +42,7 @@ from openkling.core.loops import Loops
 from openkling.core.models import GenerationSpec
 from openkling.core.provider import (
     AudioOutput,
+    CallContext,
     EventSource,
     GenerationResult,
     ImageOutput,
@@ -140,10 +141,12 @@ class KlingProvider:
         """The tracker's loops then run under the worker's supervisor (readiness, exit)."""
         self.loops = loops
 
-    async def forward(self, family: str, action: str, body: dict[str, Any]) -> Any:
+    async def forward(self, family: str, action: str, body: dict[str, Any],
+                      call: CallContext | None = None) -> Any:
         """An immediate call (multi-elements' selection session) on the highest-priority
         channel serving the family, so that a session and its create meet on one account
-        when one channel serves the family. Upstream refusals reach the client as Kling's."""
+        when one channel serves the family (Kling keeps the session: `call` is not needed).
+        Upstream refusals reach the client as Kling's."""
         model = str(body.get("model_name") or FAMILIES[family].default_model)
         channels = sorted((c for c in self.options.channels if c.serves(model, family)),
                           key=lambda c: -c.priority)

@@ -16,6 +16,7 @@ from openkling.core.families import (
     EXPAND,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_ELEMENTS,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
@@ -57,7 +58,8 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
                                       OMNI_VIDEO: frozenset(),
                                       VIDEO_EXTEND: frozenset(),
                                       MULTI_IMAGE2IMAGE: frozenset(),
-                                      OMNI_IMAGE: frozenset()}
+                                      OMNI_IMAGE: frozenset(),
+                                      MULTI_ELEMENTS: frozenset()}
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})

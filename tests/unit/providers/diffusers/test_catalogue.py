@@ -12,6 +12,7 @@ from openkling.core.families import (
     FAMILIES,
     IMAGE2VIDEO,
     IMAGES,
+    MULTI_ELEMENTS,
     MULTI_IMAGE2IMAGE,
     MULTI_IMAGE2VIDEO,
     OMNI_IMAGE,
@@ -123,11 +124,13 @@ def test_the_tiny_wan_setup_renders_multi_image2video_and_omni_video_on_the_tiny
         rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
         row = rows["tiny-random-wan-vace"]
         assert row["served"] is True, text_model
-        assert (row["families"], row["pipeline"]) == ([MULTI_IMAGE2VIDEO, OMNI_VIDEO],
-                                                      "WanVACEPipeline")
+        assert (row["families"], row["pipeline"]) == (
+            [MULTI_IMAGE2VIDEO, OMNI_VIDEO, MULTI_ELEMENTS], "WanVACEPipeline")
         assert set(row["kling_models"][MULTI_IMAGE2VIDEO]) == set(
             FAMILIES[MULTI_IMAGE2VIDEO].models)
         assert set(row["kling_models"][OMNI_VIDEO]) == set(FAMILIES[OMNI_VIDEO].models)
+        # multi-elements repaints with the same Wan VACE (its segmenter is SAM 2).
+        assert row["kling_models"][MULTI_ELEMENTS] == ["kling-v1-6"]
 
 
 def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plus() -> None:
