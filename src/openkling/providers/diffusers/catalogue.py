@@ -41,6 +41,12 @@ ESTIMATE_RULE = (
     "component (model offload keeps one component on the GPU at a time)"
 )
 
+#: The components the `quantization` option quantizes (Wan 2.2 A14B's second expert too).
+QUANTIZED_COMPONENTS = ("transformer", "transformer_2")
+#: Bytes a weight of a quantized component takes per `quantization` (weight-only: scales
+#: and the unquantized norms and biases are left out of the estimate).
+QUANTIZED_BYTES: dict[str, float] = {"int8wo": 1.0, "fp8wo": 1.0, "int4wo": 0.5}
+
 
 @dataclass(frozen=True)
 class CatalogueModel:
@@ -67,9 +73,12 @@ class CatalogueModel:
     def families(self) -> tuple[str, ...]:
         return tuple(self.pipelines)
 
-    def memory_bytes(self, offload: bool) -> int:
-        """GPU memory the weights need (see ESTIMATE_RULE)."""
-        sizes = [count * (4 if component == "vae" else 2)
+    def memory_bytes(self, offload: bool, quantization: str = "none") -> int:
+        """GPU memory the weights need (see ESTIMATE_RULE); with `quantization`, the
+        transformers' weights at its bytes a parameter (QUANTIZED_BYTES)."""
+        quantized = QUANTIZED_BYTES.get(quantization)
+        sizes = [int(count * (4 if component == "vae" else quantized
+                              if quantized and component in QUANTIZED_COMPONENTS else 2))
                  for component, count in self.parameters.items()]
         return max(sizes, default=0) if offload else sum(sizes)
 
@@ -343,8 +352,9 @@ def makes_audio(model: str) -> bool:
         {TEXT2VIDEO, IMAGE2VIDEO} & set(entry.pipelines))
 
 
-def offload_for(model: str, gpu_bytes: int | None) -> str:
-    """The `cpu_offload` that `auto` picks for `model` on a GPU of `gpu_bytes` (None: no GPU).
+def offload_for(model: str, gpu_bytes: int | None, quantization: str = "none") -> str:
+    """The `cpu_offload` that `auto` picks for `model` on a GPU of `gpu_bytes` (None: no GPU),
+    its transformers quantized as `quantization` says.
 
     The rule (docs/providers.md): no GPU, or a model not in the catalogue: 'none' (today's
     behaviour); the weights fit in 85 % of the GPU's memory (the rest left to activations):
@@ -354,9 +364,9 @@ def offload_for(model: str, gpu_bytes: int | None) -> str:
     if gpu_bytes is None or entry is None or not entry.parameters:
         return "none"
     budget = MEMORY_BUDGET * gpu_bytes
-    if entry.memory_bytes(offload=False) <= budget:
+    if entry.memory_bytes(offload=False, quantization=quantization) <= budget:
         return "none"
-    if entry.memory_bytes(offload=True) <= budget:
+    if entry.memory_bytes(offload=True, quantization=quantization) <= budget:
         return "model"
     return "sequential"
 
@@ -367,8 +377,9 @@ AUTO_FALLBACK = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 MEMORY_BUDGET = 0.85
 
 
-def auto_model(gpu_bytes: int | None) -> str:
-    """The text-to-video model `model = "auto"` picks for a GPU of `gpu_bytes` (None: no GPU).
+def auto_model(gpu_bytes: int | None, quantization: str = "none") -> str:
+    """The text-to-video model `model = "auto"` picks for a GPU of `gpu_bytes` (None: no GPU),
+    its transformers quantized as `quantization` says (smaller weights: a larger model fits).
 
     The rule (docs/providers.md): the best-ranked catalogue model (`auto_rank`) whose weights
     fit in 85 % of the GPU's memory either whole or with model offload (its largest
@@ -379,7 +390,7 @@ def auto_model(gpu_bytes: int | None) -> str:
         return AUTO_FALLBACK
     budget = MEMORY_BUDGET * gpu_bytes
     fitting = [entry for entry in CATALOGUE if entry.auto_rank > 0 and entry.parameters
-               and entry.memory_bytes(offload=True) <= budget]
+               and entry.memory_bytes(offload=True, quantization=quantization) <= budget]
     if not fitting:
         return AUTO_FALLBACK
     return max(fitting, key=lambda entry: entry.auto_rank).name

@@ -95,6 +95,7 @@ LOAD_FIELDS: tuple[str, ...] = (
     "vae_fp32",
     "flow_shift",
     "cpu_offload",
+    "quantization",
     "vae_tiling",
     "torch_compile",
     "compile_mode",
@@ -172,6 +173,13 @@ class DiffusersOptions(BaseModel):
         "catalogue's estimate for the model (catalogue.offload_for): 'none' on a CPU, for a "
         "model outside the catalogue, or where the weights fit in 85 % of the GPU; else "
         "'model' where the largest component fits; else 'sequential'.",
+    )
+    quantization: Literal["none", "int8wo", "fp8wo", "int4wo"] = Field(
+        "none", description="Weight-only quantization of the transformer(s) with torchao "
+        "(docs/providers.md, 'Quantization'): 'int8wo' (int8 weights, any device), 'fp8wo' "
+        "(float8, a GPU of compute capability 8.9+), 'int4wo' (int4, CUDA). Halves (int4: "
+        "quarters) the transformer's memory, so cpu_offload 'auto' and model 'auto' count "
+        "it; refused at start-up for a pipeline without a transformer.",
     )
     vae_tiling: bool = False
     torch_compile: bool = False
@@ -319,6 +327,16 @@ class DiffusersOptions(BaseModel):
                 raise ValueError(f"{where}: {first['msg']}") from None
         return self
 
+    @model_validator(mode="after")
+    def _quantization_runs_here(self) -> DiffusersOptions:
+        from openkling.providers.diffusers.quantization import check_quantization
+
+        devices = {device.split(":", 1)[0] for device in self.device_list}
+        # 'auto' resolves in the model process, which checks again with the GPU it finds.
+        known = devices.pop() if len(devices) == 1 and "auto" not in devices else None
+        check_quantization(self.quantization, known if known in ("cpu", "cuda") else None)
+        return self
+
     @field_validator("cache_mag_ratios", mode="before")
     @classmethod
     def _ratio_list(cls, value: Any) -> Any:
@@ -405,7 +423,8 @@ def _auto_model(data: dict[str, Any], reader: Any) -> str:
         devices = [part.strip() for part in devices.split(",") if part.strip()]
     listed = [f"cuda:{d}" if isinstance(d, int) or str(d).isdigit() else str(d)
               for d in devices] if devices else [str(data.get("device", "auto"))]
-    return auto_model((reader or gpu_memory)(listed))
+    quantization = str(data.get("quantization", "none"))
+    return auto_model((reader or gpu_memory)(listed), quantization)
 
 
 def _check_device(value: str) -> str:
