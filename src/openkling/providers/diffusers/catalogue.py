@@ -131,6 +131,11 @@ _LTX_VIDEO_0_9_5 = {"transformer": 1_923_385_472, "text_encoder": 4_762_310_656,
 #: width 3584), Qwen2.5-VL-7B-Instruct (its vision tower included) and the Qwen-Image VAE.
 _QWEN_IMAGE_EDIT = {"transformer": 20_430_401_088, "text_encoder": 8_292_166_656,
                     "vae": 126_892_531}
+#: LTX-2 19B (random_models.LTX2_19B): the audio-video transformer, Gemma 3 12B (its vision
+#: tower included), the text connectors, the video VAE, the audio VAE and the vocoder.
+_LTX2_19B = {"transformer": 18_876_174_592, "text_encoder": 12_187_325_040,
+             "connectors": 1_431_475_200, "vae": 1_222_479_601, "audio_vae": 53_248_146,
+             "vocoder": 55_592_802}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -218,6 +223,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b", built_in=True,
         note="Wan 2.2 A14B's architecture with random weights, built on the device: GPU "
         "benchmarks without the hub",
+    ),
+    CatalogueModel(
+        name="random-ltx2", pipelines={TEXT2VIDEO: "LTX2Pipeline"},
+        sizes=("832x480", "480x832"), fps=24, frame_step=8, durations=(5, 10), audio=True,
+        parameters=_LTX2_19B, test_model="tiny-random-ltx2", built_in=True,
+        note="LTX-2 19B's architecture (video with sound) with random weights, built on the "
+        "device: GPU benchmarks without the hub; 1:1 maps to 624x624, which LTX-2 refuses "
+        "(sides must be multiples of 32)",
     ),
     CatalogueModel(
         name="tiny-random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},

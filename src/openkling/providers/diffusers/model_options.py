@@ -44,11 +44,13 @@ TINY_WAN22_A14B = "tiny-random-wan2.2-a14b"
 #: Wan 2.1 VACE 1.3B (reference images to video) at its published size, random weights,
 #: built on the device.
 RANDOM_WAN21_VACE_1_3B = "random-wan2.1-vace-1.3b"
+#: LTX-2 (19B, video with sound) at its published size, random weights, built on the device.
+RANDOM_LTX2 = "random-ltx2"
 #: The text-to-video models that make every other local family use its tiny model too.
 TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B)
 #: Random-weight models built on the device (no save, no download).
 BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B,
-                   RANDOM_WAN21_VACE_1_3B)
+                   RANDOM_WAN21_VACE_1_3B, RANDOM_LTX2)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -82,6 +84,10 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
     TINY_LTX2: {"width": 64, "height": 32, "fps": 2, "frame_step": 2, "std_steps": 2,
                 "pro_steps": 3, "max_sequence_length": 16, "guidance_default": 3.0},
+    # LTX-2 at 480p: 832x480 (sides multiples of 32), 24 fps, 8x time (frames 8k + 1: 121
+    # for 5 s); LTX2Pipeline's own 30 steps, guidance 3.0 and 1024 text tokens.
+    RANDOM_LTX2: {"fps": 24, "frame_step": 8, "std_steps": 30, "pro_steps": 40,
+                  "max_sequence_length": 1024, "guidance_default": 3.0},
 }
 
 #: Fields the model process needs at load time; changing one means loading another pipeline.

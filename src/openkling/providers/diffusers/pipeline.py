@@ -117,13 +117,17 @@ def load_reference(path: str, size: tuple[int, int]) -> Any:
 
 def _built_in(model: str, device: torch.device, dtype: torch.dtype) -> Any:
     """A random-weight pipeline at a published architecture, built on the device; else None."""
-    from openkling.providers.diffusers.random_models import ARCHITECTURES, build_random_wan
+    from openkling.providers.diffusers import random_models
 
-    arch = ARCHITECTURES.get(model)
-    if arch is None:
-        return None
-    log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
-    return build_random_wan(arch, device, dtype)
+    arch = random_models.ARCHITECTURES.get(model)
+    builder = random_models.BUILDERS.get(model)
+    if arch is not None:
+        log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+        return random_models.build_random_wan(arch, device, dtype)
+    if builder is not None:
+        log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+        return builder(device, dtype)
+    return None
 
 
 def pipeline_class(name: str) -> Any:
