@@ -45,7 +45,7 @@ ESTIMATE_RULE = (
 QUANTIZED_COMPONENTS = ("transformer", "transformer_2")
 #: Bytes a weight of a quantized component takes per `quantization` (weight-only: scales
 #: and the unquantized norms and biases are left out of the estimate).
-QUANTIZED_BYTES: dict[str, float] = {"int8wo": 1.0, "fp8wo": 1.0, "int4wo": 0.5}
+QUANTIZED_BYTES: dict[str, float] = {"int8wo": 1.0, "fp8wo": 1.0}
 
 
 @dataclass(frozen=True)

@@ -180,12 +180,12 @@ class DiffusersOptions(BaseModel):
         "model outside the catalogue, or where the weights fit in 85 % of the GPU; else "
         "'model' where the largest component fits; else 'sequential'.",
     )
-    quantization: Literal["none", "int8wo", "fp8wo", "int4wo"] = Field(
+    quantization: Literal["none", "int8wo", "fp8wo"] = Field(
         "none", description="Weight-only quantization of the transformer(s) with torchao "
-        "(docs/providers.md, 'Quantization'): 'int8wo' (int8 weights, any device), 'fp8wo' "
-        "(float8, a GPU of compute capability 8.9+), 'int4wo' (int4, CUDA). Halves (int4: "
-        "quarters) the transformer's memory, so cpu_offload 'auto' and model 'auto' count "
-        "it; refused at start-up for a pipeline without a transformer.",
+        "(docs/providers.md, 'Quantization'): 'int8wo' (int8 weights, any device) or 'fp8wo' "
+        "(float8, a GPU of compute capability 8.9+). Halves the transformer's memory, so "
+        "cpu_offload 'auto' and model 'auto' count it; refused at load for a pipeline "
+        "without a transformer.",
     )
     vae_tiling: bool = False
     torch_compile: bool = False

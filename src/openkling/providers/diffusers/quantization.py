@@ -18,13 +18,17 @@ from typing import Any
 
 from openkling.providers.diffusers.catalogue import QUANTIZED_COMPONENTS
 
-#: The `quantization` values. Weight-only: weights stored in 8 (int8, float8) or 4 bits and
-#: dequantized in each matmul; activations keep the pipeline's dtype.
-QUANTIZATIONS = ("none", "int8wo", "fp8wo", "int4wo")
+#: The `quantization` values. Weight-only: weights stored in 8 bits (int8 or float8) and
+#: dequantized in each matmul; activations keep the pipeline's dtype. No int4: torchao 0.18's
+#: Int4WeightOnlyConfig needs the mslk package (its default layout) or quantizes with a CUDA
+#: kernel (tinygemm's layout), while diffusers quantizes each weight as it loads, on the CPU
+#: unless the whole pipeline is device-mapped to the GPU, which rules out the model offload a
+#: small card needs.
+QUANTIZATIONS = ("none", "int8wo", "fp8wo")
 #: float8 weights need Ada or Hopper (compute capability 8.9 and newer).
 FP8_CAPABILITY = (8, 9)
-#: The values that need a CUDA GPU: float8 (its kernels), int4 (tinygemm's packing).
-CUDA_ONLY = ("fp8wo", "int4wo")
+#: The values that need a CUDA GPU.
+CUDA_ONLY = ("fp8wo",)
 
 
 def check_quantization(name: str, device_type: str | None = None,
@@ -42,7 +46,7 @@ def check_quantization(name: str, device_type: str | None = None,
                          "'openkling[local]', or pip install 'torchao>=0.15')")
     if name in CUDA_ONLY and device_type is not None and device_type != "cuda":
         raise ValueError(f"quantization: {name!r} needs a CUDA GPU (the device is "
-                         f"{device_type}); on a CPU only 'int8wo' runs")
+                         f"{device_type}); on a CPU 'int8wo' runs")
     if name == "fp8wo" and capability is not None and capability < FP8_CAPABILITY:
         raise ValueError(
             "quantization: 'fp8wo' needs a GPU of compute capability 8.9 or newer (Ada, "
@@ -56,9 +60,6 @@ def torchao_config(name: str) -> Any:
         return quantization.Int8WeightOnlyConfig()
     if name == "fp8wo":
         return quantization.Float8WeightOnlyConfig()
-    if name == "int4wo":
-        # tinygemm's layout (PyTorch's own CUDA kernel); the default 'plain' one needs mslk.
-        return quantization.Int4WeightOnlyConfig(int4_packing_format="tile_packed_to_4d")
     raise ValueError(f"quantization: no torchao config for {name!r}")
 
 
