@@ -144,9 +144,9 @@ class DiffusersOptions(BaseModel):
         "the GPU's memory found at start-up, Wan 2.1 1.3B on a CPU; catalogue.auto_model), "
         "a diffusers pipeline id on the Hugging Face hub, a local folder, or "
         f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
-        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}' or "
-        f"'{RANDOM_WAN22_A14B}' (random weights, noise only; the last two at full size, for "
-        "benchmarks). `openkling models` lists them all.",
+        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}', "
+        f"'{RANDOM_WAN22_A14B}' or '{RANDOM_LTX2}' (random weights, noise only; the last three "
+        "at full size, for benchmarks). `openkling models` lists them all.",
     )
     pipeline: str = Field(
         "auto",

@@ -103,6 +103,16 @@ def test_auto_picks_a_larger_model_that_fits_quantized(gpu_bytes: int, quantizat
                          gpu_memory=lambda devices: gpu_bytes).model == expected
 
 
+def test_the_models_command_says_what_auto_picks_with_quantization() -> None:
+    from openkling.cli.models_command import auto_pick
+
+    def read(devices: object) -> int:
+        return 24 * GIB
+
+    assert auto_pick({"devices": "0", "quantization": "int8wo"}, read=read)["model"] == A14B
+    assert auto_pick({"devices": "0"}, read=read)["model"] == WAN21
+
+
 @pytest.mark.parametrize(("gpu_bytes", "quantization", "expected"), [
     (24 * GIB, "int8wo", "model"),
     (int(INT8_WHOLE_EDGE) - 2, "int8wo", "model"),
