@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import subprocess
@@ -159,7 +160,10 @@ def mapped_call(args: argparse.Namespace, steps: int) -> dict[str, Any]:
 
 
 def provider_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"model": args.model, "device": args.device, "seed": SEED}
+    """The model, device and seed, then each --set KEY=VALUE (parsed as the environment's
+    strings are)."""
+    extra = dict(item.split("=", 1) for item in args.set)
+    return {"model": args.model, "device": args.device, "seed": SEED, **extra}
 
 
 def timed_call(runner: Any, device: Device, call: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -176,16 +180,24 @@ def timed_call(runner: Any, device: Device, call: dict[str, Any], out: Path) -> 
         "max_sequence_length": call["max_sequence_length"], "output_type": "np",
         "generator": torch.Generator("cpu").manual_seed(SEED),
     }
+    if "frame_rate" in inspect.signature(runner.pipe.__call__).parameters:
+        kwargs["frame_rate"] = float(call["fps"])  # LTX-2 conditions on it
     device.reset_peak()
     device.sync()
     started = time.perf_counter()
     with torch.inference_mode():
-        frames = runner.pipe(**kwargs).frames[0]
+        output = runner.pipe(**kwargs)
     device.sync()
     generated = time.perf_counter()
-    write_mp4(frames, out, int(call["fps"]))
+    # LTX-2's soundtrack goes into the MP4 as openkling's generate puts it (sound "on").
+    audio = getattr(output, "audio", None)
+    encoded = write_mp4(output.frames[0], out, int(call["fps"]),
+                        audio=None if audio is None else audio[0],
+                        sample_rate=0 if audio is None else runner._sample_rate())
     return {"pipe_s": generated - started, "encode_s": time.perf_counter() - generated,
-            "total_s": time.perf_counter() - started, "peak_gib": device.peak_gib()}
+            "total_s": time.perf_counter() - started, "peak_gib": device.peak_gib(),
+            "frames": encoded.frames, "audio_samples": encoded.audio_samples,
+            "sample_rate": encoded.sample_rate}
 
 
 def direct(args: argparse.Namespace, data_dir: Path, report: Callable[[], None],
@@ -452,6 +464,10 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"{steps:>5} {row['pipe_s']:9.2f} {row['total_s']:10.2f} "
                      f"{fmt(ok and ok['total_s']):>12} {fmt(overhead, '+.1f') + ' %':>9} "
                      f"{fmt(row['peak_gib']):>9} {fmt(ok and ok['device_peak_gib']):>17}")
+    for steps, row in result.get("direct", {}).items():
+        if row.get("audio_samples"):
+            lines.append(f"{steps:>5} steps: MP4 with {row['frames']} frames and an audio "
+                         f"stream of {row['audio_samples']} samples at {row['sample_rate']} Hz")
     speedups = result.get("speedups", {})
     if speedups:
         plain = speedups.get("plain", {}).get("total_s")
@@ -497,8 +513,9 @@ def family_table(rows: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="random-wan2.1-1.3b",
-                        help="random-wan2.1-1.3b (full size, random weights), "
-                        "random-wan-small, or any diffusers model id/folder")
+                        help="random-wan2.1-1.3b, random-wan2.2-a14b or random-ltx2 (full "
+                        "size, random weights), random-wan-small, tiny-random-ltx2 (the CPU "
+                        "path of the sound), or any diffusers model id/folder")
     parser.add_argument("--small", action="store_true",
                         help="random-wan-small on the CPU (9 frames at 96x64), 2 steps, cache only")
     parser.add_argument("--device", default="auto")
@@ -516,6 +533,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--budget-s", type=float, default=None,
                         help="skip speed-up rows that would leave too little time for the "
                         "openkling rows within this many seconds of the start")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a provider option for the model (repeatable), e.g. "
+                        "vae_tiling=true or quantization=int8wo")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)

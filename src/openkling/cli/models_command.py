@@ -44,9 +44,10 @@ def auto_pick(base: dict[str, Any],
     from openkling.providers.diffusers.gpu_memory import gpu_memory
     from openkling.providers.diffusers.model_options import parse_options
 
-    devices = parse_options({**base, "model": "tiny-random-wan"}).device_list
-    found = (read or gpu_memory)(devices)
-    return {"model": auto_model(found), "gpu_bytes": found, "devices": devices}
+    parsed = parse_options({**base, "model": "tiny-random-wan"})
+    found = (read or gpu_memory)(parsed.device_list)
+    return {"model": auto_model(found, parsed.quantization), "gpu_bytes": found,
+            "devices": parsed.device_list}
 
 
 def models(

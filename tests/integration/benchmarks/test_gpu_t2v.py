@@ -48,6 +48,22 @@ def test_small_path_reports_direct_openkling_and_speedup_rows(tmp_path: Path) ->
     assert "image2video 5 s" in bench.table(result)
 
 
+def test_the_ltx2_row_on_the_tiny_ltx2_writes_and_reports_the_sound(tmp_path: Path) -> None:
+    """The CPU path of run_gpu.sh's random-ltx2 row: the same flags on the tiny LTX-2."""
+    bench = load_benchmark()
+    result = bench.main(["--model", "tiny-random-ltx2", "--device", "cpu", "--steps", "2",
+                         "--options", "none", "--skip-openkling", "--families", "t2v",
+                         "--set", "vae_tiling=false", "--set", "cpu_threads=1",
+                         "--data-dir", str(tmp_path)])
+    direct = result["direct"]["2"]
+    # The tiny LTX-2's 5 s: 11 frames at 2 fps, and 5.5 s of 16 kHz sound in the MP4 (the
+    # causal audio VAE keeps a few ms less).
+    assert direct["frames"] == 11 and direct["sample_rate"] == 16000
+    assert abs(direct["audio_samples"] - 5.5 * 16000) < 160
+    assert f"an audio stream of {direct['audio_samples']} samples at 16000 Hz" in (
+        bench.table(result))
+
+
 def test_families_option_refuses_an_unknown_family() -> None:
     bench = load_benchmark()
     with pytest.raises(SystemExit, match="video"):

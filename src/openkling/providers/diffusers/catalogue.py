@@ -42,6 +42,12 @@ ESTIMATE_RULE = (
     "component (model offload keeps one component on the GPU at a time)"
 )
 
+#: The components the `quantization` option quantizes (Wan 2.2 A14B's second expert too).
+QUANTIZED_COMPONENTS = ("transformer", "transformer_2")
+#: Bytes a weight of a quantized component takes per `quantization` (weight-only: scales
+#: and the unquantized norms and biases are left out of the estimate).
+QUANTIZED_BYTES: dict[str, float] = {"int8wo": 1.0, "fp8wo": 1.0}
+
 
 @dataclass(frozen=True)
 class CatalogueModel:
@@ -68,9 +74,12 @@ class CatalogueModel:
     def families(self) -> tuple[str, ...]:
         return tuple(self.pipelines)
 
-    def memory_bytes(self, offload: bool) -> int:
-        """GPU memory the weights need (see ESTIMATE_RULE)."""
-        sizes = [count * (4 if component == "vae" else 2)
+    def memory_bytes(self, offload: bool, quantization: str = "none") -> int:
+        """GPU memory the weights need (see ESTIMATE_RULE); with `quantization`, the
+        transformers' weights at its bytes a parameter (QUANTIZED_BYTES)."""
+        quantized = QUANTIZED_BYTES.get(quantization)
+        sizes = [int(count * (4 if component == "vae" else quantized
+                              if quantized and component in QUANTIZED_COMPONENTS else 2))
                  for component, count in self.parameters.items()]
         return max(sizes, default=0) if offload else sum(sizes)
 
@@ -123,6 +132,11 @@ _LTX_VIDEO_0_9_5 = {"transformer": 1_923_385_472, "text_encoder": 4_762_310_656,
 #: width 3584), Qwen2.5-VL-7B-Instruct (its vision tower included) and the Qwen-Image VAE.
 _QWEN_IMAGE_EDIT = {"transformer": 20_430_401_088, "text_encoder": 8_292_166_656,
                     "vae": 126_892_531}
+#: LTX-2 19B (random_models.LTX2_19B): the audio-video transformer, Gemma 3 12B (its vision
+#: tower included), the text connectors, the video VAE, the audio VAE and the vocoder.
+_LTX2_19B = {"transformer": 18_876_174_592, "text_encoder": 12_187_325_040,
+             "connectors": 1_431_475_200, "vae": 1_222_479_601, "audio_vae": 53_248_146,
+             "vocoder": 55_592_802}
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -212,6 +226,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         parameters=_WAN22_A14B, test_model="tiny-random-wan2.2-a14b", built_in=True,
         note="Wan 2.2 A14B's architecture with random weights, built on the device: GPU "
         "benchmarks without the hub",
+    ),
+    CatalogueModel(
+        name="random-ltx2", pipelines={TEXT2VIDEO: "LTX2Pipeline"},
+        sizes=("832x480", "480x832"), fps=24, frame_step=8, durations=(5, 10), audio=True,
+        parameters=_LTX2_19B, test_model="tiny-random-ltx2", built_in=True,
+        note="LTX-2 19B's architecture (video with sound) with random weights, built on the "
+        "device: GPU benchmarks without the hub; 1:1 maps to 624x624, which LTX-2 refuses "
+        "(sides must be multiples of 32)",
     ),
     CatalogueModel(
         name="tiny-random-wan2.2-a14b", pipelines={TEXT2VIDEO: "WanPipeline"},
@@ -348,8 +370,9 @@ def makes_audio(model: str) -> bool:
         {TEXT2VIDEO, IMAGE2VIDEO} & set(entry.pipelines))
 
 
-def offload_for(model: str, gpu_bytes: int | None) -> str:
-    """The `cpu_offload` that `auto` picks for `model` on a GPU of `gpu_bytes` (None: no GPU).
+def offload_for(model: str, gpu_bytes: int | None, quantization: str = "none") -> str:
+    """The `cpu_offload` that `auto` picks for `model` on a GPU of `gpu_bytes` (None: no GPU),
+    its transformers quantized as `quantization` says.
 
     The rule (docs/providers.md): no GPU, or a model not in the catalogue: 'none' (today's
     behaviour); the weights fit in 85 % of the GPU's memory (the rest left to activations):
@@ -359,9 +382,9 @@ def offload_for(model: str, gpu_bytes: int | None) -> str:
     if gpu_bytes is None or entry is None or not entry.parameters:
         return "none"
     budget = MEMORY_BUDGET * gpu_bytes
-    if entry.memory_bytes(offload=False) <= budget:
+    if entry.memory_bytes(offload=False, quantization=quantization) <= budget:
         return "none"
-    if entry.memory_bytes(offload=True) <= budget:
+    if entry.memory_bytes(offload=True, quantization=quantization) <= budget:
         return "model"
     return "sequential"
 
@@ -372,8 +395,9 @@ AUTO_FALLBACK = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 MEMORY_BUDGET = 0.85
 
 
-def auto_model(gpu_bytes: int | None) -> str:
-    """The text-to-video model `model = "auto"` picks for a GPU of `gpu_bytes` (None: no GPU).
+def auto_model(gpu_bytes: int | None, quantization: str = "none") -> str:
+    """The text-to-video model `model = "auto"` picks for a GPU of `gpu_bytes` (None: no GPU),
+    its transformers quantized as `quantization` says (smaller weights: a larger model fits).
 
     The rule (docs/providers.md): the best-ranked catalogue model (`auto_rank`) whose weights
     fit in 85 % of the GPU's memory either whole or with model offload (its largest
@@ -384,7 +408,7 @@ def auto_model(gpu_bytes: int | None) -> str:
         return AUTO_FALLBACK
     budget = MEMORY_BUDGET * gpu_bytes
     fitting = [entry for entry in CATALOGUE if entry.auto_rank > 0 and entry.parameters
-               and entry.memory_bytes(offload=True) <= budget]
+               and entry.memory_bytes(offload=True, quantization=quantization) <= budget]
     if not fitting:
         return AUTO_FALLBACK
     return max(fitting, key=lambda entry: entry.auto_rank).name

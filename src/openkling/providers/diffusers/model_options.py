@@ -44,11 +44,13 @@ TINY_WAN22_A14B = "tiny-random-wan2.2-a14b"
 #: Wan 2.1 VACE 1.3B (reference images to video) at its published size, random weights,
 #: built on the device.
 RANDOM_WAN21_VACE_1_3B = "random-wan2.1-vace-1.3b"
+#: LTX-2 (19B, video with sound) at its published size, random weights, built on the device.
+RANDOM_LTX2 = "random-ltx2"
 #: The text-to-video models that make every other local family use its tiny model too.
 TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B)
 #: Random-weight models built on the device (no save, no download).
 BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B,
-                   RANDOM_WAN21_VACE_1_3B)
+                   RANDOM_WAN21_VACE_1_3B, RANDOM_LTX2)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -82,6 +84,10 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
     TINY_LTX2: {"width": 64, "height": 32, "fps": 2, "frame_step": 2, "std_steps": 2,
                 "pro_steps": 3, "max_sequence_length": 16, "guidance_default": 3.0},
+    # LTX-2 at 480p: 832x480 (sides multiples of 32), 24 fps, 8x time (frames 8k + 1: 121
+    # for 5 s); LTX2Pipeline's own 30 steps, guidance 3.0 and 1024 text tokens.
+    RANDOM_LTX2: {"fps": 24, "frame_step": 8, "std_steps": 30, "pro_steps": 40,
+                  "max_sequence_length": 1024, "guidance_default": 3.0},
 }
 
 #: Fields the model process needs at load time; changing one means loading another pipeline.
@@ -95,6 +101,7 @@ LOAD_FIELDS: tuple[str, ...] = (
     "vae_fp32",
     "flow_shift",
     "cpu_offload",
+    "quantization",
     "vae_tiling",
     "torch_compile",
     "compile_mode",
@@ -137,9 +144,9 @@ class DiffusersOptions(BaseModel):
         "the GPU's memory found at start-up, Wan 2.1 1.3B on a CPU; catalogue.auto_model), "
         "a diffusers pipeline id on the Hugging Face hub, a local folder, or "
         f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
-        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}' or "
-        f"'{RANDOM_WAN22_A14B}' (random weights, noise only; the last two at full size, for "
-        "benchmarks). `openkling models` lists them all.",
+        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}', "
+        f"'{RANDOM_WAN22_A14B}' or '{RANDOM_LTX2}' (random weights, noise only; the last three "
+        "at full size, for benchmarks). `openkling models` lists them all.",
     )
     pipeline: str = Field(
         "auto",
@@ -172,6 +179,13 @@ class DiffusersOptions(BaseModel):
         "catalogue's estimate for the model (catalogue.offload_for): 'none' on a CPU, for a "
         "model outside the catalogue, or where the weights fit in 85 % of the GPU; else "
         "'model' where the largest component fits; else 'sequential'.",
+    )
+    quantization: Literal["none", "int8wo", "fp8wo"] = Field(
+        "none", description="Weight-only quantization of the transformer(s) with torchao "
+        "(docs/providers.md, 'Quantization'): 'int8wo' (int8 weights, any device) or 'fp8wo' "
+        "(float8, a GPU of compute capability 8.9+). Halves the transformer's memory, so "
+        "cpu_offload 'auto' and model 'auto' count it; refused at load for a pipeline "
+        "without a transformer.",
     )
     vae_tiling: bool = False
     torch_compile: bool = False
@@ -326,6 +340,16 @@ class DiffusersOptions(BaseModel):
                 raise ValueError(f"{where}: {first['msg']}") from None
         return self
 
+    @model_validator(mode="after")
+    def _quantization_runs_here(self) -> DiffusersOptions:
+        from openkling.providers.diffusers.quantization import check_quantization
+
+        devices = {device.split(":", 1)[0] for device in self.device_list}
+        # 'auto' resolves in the model process, which checks again with the GPU it finds.
+        known = devices.pop() if len(devices) == 1 and "auto" not in devices else None
+        check_quantization(self.quantization, known if known in ("cpu", "cuda") else None)
+        return self
+
     @field_validator("cache_mag_ratios", mode="before")
     @classmethod
     def _ratio_list(cls, value: Any) -> Any:
@@ -412,7 +436,8 @@ def _auto_model(data: dict[str, Any], reader: Any) -> str:
         devices = [part.strip() for part in devices.split(",") if part.strip()]
     listed = [f"cuda:{d}" if isinstance(d, int) or str(d).isdigit() else str(d)
               for d in devices] if devices else [str(data.get("device", "auto"))]
-    return auto_model((reader or gpu_memory)(listed))
+    quantization = str(data.get("quantization", "none"))
+    return auto_model((reader or gpu_memory)(listed), quantization)
 
 
 def _check_device(value: str) -> str:

@@ -19,6 +19,12 @@ from openkling.errors import OpenKlingError
 from openkling.providers.diffusers.cache_hooks import TransformerCache
 from openkling.providers.diffusers.encode import write_mp3, write_mp4, write_wav
 from openkling.providers.diffusers.model_options import TINY_MODEL
+from openkling.providers.diffusers.quantization import (
+    check_quantization,
+    pipeline_quantization,
+    quantize_built,
+    transformer_components,
+)
 
 # Typed as Any: diffusers carries few annotations.
 diffusers: Any = importlib.import_module("diffusers")
@@ -50,15 +56,17 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return _DTYPES[name]
 
 
-def resolve_offload(name: str, model: str, device: torch.device) -> str:
-    """'auto' is the catalogue's pick for this GPU's memory ('none' on a CPU)."""
+def resolve_offload(name: str, model: str, device: torch.device,
+                    quantization: str = "none") -> str:
+    """'auto' is the catalogue's pick for this GPU's memory ('none' on a CPU), the
+    transformers counted as `quantization` stores them."""
     if name != "auto":
         return name
     from openkling.providers.diffusers.catalogue import offload_for
 
     total = (torch.cuda.get_device_properties(device).total_memory
              if device.type == "cuda" else None)
-    chosen = offload_for(model, total)
+    chosen = offload_for(model, total, quantization)
     log.info("cpu_offload auto: %s for %s (GPU memory: %s)", chosen, model,
              f"{total / 1024**3:.0f} GiB" if total else "none, not a GPU")
     return chosen
@@ -109,13 +117,17 @@ def load_reference(path: str, size: tuple[int, int]) -> Any:
 
 def _built_in(model: str, device: torch.device, dtype: torch.dtype) -> Any:
     """A random-weight pipeline at a published architecture, built on the device; else None."""
-    from openkling.providers.diffusers.random_models import ARCHITECTURES, build_random_wan
+    from openkling.providers.diffusers import random_models
 
-    arch = ARCHITECTURES.get(model)
-    if arch is None:
-        return None
-    log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
-    return build_random_wan(arch, device, dtype)
+    arch = random_models.ARCHITECTURES.get(model)
+    builder = random_models.BUILDERS.get(model)
+    if arch is not None:
+        log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+        return random_models.build_random_wan(arch, device, dtype)
+    if builder is not None:
+        log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+        return builder(device, dtype)
+    return None
 
 
 def pipeline_class(name: str) -> Any:
@@ -178,14 +190,32 @@ class PipelineRunner:
         dtype = resolve_dtype(str(config["dtype"]), device)
         if device.type == "cpu":
             torch.set_num_threads(cpu_threads(config.get("cpu_threads")))
+        quantization = str(config.get("quantization") or "none")
+        check_quantization(quantization, device.type, torch.cuda.get_device_capability(device)
+                           if device.type == "cuda" else None)
         pipe = _built_in(str(config["model"]), device, dtype)
+        if pipe is not None and quantization != "none":
+            built = [getattr(pipe, name) for name in transformer_components(pipe.components)]
+            if not built:
+                raise ValueError("quantization: this pipeline has no transformer")
+            log.info("quantizing %s (%s)", ", ".join(map(str, transformer_components(
+                pipe.components))), quantization)
+            quantize_built(quantization, built)
         if pipe is None:
             source = model_source(str(config["model"]), data_dir)
             log.info("loading %s on %s (%s)", source, device, dtype)
             from openkling.providers.diffusers.qwen_edit import edit_load_kwargs
 
-            pipe = pipeline_class(str(config["pipeline"])).from_pretrained(
-                source, dtype=dtype, **edit_load_kwargs(source, str(config["pipeline"])))
+            pipe_class = pipeline_class(str(config["pipeline"]))
+            kwargs = edit_load_kwargs(source, str(config["pipeline"]))
+            if quantization != "none":
+                # model_index.json names the components: refuse before any weight loads.
+                components = transformer_components(pipe_class.load_config(source))
+                if not components:
+                    raise ValueError("quantization: this pipeline has no transformer")
+                log.info("quantizing %s (%s)", ", ".join(components), quantization)
+                kwargs["quantization_config"] = pipeline_quantization(quantization, components)
+            pipe = pipe_class.from_pretrained(source, dtype=dtype, **kwargs)
         vae = getattr(pipe, "vae", None)
         if vae is not None and config.get("vae_fp32") and dtype != torch.float32:
             vae.to(dtype=torch.float32)
@@ -205,7 +235,7 @@ class PipelineRunner:
                 transformer.set_attention_backend(str(config["attention_backend"]))
         cache = TransformerCache(config, experts, dtype)
         offload = resolve_offload(str(config.get("cpu_offload", "none")),
-                                  str(config["model"]), device)
+                                  str(config["model"]), device, quantization)
         if offload == "model":
             pipe.enable_model_cpu_offload(device=device)
         elif offload == "sequential":

@@ -1,4 +1,6 @@
-"""Wan 2.1 pipelines at a published size, with random weights, built in memory on the device.
+"""Pipelines at a published size, with random weights, built in memory on the device.
+
+`random-ltx2` is LTX-2 19B's (video with sound; see LTX2_19B).
 
 `random-wan2.1-vace-1.3b` is Wan-AI/Wan2.1-VACE-1.3B-diffusers' (videos/multi-image2video).
 `random-wan2.1-1.3b` has exactly the architecture of Wan-AI/Wan2.1-T2V-1.3B-Diffusers (a
@@ -14,12 +16,14 @@ only.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from openkling.providers.diffusers.model_options import (
+    RANDOM_LTX2,
     RANDOM_WAN21_VACE_1_3B,
     RANDOM_WAN22_A14B,
     RANDOM_WAN_1_3B,
@@ -426,7 +430,8 @@ def build_qwen_image_edit_plus_parts(device: torch.device | str = "cpu",
 def parameter_counts(pipe: Any) -> dict[str, int]:
     """Parameters per component (works on a 'meta' build)."""
     names = [name for name in ("transformer", "transformer_2", "unet", "text_encoder",
-                               "text_encoder_2", "projection_model", "vae")
+                               "text_encoder_2", "projection_model", "connectors", "vae",
+                               "audio_vae", "vocoder")
              if getattr(pipe, name, None) is not None]
     return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}
 
@@ -477,3 +482,67 @@ def build_random_ltx_video(device: torch.device | str = "cpu",
     return diffusers.LTXConditionPipeline(
         tokenizer=build_tokenizer(), scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
         **parts)
+
+
+#: Lightricks/LTX-2 (19B, video with sound) at its published size: the audio-video transformer
+#: (48 layers; video 32 heads x 128, audio 32 heads x 64, 128 latent channels each), the text
+#: connectors (Gemma's 48 layers + embeddings stacked, 30 heads x 128, 128 registers), the
+#: video VAE (32x space, 8x time), the audio VAE, the vocoder (24 kHz) and Gemma 3 12B as the
+#: text encoder (text 3840 wide, 48 layers, 16 heads with 8 key/value heads of 256, 262208
+#: tokens; the SigLIP-so400m vision tower). The diffusers parts are diffusers 0.42's class
+#: defaults, which its sources give as LTX-2's, with the 'split' RoPE layout; the hub's
+#: config.json files were not compared (unreachable here).
+LTX2_19B: dict[str, dict[str, Any]] = {
+    "transformer": {"rope_type": "split"},
+    "connectors": {"rope_type": "split"},
+    # Its blocks halve space three times and time three times (patch 4): 32x and 8x, set
+    # here because the class's default formula counts every scaling block as both.
+    "vae": {"spatial_compression_ratio": 32, "temporal_compression_ratio": 8},
+    "audio_vae": {},
+    "vocoder": {},
+    "text_encoder": {"vocab_size": 262208, "hidden_size": 3840, "intermediate_size": 15360,
+                     "num_hidden_layers": 48, "num_attention_heads": 16,
+                     "num_key_value_heads": 8, "head_dim": 256, "sliding_window": 1024,
+                     "rope_theta": 1_000_000.0, "query_pre_attn_scalar": 256},
+    "vision_encoder": {"hidden_size": 1152, "intermediate_size": 4304,
+                       "num_hidden_layers": 27, "num_attention_heads": 16, "image_size": 896,
+                       "patch_size": 14, "vision_use_head": False},
+}
+
+
+def build_random_ltx2(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                      seed: int = 0) -> Any:
+    """An LTX2Pipeline at LTX-2's published size with random weights, allocated on `device`
+    (a 'meta' build counts the catalogue's parameters). The tokenizer is byte-level, as for
+    the random Wan models; the pipeline pads every prompt to max_sequence_length."""
+    ltx2: Any = importlib.import_module("diffusers.pipelines.ltx2")
+    vocoders: Any = importlib.import_module("diffusers.pipelines.ltx2.vocoder")
+    arch = LTX2_19B
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            text = transformers.Gemma3TextConfig(**arch["text_encoder"], pad_token_id=0,
+                                                 eos_token_id=1, bos_token_id=1)
+            vision = transformers.SiglipVisionConfig(**arch["vision_encoder"])
+            parts = {
+                "text_encoder": transformers.Gemma3ForConditionalGeneration(
+                    transformers.Gemma3Config(text_config=text.to_dict(),
+                                              vision_config=vision.to_dict(),
+                                              mm_tokens_per_image=256)),
+                "connectors": ltx2.LTX2TextConnectors(**arch["connectors"]),
+                "transformer": diffusers.LTX2VideoTransformer3DModel(**arch["transformer"]),
+                "vae": diffusers.AutoencoderKLLTX2Video(**arch["vae"]),
+                "audio_vae": diffusers.AutoencoderKLLTX2Audio(**arch["audio_vae"]),
+                "vocoder": vocoders.LTX2Vocoder(**arch["vocoder"]),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    return diffusers.LTX2Pipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+                                  tokenizer=build_tokenizer(), **parts)
+
+
+#: The random models built on the device that are not Wan (ARCHITECTURES), by name: each
+#: builder takes the device and the dtype.
+BUILDERS: dict[str, Callable[..., Any]] = {RANDOM_LTX2: build_random_ltx2}

@@ -40,7 +40,7 @@ def every_name() -> dict[str, dict[str, Any]]:
 
 
 def test_every_model_names_a_real_pipeline_and_a_built_in_test_model() -> None:
-    from openkling.providers.diffusers.random_models import ARCHITECTURES
+    from openkling.providers.diffusers.random_models import ARCHITECTURES, BUILDERS
     from openkling.providers.diffusers.tiny import TINY_BUILDERS
 
     diffusers = importlib.import_module("diffusers")
@@ -50,7 +50,8 @@ def test_every_model_names_a_real_pipeline_and_a_built_in_test_model() -> None:
             assert family in FAMILIES and FAMILIES[family].path == family
             assert issubclass(getattr(diffusers, pipeline), diffusers.DiffusionPipeline)
         if entry.built_in:
-            assert entry.name in TINY_BUILDERS or entry.name in ARCHITECTURES, entry.name
+            assert entry.name in TINY_BUILDERS or entry.name in ARCHITECTURES \
+                or entry.name in BUILDERS, entry.name
 
 
 @pytest.mark.slow
@@ -161,7 +162,7 @@ def test_the_tiny_wan_setup_extends_videos_on_the_tiny_ltx_video() -> None:
 
 def test_only_the_ltx2_models_make_sound() -> None:
     assert {entry.name for entry in CATALOGUE if makes_audio(entry.name)} == {
-        "tiny-random-ltx2", "tiny-random-ltx2-i2v"}
+        "tiny-random-ltx2", "tiny-random-ltx2-i2v", "random-ltx2"}
     assert not makes_audio("someone/else")
 
 
