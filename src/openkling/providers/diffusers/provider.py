@@ -52,7 +52,7 @@ from openkling.core.provider import (
     TaskContext,
     VideoOutput,
 )
-from openkling.providers.diffusers.catalogue import listing, makes_audio
+from openkling.providers.diffusers.catalogue import BY_NAME, listing, makes_audio
 from openkling.providers.diffusers.extend import (
     ExtendOptions,
     extend_call,
@@ -373,6 +373,14 @@ async def _store_session_video(spec: GenerationSpec, ctx: TaskContext, result_id
                              for video in stored.videos])
 
 
+def _has_no_transformer(kind: str, model: FamilyModel) -> bool:
+    """Whether a family's model is a UNet one (SDXL) by its pipeline or the catalogue: the
+    provider's `quantization` then leaves it as it is rather than fail its tasks."""
+    entry = BY_NAME.get(model.model)
+    pipeline = entry.pipelines.get(kind, model.pipeline) if entry else model.pipeline
+    return pipeline.startswith("StableDiffusion")
+
+
 def _nothing(model: Any) -> frozenset[str]:
     return frozenset()
 
@@ -552,6 +560,8 @@ class DiffusersProvider:
 
     def _pool(self, kind: str, options: DiffusersOptions, model: FamilyModel) -> ModelPool:
         config = {**options.load_config(), "model": model.model, "pipeline": model.pipeline}
+        if _has_no_transformer(kind, model):
+            config["quantization"] = "none"  # a UNet (SDXL): the option is the transformers'
         family = LOCAL_FAMILIES.get(kind)
         key = ((family and family.shares_pool_of) or kind, _config_key(config))
         pool = self._pools.get(key)

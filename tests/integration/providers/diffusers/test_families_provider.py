@@ -201,3 +201,22 @@ async def test_a_kling_image_name_routed_to_qwen_image_stores_its_pngs(
         assert picture.format == "PNG"
         # 1k at the tiny 128x128 area, 16:9, sides multiples of 16: 176x96.
         assert picture.size == (176, 96)
+
+
+async def test_a_quantized_provider_still_renders_images_on_the_sdxl_unet(
+    data_dir: Path, recorder: ContextRecorder,
+) -> None:
+    """`quantization` is the transformers' option: the tiny SDXL images model (a UNet, nothing
+    to quantize) is loaded as it is, and its task succeeds instead of failing to load."""
+    provider = DiffusersProvider({**TINY_OPTIONS, "quantization": "int8wo"},
+                                 Settings(data_dir=data_dir))
+    try:
+        stored = {"model_name": "kling-v1", "prompt": "a fox", "n": 1, "aspect_ratio": "1:1",
+                  "resolution": "1k", "image_fidelity": 0.5}
+        spec = make_spec("3020", kind=IMAGES, request=stored)
+        provider.check(spec)
+        [image] = (await provider.run(spec, recorder.context("3020"))).images
+        with Image.open(recorder.storage.path_for(str(image.storage_key))) as picture:
+            assert picture.format == "PNG" and picture.width == picture.height
+    finally:
+        await provider.close()
