@@ -52,22 +52,23 @@ def _nearest_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
 
 
 def frame_size(
-    aspect_ratio: str, base_width: int, base_height: int, scale: float = 1.0
+    aspect_ratio: str, base_width: int, base_height: int, scale: float = 1.0,
+    multiple: int = SIZE_MULTIPLE,
 ) -> tuple[int, int]:
     """(width, height) for an aspect ratio at the model's native 16:9 size times `scale`.
 
     16:9 is the landscape base size (Wan 1.3B: 832x480), 9:16 the same size turned upright,
-    1:1 a square of about the same area (624x624); every side a multiple of 16.
+    1:1 a square of about the same area (624x624); every side a multiple of `multiple` (16
+    for Wan; LTX-2 needs 32, so its 1:1 is 608x608).
     """
-    long_side = _nearest_multiple(max(base_width, base_height) * scale)
-    short_side = _nearest_multiple(min(base_width, base_height) * scale)
+    long_side = _nearest_multiple(max(base_width, base_height) * scale, multiple)
+    short_side = _nearest_multiple(min(base_width, base_height) * scale, multiple)
     if aspect_ratio == "16:9":
         return long_side, short_side
     if aspect_ratio == "9:16":
         return short_side, long_side
     if aspect_ratio == "1:1":
-        side = max(SIZE_MULTIPLE, int(math.sqrt(long_side * short_side)) // SIZE_MULTIPLE
-                   * SIZE_MULTIPLE)
+        side = max(multiple, int(math.sqrt(long_side * short_side)) // multiple * multiple)
         return side, side
     raise KlingError.invalid("aspect_ratio", f"must be one of {', '.join(ASPECT_RATIOS)}")
 
@@ -101,6 +102,7 @@ def pipeline_call(spec: GenerationSpec, options: DiffusersOptions) -> PipelineCa
         options.width,
         options.height,
         options.pro_scale if pro else options.std_scale,
+        options.size_multiple,
     )
     return PipelineCall(
         prompt=spec.prompt,

@@ -82,12 +82,13 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     TINY_WAN22_A14B: TINY_DEFAULTS,
     # LTX-2 sides are multiples of 32; the tiny VAE compresses time 2x (frames 2k + 1) and
     # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
-    TINY_LTX2: {"width": 64, "height": 32, "fps": 2, "frame_step": 2, "std_steps": 2,
-                "pro_steps": 3, "max_sequence_length": 16, "guidance_default": 3.0},
+    TINY_LTX2: {"width": 64, "height": 32, "size_multiple": 32, "fps": 2, "frame_step": 2,
+                "std_steps": 2, "pro_steps": 3, "max_sequence_length": 16,
+                "guidance_default": 3.0},
     # LTX-2 at 480p: 832x480 (sides multiples of 32), 24 fps, 8x time (frames 8k + 1: 121
     # for 5 s); LTX2Pipeline's own 30 steps, guidance 3.0 and 1024 text tokens.
-    RANDOM_LTX2: {"fps": 24, "frame_step": 8, "std_steps": 30, "pro_steps": 40,
-                  "max_sequence_length": 1024, "guidance_default": 3.0},
+    RANDOM_LTX2: {"size_multiple": 32, "fps": 24, "frame_step": 8, "std_steps": 30,
+                  "pro_steps": 40, "max_sequence_length": 1024, "guidance_default": 3.0},
 }
 
 #: Fields the model process needs at load time; changing one means loading another pipeline.
@@ -232,6 +233,8 @@ class DiffusersOptions(BaseModel):
     height: int = Field(480, ge=16, description="Frame height for 16:9 at the std preset.")
     fps: int = Field(16, ge=1, le=120, description="The model's frame rate.")
     frame_step: int = Field(4, ge=1, description="Frame counts are frame_step * k + 1.")
+    size_multiple: int = Field(16, ge=1, description="Every frame side is a multiple of this "
+                               "(16 for Wan; 32 for LTX-2).")
     std_steps: int = Field(30, ge=1, le=1000)
     pro_steps: int = Field(50, ge=1, le=1000)
     std_scale: float = Field(1.0, gt=0, le=4, description="Resolution scale of mode=std.")

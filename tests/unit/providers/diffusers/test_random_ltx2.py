@@ -60,3 +60,17 @@ def test_kling_5s_at_480p_maps_to_121_frames_at_24_fps() -> None:
                                                                                24)
     assert call["width"] % 32 == 0 and call["height"] % 32 == 0
     assert call["guidance_scale"] == 3.0 and call["max_sequence_length"] == 1024
+
+
+@pytest.mark.parametrize(("model", "ratio"), [("random-ltx2", "1:1"), ("random-ltx2", "9:16"),
+                                              ("tiny-random-ltx2", "1:1")])
+def test_every_kling_ratio_maps_to_sides_ltx2_takes(model: str, ratio: str) -> None:
+    """LTX-2 refuses a side that is not a multiple of 32 (Wan's 16 gave 1:1 624x624)."""
+    options = parse_options({"model": model, "device": "cpu"})
+    spec = GenerationSpec(task_id="1", model_name="kling-v1", prompt="a fox",
+                          negative_prompt=None, cfg_scale=0.5, mode="std",
+                          aspect_ratio=ratio, duration=5)
+    call = pipeline_call(spec, options).to_dict()
+    assert call["width"] % 32 == 0 and call["height"] % 32 == 0
+    if model == "random-ltx2" and ratio == "1:1":
+        assert (call["width"], call["height"]) == (608, 608)  # about 832x480's area
