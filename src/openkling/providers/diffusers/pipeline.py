@@ -109,12 +109,18 @@ def load_reference(path: str, size: tuple[int, int]) -> Any:
 
 def _built_in(model: str, device: torch.device, dtype: torch.dtype) -> Any:
     """A random-weight pipeline at a published architecture, built on the device; else None."""
-    from openkling.providers.diffusers.random_models import ARCHITECTURES, build_random_wan
+    from openkling.providers.diffusers.random_models import (
+        ARCHITECTURES,
+        BUILDERS,
+        build_random_wan,
+    )
 
     arch = ARCHITECTURES.get(model)
-    if arch is None:
+    if arch is None and model not in BUILDERS:
         return None
     log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+    if arch is None:
+        return BUILDERS[model](device, dtype)
     return build_random_wan(arch, device, dtype)
 
 
@@ -154,6 +160,43 @@ def step_callback(total: int, progress: Callable[[int, int], None],
         return {}
 
     return on_step_end
+
+class StepBar:
+    """Stands in for the tqdm bar of a pipeline that takes no step callback (HunyuanVideo
+    1.5): the denoising loop calls update() once a step, which reports progress and stops a
+    cancelled generation."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None],
+                 cancelled: Callable[[], bool]) -> None:
+        self.total, self.done = total, 0
+        self.progress, self.cancelled = progress, cancelled
+
+    def __enter__(self) -> StepBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self.progress(min(self.done, self.total), self.total)
+        if self.cancelled():
+            raise GenerationCancelled
+
+
+def set_guider_scale(pipe: Any, scale: float) -> None:
+    """Guidance of a pipeline that takes it from its `guider` component (HunyuanVideo 1.5's
+    ClassifierFreeGuidance) rather than a `guidance_scale` argument; 1.0 or less turns the
+    unconditional pass off, as guidance 1.0 means for the other pipelines."""
+    pipe.guider = pipe.guider.new(guidance_scale=scale, enabled=scale > 1.0)
+
+
+def embeds_guidance(pipe: Any) -> bool:
+    """A guidance-distilled transformer (FLUX.1-dev): `guidance_scale` is an input of the
+    model, not classifier-free guidance."""
+    config = getattr(getattr(pipe, "transformer", None), "config", None)
+    return bool(getattr(config, "guidance_embeds", False))
+
 
 class PipelineRunner:
     """A loaded pipeline, configured with the memory savers and speed-ups asked for."""
@@ -300,6 +343,12 @@ class PipelineRunner:
         if call.get("first_frame_path") or call.get("end_frame_path"):
             kwargs["video"], kwargs["mask"] = self._frame_conditioning(call, size)
         kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
+        stepped = "callback_on_step_end" in self._call_params
+        if not stepped:
+            bar = StepBar(total, progress, cancelled)
+            self.pipe.progress_bar = lambda iterable=None, total=None: bar
+        if "guidance_scale" not in self._call_params and hasattr(self.pipe, "guider"):
+            set_guider_scale(self.pipe, float(call["guidance_scale"]))
         try:
             with torch.inference_mode():
                 output = self.pipe(**kwargs)
@@ -307,6 +356,9 @@ class PipelineRunner:
             # Stopped mid-loop: reset cache state and offload hooks as a finished call would.
             self.pipe.maybe_free_model_hooks()
             raise
+        finally:
+            if not stepped:
+                del self.pipe.progress_bar  # the class's own again
         audio = getattr(output, "audio", None) if call.get("sound") else None
         if call.get("sound") and audio is None:
             raise ValueError(f"{type(self.pipe).__name__} returned no sound")
@@ -375,15 +427,17 @@ class PipelineRunner:
             kwargs["strength"] = float(call["strength"])
             # Image-to-image runs only the last `strength` share of the steps.
             total = max(1, int(total * float(call["strength"])))
-        else:
+        if not call.get("image_path") or "width" in inspect.signature(pipe.__call__).parameters:
+            # FLUX's image-to-image takes the size too (else it renders at 1024x1024).
             kwargs["width"], kwargs["height"] = size
 
         on_step_end = step_callback(total, progress, cancelled)
 
         kwargs["callback_on_step_end"] = on_step_end
-        if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters:
+        if ("true_cfg_scale" in inspect.signature(pipe.__call__).parameters
+                and not embeds_guidance(pipe)):
             # Qwen-Image: classifier-free guidance is `true_cfg_scale` (its guidance_scale is
-            # for guidance-distilled checkpoints only).
+            # for guidance-distilled checkpoints only, such as FLUX.1-dev, which keeps it).
             kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale")
         try:
             with torch.inference_mode():
