@@ -333,6 +333,11 @@ class PipelineRunner:
         if call.get("image_path"):
             kwargs["image"] = load_rgb(str(call["image_path"]), size)
         if call.get("last_image_path"):
+            if "last_image" not in self._call_params:
+                # image2video.image_tail was set for a pipeline without a last frame
+                # (HunyuanVideo 1.5's): fail rather than drop the frame unseen.
+                raise ValueError(f"{type(self.pipe).__name__} takes no last frame "
+                                 "(image2video.image_tail needs a model that does)")
             kwargs["last_image"] = load_rgb(str(call["last_image_path"]), size)
         if call.get("reference_image_paths"):
             if "reference_images" not in self._call_params:

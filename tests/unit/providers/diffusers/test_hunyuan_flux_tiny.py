@@ -146,3 +146,13 @@ def test_flux_reference_image_runs_image_to_image(flux: PipelineRunner,
     with Image.open(name) as png:
         assert png.size == (128, 128)
     assert reports == [1, 2]  # strength 0.5 of 4 steps
+
+
+def test_a_last_frame_is_never_dropped_unseen(tmp_path: Path) -> None:
+    """image2video.image_tail = true on HunyuanVideo 1.5 (no last frame): the task fails."""
+    runner = _load("tiny-random-hunyuanvideo15-i2v", tmp_path)
+    Image.new("RGB", (160, 96), (200, 30, 30)).save(tmp_path / "first.png")
+    with pytest.raises(ValueError, match="takes no last frame"):
+        runner.generate(_video_call(image_path=str(tmp_path / "first.png"),
+                                    last_image_path=str(tmp_path / "first.png")),
+                        tmp_path / "v.mp4", lambda s, t: None, lambda: False)
