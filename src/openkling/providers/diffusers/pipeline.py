@@ -32,6 +32,11 @@ _DTYPES: dict[str, torch.dtype] = {
 }
 
 
+#: Pipelines that hand their latents to the VAE in the model's dtype (FLUX.1's decode and
+#: image-to-image encode): `vae_fp32` would fail there, so their VAE keeps the model's dtype.
+VAE_IN_MODEL_DTYPE = frozenset({"FluxPipeline", "FluxImg2ImgPipeline"})
+
+
 class GenerationCancelled(OpenKlingError):
     """Raised from the step callback once the shared cancel flag is seen."""
 
@@ -231,7 +236,11 @@ class PipelineRunner:
                 source, dtype=dtype, **edit_load_kwargs(source, str(config["pipeline"])))
         vae = getattr(pipe, "vae", None)
         if vae is not None and config.get("vae_fp32") and dtype != torch.float32:
-            vae.to(dtype=torch.float32)
+            if type(pipe).__name__ in VAE_IN_MODEL_DTYPE:
+                log.info("vae_fp32: %s keeps its VAE in %s (its pipeline does not cast the "
+                         "latents to the VAE's dtype)", type(pipe).__name__, dtype)
+            else:
+                vae.to(dtype=torch.float32)
         if config.get("flow_shift") is not None:
             scheduler = pipe.scheduler
             pipe.scheduler = type(scheduler).from_config(

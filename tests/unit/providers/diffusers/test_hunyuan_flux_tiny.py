@@ -156,3 +156,18 @@ def test_a_last_frame_is_never_dropped_unseen(tmp_path: Path) -> None:
         runner.generate(_video_call(image_path=str(tmp_path / "first.png"),
                                     last_image_path=str(tmp_path / "first.png")),
                         tmp_path / "v.mp4", lambda s, t: None, lambda: False)
+
+
+def test_flux_renders_in_bfloat16_with_vae_fp32_on(tmp_path: Path) -> None:
+    """The GPU's defaults (bfloat16, vae_fp32): FLUX's pipeline hands the VAE bfloat16
+    latents, so its VAE keeps the model's dtype rather than failing on a dtype mismatch."""
+    runner = PipelineRunner.load(
+        {"model": "tiny-random-flux", "pipeline": "auto", "device": "cpu",
+         "dtype": "bfloat16", "cpu_threads": 1, "vae_fp32": True, "cpu_offload": "none"},
+        tmp_path)
+    assert runner.pipe.vae.dtype == torch.bfloat16
+    call = {"kind": "images", "prompt": "a fox", "negative_prompt": "", "width": 64,
+            "height": 64, "n": 1, "num_inference_steps": 2, "guidance_scale": 3.5, "seed": 1}
+    [name] = runner.generate(call, tmp_path / "img", lambda s, t: None, lambda: False)["images"]
+    with Image.open(name) as png:
+        assert png.size == (64, 64)
