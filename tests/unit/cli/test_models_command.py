@@ -49,6 +49,8 @@ def test_json_lists_hunyuanvideo15_and_flux_with_their_tiny_test_models() -> Non
             "FluxPipeline", ["images/generations"], "tiny-random-flux"),
         "random-flux.1-dev": ("FluxPipeline", ["images/generations"], "tiny-random-flux"),
         "tiny-random-flux": ("FluxPipeline", ["images/generations"], "tiny-random-flux"),
+        "black-forest-labs/FLUX.2-dev": (
+            "Flux2Pipeline", ["images/generations"], "tiny-random-flux2"),
     }
     for name, (pipeline, families, test_model) in expected.items():
         row = rows[name]

@@ -131,6 +131,10 @@ _HUNYUANVIDEO15_480P = {"transformer": 8_326_608_160, "text_encoder": 7_070_619_
 #: XXL's encoder and the 16-channel VAE.
 _FLUX_1_DEV = {"transformer": 11_901_408_320, "text_encoder": 123_060_480,
                "text_encoder_2": 4_762_310_656, "vae": 83_819_683}
+#: FLUX.2-dev (random_models.build_flux2_dev_parts, diffusers' defaults; not compared with
+#: the hub's checkpoint): the 32B transformer, Mistral Small 3.1 24B and the FLUX.2 VAE.
+_FLUX_2_DEV = {"transformer": 32_223_281_152, "text_encoder": 23_340_272_640,
+               "vae": 84_046_115}
 _HUNYUAN_SIZES = ("848x480", "480x848", "624x624")
 _FLUX_SIZES = ("1k: about 1024x1024 area (1 MP), every Kling ratio",
                "2k: about 2048x2048 area (4 MP)")
@@ -294,6 +298,20 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         parameters=_FLUX_1_DEV, test_model="tiny-random-flux",
         note="FLUX.1 [schnell]: 4 steps, no guidance, no negative prompt (refused); name it "
         "as images.model",
+    ),
+    CatalogueModel(
+        name="black-forest-labs/FLUX.2-dev", pipelines={IMAGES: "Flux2Pipeline"},
+        sizes=_FLUX_SIZES, fps=None, frame_step=None, durations=(), audio=False,
+        parameters=_FLUX_2_DEV, test_model="tiny-random-flux2",
+        note="FLUX.2 [dev]: 50 steps, embedded guidance 4.0, no negative prompt and no "
+        "reference image (both refused); gated on the hub; name it as images.model",
+    ),
+    CatalogueModel(
+        name="tiny-random-flux2", pipelines={IMAGES: "Flux2Pipeline"},
+        sizes=("1k: 64x64 area", "2k: 128x128 area"), fps=None, frame_step=None,
+        durations=(), audio=False, parameters={}, test_model="tiny-random-flux2",
+        built_in=True, note="tiny random FLUX.2 (a 30-layer tiny Mistral 3 text encoder); "
+        "name it as images.model",
     ),
     CatalogueModel(
         name="random-flux.1-dev", pipelines={IMAGES: "FluxPipeline"}, sizes=_FLUX_SIZES,

@@ -120,6 +120,10 @@ class ImageOptions(BaseModel):
     steps: int = Field(30, ge=1, le=1000)
     guidance: float = Field(5.0, ge=0, description="Classifier-free guidance scale.")
     negative_prompt: str = ""
+    takes_image: bool = Field(
+        True, description="The model runs image-to-image from a reference `image`; False "
+        "refuses one (400, code 1201): FLUX.2's pipeline takes reference images its own way, "
+        "with no strength for image_fidelity.")
     takes_negative_prompt: bool = Field(
         True, description="The model honours a negative prompt; False refuses a request's "
         "negative_prompt (400, code 1201): FLUX.1 is guidance-distilled, with no "
@@ -252,6 +256,12 @@ IMAGE_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # FLUX.1 [schnell]: timestep-distilled, 4 steps, no guidance at all.
     "black-forest-labs/FLUX.1-schnell": {**FLUX_DEV_DEFAULTS, "steps": 4, "guidance": 0.0},
     "tiny-random-flux": {**FLUX_DEV_DEFAULTS, "side_1k": 64, "side_2k": 128, "steps": 2},
+    # FLUX.2 [dev]: 50 steps, embedded guidance 4.0 (diffusers' defaults), no negative
+    # prompt, no image-to-image.
+    "black-forest-labs/FLUX.2-dev": {**FLUX_DEV_DEFAULTS, "steps": 50, "guidance": 4.0,
+                                     "takes_image": False},
+    "tiny-random-flux2": {**FLUX_DEV_DEFAULTS, "side_1k": 64, "side_2k": 128, "steps": 2,
+                          "guidance": 4.0, "takes_image": False},
 }
 
 
@@ -395,6 +405,10 @@ def images_call(
         raise KlingError.invalid(
             "negative_prompt", f"the local images model ({options.model}) takes no negative "
             "prompt (guidance-distilled: no classifier-free guidance); send none")
+    if image_path is not None and not options.takes_image:
+        raise KlingError.invalid(
+            "image", f"the local images model ({options.model}) runs no image-to-image; "
+            "send a prompt alone")
     side = options.side_1k if resolution == "1k" else options.side_2k
     ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[aspect_ratio]
     width, height = size_for_ratio(ratio_w, ratio_h, side * side, options.size_multiple)

@@ -33,8 +33,9 @@ _DTYPES: dict[str, torch.dtype] = {
 
 
 #: Pipelines that hand their latents to the VAE in the model's dtype (FLUX.1's decode and
-#: image-to-image encode): `vae_fp32` would fail there, so their VAE keeps the model's dtype.
-VAE_IN_MODEL_DTYPE = frozenset({"FluxPipeline", "FluxImg2ImgPipeline"})
+#: image-to-image encode, FLUX.2's decode): `vae_fp32` would fail there, so their VAE keeps
+#: the model's dtype.
+VAE_IN_MODEL_DTYPE = frozenset({"FluxPipeline", "FluxImg2ImgPipeline", "Flux2Pipeline"})
 
 
 class GenerationCancelled(OpenKlingError):
@@ -448,11 +449,13 @@ class PipelineRunner:
         on_step_end = step_callback(total, progress, cancelled)
 
         kwargs["callback_on_step_end"] = on_step_end
-        if ("true_cfg_scale" in inspect.signature(pipe.__call__).parameters
-                and not embeds_guidance(pipe)):
+        takes = inspect.signature(pipe.__call__).parameters
+        if "true_cfg_scale" in takes and not embeds_guidance(pipe):
             # Qwen-Image: classifier-free guidance is `true_cfg_scale` (its guidance_scale is
             # for guidance-distilled checkpoints only, such as FLUX.1-dev, which keeps it).
             kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale")
+        # FLUX.2 takes no negative prompt (the mapping refuses one): only what it takes.
+        kwargs = {key: value for key, value in kwargs.items() if key in takes}
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)

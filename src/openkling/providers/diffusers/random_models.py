@@ -601,3 +601,31 @@ BUILDERS: dict[str, Any] = {
 SIGLIP_SO400M_384: dict[str, Any] = {"hidden_size": 1152, "intermediate_size": 4304,
                                      "num_hidden_layers": 27, "num_attention_heads": 16,
                                      "image_size": 384, "patch_size": 14}
+
+
+#: black-forest-labs/FLUX.2-dev as diffusers declares it (Flux2Transformer2DModel's and
+#: AutoencoderKLFlux2's defaults; not compared with the hub's config.json): the 32B
+#: transformer (8 double and 48 single blocks, 48 heads x 128, text 3 x 5120 wide) and
+#: Mistral Small 3.1 24B (text 5120 wide, 40 layers; Pixtral vision tower) as its text
+#: encoder. Only counted here (a 'meta' build): at about 104 GiB of bfloat16 weights no
+#: full-size random build is offered.
+MISTRAL_SMALL_3_1_24B: dict[str, Any] = {
+    "text_config": {"model_type": "mistral", "vocab_size": 131072, "hidden_size": 5120,
+                    "intermediate_size": 32768, "num_hidden_layers": 40,
+                    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128},
+    "vision_config": {"model_type": "pixtral", "hidden_size": 1024, "intermediate_size": 4096,
+                      "num_hidden_layers": 24, "num_attention_heads": 16, "head_dim": 64,
+                      "image_size": 1540, "patch_size": 14},
+}
+
+
+def build_flux2_dev_parts(device: torch.device | str = "meta") -> dict[str, Any]:
+    """FLUX.2-dev's weighted components at their published size (a 'meta' build counts the
+    catalogue's parameters)."""
+    with torch.device(device):
+        return {
+            "transformer": diffusers.Flux2Transformer2DModel(),
+            "text_encoder": transformers.Mistral3ForConditionalGeneration(
+                transformers.Mistral3Config(**MISTRAL_SMALL_3_1_24B)),
+            "vae": diffusers.AutoencoderKLFlux2(),
+        }

@@ -8,8 +8,8 @@ TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-wan-vace
 (images/multi-image2image); `tiny-random-sdxl` a Stable
 Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to
 sound); `tiny-random-ltx-video` LTX-Video's condition pipeline (videos/video-extend);
-`tiny-random-hunyuanvideo15` (and `-i2v`) HunyuanVideo 1.5; `tiny-random-flux` FLUX.1
-(images/generations).
+`tiny-random-hunyuanvideo15` (and `-i2v`) HunyuanVideo 1.5; `tiny-random-flux` FLUX.1 and
+`tiny-random-flux2` FLUX.2 (images/generations).
 Each mirrors the class of the real default model of its family, so `--model tiny-random-wan`
 exercises every local family.
 
@@ -570,6 +570,34 @@ def build_flux_pipeline(seed: int = 0) -> Any:
         text_encoder_2=text_encoder_2, tokenizer_2=t5_tokenizer, transformer=transformer)
 
 
+def build_flux2_pipeline(seed: int = 0) -> Any:
+    """A tiny FLUX.2: a Mistral 3 text encoder (30 tiny layers: the pipeline stacks hidden
+    layers 10, 20 and 30) with a one-block Pixtral vision tower, the byte-level tokenizer
+    with a chat template standing in for Mistral's processor, a transformer of one double and
+    one single block, and the FLUX.2 VAE (8x, 4 latent channels packed 2x2; 32 real)."""
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {% for c in "
+                               "m['content'] %}{{ c['text'] }}{% endfor %}\n{% endfor %}")
+    text_encoder = transformers.Mistral3ForConditionalGeneration(transformers.Mistral3Config(
+        text_config={"model_type": "mistral", "vocab_size": len(tokenizer), "hidden_size": 8,
+                     "intermediate_size": 8, "num_hidden_layers": 30, "num_attention_heads": 2,
+                     "num_key_value_heads": 1, "head_dim": 4, "pad_token_id": 0},
+        vision_config={"model_type": "pixtral", "hidden_size": 8, "intermediate_size": 8,
+                       "num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 4,
+                       "image_size": 28, "patch_size": 14},
+        image_token_index=3, spatial_merge_size=2))
+    # Three stacked hidden layers of 8: joint attention 24 wide.
+    transformer = diffusers.Flux2Transformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=8,
+        num_attention_heads=2, joint_attention_dim=24, axes_dims_rope=(2, 2, 2, 2))
+    vae = diffusers.AutoencoderKLFlux2(block_out_channels=(8, 8, 8, 8), latent_channels=4,
+                                       layers_per_block=1, norm_num_groups=8)
+    return diffusers.Flux2Pipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+                                   vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   transformer=transformer)
+
+
 #: Every tiny model id, with its builder and the line its README starts with.
 TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
     "tiny-random-wan": (build_pipeline, README),
@@ -637,6 +665,11 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
     "tiny-random-flux": (
         build_flux_pipeline,
         "tiny-random-flux: a FLUX.1 text-to-image pipeline with tiny RANDOM weights, built by "
+        "openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-flux2": (
+        build_flux2_pipeline,
+        "tiny-random-flux2: a FLUX.2 text-to-image pipeline with tiny RANDOM weights, built by "
         "openkling for tests and demos. It produces noise, not pictures.\n",
     ),
     "tiny-random-sdxl": (

@@ -103,6 +103,10 @@ def test_hunyuanvideo15_and_flux_counts_are_those_of_their_meta_builds() -> None
             transformers.SiglipVisionConfig(**rm.SIGLIP_SO400M_384))
     assert BY_NAME["hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v"].parameters == {
         **hunyuan, "image_encoder": sum(p.numel() for p in siglip.parameters())}
+    flux2 = {name: sum(p.numel() for p in part.parameters())
+             for name, part in rm.build_flux2_dev_parts("meta").items()}
+    assert BY_NAME["black-forest-labs/FLUX.2-dev"].parameters == flux2
+    assert 32e9 < flux2["transformer"] < 32.5e9  # FLUX.2 [dev]'s 32B
     # The published sizes: an 8.3B video transformer, a 12B image one.
     assert 8.2e9 < hunyuan["transformer"] < 8.4e9 and 11.8e9 < flux["transformer"] < 12e9
 

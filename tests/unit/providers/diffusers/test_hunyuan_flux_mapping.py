@@ -79,7 +79,8 @@ def test_flux_sizes_are_about_1_and_4_megapixels(ratio: str, resolution: str,
 
 
 @pytest.mark.parametrize("model", [FLUX, "black-forest-labs/FLUX.1-schnell",
-                                   "random-flux.1-dev", "tiny-random-flux"])
+                                   "random-flux.1-dev", "tiny-random-flux",
+                                   "black-forest-labs/FLUX.2-dev", "tiny-random-flux2"])
 def test_flux_refuses_a_negative_prompt_by_name(model: str) -> None:
     with pytest.raises(KlingError) as info:
         images_call(prompt="p", negative_prompt="blur", aspect_ratio="1:1", resolution="1k",
@@ -91,3 +92,15 @@ def test_flux_refuses_a_negative_prompt_by_name(model: str) -> None:
 def test_flux_schnell_runs_4_steps_without_guidance() -> None:
     options = image_options({"model": "black-forest-labs/FLUX.1-schnell"}, tiny=False)
     assert (options.steps, options.guidance) == (4, 0.0)
+
+
+def test_flux2_runs_50_steps_at_guidance_4_and_refuses_a_reference_image() -> None:
+    options = image_options({"model": "black-forest-labs/FLUX.2-dev"}, tiny=False)
+    call = images_call(prompt="p", negative_prompt=None, aspect_ratio="1:1", resolution="1k",
+                       n=1, image_path=None, image_fidelity=0.5, seed=1, options=options)
+    assert (call.width, call.height, call.num_inference_steps, call.guidance_scale) == (
+        1024, 1024, 50, 4.0)
+    with pytest.raises(KlingError) as info:
+        images_call(prompt="p", negative_prompt=None, aspect_ratio="1:1", resolution="1k",
+                    n=1, image_path="ref.png", image_fidelity=0.5, seed=1, options=options)
+    assert info.value.code == 1201 and info.value.message.startswith("image: ")

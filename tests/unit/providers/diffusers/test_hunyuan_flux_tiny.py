@@ -106,28 +106,37 @@ def flux(tmp_path_factory: pytest.TempPathFactory) -> PipelineRunner:
     return _load("tiny-random-flux", tmp_path_factory.mktemp("flux"))
 
 
-def test_flux_writes_n_pngs_with_embedded_guidance(flux: PipelineRunner,
-                                                   tmp_path: Path) -> None:
-    assert type(flux.pipe).__name__ == "FluxPipeline"
-    options = image_options({"model": "tiny-random-flux"}, tiny=True)
-    call = images_call(prompt="a fox", negative_prompt=None, aspect_ratio="16:9",
+@pytest.mark.parametrize(("model", "pipeline", "ratio", "size", "guidance"), [
+    # 16:9 and 9:16 at the tiny 64x64 area, sides multiples of 16: 80x48 and 48x80.
+    ("tiny-random-flux", "FluxPipeline", "16:9", (80, 48), 3.5),
+    ("tiny-random-flux2", "Flux2Pipeline", "9:16", (48, 80), 4.0),
+])
+def test_flux_writes_n_pngs_with_embedded_guidance(
+    model: str, pipeline: str, ratio: str, size: tuple[int, int], guidance: float,
+    flux: PipelineRunner, tmp_path: Path,
+) -> None:
+    runner = flux if model == "tiny-random-flux" else _load(model, tmp_path)
+    assert type(runner.pipe).__name__ == pipeline
+    options = image_options({"model": model}, tiny=True)
+    call = images_call(prompt="a fox", negative_prompt=None, aspect_ratio=ratio,
                        resolution="1k", n=2, image_path=None, image_fidelity=0.5, seed=1,
                        options=options)
-    # 16:9 at the tiny 64x64 area, sides multiples of 16: 80x48.
-    assert (call.width, call.height) == (80, 48)
+    assert (call.width, call.height) == size
     reports: list[int] = []
-    cls = type(flux.pipe)
+    cls = type(runner.pipe)
     with mock.patch.object(cls, "__call__", autospec=True,
                            side_effect=cls.__call__) as called:
-        result = flux.generate(call.to_dict(), tmp_path / "img",
-                               lambda step, total: reports.append(step), lambda: False)
+        result = runner.generate(call.to_dict(), tmp_path / "img",
+                                 lambda step, total: reports.append(step), lambda: False)
     seen = called.call_args.kwargs
     assert len(result["images"]) == 2
     for name in result["images"]:
         with Image.open(name) as png:
-            assert png.format == "PNG" and png.size == (80, 48)
-    # FLUX.1-dev's guidance is an input of its transformer, not true classifier-free guidance.
-    assert seen["guidance_scale"] == 3.5 and "true_cfg_scale" not in seen
+            assert png.format == "PNG" and png.size == size
+    # FLUX's guidance is an input of its transformer, not true classifier-free guidance;
+    # neither takes a negative prompt (FLUX.2's pipeline has no such argument).
+    assert seen["guidance_scale"] == guidance and "true_cfg_scale" not in seen
+    assert not seen.get("negative_prompt")
     assert reports == [1, 2]
 
 
