@@ -168,9 +168,11 @@ def provider_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def timed_call(runner: Any, device: Device, call: dict[str, Any], out: Path) -> dict[str, Any]:
     """One generation through the runner's own generate (pipe() then encode), timed apart."""
+
     import torch
 
     from openkling.providers.diffusers.encode import write_mp4
+    from openkling.providers.diffusers.pipeline import set_guider_scale
 
     kwargs = {
         "prompt": call["prompt"], "negative_prompt": call["negative_prompt"],
@@ -180,8 +182,14 @@ def timed_call(runner: Any, device: Device, call: dict[str, Any], out: Path) -> 
         "max_sequence_length": call["max_sequence_length"], "output_type": "np",
         "generator": torch.Generator("cpu").manual_seed(SEED),
     }
-    if "frame_rate" in inspect.signature(runner.pipe.__call__).parameters:
+    # HunyuanVideo 1.5 takes neither guidance_scale (its guider has it) nor
+    # max_sequence_length: the arguments its pipeline takes, as the runner passes them.
+    accepted = inspect.signature(runner.pipe.__call__).parameters
+    if "frame_rate" in accepted:
         kwargs["frame_rate"] = float(call["fps"])  # LTX-2 conditions on it
+    if "guidance_scale" not in accepted and hasattr(runner.pipe, "guider"):
+        set_guider_scale(runner.pipe, float(call["guidance_scale"]))
+    kwargs = {key: value for key, value in kwargs.items() if key in accepted}
     device.reset_peak()
     device.sync()
     started = time.perf_counter()

@@ -33,6 +33,31 @@ def test_json_lists_each_model_with_the_kling_names_it_serves() -> None:
     assert sound["kling_models"] == {"audio/text-to-audio": ["kling-v1"]}
 
 
+def test_json_lists_hunyuanvideo15_and_flux_with_their_tiny_test_models() -> None:
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    expected = {
+        "hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v": (
+            "HunyuanVideo15Pipeline", ["videos/text2video"], "tiny-random-hunyuanvideo15"),
+        "hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v": (
+            "HunyuanVideo15ImageToVideoPipeline", ["videos/image2video"],
+            "tiny-random-hunyuanvideo15-i2v"),
+        "random-hunyuanvideo15": (
+            "HunyuanVideo15Pipeline", ["videos/text2video"], "tiny-random-hunyuanvideo15"),
+        "black-forest-labs/FLUX.1-dev": (
+            "FluxPipeline", ["images/generations"], "tiny-random-flux"),
+        "random-flux.1-dev": ("FluxPipeline", ["images/generations"], "tiny-random-flux"),
+        "tiny-random-flux": ("FluxPipeline", ["images/generations"], "tiny-random-flux"),
+        "black-forest-labs/FLUX.2-dev": (
+            "Flux2Pipeline", ["images/generations"], "tiny-random-flux2"),
+    }
+    for name, (pipeline, families, test_model) in expected.items():
+        row = rows[name]
+        assert (row["pipeline"], row["families"], row["test_model"], row["audio"]) == (
+            pipeline, families, test_model, False), name
+
+
 def test_a_configured_route_shows_on_its_model(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "openkling.toml"

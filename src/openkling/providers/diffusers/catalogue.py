@@ -137,6 +137,22 @@ _QWEN_IMAGE_EDIT = {"transformer": 20_430_401_088, "text_encoder": 8_292_166_656
 _LTX2_19B = {"transformer": 18_876_174_592, "text_encoder": 12_187_325_040,
              "connectors": 1_431_475_200, "vae": 1_222_479_601, "audio_vae": 53_248_146,
              "vocoder": 55_592_802}
+#: HunyuanVideo 1.5 480p (random_models.HUNYUANVIDEO15_480P, diffusers' defaults; not
+#: compared with the hub's checkpoint): the 8.3B transformer, Qwen2.5-VL-7B's text model,
+#: ByT5-small's encoder and the HunyuanVideo 1.5 VAE.
+_HUNYUANVIDEO15_480P = {"transformer": 8_326_608_160, "text_encoder": 7_070_619_136,
+                        "text_encoder_2": 217_657_472, "vae": 1_260_634_115}
+#: FLUX.1-dev (random_models.FLUX_1_DEV): the 12B transformer, CLIP ViT-L/14 text, T5 v1.1
+#: XXL's encoder and the 16-channel VAE.
+_FLUX_1_DEV = {"transformer": 11_901_408_320, "text_encoder": 123_060_480,
+               "text_encoder_2": 4_762_310_656, "vae": 83_819_683}
+#: FLUX.2-dev (random_models.build_flux2_dev_parts, diffusers' defaults; not compared with
+#: the hub's checkpoint): the 32B transformer, Mistral Small 3.1 24B and the FLUX.2 VAE.
+_FLUX_2_DEV = {"transformer": 32_223_281_152, "text_encoder": 23_340_272_640,
+               "vae": 84_046_115}
+_HUNYUAN_SIZES = ("848x480", "480x848", "624x624")
+_FLUX_SIZES = ("1k: about 1024x1024 area (1 MP), every Kling ratio",
+               "2k: about 2048x2048 area (4 MP)")
 _WAN_T2V_SIZES = ("832x480", "480x832", "624x624")
 _SDXL_SIZES = ("1k: 1024x1024 area, every Kling ratio", "2k: 2048x2048 area")
 
@@ -248,6 +264,93 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         test_model="tiny-random-wan2.2-a14b-i2v", built_in=True,
         note="tiny random Wan 2.2 I2V A14B form: two experts split at boundary 0.9; the "
         "image2video model with tiny-random-wan2.2-a14b",
+    ),
+    CatalogueModel(
+        name="hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v",
+        pipelines={TEXT2VIDEO: "HunyuanVideo15Pipeline"}, sizes=_HUNYUAN_SIZES, fps=24,
+        frame_step=4, durations=(5, 10), audio=False, parameters=_HUNYUANVIDEO15_480P,
+        test_model="tiny-random-hunyuanvideo15",
+        note="HunyuanVideo 1.5 at 480p: 50 steps, guidance 6.0 through its guider; name it "
+        "as the model (its image-to-video twin as image2video.model)",
+    ),
+    CatalogueModel(
+        name="hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v",
+        pipelines={IMAGE2VIDEO: "HunyuanVideo15ImageToVideoPipeline"},
+        sizes=("480p bucket of the input image's shape (848x480 for 16:9)",), fps=24,
+        frame_step=4, durations=(5, 10), audio=False,
+        # The text-to-video parts plus SigLIP so400m (patch 14, 384 px), which reads the
+        # first frame; not counted from a build (no builder here): see docs/providers.md.
+        parameters={**_HUNYUANVIDEO15_480P, "image_encoder": 428_225_600},
+        test_model="tiny-random-hunyuanvideo15-i2v",
+        note="HunyuanVideo 1.5 image-to-video (first frame only: no image_tail); name it as "
+        "image2video.model",
+    ),
+    CatalogueModel(
+        name="random-hunyuanvideo15", pipelines={TEXT2VIDEO: "HunyuanVideo15Pipeline"},
+        sizes=_HUNYUAN_SIZES, fps=24, frame_step=4, durations=(5, 10), audio=False,
+        parameters=_HUNYUANVIDEO15_480P, test_model="tiny-random-hunyuanvideo15",
+        built_in=True,
+        note="HunyuanVideo 1.5 480p's architecture with random weights, built on the device: "
+        "GPU benchmarks without the hub",
+    ),
+    CatalogueModel(
+        name="tiny-random-hunyuanvideo15", pipelines={TEXT2VIDEO: "HunyuanVideo15Pipeline"},
+        sizes=("80x48", "48x80", "48x48"), fps=4, frame_step=4, durations=(5, 10),
+        audio=False, parameters={}, test_model="tiny-random-hunyuanvideo15", built_in=True,
+        note="tiny random HunyuanVideo 1.5 (guidance through its guider, no step callback: "
+        "progress from its step bar); with it image2video gets "
+        "tiny-random-hunyuanvideo15-i2v",
+    ),
+    CatalogueModel(
+        name="tiny-random-hunyuanvideo15-i2v",
+        pipelines={IMAGE2VIDEO: "HunyuanVideo15ImageToVideoPipeline"},
+        sizes=("bucket of the input image's shape at target size 64 (80x48 for 16:9)",),
+        fps=4, frame_step=4, durations=(5, 10), audio=False, parameters={},
+        test_model="tiny-random-hunyuanvideo15-i2v", built_in=True,
+        note="tiny random HunyuanVideo 1.5 image-to-video (a 1-layer SigLIP reads the frame)",
+    ),
+    CatalogueModel(
+        name="black-forest-labs/FLUX.1-dev", pipelines={IMAGES: "FluxPipeline"},
+        sizes=_FLUX_SIZES, fps=None, frame_step=None, durations=(), audio=False,
+        parameters=_FLUX_1_DEV, test_model="tiny-random-flux",
+        note="FLUX.1 [dev]: 28 steps, embedded guidance 3.5, no negative prompt (refused); "
+        "reference image through FluxImg2ImgPipeline; gated on the hub; name it as "
+        "images.model",
+    ),
+    CatalogueModel(
+        name="black-forest-labs/FLUX.1-schnell", pipelines={IMAGES: "FluxPipeline"},
+        sizes=_FLUX_SIZES, fps=None, frame_step=None, durations=(), audio=False,
+        parameters=_FLUX_1_DEV, test_model="tiny-random-flux",
+        note="FLUX.1 [schnell]: 4 steps, no guidance, no negative prompt (refused); name it "
+        "as images.model",
+    ),
+    CatalogueModel(
+        name="black-forest-labs/FLUX.2-dev", pipelines={IMAGES: "Flux2Pipeline"},
+        sizes=_FLUX_SIZES, fps=None, frame_step=None, durations=(), audio=False,
+        parameters=_FLUX_2_DEV, test_model="tiny-random-flux2",
+        note="FLUX.2 [dev]: 50 steps, embedded guidance 4.0, no negative prompt and no "
+        "reference image (both refused); gated on the hub; name it as images.model",
+    ),
+    CatalogueModel(
+        name="tiny-random-flux2", pipelines={IMAGES: "Flux2Pipeline"},
+        sizes=("1k: 64x64 area", "2k: 128x128 area"), fps=None, frame_step=None,
+        durations=(), audio=False, parameters={}, test_model="tiny-random-flux2",
+        built_in=True, note="tiny random FLUX.2 (a 30-layer tiny Mistral 3 text encoder); "
+        "name it as images.model",
+    ),
+    CatalogueModel(
+        name="random-flux.1-dev", pipelines={IMAGES: "FluxPipeline"}, sizes=_FLUX_SIZES,
+        fps=None, frame_step=None, durations=(), audio=False, parameters=_FLUX_1_DEV,
+        test_model="tiny-random-flux", built_in=True,
+        note="FLUX.1-dev's architecture with random weights, built on the device: GPU "
+        "benchmarks of images/generations without the hub (name it as images.model)",
+    ),
+    CatalogueModel(
+        name="tiny-random-flux", pipelines={IMAGES: "FluxPipeline"},
+        sizes=("1k: 64x64 area", "2k: 128x128 area"), fps=None, frame_step=None,
+        durations=(), audio=False, parameters={}, test_model="tiny-random-flux",
+        built_in=True, note="tiny random FLUX.1 (dev form: guidance embedded, no negative "
+        "prompt); name it as images.model",
     ),
     CatalogueModel(
         name="random-wan2.1-1.3b", pipelines={TEXT2VIDEO: "WanPipeline"}, sizes=_WAN_T2V_SIZES,

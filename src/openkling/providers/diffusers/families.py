@@ -120,6 +120,14 @@ class ImageOptions(BaseModel):
     steps: int = Field(30, ge=1, le=1000)
     guidance: float = Field(5.0, ge=0, description="Classifier-free guidance scale.")
     negative_prompt: str = ""
+    takes_image: bool = Field(
+        True, description="The model runs image-to-image from a reference `image`; False "
+        "refuses one (400, code 1201): FLUX.2's pipeline takes reference images its own way, "
+        "with no strength for image_fidelity.")
+    takes_negative_prompt: bool = Field(
+        True, description="The model honours a negative prompt; False refuses a request's "
+        "negative_prompt (400, code 1201): FLUX.1 is guidance-distilled, with no "
+        "classifier-free guidance to steer away from one.")
 
 
 class AudioOptions(BaseModel):
@@ -218,9 +226,42 @@ TINY_LTX2_I2V_DEFAULTS: dict[str, Any] = {
 TINY_I2V_FOR: dict[str, dict[str, Any]] = {
     "tiny-random-ltx2": TINY_LTX2_I2V_DEFAULTS,
     "tiny-random-wan2.2-a14b": {**TINY_I2V_DEFAULTS, "model": "tiny-random-wan2.2-a14b-i2v"},
+    # HunyuanVideo 1.5's image-to-video picks its own size: the input image's shape among its
+    # buckets at the transformer's target size (80x48 for 16:9 in the tiny one).
+    "tiny-random-hunyuanvideo15": {**TINY_I2V_DEFAULTS, "fps": 4,
+                                   "model": "tiny-random-hunyuanvideo15-i2v",
+                                   "guidance_default": 6.0},
+}
+#: Published image-to-video models' own settings, applied when `image2video.model` names one.
+I2V_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    # 480p buckets (848x480 for 16:9), 24 fps, frames 4k + 1, 50 steps, guidance 6.0.
+    "hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v": {
+        "width": 848, "height": 480, "size_multiple": 16, "fps": 24, "frame_step": 4,
+        "std_steps": 50, "pro_steps": 50, "guidance_default": 6.0},
 }
 TINY_IMAGE_DEFAULTS: dict[str, Any] = {
     "model": TINY_IMAGE_MODEL, "side_1k": 128, "side_2k": 256, "size_multiple": 16, "steps": 2,
+}
+#: FLUX.1 [dev]: about 1 MP at 1k and 4 MP at 2k, sides multiples of 16 (8x VAE x 2x2
+#: packing), 28 steps, embedded guidance 3.5 (diffusers' defaults), no negative prompt.
+FLUX_DEV_DEFAULTS: dict[str, Any] = {
+    "side_1k": 1024, "side_2k": 2048, "size_multiple": 16, "steps": 28, "guidance": 3.5,
+    "takes_negative_prompt": False,
+}
+#: Published (and built-in) text-to-image models' own settings, applied when `images.model`
+#: names one.
+IMAGE_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "black-forest-labs/FLUX.1-dev": FLUX_DEV_DEFAULTS,
+    "random-flux.1-dev": FLUX_DEV_DEFAULTS,
+    # FLUX.1 [schnell]: timestep-distilled, 4 steps, no guidance at all.
+    "black-forest-labs/FLUX.1-schnell": {**FLUX_DEV_DEFAULTS, "steps": 4, "guidance": 0.0},
+    "tiny-random-flux": {**FLUX_DEV_DEFAULTS, "side_1k": 64, "side_2k": 128, "steps": 2},
+    # FLUX.2 [dev]: 50 steps, embedded guidance 4.0 (diffusers' defaults), no negative
+    # prompt, no image-to-image.
+    "black-forest-labs/FLUX.2-dev": {**FLUX_DEV_DEFAULTS, "steps": 50, "guidance": 4.0,
+                                     "takes_image": False},
+    "tiny-random-flux2": {**FLUX_DEV_DEFAULTS, "side_1k": 64, "side_2k": 128, "steps": 2,
+                          "guidance": 4.0, "takes_image": False},
 }
 
 
@@ -252,11 +293,14 @@ def image2video_options(raw: dict[str, Any], tiny: bool,
     defaults: dict[str, Any] = {}
     if tiny:
         defaults = TINY_I2V_FOR.get(text_model, TINY_I2V_DEFAULTS)
+    defaults = {**defaults, **I2V_MODEL_DEFAULTS.get(raw.get("model", ""), {})}
     return Image2VideoOptions.model_validate({**defaults, **raw})
 
 
 def image_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> ImageOptions:
-    return ImageOptions.model_validate({**(TINY_IMAGE_DEFAULTS if tiny else {}), **raw})
+    defaults = {**(TINY_IMAGE_DEFAULTS if tiny else {}),
+                **IMAGE_MODEL_DEFAULTS.get(raw.get("model", ""), {})}
+    return ImageOptions.model_validate({**defaults, **raw})
 
 
 def audio_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> AudioOptions:
@@ -357,6 +401,14 @@ def images_call(
                                  f"must be one of {', '.join(IMAGE_ASPECT_RATIOS)}")
     if resolution not in RESOLUTIONS:
         raise KlingError.invalid("resolution", "must be 1k or 2k")
+    if negative_prompt and not options.takes_negative_prompt:
+        raise KlingError.invalid(
+            "negative_prompt", f"the local images model ({options.model}) takes no negative "
+            "prompt (guidance-distilled: no classifier-free guidance); send none")
+    if image_path is not None and not options.takes_image:
+        raise KlingError.invalid(
+            "image", f"the local images model ({options.model}) runs no image-to-image; "
+            "send a prompt alone")
     side = options.side_1k if resolution == "1k" else options.side_2k
     ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[aspect_ratio]
     width, height = size_for_ratio(ratio_w, ratio_h, side * side, options.size_multiple)

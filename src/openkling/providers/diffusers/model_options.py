@@ -46,11 +46,20 @@ TINY_WAN22_A14B = "tiny-random-wan2.2-a14b"
 RANDOM_WAN21_VACE_1_3B = "random-wan2.1-vace-1.3b"
 #: LTX-2 (19B, video with sound) at its published size, random weights, built on the device.
 RANDOM_LTX2 = "random-ltx2"
+#: HunyuanVideo 1.5 (480p text-to-video) as diffusers' docs load it from the hub.
+HUNYUANVIDEO15_T2V = "hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v"
+#: Its architecture at the published size, random weights, built on the device.
+RANDOM_HUNYUANVIDEO15 = "random-hunyuanvideo15"
+#: Its tiny twin, built in code and saved like TINY_MODEL.
+TINY_HUNYUANVIDEO15 = "tiny-random-hunyuanvideo15"
+#: FLUX.1-dev (an images model) at its published size, random weights, built on the device.
+RANDOM_FLUX_1_DEV = "random-flux.1-dev"
 #: The text-to-video models that make every other local family use its tiny model too.
-TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B)
-#: Random-weight models built on the device (no save, no download).
+TINY_TEXT_MODELS = (TINY_MODEL, TINY_LTX2, TINY_WAN22_A14B, TINY_HUNYUANVIDEO15)
+#: Random-weight text-to-video models built on the device (no save, no download; the
+#: images model RANDOM_FLUX_1_DEV is built the same way).
 BUILT_ON_DEVICE = (RANDOM_WAN_1_3B, RANDOM_WAN_SMALL, RANDOM_WAN22_A14B,
-                   RANDOM_WAN21_VACE_1_3B, RANDOM_LTX2)
+                   RANDOM_WAN21_VACE_1_3B, RANDOM_LTX2, RANDOM_HUNYUANVIDEO15)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, worst quality, jpeg artifacts, static, still picture, overexposed, "
@@ -80,6 +89,14 @@ RANDOM_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "Wan-AI/Wan2.2-T2V-A14B-Diffusers": {"std_steps": 40, "pro_steps": 40,
                                          "guidance_default": 4.0},
     TINY_WAN22_A14B: TINY_DEFAULTS,
+    # HunyuanVideo 1.5 480p: 848x480 (its 16:9 bucket at target size 640), 24 fps, frames
+    # 4k + 1 (121 for 5 s), 50 steps, guidance 6.0 (the model card's).
+    HUNYUANVIDEO15_T2V: {"width": 848, "height": 480, "fps": 24, "frame_step": 4,
+                         "std_steps": 50, "pro_steps": 50, "guidance_default": 6.0},
+    RANDOM_HUNYUANVIDEO15: {"width": 848, "height": 480, "fps": 24, "frame_step": 4,
+                            "std_steps": 50, "pro_steps": 50, "guidance_default": 6.0},
+    # The tiny one: 80x48 (its 16:9 bucket at target size 64); 4 fps keeps 5 s at 21 frames.
+    TINY_HUNYUANVIDEO15: {**TINY_DEFAULTS, "fps": 4, "pro_steps": 3, "guidance_default": 6.0},
     # LTX-2 sides are multiples of 32; the tiny VAE compresses time 2x (frames 2k + 1) and
     # 2 fps keeps a 5 s clip at 11 frames. Guidance 3.0 at cfg_scale 0.5: LTX2Pipeline's own.
     TINY_LTX2: {"width": 64, "height": 32, "size_multiple": 32, "fps": 2, "frame_step": 2,
@@ -145,9 +162,10 @@ class DiffusersOptions(BaseModel):
         "the GPU's memory found at start-up, Wan 2.1 1.3B on a CPU; catalogue.auto_model), "
         "a diffusers pipeline id on the Hugging Face hub, a local folder, or "
         f"a built-in random model: '{TINY_MODEL}', '{TINY_LTX2}' (with sound), "
-        f"'{TINY_WAN22_A14B}', '{RANDOM_WAN_SMALL}', '{RANDOM_WAN_1_3B}', "
-        f"'{RANDOM_WAN22_A14B}' or '{RANDOM_LTX2}' (random weights, noise only; the last three "
-        "at full size, for benchmarks). `openkling models` lists them all.",
+        f"'{TINY_WAN22_A14B}', '{TINY_HUNYUANVIDEO15}', '{RANDOM_WAN_SMALL}', "
+        f"'{RANDOM_WAN_1_3B}', '{RANDOM_WAN22_A14B}', '{RANDOM_LTX2}' or "
+        f"'{RANDOM_HUNYUANVIDEO15}' (random weights, noise only; the last four at full size, "
+        "for benchmarks). `openkling models` lists them all.",
     )
     pipeline: str = Field(
         "auto",

@@ -38,6 +38,12 @@ _DTYPES: dict[str, torch.dtype] = {
 }
 
 
+#: Pipelines that hand their latents to the VAE in the model's dtype (FLUX.1's decode and
+#: image-to-image encode, FLUX.2's decode): `vae_fp32` would fail there, so their VAE keeps
+#: the model's dtype.
+VAE_IN_MODEL_DTYPE = frozenset({"FluxPipeline", "FluxImg2ImgPipeline", "Flux2Pipeline"})
+
+
 class GenerationCancelled(OpenKlingError):
     """Raised from the step callback once the shared cancel flag is seen."""
 
@@ -117,17 +123,19 @@ def load_reference(path: str, size: tuple[int, int]) -> Any:
 
 def _built_in(model: str, device: torch.device, dtype: torch.dtype) -> Any:
     """A random-weight pipeline at a published architecture, built on the device; else None."""
-    from openkling.providers.diffusers import random_models
+    from openkling.providers.diffusers.random_models import (
+        ARCHITECTURES,
+        BUILDERS,
+        build_random_wan,
+    )
 
-    arch = random_models.ARCHITECTURES.get(model)
-    builder = random_models.BUILDERS.get(model)
-    if arch is not None:
-        log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
-        return random_models.build_random_wan(arch, device, dtype)
-    if builder is not None:
-        log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
-        return builder(device, dtype)
-    return None
+    arch = ARCHITECTURES.get(model)
+    if arch is None and model not in BUILDERS:
+        return None
+    log.info("building %s (RANDOM weights: noise only) on %s (%s)", model, device, dtype)
+    if arch is None:
+        return BUILDERS[model](device, dtype)
+    return build_random_wan(arch, device, dtype)
 
 
 def pipeline_class(name: str) -> Any:
@@ -166,6 +174,43 @@ def step_callback(total: int, progress: Callable[[int, int], None],
         return {}
 
     return on_step_end
+
+class StepBar:
+    """Stands in for the tqdm bar of a pipeline that takes no step callback (HunyuanVideo
+    1.5): the denoising loop calls update() once a step, which reports progress and stops a
+    cancelled generation."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None],
+                 cancelled: Callable[[], bool]) -> None:
+        self.total, self.done = total, 0
+        self.progress, self.cancelled = progress, cancelled
+
+    def __enter__(self) -> StepBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self.progress(min(self.done, self.total), self.total)
+        if self.cancelled():
+            raise GenerationCancelled
+
+
+def set_guider_scale(pipe: Any, scale: float) -> None:
+    """Guidance of a pipeline that takes it from its `guider` component (HunyuanVideo 1.5's
+    ClassifierFreeGuidance) rather than a `guidance_scale` argument; 1.0 or less turns the
+    unconditional pass off, as guidance 1.0 means for the other pipelines."""
+    pipe.guider = pipe.guider.new(guidance_scale=scale, enabled=scale > 1.0)
+
+
+def embeds_guidance(pipe: Any) -> bool:
+    """A guidance-distilled transformer (FLUX.1-dev): `guidance_scale` is an input of the
+    model, not classifier-free guidance."""
+    config = getattr(getattr(pipe, "transformer", None), "config", None)
+    return bool(getattr(config, "guidance_embeds", False))
+
 
 class PipelineRunner:
     """A loaded pipeline, configured with the memory savers and speed-ups asked for."""
@@ -218,7 +263,11 @@ class PipelineRunner:
             pipe = pipe_class.from_pretrained(source, dtype=dtype, **kwargs)
         vae = getattr(pipe, "vae", None)
         if vae is not None and config.get("vae_fp32") and dtype != torch.float32:
-            vae.to(dtype=torch.float32)
+            if type(pipe).__name__ in VAE_IN_MODEL_DTYPE:
+                log.info("vae_fp32: %s keeps its VAE in %s (its pipeline does not cast the "
+                         "latents to the VAE's dtype)", type(pipe).__name__, dtype)
+            else:
+                vae.to(dtype=torch.float32)
         if config.get("flow_shift") is not None:
             scheduler = pipe.scheduler
             pipe.scheduler = type(scheduler).from_config(
@@ -325,6 +374,11 @@ class PipelineRunner:
         if call.get("image_path"):
             kwargs["image"] = load_rgb(str(call["image_path"]), size)
         if call.get("last_image_path"):
+            if "last_image" not in self._call_params:
+                # image2video.image_tail was set for a pipeline without a last frame
+                # (HunyuanVideo 1.5's): fail rather than drop the frame unseen.
+                raise ValueError(f"{type(self.pipe).__name__} takes no last frame "
+                                 "(image2video.image_tail needs a model that does)")
             kwargs["last_image"] = load_rgb(str(call["last_image_path"]), size)
         if call.get("reference_image_paths"):
             if "reference_images" not in self._call_params:
@@ -335,6 +389,12 @@ class PipelineRunner:
         if call.get("first_frame_path") or call.get("end_frame_path"):
             kwargs["video"], kwargs["mask"] = self._frame_conditioning(call, size)
         kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
+        stepped = "callback_on_step_end" in self._call_params
+        if not stepped:
+            bar = StepBar(total, progress, cancelled)
+            self.pipe.progress_bar = lambda iterable=None, total=None: bar
+        if "guidance_scale" not in self._call_params and hasattr(self.pipe, "guider"):
+            set_guider_scale(self.pipe, float(call["guidance_scale"]))
         try:
             with torch.inference_mode():
                 output = self.pipe(**kwargs)
@@ -342,6 +402,9 @@ class PipelineRunner:
             # Stopped mid-loop: reset cache state and offload hooks as a finished call would.
             self.pipe.maybe_free_model_hooks()
             raise
+        finally:
+            if not stepped:
+                del self.pipe.progress_bar  # the class's own again
         audio = getattr(output, "audio", None) if call.get("sound") else None
         if call.get("sound") and audio is None:
             raise ValueError(f"{type(self.pipe).__name__} returned no sound")
@@ -410,16 +473,20 @@ class PipelineRunner:
             kwargs["strength"] = float(call["strength"])
             # Image-to-image runs only the last `strength` share of the steps.
             total = max(1, int(total * float(call["strength"])))
-        else:
+        if not call.get("image_path") or "width" in inspect.signature(pipe.__call__).parameters:
+            # FLUX's image-to-image takes the size too (else it renders at 1024x1024).
             kwargs["width"], kwargs["height"] = size
 
         on_step_end = step_callback(total, progress, cancelled)
 
         kwargs["callback_on_step_end"] = on_step_end
-        if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters:
+        takes = inspect.signature(pipe.__call__).parameters
+        if "true_cfg_scale" in takes and not embeds_guidance(pipe):
             # Qwen-Image: classifier-free guidance is `true_cfg_scale` (its guidance_scale is
-            # for guidance-distilled checkpoints only).
+            # for guidance-distilled checkpoints only, such as FLUX.1-dev, which keeps it).
             kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale")
+        # FLUX.2 takes no negative prompt (the mapping refuses one): only what it takes.
+        kwargs = {key: value for key, value in kwargs.items() if key in takes}
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)

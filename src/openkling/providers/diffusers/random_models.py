@@ -1,6 +1,8 @@
 """Pipelines at a published size, with random weights, built in memory on the device.
 
-`random-ltx2` is LTX-2 19B's (video with sound; see LTX2_19B).
+Wan 2.1 and 2.2, LTX-2 19B (`random-ltx2`, video with sound; see LTX2_19B), HunyuanVideo 1.5
+(`random-hunyuanvideo15`) and FLUX.1-dev (`random-flux.1-dev`, an images model); the sections
+below say which.
 
 `random-wan2.1-vace-1.3b` is Wan-AI/Wan2.1-VACE-1.3B-diffusers' (videos/multi-image2video).
 `random-wan2.1-1.3b` has exactly the architecture of Wan-AI/Wan2.1-T2V-1.3B-Diffusers (a
@@ -23,6 +25,8 @@ from typing import Any
 import torch
 
 from openkling.providers.diffusers.model_options import (
+    RANDOM_FLUX_1_DEV,
+    RANDOM_HUNYUANVIDEO15,
     RANDOM_LTX2,
     RANDOM_WAN21_VACE_1_3B,
     RANDOM_WAN22_A14B,
@@ -430,8 +434,8 @@ def build_qwen_image_edit_plus_parts(device: torch.device | str = "cpu",
 def parameter_counts(pipe: Any) -> dict[str, int]:
     """Parameters per component (works on a 'meta' build)."""
     names = [name for name in ("transformer", "transformer_2", "unet", "text_encoder",
-                               "text_encoder_2", "projection_model", "connectors", "vae",
-                               "audio_vae", "vocoder")
+                               "text_encoder_2", "projection_model", "image_encoder",
+                               "connectors", "vae", "audio_vae", "vocoder")
              if getattr(pipe, name, None) is not None]
     return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}
 
@@ -481,6 +485,110 @@ def build_random_ltx_video(device: torch.device | str = "cpu",
         torch.set_default_dtype(previous)
     return diffusers.LTXConditionPipeline(
         tokenizer=build_tokenizer(), scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+        **parts)
+
+
+#: HunyuanVideo 1.5 (hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v) as diffusers 0.42
+#: declares it (its classes' defaults; not compared with the hub's config.json, which is out
+#: of reach here): the 8.3B transformer (54 layers, 16 heads x 128, 32 latent channels in
+#: and out plus the 32 + 1 condition channels), Qwen2.5-VL-7B's text model, ByT5-small's
+#: encoder (quoted text in the prompt) and the HunyuanVideo 1.5 VAE (16x space, 4x time);
+#: flow shift 5.0 and guidance 6.0 (the 480p settings).
+HUNYUANVIDEO15_480P: dict[str, dict[str, Any]] = {
+    "transformer": {"task_type": "t2v"},
+    "text_encoder": QWEN25_VL_7B["text_config"],
+    "text_encoder_2": {"vocab_size": 384, "d_model": 1472, "d_kv": 64, "d_ff": 3584,
+                       "num_layers": 12, "num_heads": 6, "feed_forward_proj": "gated-gelu",
+                       "is_encoder_decoder": False},
+    "vae": {},
+}
+
+
+def build_random_hunyuanvideo15(device: torch.device | str = "cpu",
+                                dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
+    """HunyuanVideo 1.5's text-to-video pipeline at its published size with random weights.
+
+    The tokenizers are byte-level (the chat template the pipeline renders the prompt with is
+    a plain one); the pipeline pads every prompt to 1000 + 108 tokens, so the encoder's work
+    is the same. A 'meta' build counts the catalogue's parameters.
+    """
+    from openkling.providers.diffusers.tiny import CHAT_TEMPLATE
+
+    arch = HUNYUANVIDEO15_480P
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            parts = {
+                "transformer": diffusers.HunyuanVideo15Transformer3DModel(
+                    **arch["transformer"]),
+                "text_encoder": transformers.Qwen2_5_VLTextModel(
+                    transformers.Qwen2_5_VLTextConfig(**arch["text_encoder"])),
+                "text_encoder_2": transformers.T5EncoderModel(
+                    transformers.T5Config(**arch["text_encoder_2"])),
+                "vae": diffusers.AutoencoderKLHunyuanVideo15(**arch["vae"]),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return diffusers.HunyuanVideo15Pipeline(
+        tokenizer=tokenizer, tokenizer_2=build_tokenizer(),
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=5.0),
+        guider=diffusers.ClassifierFreeGuidance(guidance_scale=6.0), **parts)
+
+
+#: black-forest-labs/FLUX.1-dev as diffusers declares it (not compared with the hub's
+#: config.json): the 12B transformer (19 double and 38 single blocks, 24 heads x 128,
+#: guidance embedded), CLIP ViT-L/14's text encoder (pooled), the T5 v1.1 XXL encoder and
+#: the 16-channel FLUX VAE (8x).
+FLUX_1_DEV: dict[str, dict[str, Any]] = {
+    "transformer": {"patch_size": 1, "in_channels": 64, "num_layers": 19,
+                    "num_single_layers": 38, "attention_head_dim": 128,
+                    "num_attention_heads": 24, "joint_attention_dim": 4096,
+                    "pooled_projection_dim": 768, "guidance_embeds": True,
+                    "axes_dims_rope": (16, 56, 56)},
+    "text_encoder": {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072,
+                     "num_attention_heads": 12, "num_hidden_layers": 12,
+                     "projection_dim": 768, "hidden_act": "quick_gelu",
+                     "max_position_embeddings": 77, "pad_token_id": 0, "bos_token_id": 1,
+                     "eos_token_id": 1},
+    "text_encoder_2": LTX_VIDEO_0_9_5["text_encoder"],
+    "vae": {"in_channels": 3, "out_channels": 3, "latent_channels": 16,
+            "block_out_channels": (128, 256, 512, 512), "layers_per_block": 2,
+            "down_block_types": ("DownEncoderBlock2D",) * 4,
+            "up_block_types": ("UpDecoderBlock2D",) * 4, "sample_size": 1024,
+            "use_quant_conv": False, "use_post_quant_conv": False,
+            "shift_factor": 0.1159, "scaling_factor": 0.3611},
+}
+
+
+def build_random_flux(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                      seed: int = 0) -> Any:
+    """FLUX.1-dev's FluxPipeline at its published size with random weights (byte-level
+    tokenizers; the T5 side is padded to max_sequence_length as with the real one). A
+    'meta' build counts the catalogue's parameters."""
+    arch = FLUX_1_DEV
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            parts = {
+                "transformer": diffusers.FluxTransformer2DModel(**arch["transformer"]),
+                "text_encoder": transformers.CLIPTextModel(
+                    transformers.CLIPTextConfig(**arch["text_encoder"])),
+                "text_encoder_2": transformers.T5EncoderModel(
+                    transformers.T5Config(**arch["text_encoder_2"])),
+                "vae": diffusers.AutoencoderKL(**arch["vae"]),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    return diffusers.FluxPipeline(
+        tokenizer=build_clip_tokenizers()[0], tokenizer_2=build_tokenizer(),
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(
+            shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15),
         **parts)
 
 
@@ -543,6 +651,46 @@ def build_random_ltx2(device: torch.device | str = "cpu", dtype: torch.dtype = t
                                   tokenizer=build_tokenizer(), **parts)
 
 
-#: The random models built on the device that are not Wan (ARCHITECTURES), by name: each
+#: The other built-in full-size models, by name (the Wan ones are in ARCHITECTURES): each
 #: builder takes the device and the dtype.
-BUILDERS: dict[str, Callable[..., Any]] = {RANDOM_LTX2: build_random_ltx2}
+BUILDERS: dict[str, Callable[..., Any]] = {
+    RANDOM_LTX2: build_random_ltx2,
+    RANDOM_HUNYUANVIDEO15: build_random_hunyuanvideo15,
+    RANDOM_FLUX_1_DEV: build_random_flux,
+}
+
+
+#: HunyuanVideo 1.5 image-to-video's image encoder: SigLIP so400m (patch 14 at 384 px: the
+#: 729 tokens of 1152 the transformer's image projection reads); counts the catalogue's
+#: `image_encoder` in a 'meta' build.
+SIGLIP_SO400M_384: dict[str, Any] = {"hidden_size": 1152, "intermediate_size": 4304,
+                                     "num_hidden_layers": 27, "num_attention_heads": 16,
+                                     "image_size": 384, "patch_size": 14}
+
+
+#: black-forest-labs/FLUX.2-dev as diffusers declares it (Flux2Transformer2DModel's and
+#: AutoencoderKLFlux2's defaults; not compared with the hub's config.json): the 32B
+#: transformer (8 double and 48 single blocks, 48 heads x 128, text 3 x 5120 wide) and
+#: Mistral Small 3.1 24B (text 5120 wide, 40 layers; Pixtral vision tower) as its text
+#: encoder. Only counted here (a 'meta' build): at about 104 GiB of bfloat16 weights no
+#: full-size random build is offered.
+MISTRAL_SMALL_3_1_24B: dict[str, Any] = {
+    "text_config": {"model_type": "mistral", "vocab_size": 131072, "hidden_size": 5120,
+                    "intermediate_size": 32768, "num_hidden_layers": 40,
+                    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128},
+    "vision_config": {"model_type": "pixtral", "hidden_size": 1024, "intermediate_size": 4096,
+                      "num_hidden_layers": 24, "num_attention_heads": 16, "head_dim": 64,
+                      "image_size": 1540, "patch_size": 14},
+}
+
+
+def build_flux2_dev_parts(device: torch.device | str = "meta") -> dict[str, Any]:
+    """FLUX.2-dev's weighted components at their published size (a 'meta' build counts the
+    catalogue's parameters)."""
+    with torch.device(device):
+        return {
+            "transformer": diffusers.Flux2Transformer2DModel(),
+            "text_encoder": transformers.Mistral3ForConditionalGeneration(
+                transformers.Mistral3Config(**MISTRAL_SMALL_3_1_24B)),
+            "vae": diffusers.AutoencoderKLFlux2(),
+        }

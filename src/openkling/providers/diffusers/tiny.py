@@ -7,7 +7,9 @@ TI2V's image-to-video pipeline (first frame conditioning); `tiny-random-wan-vace
 (images/editing/expand) and `tiny-random-qwen-image-edit-plus` Qwen-Image-Edit Plus
 (images/multi-image2image); `tiny-random-sdxl` a Stable
 Diffusion XL text-to-image pipeline; `tiny-random-stable-audio` Stable Audio Open (text to
-sound); `tiny-random-ltx-video` LTX-Video's condition pipeline (videos/video-extend).
+sound); `tiny-random-ltx-video` LTX-Video's condition pipeline (videos/video-extend);
+`tiny-random-hunyuanvideo15` (and `-i2v`) HunyuanVideo 1.5; `tiny-random-flux` FLUX.1 and
+`tiny-random-flux2` FLUX.2 (images/generations).
 Each mirrors the class of the real default model of its family, so `--model tiny-random-wan`
 exercises every local family.
 
@@ -482,6 +484,120 @@ def build_ltx2_i2v_pipeline(seed: int = 0) -> Any:
     return build_ltx2_pipeline(seed, image_to_video=True)
 
 
+#: A chat template for the byte-level tokenizer: HunyuanVideo 1.5 renders its prompt with
+#: the Qwen2.5-VL tokenizer's template (system message, user turn) before encoding.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant: {% endif %}")
+
+
+def build_hunyuanvideo15_pipeline(seed: int = 0, image_to_video: bool = False) -> Any:
+    """A tiny HunyuanVideo 1.5: a 3-layer Qwen2.5-VL text model (the pipeline reads the
+    third-last hidden layer) with the byte-level tokenizer and a chat template, a 1-layer
+    ByT5-style T5 encoder (quoted text in the prompt), a 1-layer transformer and the
+    HunyuanVideo 1.5 VAE (16x space, 4x time, 4 latent channels here, 32 in the real one);
+    guidance through a ClassifierFreeGuidance guider. With `image_to_video`, a 1-layer
+    SigLIP vision encoder reads the first frame (HunyuanVideo15ImageToVideoPipeline)."""
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    text_encoder = transformers.Qwen2_5_VLTextModel(transformers.Qwen2_5_VLTextConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=16, num_hidden_layers=3,
+        num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, bos_token_id=1,
+        eos_token_id=1, rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]},
+    ))
+    tokenizer_2 = build_tokenizer()
+    text_encoder_2 = transformers.T5EncoderModel(transformers.T5Config(
+        vocab_size=len(tokenizer_2), d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2))
+    # Latents (4), the condition latents (4) and the condition mask (1) go in.
+    transformer = diffusers.HunyuanVideo15Transformer3DModel(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8,
+        num_layers=1, num_refiner_layers=1, text_embed_dim=16, text_embed_2_dim=8,
+        image_embed_dim=8, rope_axes_dim=(2, 2, 4), target_size=64,
+        task_type="i2v" if image_to_video else "t2v",
+    )
+    vae = diffusers.AutoencoderKLHunyuanVideo15(latent_channels=4,
+                                                block_out_channels=(8, 8, 8, 8, 8),
+                                                layers_per_block=1)
+    parts: dict[str, Any] = {
+        "text_encoder": text_encoder, "tokenizer": tokenizer, "transformer": transformer,
+        "vae": vae, "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(shift=5.0),
+        "text_encoder_2": text_encoder_2, "tokenizer_2": tokenizer_2,
+        "guider": diffusers.ClassifierFreeGuidance(guidance_scale=6.0),
+    }
+    if not image_to_video:
+        return diffusers.HunyuanVideo15Pipeline(**parts)
+    image_encoder = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(
+        hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+        image_size=28, patch_size=14))
+    feature_extractor = transformers.SiglipImageProcessor(size={"height": 28, "width": 28})
+    return diffusers.HunyuanVideo15ImageToVideoPipeline(
+        **parts, image_encoder=image_encoder, feature_extractor=feature_extractor)
+
+
+def build_hunyuanvideo15_i2v_pipeline(seed: int = 0) -> Any:
+    """The tiny HunyuanVideo 1.5 in its image-to-video pipeline."""
+    return build_hunyuanvideo15_pipeline(seed, image_to_video=True)
+
+
+def build_flux_pipeline(seed: int = 0) -> Any:
+    """A tiny FLUX.1 (dev form: guidance embedded): a CLIP text encoder (its pooled output)
+    and a T5 encoder, both on the byte-level tokenizer, a transformer of one double and one
+    single block, and an 8x VAE whose 4 latent channels the pipeline packs 2x2 (16 real)."""
+    torch.manual_seed(seed)
+    clip_tokenizer = build_clip_tokenizers()[0]
+    t5_tokenizer = build_tokenizer()
+    text_encoder = transformers.CLIPTextModel(transformers.CLIPTextConfig(
+        vocab_size=len(clip_tokenizer), hidden_size=16, intermediate_size=16,
+        num_attention_heads=2, num_hidden_layers=1, max_position_embeddings=77,
+        projection_dim=16, pad_token_id=0, bos_token_id=1, eos_token_id=1))
+    text_encoder_2 = transformers.T5EncoderModel(transformers.T5Config(
+        vocab_size=len(t5_tokenizer), d_model=16, d_kv=8, d_ff=16, num_layers=1, num_heads=2))
+    transformer = diffusers.FluxTransformer2DModel(
+        patch_size=1, in_channels=16, out_channels=16, num_layers=1, num_single_layers=1,
+        attention_head_dim=8, num_attention_heads=2, joint_attention_dim=16,
+        pooled_projection_dim=16, guidance_embeds=True, axes_dims_rope=(2, 2, 4),
+    )
+    vae = diffusers.AutoencoderKL(
+        block_out_channels=[8, 8, 8, 8], norm_num_groups=8, in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+        latent_channels=4, sample_size=64, layers_per_block=1, use_quant_conv=False,
+        use_post_quant_conv=False, shift_factor=0.1159, scaling_factor=0.3611,
+    )
+    return diffusers.FluxPipeline(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True,
+                                                            base_shift=0.5, max_shift=1.15),
+        vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer,
+        text_encoder_2=text_encoder_2, tokenizer_2=t5_tokenizer, transformer=transformer)
+
+
+def build_flux2_pipeline(seed: int = 0) -> Any:
+    """A tiny FLUX.2: a Mistral 3 text encoder (30 tiny layers: the pipeline stacks hidden
+    layers 10, 20 and 30) with a one-block Pixtral vision tower, the byte-level tokenizer
+    with a chat template standing in for Mistral's processor, a transformer of one double and
+    one single block, and the FLUX.2 VAE (8x, 4 latent channels packed 2x2; 32 real)."""
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {% for c in "
+                               "m['content'] %}{{ c['text'] }}{% endfor %}\n{% endfor %}")
+    text_encoder = transformers.Mistral3ForConditionalGeneration(transformers.Mistral3Config(
+        text_config={"model_type": "mistral", "vocab_size": len(tokenizer), "hidden_size": 8,
+                     "intermediate_size": 8, "num_hidden_layers": 30, "num_attention_heads": 2,
+                     "num_key_value_heads": 1, "head_dim": 4, "pad_token_id": 0},
+        vision_config={"model_type": "pixtral", "hidden_size": 8, "intermediate_size": 8,
+                       "num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 4,
+                       "image_size": 28, "patch_size": 14},
+        image_token_index=3, spatial_merge_size=2))
+    # Three stacked hidden layers of 8: joint attention 24 wide.
+    transformer = diffusers.Flux2Transformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=8,
+        num_attention_heads=2, joint_attention_dim=24, axes_dims_rope=(2, 2, 2, 2))
+    vae = diffusers.AutoencoderKLFlux2(block_out_channels=(8, 8, 8, 8), latent_channels=4,
+                                       layers_per_block=1, norm_num_groups=8)
+    return diffusers.Flux2Pipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+                                   vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   transformer=transformer)
+
+
 #: Every tiny model id, with its builder and the line its README starts with.
 TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
     "tiny-random-wan": (build_pipeline, README),
@@ -535,6 +651,26 @@ TINY_BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
         build_stable_audio_pipeline,
         "tiny-random-stable-audio: a Stable Audio Open text-to-audio pipeline with tiny RANDOM "
         "weights, built by openkling for tests and demos. It produces noise, not sound.\n",
+    ),
+    "tiny-random-hunyuanvideo15": (
+        build_hunyuanvideo15_pipeline,
+        "tiny-random-hunyuanvideo15: a HunyuanVideo 1.5 text-to-video pipeline with tiny "
+        "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-hunyuanvideo15-i2v": (
+        build_hunyuanvideo15_i2v_pipeline,
+        "tiny-random-hunyuanvideo15-i2v: a HunyuanVideo 1.5 image-to-video pipeline with tiny "
+        "RANDOM weights, built by openkling for tests and demos. It produces noise.\n",
+    ),
+    "tiny-random-flux": (
+        build_flux_pipeline,
+        "tiny-random-flux: a FLUX.1 text-to-image pipeline with tiny RANDOM weights, built by "
+        "openkling for tests and demos. It produces noise, not pictures.\n",
+    ),
+    "tiny-random-flux2": (
+        build_flux2_pipeline,
+        "tiny-random-flux2: a FLUX.2 text-to-image pipeline with tiny RANDOM weights, built by "
+        "openkling for tests and demos. It produces noise, not pictures.\n",
     ),
     "tiny-random-sdxl": (
         build_image_pipeline,

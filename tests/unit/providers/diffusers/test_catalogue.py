@@ -50,8 +50,8 @@ def test_every_model_names_a_real_pipeline_and_a_built_in_test_model() -> None:
             assert family in FAMILIES and FAMILIES[family].path == family
             assert issubclass(getattr(diffusers, pipeline), diffusers.DiffusionPipeline)
         if entry.built_in:
-            assert entry.name in TINY_BUILDERS or entry.name in ARCHITECTURES \
-                or entry.name in BUILDERS, entry.name
+            assert entry.name in TINY_BUILDERS or entry.name in ARCHITECTURES or (
+                entry.name in BUILDERS), entry.name
 
 
 @pytest.mark.slow
@@ -84,6 +84,32 @@ def test_parameter_counts_are_those_of_the_published_architectures() -> None:
         BY_NAME["random-wan2.2-a14b"].parameters)
     # Each expert is a 14B transformer: A14B's "14B active" of 27B.
     assert 14e9 < BY_NAME["random-wan2.2-a14b"].parameters["transformer_2"] < 14.5e9
+
+
+@pytest.mark.slow
+def test_hunyuanvideo15_and_flux_counts_are_those_of_their_meta_builds() -> None:
+    transformers = importlib.import_module("transformers")
+    torch = importlib.import_module("torch")
+    from openkling.providers.diffusers import random_models as rm
+
+    hunyuan = rm.parameter_counts(rm.build_random_hunyuanvideo15("meta"))
+    flux = rm.parameter_counts(rm.build_random_flux("meta"))
+    for name in ("hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v", "random-hunyuanvideo15"):
+        assert BY_NAME[name].parameters == hunyuan, name
+    for name in ("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-schnell",
+                 "random-flux.1-dev"):
+        assert BY_NAME[name].parameters == flux, name
+    with torch.device("meta"):
+        siglip = transformers.SiglipVisionModel(
+            transformers.SiglipVisionConfig(**rm.SIGLIP_SO400M_384))
+    assert BY_NAME["hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v"].parameters == {
+        **hunyuan, "image_encoder": sum(p.numel() for p in siglip.parameters())}
+    flux2 = {name: sum(p.numel() for p in part.parameters())
+             for name, part in rm.build_flux2_dev_parts("meta").items()}
+    assert BY_NAME["black-forest-labs/FLUX.2-dev"].parameters == flux2
+    assert 32e9 < flux2["transformer"] < 32.5e9  # FLUX.2 [dev]'s 32B
+    # The published sizes: an 8.3B video transformer, a 12B image one.
+    assert 8.2e9 < hunyuan["transformer"] < 8.4e9 and 11.8e9 < flux["transformer"] < 12e9
 
 
 def test_memory_estimates_follow_the_documented_rule() -> None:
@@ -121,7 +147,8 @@ def test_the_tiny_wan_setup_renders_audio_on_the_tiny_stable_audio() -> None:
 
 def test_the_tiny_wan_setup_renders_multi_image2video_and_omni_video_on_the_tiny_wan_vace(
 ) -> None:
-    for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b"):
+    for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b",
+                       "tiny-random-hunyuanvideo15"):
         rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
         row = rows["tiny-random-wan-vace"]
         assert row["served"] is True, text_model
@@ -135,7 +162,8 @@ def test_the_tiny_wan_setup_renders_multi_image2video_and_omni_video_on_the_tiny
 
 
 def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plus() -> None:
-    for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b"):
+    for text_model in ("tiny-random-wan", "tiny-random-ltx2", "tiny-random-wan2.2-a14b",
+                       "tiny-random-hunyuanvideo15"):
         rows = {r["name"]: r for r in listing({"model": text_model}, every_name())}
         row = rows["tiny-random-qwen-image-edit-plus"]
         assert row["served"] is True, text_model
@@ -144,6 +172,23 @@ def test_the_tiny_wan_setup_edits_several_images_on_the_tiny_qwen_image_edit_plu
         assert set(row["kling_models"][MULTI_IMAGE2IMAGE]) == set(
             FAMILIES[MULTI_IMAGE2IMAGE].models)
         assert row["kling_models"][OMNI_IMAGE] == ["kling-image-o1"]
+
+
+def test_the_tiny_hunyuan_setup_serves_image2video_on_its_twin_and_images_on_flux() -> None:
+    routes = {**every_name(), "kling-v2": {"images": {"model": "tiny-random-flux"}}}
+    rows = {r["name"]: r for r in listing({"model": "tiny-random-hunyuanvideo15"}, routes)}
+    text = rows["tiny-random-hunyuanvideo15"]
+    assert (text["pipeline"], text["fps"], text["frame_step"]) == (
+        "HunyuanVideo15Pipeline", 4, 4)
+    assert set(text["kling_models"][TEXT2VIDEO]) == set(FAMILIES[TEXT2VIDEO].models)
+    twin = rows["tiny-random-hunyuanvideo15-i2v"]
+    assert twin["pipeline"] == "HunyuanVideo15ImageToVideoPipeline"
+    assert set(twin["kling_models"][IMAGE2VIDEO]) == set(FAMILIES[IMAGE2VIDEO].models)
+    flux = rows["tiny-random-flux"]
+    assert (flux["pipeline"], flux["families"]) == ("FluxPipeline", [IMAGES])
+    assert flux["kling_models"] == {IMAGES: ["kling-v2"]}
+    for name in ("random-hunyuanvideo15", "random-flux.1-dev"):
+        assert rows[name]["built_in"] is True and rows[name]["memory_gib"] is not None
 
 
 def test_the_tiny_wan_setup_outpaints_on_the_tiny_qwen_image() -> None:
