@@ -390,8 +390,10 @@ def build_random_stable_audio(device: torch.device | str = "cpu",
     scheduler = diffusers.EDMDPMSolverMultistepScheduler(
         solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
         sigma_schedule="exponential")
-    return diffusers.StableAudioPipeline(tokenizer=build_tokenizer(), scheduler=scheduler,
-                                         **parts)
+    tokenizer = build_tokenizer()
+    # StableAudioPipeline pads every prompt to this; the published T5 tokenizer's is 128.
+    tokenizer.model_max_length = 128
+    return diffusers.StableAudioPipeline(tokenizer=tokenizer, scheduler=scheduler, **parts)
 
 
 #: Qwen/Qwen-Image-Edit-2509's text encoder as published: Qwen2.5-VL-7B-Instruct (text 3584
