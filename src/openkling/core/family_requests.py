@@ -138,6 +138,13 @@ class AudioRequest(_Common):
     sound (a float, e.g. 3.0..10.0), checked by the real service, not a video duration."""
 
 
+
+def image_not_blank(value: str) -> str:
+    """An image field of a list entry: a URL or raw base64, never blank."""
+    if not value.strip():
+        raise ValueError("must be an image URL or raw base64, not empty")
+    return value
+
 #: Kling's multi-image2video takes up to 4 reference images.
 MAX_REFERENCE_IMAGES = 4
 
@@ -151,12 +158,7 @@ class ImageListItem(BaseModel):
     image: str = Field(..., description="URL or raw base64 (no data: prefix); jpg/jpeg/png, "
                        "<= 10 MB, sides >= 300 px, aspect 1:2.5..2.5:1.")
 
-    @field_validator("image")
-    @classmethod
-    def _image_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must be an image URL or raw base64, not empty")
-        return value
+    _not_blank = field_validator("image")(image_not_blank)
 
 
 class MultiImage2VideoRequest(PassThroughRequest):
@@ -189,12 +191,7 @@ class OmniImageItem(BaseModel):
     type: str | None = Field(
         None, description="first_frame or end_frame; absent: a reference image.")
 
-    @field_validator("image_url")
-    @classmethod
-    def _image_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must be an image URL or raw base64, not empty")
-        return value
+    _not_blank = field_validator("image_url")(image_not_blank)
 
 
 class OmniVideoRequest(PassThroughRequest):
@@ -235,12 +232,7 @@ class SubjectImageItem(BaseModel):
     subject_image: str = Field(..., description="URL or raw base64 (no data: prefix); "
                                "jpg/jpeg/png, <= 10 MB, sides >= 300 px, aspect 1:2.5..2.5:1.")
 
-    @field_validator("subject_image")
-    @classmethod
-    def _image_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must be an image URL or raw base64, not empty")
-        return value
+    _not_blank = field_validator("subject_image")(image_not_blank)
 
 
 class MultiImage2ImageRequest(_Common):

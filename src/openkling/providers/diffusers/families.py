@@ -615,6 +615,17 @@ def reference_inputs(inputs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[
     return [(name, meta) for _, name, meta in sorted(found)]
 
 
+def refuse_entry_keys(request: dict[str, Any], list_name: str, image_key: str) -> None:
+    """Refuses (400 / 1201) any key beside the image of a `list_name` entry that asks for
+    something: the local models take each entry's image alone (stored apart at create)."""
+    for index, item in enumerate(request.get(list_name) or ()):
+        for key, value in (item.items() if isinstance(item, dict) else ()):
+            if asks_for(key, value, item):
+                raise KlingError.invalid(f"{list_name}.{index}.{key}", "not supported by the "
+                                         f"local diffusers provider (each {list_name} entry "
+                                         f"takes only {image_key})")
+
+
 def _text(request: dict[str, Any], name: str) -> str | None:
     value = request.get(name)
     if value is None:
@@ -635,12 +646,7 @@ def multi_image2video_call(request: dict[str, Any], *, reference_paths: list[str
                                      "videos/multi-image2video (it takes image_list, prompt, "
                                      "negative_prompt, cfg_scale, mode, duration and "
                                      "aspect_ratio)")
-    for index, item in enumerate(request.get(REFERENCE_LIST) or ()):
-        for key, value in (item.items() if isinstance(item, dict) else ()):
-            if asks_for(key, value, item):
-                raise KlingError.invalid(f"{REFERENCE_LIST}.{index}.{key}", "not supported by "
-                                         "the local diffusers provider (each image_list entry "
-                                         "takes only image)")
+    refuse_entry_keys(request, REFERENCE_LIST, "image")
     if not reference_paths:
         raise KlingError.invalid(REFERENCE_LIST, "is required: 1 to "
                                  f"{MAX_REFERENCE_IMAGES} reference images "
@@ -756,12 +762,7 @@ def multi_image2image_call(request: dict[str, Any], *, subject_paths: list[str],
             raise KlingError.invalid(name, "not supported by the local diffusers provider for "
                                      "images/multi-image2image (it takes subject_image_list, "
                                      "scene_image, style_image, prompt, n and aspect_ratio)")
-    for index, item in enumerate(request.get(SUBJECT_LIST) or ()):
-        for key, value in (item.items() if isinstance(item, dict) else ()):
-            if asks_for(key, value, item):
-                raise KlingError.invalid(f"{SUBJECT_LIST}.{index}.{key}", "not supported by "
-                                         "the local diffusers provider (each "
-                                         "subject_image_list entry takes only subject_image)")
+    refuse_entry_keys(request, SUBJECT_LIST, SUBJECT_KEY)
     if not subject_paths:
         raise KlingError.invalid(SUBJECT_LIST, f"is required: 1 to {MAX_SUBJECT_IMAGES} "
                                  'subject images ([{"subject_image": URL or raw base64}, '

@@ -39,6 +39,7 @@ from openkling.providers.diffusers.families import (
     SERVER_FIELDS,
     TINY_VACE_DEFAULTS,
     MultiImageOptions,
+    refuse_entry_keys,
     size_for_ratio,
 )
 from openkling.providers.diffusers.mapping import MODES, PipelineCall, guidance_scale
@@ -117,12 +118,7 @@ def multi_elements_call(request: dict[str, Any], *, reference_paths: list[str],
             raise KlingError.invalid(name, "not supported by the local diffusers provider for "
                                      "videos/multi-elements (it takes session_id, edit_mode, "
                                      "image_list, prompt, negative_prompt, mode and duration)")
-    for index, item in enumerate(request.get(IMAGE_LIST) or ()):
-        for key, value in (item.items() if isinstance(item, dict) else ()):
-            if asks_for(key, value, item):
-                raise KlingError.invalid(f"{IMAGE_LIST}.{index}.{key}", "not supported by "
-                                         "the local diffusers provider (each image_list entry "
-                                         "takes only image)")
+    refuse_entry_keys(request, IMAGE_LIST, "image")
     edit_mode = request.get("edit_mode")
     if edit_mode not in EDIT_MODES:
         raise KlingError.invalid("edit_mode", f"is required: one of {', '.join(EDIT_MODES)}")

@@ -42,6 +42,7 @@ from openkling.providers.diffusers.families import (
     TINY_EDIT_DEFAULTS,
     EditCall,
     MultiImage2ImageOptions,
+    refuse_entry_keys,
     size_for_ratio,
 )
 
@@ -106,12 +107,7 @@ def omni_image_call(request: dict[str, Any], *, image_paths: list[str],
             raise KlingError.invalid(name, f"not supported by the local diffusers provider for "
                                      f"{FAMILY} (it takes image_list, prompt, n, resolution "
                                      "and aspect_ratio)")
-    for index, item in enumerate(request.get(IMAGE_LIST) or ()):
-        for key, value in (item.items() if isinstance(item, dict) else ()):
-            if asks_for(key, value, item):
-                raise KlingError.invalid(f"{IMAGE_LIST}.{index}.{key}", "not supported by the "
-                                         "local diffusers provider (each image_list entry "
-                                         "takes only image)")
+    refuse_entry_keys(request, IMAGE_LIST, "image")
     if asks_for(ELEMENT_LIST, request.get(ELEMENT_LIST), request):
         raise KlingError.invalid(ELEMENT_LIST, "not supported by the local diffusers provider "
                                  "(it has no element library; send the pictures in image_list)")
