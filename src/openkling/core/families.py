@@ -125,10 +125,11 @@ ASKS_NOTHING: Mapping[str, Callable[[Any, Mapping[str, Any]], bool]] = {
     "multi_shot": lambda value, _: value is False,
     "watermark_info": lambda value, _: isinstance(value, dict) and value.get("enabled") is False,
     # Kling applies the fidelities to a reference image: without one they change nothing
-    # (the official image node sends human_fidelity 0.45 on every call).
+    # (the official image node sends human_fidelity 0.45 on every call), and human_fidelity
+    # only to a subject reference (Kling: "only effective when image_reference is subject").
     "image_fidelity": lambda _, body: not _set(body.get("image")),
     "human_fidelity": lambda _, body: not (_set(body.get("image"))
-                                           and _set(body.get("image_reference"))),
+                                           and body.get("image_reference") == "subject"),
 }
 
 

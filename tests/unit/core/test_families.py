@@ -290,7 +290,7 @@ def test_declared_optional_fields_count_in_the_familys_order() -> None:
 def test_honoured_fields_pass_and_the_first_unhonoured_is_named() -> None:
     family = FAMILIES[IMAGES]
     req = ImageGenerationRequest.model_validate({
-        "prompt": "x", "image": "aGk=", "image_reference": "face", "human_fidelity": 0.3})
+        "prompt": "x", "image": "aGk=", "image_reference": "subject", "human_fidelity": 0.3})
     assert check_honoured(family, req, {"image", "image_reference", "human_fidelity"},
                           who="w") == []
     with pytest.raises(KlingError) as info:
@@ -337,6 +337,19 @@ def test_human_fidelity_without_a_subject_reference_asks_for_nothing() -> None:
                                                  "human_fidelity": 0.45})
     assert requested_optional(FAMILIES[IMAGES], req) == ["image"]
     assert check_honoured(FAMILIES[IMAGES], req, {"image"}, who="the local model") == []
+
+
+@pytest.mark.parametrize(("reference", "asked"), [
+    # Kling: human_fidelity is "only effective when image_reference is subject".
+    ("face", ["image", "image_reference"]),
+    ("subject", ["image", "image_reference", "human_fidelity"]),
+])
+def test_human_fidelity_asks_for_something_only_beside_a_subject_reference(
+        reference: str, asked: list[str]) -> None:
+    req = ImageGenerationRequest.model_validate({"prompt": "x", "image": "aGk=",
+                                                 "image_reference": reference,
+                                                 "human_fidelity": 0.45})
+    assert requested_optional(FAMILIES[IMAGES], req) == asked
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

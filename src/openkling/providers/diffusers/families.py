@@ -6,7 +6,11 @@
   operator loads a first/last-frame model and sets `image_tail = true`.
 - `images/generations`: Stable Diffusion XL base 1.0 by default. Every Kling aspect ratio at
   about 1 MP (`1k`) or 4 MP (`2k`); `n` images in one batch; a reference `image` turns the call
-  into image-to-image with strength `1 - image_fidelity`.
+  into image-to-image with strength `1 - image_fidelity`. With `image_reference` the image is
+  instead a reference the new picture follows, through IP-Adapter (h94/IP-Adapter's SDXL Plus
+  weights): `subject` conditions on the whole picture at scale `image_fidelity` and on its
+  face at scale `human_fidelity` (Kling's default 0.45); `face` on the face alone at scale
+  `image_fidelity`. A model with no `reference_adapter` (FLUX) refuses image_reference.
 - `audio/text-to-audio`: Stable Audio Open 1.0 (`StableAudioPipeline`) by default. Kling's two
   fields: `prompt` (required, <= 200 characters) is the text the sound follows; `duration`
   (3.0..10.0 s, at most one decimal, a number or a numeric string) is the length of the
@@ -71,6 +75,10 @@ DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
 TINY_VACE_MODEL = "tiny-random-wan-vace"
 DEFAULT_EDIT_MODEL = "Qwen/Qwen-Image-Edit-2509"
 TINY_EDIT_MODEL = "tiny-random-qwen-image-edit-plus"
+SDXL_REFERENCE_ADAPTER = "h94/IP-Adapter"
+TINY_REFERENCE_ADAPTER = "tiny-random-ip-adapter"
+#: Kling's default facial reference intensity of image_reference=subject.
+HUMAN_FIDELITY_DEFAULT = 0.45
 
 #: Kling's image aspect ratios (images/generations), width:height.
 IMAGE_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -128,6 +136,19 @@ class ImageOptions(BaseModel):
         True, description="The model honours a negative prompt; False refuses a request's "
         "negative_prompt (400, code 1201): FLUX.1 is guidance-distilled, with no "
         "classifier-free guidance to steer away from one.")
+    reference_adapter: str = Field(
+        "", description="IP-Adapter weights for image_reference: a hub id, folder or "
+        f"'{TINY_REFERENCE_ADAPTER}'; empty refuses image_reference (400, code 1201). "
+        f"Stable Diffusion XL base defaults to {SDXL_REFERENCE_ADAPTER}.")
+    reference_subfolder: str = Field("sdxl_models", description="The weights' folder in "
+                                     "reference_adapter.")
+    subject_weights: str = Field("ip-adapter-plus_sdxl_vit-h.safetensors",
+                                 description="image_reference=subject: the whole picture.")
+    face_weights: str = Field("ip-adapter-plus-face_sdxl_vit-h.safetensors",
+                              description="image_reference=face, and human_fidelity.")
+    reference_image_encoder: str = Field(
+        "models/image_encoder", description="The CLIP image encoder's folder in "
+        "reference_adapter (the one both weights were trained with: ViT-H here).")
 
 
 class AudioOptions(BaseModel):
@@ -249,8 +270,13 @@ FLUX_DEV_DEFAULTS: dict[str, Any] = {
     "takes_negative_prompt": False,
 }
 #: Published (and built-in) text-to-image models' own settings, applied when `images.model`
-#: names one.
+#: names one (or is the default).
 IMAGE_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Stable Diffusion XL: image_reference through IP-Adapter's SDXL Plus weights.
+    DEFAULT_IMAGE_MODEL: {"reference_adapter": SDXL_REFERENCE_ADAPTER},
+    TINY_IMAGE_MODEL: {"reference_adapter": TINY_REFERENCE_ADAPTER,
+                       "subject_weights": "ip-adapter-plus_tiny.safetensors",
+                       "face_weights": "ip-adapter-plus-face_tiny.safetensors"},
     "black-forest-labs/FLUX.1-dev": FLUX_DEV_DEFAULTS,
     "random-flux.1-dev": FLUX_DEV_DEFAULTS,
     # FLUX.1 [schnell]: timestep-distilled, 4 steps, no guidance at all.
@@ -298,8 +324,8 @@ def image2video_options(raw: dict[str, Any], tiny: bool,
 
 
 def image_options(raw: dict[str, Any], tiny: bool, text_model: str = "") -> ImageOptions:
-    defaults = {**(TINY_IMAGE_DEFAULTS if tiny else {}),
-                **IMAGE_MODEL_DEFAULTS.get(raw.get("model", ""), {})}
+    model = raw.get("model") or (TINY_IMAGE_MODEL if tiny else DEFAULT_IMAGE_MODEL)
+    defaults = {**(TINY_IMAGE_DEFAULTS if tiny else {}), **IMAGE_MODEL_DEFAULTS.get(model, {})}
     return ImageOptions.model_validate({**defaults, **raw})
 
 
@@ -386,15 +412,45 @@ class ImagesCall:
     seed: int
     image_path: str | None = None
     strength: float | None = None
+    #: image_reference: the picture the new ones follow, and the IP-Adapter that reads it.
+    reference_path: str | None = None
+    reference_adapter: ReferenceAdapter | None = None
     kind: str = "images"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ReferenceAdapter:
+    """Which IP-Adapter weights read a reference picture, each at its scale (plain data)."""
+
+    source: str
+    subfolder: str
+    image_encoder: str
+    weights: tuple[str, ...]
+    scales: tuple[float, ...]
+
+
+def reference_adapter(options: ImageOptions, image_reference: str, image_fidelity: float,
+                      human_fidelity: float | None) -> ReferenceAdapter:
+    """Kling's reference kinds as IP-Adapter scales: `subject` follows the whole picture at
+    `image_fidelity` and its face at `human_fidelity`; `face` the face at `image_fidelity`.
+    A weight at scale 0 adds nothing and is left out."""
+    human = HUMAN_FIDELITY_DEFAULT if human_fidelity is None else human_fidelity
+    wanted = ([(options.subject_weights, image_fidelity), (options.face_weights, human)]
+              if image_reference == "subject" else [(options.face_weights, image_fidelity)])
+    used = [(weights, scale) for weights, scale in wanted if scale > 0]
+    return ReferenceAdapter(
+        source=options.reference_adapter, subfolder=options.reference_subfolder,
+        image_encoder=options.reference_image_encoder,
+        weights=tuple(weights for weights, _ in used), scales=tuple(scale for _, scale in used))
+
+
 def images_call(
     *, prompt: str, negative_prompt: str | None, aspect_ratio: str, resolution: str, n: int,
     image_path: str | None, image_fidelity: float, seed: int, options: ImageOptions,
+    image_reference: str | None = None, human_fidelity: float | None = None,
 ) -> ImagesCall:
     if aspect_ratio not in IMAGE_ASPECT_RATIOS:
         raise KlingError.invalid("aspect_ratio",
@@ -405,15 +461,27 @@ def images_call(
         raise KlingError.invalid(
             "negative_prompt", f"the local images model ({options.model}) takes no negative "
             "prompt (guidance-distilled: no classifier-free guidance); send none")
-    if image_path is not None and not options.takes_image:
+    if image_path is not None and not options.takes_image and image_reference is None:
         raise KlingError.invalid(
             "image", f"the local images model ({options.model}) runs no image-to-image; "
             "send a prompt alone")
+    if image_reference is not None:
+        if not options.reference_adapter:
+            raise KlingError.invalid("image_reference", f"not supported by the local images "
+                                     f"model ({options.model}): it has no reference_adapter")
+        if image_path is None:
+            raise KlingError.invalid("image_reference", "needs an image: the picture whose "
+                                     f"{image_reference} the new pictures follow")
     side = options.side_1k if resolution == "1k" else options.side_2k
     ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[aspect_ratio]
     width, height = size_for_ratio(ratio_w, ratio_h, side * side, options.size_multiple)
     strength = None
-    if image_path is not None:
+    reference_path, adapter = None, None
+    if image_reference is not None:
+        # A reference, not a starting picture: text-to-image steered by IP-Adapter.
+        reference_path, image_path = image_path, None
+        adapter = reference_adapter(options, image_reference, image_fidelity, human_fidelity)
+    elif image_path is not None:
         # Fidelity 1 would keep the reference unchanged and run no step at all: leave one.
         strength = max(1.0 / options.steps, min(1.0, 1.0 - image_fidelity))
     return ImagesCall(
@@ -427,6 +495,8 @@ def images_call(
         seed=seed,
         image_path=image_path,
         strength=strength,
+        reference_path=reference_path,
+        reference_adapter=adapter,
     )
 
 

@@ -5,6 +5,7 @@ Importing this module imports torch and diffusers; the API process never does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import logging
@@ -25,6 +26,7 @@ from openkling.providers.diffusers.quantization import (
     quantize_built,
     transformer_components,
 )
+from openkling.providers.diffusers.reference import ReferenceAdapters
 
 # Typed as Any: diffusers carries few annotations.
 diffusers: Any = importlib.import_module("diffusers")
@@ -41,6 +43,9 @@ _DTYPES: dict[str, torch.dtype] = {
 #: Pipelines that hand their latents to the VAE in the model's dtype (FLUX.1's decode and
 #: image-to-image encode, FLUX.2's decode): `vae_fp32` would fail there, so their VAE keeps
 #: the model's dtype.
+#: A reference picture is shrunk to fit this before the IP-Adapter's image processor (which
+#: resizes it to its encoder's 224 pixels anyway).
+REFERENCE_SIZE = (1024, 1024)
 VAE_IN_MODEL_DTYPE = frozenset({"FluxPipeline", "FluxImg2ImgPipeline", "Flux2Pipeline"})
 
 
@@ -225,6 +230,8 @@ class PipelineRunner:
         self._img2img: Any = None  # made from `pipe` on the first image-to-image call
         self._inpaint: Any = None  # made from `pipe` on the first outpainting call
         self.cache: TransformerCache | None = None  # the `cache` option, set by load
+        self.data_dir = Path(".")  # where built-in models are saved, set by load
+        self._reference_adapters: ReferenceAdapters | None = None  # on first image_reference
 
     @classmethod
     def load(cls, config: dict[str, Any], data_dir: Path) -> PipelineRunner:
@@ -302,6 +309,7 @@ class PipelineRunner:
         pipe.set_progress_bar_config(disable=True)
         runner = cls(pipe, device, dtype, config)
         runner.cache = cache
+        runner.data_dir = data_dir
         return runner
 
     def describe(self) -> dict[str, Any]:
@@ -487,14 +495,26 @@ class PipelineRunner:
             kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale")
         # FLUX.2 takes no negative prompt (the mapping refuses one): only what it takes.
         kwargs = {key: value for key, value in kwargs.items() if key in takes}
+        adapter = call.get("reference_adapter")
+        attached: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if adapter and adapter["weights"]:
+            # image_reference: the same picture read by each IP-Adapter weight.
+            kwargs["ip_adapter_image"] = [load_reference(str(call["reference_path"]),
+                                                         REFERENCE_SIZE)] * len(adapter["weights"])
+            attached = self._references().attached(pipe, adapter)
         try:
-            with torch.inference_mode():
+            with attached, torch.inference_mode():
                 output = pipe(**kwargs)
         except BaseException:
             pipe.maybe_free_model_hooks()
             raise
         return {"images": _save_pngs(output.images, out_path), "width": size[0],
                 "height": size[1]}
+
+    def _references(self) -> ReferenceAdapters:
+        if self._reference_adapters is None:
+            self._reference_adapters = ReferenceAdapters(self.data_dir, self.device, self.dtype)
+        return self._reference_adapters
 
     def _generate_audio(
         self,

@@ -255,6 +255,9 @@ def _images_call(job: Job, images: ImageOptions) -> dict[str, Any]:
         resolution=str(request.get("resolution", "1k")), n=int(request.get("n", 1)),
         image_path=(_input_path(job.work, spec, "image") if "image" in spec.inputs else None),
         image_fidelity=float(request.get("image_fidelity", 0.5)),
+        image_reference=request.get("image_reference"),
+        human_fidelity=(None if request.get("human_fidelity") is None
+                        else float(request["human_fidelity"])),
         seed=job.seed, options=images,
     ).to_dict()
 
@@ -400,7 +403,9 @@ LOCAL_FAMILIES: dict[str, LocalFamily[Any]] = {
         call=_image2video_call, store=_store_video, suffix=".mp4"),
     IMAGES: LocalFamily(
         model=lambda options: image_options(options.images, options.is_tiny),
-        honours=lambda images: frozenset({"image"}),
+        # image_reference (and its human_fidelity) where the model has an IP-Adapter.
+        honours=lambda images: frozenset({"image", "image_reference", "human_fidelity"}
+                                         if images.reference_adapter else {"image"}),
         call=_images_call, store=_store_images),
     # Kling's text-to-audio has no optional fields: prompt and duration are checked by
     # its call (families.text_to_audio_call).

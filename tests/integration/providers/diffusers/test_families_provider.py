@@ -52,7 +52,8 @@ def i2v_spec(task_id: str, inputs: dict[str, object], **request: object):  # typ
 
 def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider) -> None:
     assert tiny_provider.families == {TEXT2VIDEO: frozenset(), IMAGE2VIDEO: frozenset(),
-                                      IMAGES: frozenset({"image"}),
+                                      IMAGES: frozenset({"image", "image_reference",
+                                                         "human_fidelity"}),
                                       TEXT_TO_AUDIO: frozenset(), EXPAND: frozenset(),
                                       MULTI_IMAGE2VIDEO: frozenset(),
                                       OMNI_VIDEO: frozenset(),
@@ -63,6 +64,10 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
     flf = DiffusersProvider({**TINY_OPTIONS, "image2video": {"image_tail": True}},
                             tiny_provider.settings)
     assert flf.families[IMAGE2VIDEO] == frozenset({"image_tail"})
+    # FLUX has no IP-Adapter: image_reference (and its human_fidelity) are refused.
+    flux = DiffusersProvider({**TINY_OPTIONS, "images": {"model": "tiny-random-flux"}},
+                             tiny_provider.settings)
+    assert flux.families[IMAGES] == frozenset({"image"})
 
 
 def test_omni_image_runs_in_multi_image2images_processes_when_both_name_one_model(

@@ -14,6 +14,7 @@ import io
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,21 +86,53 @@ async def test_image2video_from_a_url_renders_an_upright_mp4(
     assert height > width  # follows the 1:2 input image
 
 
-async def test_images_generations_makes_n_pngs(http: httpx.AsyncClient,
-                                               creds: Credentials) -> None:
-    created = await http.post("/kling/v1/images/generations", headers=creds.headers,
-                              json={"prompt": "a fox", "n": 2, "aspect_ratio": "16:9"})
+async def _generated(http: httpx.AsyncClient, creds: Credentials,
+                     body: dict[str, object]) -> list[dict[str, Any]]:
+    """The images of an images/generations task created through /kling, polled to its end."""
+    created = await http.post("/kling/v1/images/generations", headers=creds.headers, json=body)
     assert created.status_code == 200, created.text
     task_id = created.json()["data"]["task_id"]
     done = await wait_for_status(http, f"/kling/v1/images/generations/{task_id}",
                                  creds.headers, {"succeed", "failed"}, timeout=300)
     assert done["task_status"] == "succeed", done
-    images = done["task_result"]["images"]  # type: ignore[index]
+    return done["task_result"]["images"]  # type: ignore[index,no-any-return]
+
+
+async def test_images_generations_makes_n_pngs(http: httpx.AsyncClient,
+                                               creds: Credentials) -> None:
+    images = await _generated(http, creds, {"prompt": "a fox", "n": 2, "aspect_ratio": "16:9"})
     assert [i["index"] for i in images] == [0, 1]
     for image in images:
         picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
         assert picture.format == "PNG"
         assert picture.width / picture.height == pytest.approx(16 / 9, rel=0.05)
+
+
+@pytest.mark.parametrize("body", [
+    {"image_reference": "subject", "image_fidelity": 0.7, "human_fidelity": 0.45},
+    {"image_reference": "face", "n": 2, "aspect_ratio": "3:4", "model_name": "kling-v1-5"},
+])
+async def test_images_generations_follows_a_reference_image(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str,
+        body: dict[str, object]) -> None:
+    images = await _generated(http, creds, {"prompt": "the same fox in snow",
+                                            "image": image_url, **body})
+    assert [i["index"] for i in images] == list(range(int(body.get("n", 1))))  # type: ignore[call-overload]
+    want_w, want_h = (int(part) for part in str(body.get("aspect_ratio", "16:9")).split(":"))
+    for image in images:
+        picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
+        assert picture.format == "PNG"
+        # The request's ratio, not the upright reference's: a reference is no canvas.
+        assert picture.width / picture.height == pytest.approx(want_w / want_h, rel=0.05)
+
+
+async def test_images_generations_refuses_a_reference_with_no_image(
+        http: httpx.AsyncClient, creds: Credentials) -> None:
+    response = await http.post("/v1/images/generations", headers=creds.headers,
+                               json={"prompt": "x", "image_reference": "face"})
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith("image_reference: needs an image"), data
 
 
 async def test_text_to_audio_makes_a_wav_and_an_mp3_of_the_duration(
@@ -409,7 +442,6 @@ async def test_expand_takes_klings_limits_themselves(
     ("/v1/videos/text2video", {"prompt": "x", "voice_list": [{"voice_id": "v"}]}, "voice_list"),
     ("/v1/videos/image2video", {"image": "IMAGE", "image_tail": "IMAGE"}, "image_tail"),
     ("/v1/videos/image2video", {"image": "IMAGE", "static_mask": "IMAGE"}, "static_mask"),
-    ("/v1/images/generations", {"prompt": "x", "image_reference": "face"}, "image_reference"),
 ])
 async def test_fields_the_local_models_cannot_honour_are_refused(
     http: httpx.AsyncClient, creds: Credentials, image_url: str, path: str,

@@ -90,6 +90,63 @@ def test_reference_image_becomes_image_to_image_with_strength_from_fidelity() ->
     assert images_call(**{**ref, "image_fidelity": 1.0}).strength == 1 / 30  # type: ignore[arg-type]
 
 
+SDXL = image_options({}, tiny=False)
+
+
+def test_sdxl_reads_references_with_ip_adapters_plus_weights_and_flux_has_none() -> None:
+    assert (SDXL.reference_adapter, SDXL.reference_subfolder, SDXL.subject_weights,
+            SDXL.face_weights, SDXL.reference_image_encoder) == (
+        "h94/IP-Adapter", "sdxl_models", "ip-adapter-plus_sdxl_vit-h.safetensors",
+        "ip-adapter-plus-face_sdxl_vit-h.safetensors", "models/image_encoder")
+    assert image_options({}, tiny=True).reference_adapter == "tiny-random-ip-adapter"
+    for model in ("black-forest-labs/FLUX.1-dev", "tiny-random-flux", "tiny-random-flux2"):
+        assert image_options({"model": model}, tiny=True).reference_adapter == ""
+    # An operator's own adapter (or none) wins.
+    assert image_options({"reference_adapter": ""}, tiny=False).reference_adapter == ""
+
+
+def test_a_subject_reference_follows_the_picture_and_its_face() -> None:
+    call = images_call(**images(image_path="/in/ref.png", image_reference="subject",  # type: ignore[arg-type]
+                                image_fidelity=0.7, options=SDXL))
+    # A reference is no starting picture: text-to-image steered by the adapter.
+    assert (call.image_path, call.strength, call.reference_path) == (None, None, "/in/ref.png")
+    assert call.reference_adapter is not None
+    assert call.reference_adapter.weights == ("ip-adapter-plus_sdxl_vit-h.safetensors",
+                                              "ip-adapter-plus-face_sdxl_vit-h.safetensors")
+    assert call.reference_adapter.scales == (0.7, 0.45)  # Kling's default human_fidelity
+    told = images_call(**images(image_path="/in/ref.png", image_reference="subject",  # type: ignore[arg-type]
+                                human_fidelity=0.9, options=SDXL))
+    assert told.reference_adapter is not None and told.reference_adapter.scales == (0.5, 0.9)
+    no_face = images_call(**images(image_path="/in/ref.png", image_reference="subject",  # type: ignore[arg-type]
+                                   human_fidelity=0.0, options=SDXL))
+    assert no_face.reference_adapter is not None
+    assert no_face.reference_adapter.weights == ("ip-adapter-plus_sdxl_vit-h.safetensors",)
+
+
+def test_a_face_reference_follows_the_face_at_image_fidelity() -> None:
+    call = images_call(**images(image_path="/in/ref.png", image_reference="face",  # type: ignore[arg-type]
+                                image_fidelity=0.6, human_fidelity=0.9, options=SDXL))
+    assert call.reference_adapter is not None
+    assert call.reference_adapter.weights == ("ip-adapter-plus-face_sdxl_vit-h.safetensors",)
+    assert call.reference_adapter.scales == (0.6,)
+    none = images_call(**images(image_path="/in/ref.png", image_reference="face",  # type: ignore[arg-type]
+                                image_fidelity=0.0, options=SDXL))
+    assert none.reference_adapter is not None and none.reference_adapter.weights == ()
+
+
+def test_a_reference_needs_an_image_and_a_model_with_an_adapter() -> None:
+    with pytest.raises(KlingError) as info:
+        images_call(**images(image_reference="face", options=SDXL))  # type: ignore[arg-type]
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    assert info.value.message.startswith("image_reference: needs an image")
+    flux = image_options({"model": "tiny-random-flux"}, tiny=True)
+    with pytest.raises(KlingError) as info:
+        images_call(**images(image_path="/in/ref.png", image_reference="subject",  # type: ignore[arg-type]
+                             options=flux))
+    assert info.value.message.startswith("image_reference: not supported by the local images "
+                                         "model (tiny-random-flux)")
+
+
 def test_tiny_defaults_apply_only_to_the_tiny_model_and_options_may_override() -> None:
     assert image2video_options({}, tiny=True).model == "tiny-random-wan-i2v"
     assert image2video_options({}, tiny=False).model == "Wan-AI/Wan2.2-TI2V-5B-Diffusers"

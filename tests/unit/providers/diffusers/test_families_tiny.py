@@ -128,6 +128,38 @@ def test_tiny_image_to_image_from_a_reference(image_runner: PipelineRunner,
     assert sizes == [(call.width, call.height)] * 2
 
 
+def _pictures(runner: PipelineRunner, out: Path, **args: Any) -> list[bytes]:
+    call = images_call(**{"prompt": "a fox", "negative_prompt": None, "aspect_ratio": "1:1",
+                          "resolution": "1k", "n": 2, "image_path": None, "image_fidelity": 0.5,
+                          "seed": 1, "options": image_options({}, tiny=True), **args})
+    result = runner.generate(call.to_dict(), out, lambda s, t: None, lambda: False)
+    pictures = []
+    for name in result["images"]:
+        with Image.open(name) as png:
+            assert png.format == "PNG" and png.size == (call.width, call.height)
+            pictures.append(png.tobytes())
+    return pictures
+
+
+def test_image_reference_steers_text_to_image_through_the_tiny_ip_adapter(
+        image_runner: PipelineRunner, tmp_path: Path) -> None:
+    reference = picture(tmp_path / "ref.png", (300, 200))
+    plain = _pictures(image_runner, tmp_path / "plain")
+    subject = _pictures(image_runner, tmp_path / "subject", image_path=reference,
+                        image_reference="subject")
+    face = _pictures(image_runner, tmp_path / "face", image_path=reference,
+                     image_reference="face", image_fidelity=0.8)
+    assert len(subject) == len(face) == 2
+    assert subject != plain and face != plain and face != subject
+    # The adapter is taken off after each reference call: the same plain call, the same
+    # pictures; and a reference at fidelity 0 adds nothing at all.
+    assert _pictures(image_runner, tmp_path / "again") == plain
+    assert _pictures(image_runner, tmp_path / "zero", image_path=reference,
+                     image_reference="face", image_fidelity=0.0) == plain
+    assert image_runner.pipe.image_encoder is None
+    assert image_runner.pipe.unet.encoder_hid_proj is None
+
+
 def test_image_generation_stops_when_cancelled(image_runner: PipelineRunner,
                                                tmp_path: Path) -> None:
     options = image_options({"steps": 20}, tiny=True)
