@@ -18,7 +18,10 @@ Groups share one built pipeline (built once, freed before the next group):
 - expand: images/editing/expand, a 1024x576 picture expanded by a quarter on each side
   (Qwen-Image 20B architecture, rendered at about 1024x1024);
 - edit: images/multi-image2image (two subjects and a scene, 1:1) and images/omni-image (two
-  images, 1:1), n=1 (Qwen-Image-Edit Plus 2509 architecture).
+  images, 1:1), n=1 (Qwen-Image-Edit Plus 2509 architecture);
+- reference: images/generations with image_reference=subject (a 1024x1024 picture, 1:1, n=1):
+  SDXL base 1.0 with IP-Adapter Plus SDXL weights (both, subject and face) and the ViT-H
+  image encoder, written to a folder as h94/IP-Adapter lays them out and read from it.
 Each group runs a 1-step warm-up of its first row, then each row once at the steps asked
 (--steps overrides every family's default; the published models' defaults are far higher for
 the 20B Qwen-Image, so the shell script asks for fewer and says so). A row records seconds
@@ -45,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "src"))
 from gpu_t2v import PROMPT, SEED, Device, fmt  # noqa: E402
 
+#: images/generations' row with a subject reference (its other rows are gpu_t2v.py's).
+REFERENCE_ROW = "images/generations (image_reference)"
 #: Group -> its rows (families) in the order they run.
 GROUPS: dict[str, tuple[str, ...]] = {
     "audio": ("audio/text-to-audio",),
@@ -52,6 +57,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "vace": ("videos/multi-image2video", "videos/omni-video", "videos/multi-elements"),
     "expand": ("images/editing/expand",),
     "edit": ("images/multi-image2image", "images/omni-image"),
+    "reference": (REFERENCE_ROW,),
 }
 #: What each group's full-size build is (the published checkpoint it mirrors).
 MODELS: dict[str, str] = {
@@ -60,6 +66,7 @@ MODELS: dict[str, str] = {
     "vace": "random-wan2.1-vace-1.3b (+ SAM 2.1 hiera-tiny)",
     "expand": "Qwen-Image (QwenImageInpaintPipeline)",
     "edit": "Qwen-Image-Edit Plus 2509",
+    "reference": "SDXL base 1.0 + IP-Adapter Plus SDXL (ViT-H)",
 }
 #: The source videos' frame rate and frames: 5 s, as Wan 2.1 makes them.
 SOURCE_FPS, SOURCE_FRAMES = 16, 81
@@ -77,7 +84,10 @@ def build_group(group: str, small: bool, device: Any, dtype: Any) -> Any:
                 "extend": tiny.build_ltx_condition_pipeline,
                 "vace": tiny.build_vace_pipeline,
                 "expand": tiny.build_qwen_image_pipeline,
-                "edit": tiny.build_qwen_image_edit_plus_pipeline}[group](SEED)
+                "edit": tiny.build_qwen_image_edit_plus_pipeline,
+                "reference": tiny.build_image_pipeline}[group](SEED)
+    if group == "reference":
+        return rm.build_random_sdxl(rm.SDXL_BASE_1_0, device, dtype, SEED)
     if group == "audio":
         return rm.build_random_stable_audio(device, dtype, SEED)
     if group == "extend":
@@ -124,6 +134,8 @@ class Inputs:
         from openkling.providers.diffusers.encode import write_mp4
 
         folder.mkdir(parents=True, exist_ok=True)
+        #: Where the reference group's full-size random IP-Adapter is written.
+        self.adapter = folder.parent / "random-ip-adapter"
         self.size = (80, 48) if small else (832, 480)
         self.pictures: list[str] = []
         for index, (size, colour) in enumerate([((1024, 576), (200, 60, 40)),
@@ -209,7 +221,31 @@ def family_call(family: str, small: bool, steps: int | None, inputs: Inputs) -> 
              "aspect_ratio": "1:1"},
             image_paths=pictures[:2], first_size=inputs.wide, seed=SEED,
             options=omni_image_options(opts("steps"), tiny=small)).to_dict()
+    if family == REFERENCE_ROW:
+        adapter = fam.TINY_REFERENCE_ADAPTER if small else str(inputs.adapter)
+        options = fam.image_options({**opts("steps"), "reference_adapter": adapter},
+                                    tiny=small)
+        return fam.images_call(
+            prompt=PROMPT, negative_prompt=None, aspect_ratio="1:1", resolution="1k", n=1,
+            image_path=pictures[2], image_fidelity=0.5, image_reference="subject",
+            human_fidelity=0.45, seed=SEED, options=options).to_dict()
     raise SystemExit(f"unknown family {family!r}")
+
+
+def prepare_reference(runner: Any, group: str, small: bool, inputs: Inputs,
+                      data_dir: Path) -> None:
+    """The reference group's adapter: the tiny one is built where the runner looks for it;
+    the full-size one (random, at h94/IP-Adapter's SDXL Plus shapes) is written once."""
+    if group != "reference":
+        return
+    runner.data_dir = data_dir
+    if small or (inputs.adapter / "models").is_dir():
+        return
+    from openkling.providers.diffusers import random_models as rm
+    from openkling.providers.diffusers.families import ImageOptions
+
+    weights = (ImageOptions().subject_weights, ImageOptions().face_weights)
+    rm.save_ip_adapter(inputs.adapter, runner.pipe.unet, rm.IP_ADAPTER_PLUS_SDXL, weights, SEED)
 
 
 def prepare_segmenter(runner: Any, call: dict[str, Any], small: bool) -> None:
@@ -263,6 +299,7 @@ def run_group(group: str, args: argparse.Namespace, data_dir: Path,
         pipe.set_progress_bar_config(disable=True)
         runner = PipelineRunner(pipe.to(target), target, dtype, {})
         del pipe
+        prepare_reference(runner, group, args.small, inputs, data_dir)
         build_s = time.perf_counter() - started
         first = family_call(GROUPS[group][0], args.small, 1, inputs)
         prepare_segmenter(runner, first, args.small)

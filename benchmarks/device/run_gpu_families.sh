@@ -25,9 +25,15 @@
 #   5. edit    images/multi-image2image (3 inputs) and images/omni-image (2 inputs), 1024x1024,
 #              n=1 (Qwen-Image-Edit Plus 2509, the same 58 GB) at EDIT_STEPS=8 (default 40):
 #              a 20B step over several 1024x1024 inputs costs seconds    (EDIT_S, 150 s)
-# The steps are fewer than openkling's defaults so that the whole call fits 10 minutes (about
-# 545 s of work plus the installs); seconds per step scale linearly, so a row at N steps
-# costs about seconds * N / steps (plus the text encoding and VAE, a few seconds).
+#   6. reference  images/generations with image_reference=subject, 1024x1024, n=1: SDXL
+#              base 1.0 + IP-Adapter Plus SDXL (both weights, ViT-H image encoder; written
+#              to a folder first, about 4 GB) at its default 30 steps   (REFERENCE_S, 60 s)
+# GROUPS="audio extend" runs only those groups (default: all six), to split the work over
+# two calls when the six do not fit one.
+# The steps are fewer than openkling's defaults so that the call nearly fits 10 minutes (605 s
+# of limits plus the installs: run GROUPS=reference apart if it is cut off); seconds per step
+# scale linearly, so a row at N steps costs about seconds * N / steps (plus the text encoding
+# and VAE, a few seconds).
 # Families left out: none of the local ones; FLUX/HunyuanVideo/LTX-2 rows belong to run_gpu.sh.
 # The table is printed last; the JSONs and the logs land in $OUT.
 set -uo pipefail
@@ -54,11 +60,14 @@ group() {  # group NAME LIMIT_S STEPS ('' = the families' defaults)
     --data-dir "/tmp/openkling-gpu-$1" --json "$OUT/families_$1.json" 2>&1 \
     | tee "$OUT/families_$1.log"
 }
-group audio "${AUDIO_S:-40}" "${AUDIO_STEPS:-}"
-group extend "${EXTEND_S:-75}" "${EXTEND_STEPS:-20}"
-group vace "${VACE_S:-180}" "${VACE_STEPS:-10}"
-group expand "${EXPAND_S:-100}" "${EXPAND_STEPS:-10}"
-group edit "${EDIT_S:-150}" "${EDIT_STEPS:-8}"
+wanted=" ${GROUPS:-audio extend vace expand edit reference} "
+only() { [[ "$wanted" == *" $1 "* ]]; }
+only audio && group audio "${AUDIO_S:-40}" "${AUDIO_STEPS:-}"
+only extend && group extend "${EXTEND_S:-75}" "${EXTEND_STEPS:-20}"
+only vace && group vace "${VACE_S:-180}" "${VACE_STEPS:-10}"
+only expand && group expand "${EXPAND_S:-100}" "${EXPAND_STEPS:-10}"
+only edit && group edit "${EDIT_S:-150}" "${EDIT_STEPS:-8}"
+only reference && group reference "${REFERENCE_S:-60}" "${REFERENCE_STEPS:-}"
 echo "## GPU rows per family ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
-python3 benchmarks/gpu_families.py --table "$OUT"/families_{audio,extend,vace,expand,edit}.json \
-  | tee "$OUT/families_table.md"
+python3 benchmarks/gpu_families.py --table \
+  "$OUT"/families_{audio,extend,vace,expand,edit,reference}.json | tee "$OUT/families_table.md"

@@ -16,10 +16,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
-#: The families the local diffusers provider serves beyond text2video, image2video and images.
+#: The families the local diffusers provider serves beyond text2video, image2video and images,
+#: and images' reference row.
 FAMILIES = {"audio/text-to-audio", "videos/video-extend", "videos/multi-image2video",
             "videos/omni-video", "videos/multi-elements", "images/editing/expand",
-            "images/multi-image2image", "images/omni-image"}
+            "images/multi-image2image", "images/omni-image",
+            "images/generations (image_reference)"}
 
 
 def load_benchmark() -> ModuleType:
@@ -59,6 +61,9 @@ def test_small_path_writes_a_row_per_family(tmp_path: Path) -> None:
     assert (expand["width"], expand["height"], expand["images"]) == (1536, 864, 1)
     for family in ("images/multi-image2image", "images/omni-image"):
         assert rows[family]["images"] == 1 and rows[family]["width"] == rows[family]["height"]
+    # A subject reference: one 1:1 picture at the tiny SDXL's 1k side.
+    reference = rows["images/generations (image_reference)"]
+    assert (reference["width"], reference["height"], reference["images"]) == (128, 128, 1)
     table = bench.main(["--table", str(tmp_path / "out.json"), str(tmp_path / "gone.json")])
     assert table["families"] == rows
     lines = bench.table(rows).splitlines()  # a header, its rule, a line per family

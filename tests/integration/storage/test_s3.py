@@ -102,15 +102,21 @@ def objects_in(endpoint: str, bucket: str) -> list[str]:
     return [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
+#: How long the probes that must get an answer may wait: the production default (3 s) is a
+#: readiness deadline, and on a loaded machine the first call (a new botocore client against
+#: moto) can take longer; these tests check what the probe does, not how fast.
+ANSWER = 60.0
+
+
 async def test_readiness_probe_puts_and_deletes_an_object(s3_endpoint: str) -> None:
     storage = S3Storage("videos", prefix="probed", endpoint_url=s3_endpoint,
                         region="us-east-1")
     try:
-        assert await storage_problem(storage, cache_seconds=0) is None
+        assert await storage_problem(storage, cache_seconds=0, probe_seconds=ANSWER) is None
         assert not [key for key in objects_in(s3_endpoint, "videos")
                     if key.startswith("probed/")]  # the probe cleans up
         missing = S3Storage("no-such-bucket", endpoint_url=s3_endpoint, region="us-east-1")
-        problem = await storage_problem(missing, cache_seconds=0)
+        problem = await storage_problem(missing, cache_seconds=0, probe_seconds=ANSWER)
         assert problem is not None and problem.startswith(
             f"not writable: S3 bucket no-such-bucket at {s3_endpoint} (NoSuchBucket"), problem
         await missing.close()
@@ -131,7 +137,7 @@ async def test_readiness_probe_answer_is_reused_briefly(monkeypatch: pytest.Monk
         "s3", endpoint_url=endpoint).create_bucket(Bucket="brief")
     storage = S3Storage("brief", endpoint_url=endpoint, region="us-east-1")
     try:
-        assert await storage_problem(storage, cache_seconds=60) is None
+        assert await storage_problem(storage, cache_seconds=60, probe_seconds=ANSWER) is None
         server.stop()
         # Within the cache time the answer stands; past it the probe goes out again.
         assert await storage_problem(storage, cache_seconds=60) is None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -696,3 +697,94 @@ def build_flux2_dev_parts(device: torch.device | str = "meta") -> dict[str, Any]
                 transformers.Mistral3Config(**MISTRAL_SMALL_3_1_24B)),
             "vae": diffusers.AutoencoderKLFlux2(),
         }
+
+
+@dataclass(frozen=True)
+class IpAdapterArchitecture:
+    """An IP-Adapter Plus (a resampler of image features into `queries` tokens) and the CLIP
+    image encoder whose last-but-one hidden states it reads."""
+
+    encoder_hidden: int
+    encoder_intermediate: int
+    encoder_heads: int
+    encoder_layers: int
+    image_size: int
+    patch_size: int
+    projection_dim: int
+    resampler_hidden: int
+    resampler_heads: int
+    queries: int
+
+
+#: h94/IP-Adapter's SDXL Plus weights (ip-adapter-plus[-face]_sdxl_vit-h): the OpenCLIP
+#: ViT-H/14 image encoder (1280 wide, 32 layers, 224 px) and a 1280-wide resampler with 20
+#: heads making 16 tokens.
+IP_ADAPTER_PLUS_SDXL = IpAdapterArchitecture(1280, 5120, 16, 32, 224, 14, 1024, 1280, 20, 16)
+#: The same structure scaled down, for tiny-random-sdxl.
+TINY_IP_ADAPTER = IpAdapterArchitecture(32, 37, 4, 2, 32, 8, 32, 32, 1, 4)
+#: The Plus resampler's fixed shape in diffusers' loader: 4 blocks, 64-wide heads.
+_PLUS_DEPTH, _PLUS_HEAD = 4, 64
+
+
+def _plus_image_proj(arch: IpAdapterArchitecture, output: int) -> dict[str, torch.Tensor]:
+    """Random IP-Adapter Plus resampler weights under the published checkpoints' names."""
+    hidden, inner = arch.resampler_hidden, arch.resampler_heads * _PLUS_HEAD
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape) * 0.02
+
+    state = {"latents": torch.randn(1, arch.queries, hidden) / hidden ** 0.5,
+             "proj_in.weight": rand(hidden, arch.encoder_hidden),
+             "proj_in.bias": torch.zeros(hidden),
+             "proj_out.weight": rand(output, hidden), "proj_out.bias": torch.zeros(output),
+             "norm_out.weight": torch.ones(output), "norm_out.bias": torch.zeros(output)}
+    for i in range(_PLUS_DEPTH):
+        for norm in ("0.norm1", "0.norm2", "1.0"):  # the two inputs' norms, the MLP's
+            state[f"layers.{i}.{norm}.weight"] = torch.ones(hidden)
+            state[f"layers.{i}.{norm}.bias"] = torch.zeros(hidden)
+        state[f"layers.{i}.0.to_q.weight"] = rand(inner, hidden)
+        state[f"layers.{i}.0.to_kv.weight"] = rand(2 * inner, hidden)
+        state[f"layers.{i}.0.to_out.weight"] = rand(hidden, inner)
+        state[f"layers.{i}.1.1.weight"] = rand(4 * hidden, hidden)
+        state[f"layers.{i}.1.3.weight"] = rand(hidden, 4 * hidden)
+    return state
+
+
+def _ip_attention(unet: Any) -> dict[str, torch.Tensor]:
+    """Random image key/value projections for each cross-attention of `unet`, numbered as
+    the published checkpoints number them (1, 3, 5, ...: every other attention processor)."""
+    channels = unet.config.block_out_channels
+    state, key = {}, 1
+    for name in unet.attn_processors:
+        if not name.endswith("attn2.processor"):
+            continue
+        block = name.split(".")
+        width = (channels[-1] if block[0] == "mid_block"
+                 else channels[int(block[1])] if block[0] == "down_blocks"
+                 else list(reversed(channels))[int(block[1])])
+        for part in ("to_k_ip", "to_v_ip"):
+            state[f"{key}.{part}.weight"] = (
+                torch.randn(width, unet.config.cross_attention_dim) * 0.02)
+        key += 2
+    return state
+
+
+def save_ip_adapter(folder: Path, unet: Any, arch: IpAdapterArchitecture,
+                    weights: tuple[str, ...], seed: int = 0) -> None:
+    """IP-Adapter Plus weights for `unet` with RANDOM values, laid out like h94/IP-Adapter
+    (sdxl_models/<each of weights>, models/image_encoder/): what `reference_adapter` reads."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    encoder = transformers.CLIPVisionModelWithProjection(transformers.CLIPVisionConfig(
+        hidden_size=arch.encoder_hidden, intermediate_size=arch.encoder_intermediate,
+        num_attention_heads=arch.encoder_heads, num_hidden_layers=arch.encoder_layers,
+        image_size=arch.image_size, patch_size=arch.patch_size,
+        projection_dim=arch.projection_dim, hidden_act="gelu"))
+    encoder.save_pretrained(str(folder / "models" / "image_encoder"))
+    (folder / "sdxl_models").mkdir(parents=True, exist_ok=True)
+    for name in weights:
+        parts = {"image_proj": _plus_image_proj(arch, unet.config.cross_attention_dim),
+                 "ip_adapter": _ip_attention(unet)}
+        save_file({f"{part}.{key}": value.contiguous() for part, tensors in parts.items()
+                   for key, value in tensors.items()}, str(folder / "sdxl_models" / name))

@@ -717,70 +717,16 @@ def ensure_saved(folder: Path, model: str = "tiny-random-wan") -> Path:
 #: h94/IP-Adapter (sdxl_models/<weights>.safetensors, models/image_encoder/).
 TINY_IP_ADAPTER_WEIGHTS = ("ip-adapter-plus_tiny.safetensors",
                            "ip-adapter-plus-face_tiny.safetensors")
-#: The Plus resampler's fixed shape in diffusers' loader: 4 blocks, 64-wide heads.
-_PLUS_DEPTH, _PLUS_HEAD = 4, 64
-
-
-def _plus_image_proj(embed: int, output: int, hidden: int, queries: int) -> dict[str, Any]:
-    """Random IP-Adapter Plus resampler weights under the published checkpoints' names."""
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape) * 0.02
-
-    state = {"latents": torch.randn(1, queries, hidden) / hidden ** 0.5,
-             "proj_in.weight": rand(hidden, embed), "proj_in.bias": torch.zeros(hidden),
-             "proj_out.weight": rand(output, hidden), "proj_out.bias": torch.zeros(output),
-             "norm_out.weight": torch.ones(output), "norm_out.bias": torch.zeros(output)}
-    for i in range(_PLUS_DEPTH):
-        for norm in ("0.norm1", "0.norm2", "1.0"):  # the two inputs' norms, the MLP's
-            state[f"layers.{i}.{norm}.weight"] = torch.ones(hidden)
-            state[f"layers.{i}.{norm}.bias"] = torch.zeros(hidden)
-        state[f"layers.{i}.0.to_q.weight"] = rand(_PLUS_HEAD, hidden)
-        state[f"layers.{i}.0.to_kv.weight"] = rand(2 * _PLUS_HEAD, hidden)
-        state[f"layers.{i}.0.to_out.weight"] = rand(hidden, _PLUS_HEAD)
-        state[f"layers.{i}.1.1.weight"] = rand(4 * hidden, hidden)
-        state[f"layers.{i}.1.3.weight"] = rand(hidden, 4 * hidden)
-    return state
-
-
-def _ip_attention(unet: Any) -> dict[str, Any]:
-    """Random image key/value projections for each cross-attention of `unet`, numbered as
-    the published checkpoints number them (1, 3, 5, ...: every other attention processor)."""
-    channels = unet.config.block_out_channels
-    state, key = {}, 1
-    for name in unet.attn_processors:
-        if not name.endswith("attn2.processor"):
-            continue
-        block = name.split(".")
-        width = (channels[-1] if block[0] == "mid_block"
-                 else channels[int(block[1])] if block[0] == "down_blocks"
-                 else list(reversed(channels))[int(block[1])])
-        for part in ("to_k_ip", "to_v_ip"):
-            state[f"{key}.{part}.weight"] = torch.randn(width, unet.config.cross_attention_dim) \
-                * 0.02
-        key += 2
-    return state
 
 
 def ensure_ip_adapter_saved(folder: Path, seed: int = 0) -> Path:
     """Build and save `tiny-random-ip-adapter` (two Plus weights and a tiny CLIP image
     encoder, all RANDOM) into `folder` unless it is already there."""
-    from safetensors.torch import save_file
+    from openkling.providers.diffusers.random_models import TINY_IP_ADAPTER, save_ip_adapter
 
     def write(staging: Path) -> None:
-        torch.manual_seed(seed)
-        unet = build_image_pipeline(seed).unet
-        encoder = transformers.CLIPVisionModelWithProjection(transformers.CLIPVisionConfig(
-            hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-            image_size=32, patch_size=8, projection_dim=32))
-        encoder.save_pretrained(str(staging / "models" / "image_encoder"))
-        (staging / "sdxl_models").mkdir()
-        for name in TINY_IP_ADAPTER_WEIGHTS:
-            # The Plus resampler reads the encoder's last-but-one hidden states.
-            parts = {"image_proj": _plus_image_proj(embed=32, output=unet.config
-                                                    .cross_attention_dim, hidden=32, queries=4),
-                     "ip_adapter": _ip_attention(unet)}
-            save_file({f"{part}.{key}": value.contiguous() for part, tensors in parts.items()
-                       for key, value in tensors.items()}, str(staging / "sdxl_models" / name))
+        save_ip_adapter(staging, build_image_pipeline(seed).unet, TINY_IP_ADAPTER,
+                        TINY_IP_ADAPTER_WEIGHTS, seed)
         (staging / "README.txt").write_text(
             "tiny-random-ip-adapter: IP-Adapter Plus weights and a CLIP image encoder with "
             "tiny RANDOM weights for tiny-random-sdxl, built by openkling for tests and "
