@@ -27,7 +27,7 @@
 #              a 20B step over several 1024x1024 inputs costs seconds    (EDIT_S, 150 s)
 #   6. reference  images/generations with image_reference=subject, 1024x1024, n=1: SDXL
 #              base 1.0 + IP-Adapter Plus SDXL (both weights, ViT-H image encoder; written
-#              to a folder first, about 4 GB) at its default 30 steps   (REFERENCE_S, 60 s)
+#              to a folder first, about 5 GB) at its default 30 steps   (REFERENCE_S, 60 s)
 # GROUPS="audio extend" runs only those groups (default: all six), to split the work over
 # two calls when the six do not fit one.
 # The steps are fewer than openkling's defaults so that the call nearly fits 10 minutes (605 s
