@@ -47,6 +47,15 @@ def _read_weights(path: str, dtype: torch.dtype) -> dict[str, dict[str, torch.Te
     return state
 
 
+def _unreadable(what: str, name: str, exc: Exception) -> ValueError:
+    """The task's message when the adapter cannot be read: which option to fix, without the
+    server's paths (the log has the whole error)."""
+    log.error("could not read the IP-Adapter's %s %s: %s", what, name, exc)
+    return ValueError(f"could not read the IP-Adapter's {what} {name!r} "
+                      f"({type(exc).__name__}): check images.reference_adapter and the "
+                      "options beside it")
+
+
 class ReferenceAdapters:
     """The IP-Adapter weights and image encoders this model process has read, by source."""
 
@@ -70,16 +79,23 @@ class ReferenceAdapters:
         key = (source, folder)
         if key not in self._encoders:
             log.info("loading the IP-Adapter image encoder %s/%s", source, folder)
-            self._encoders[key] = transformers.CLIPVisionModelWithProjection.from_pretrained(
-                self._source(source), subfolder=folder, dtype=self.dtype).to(self.device)
+            try:
+                encoder = transformers.CLIPVisionModelWithProjection.from_pretrained(
+                    self._source(source), subfolder=folder, dtype=self.dtype)
+            except (OSError, ValueError) as exc:
+                raise _unreadable("image encoder", folder, exc) from exc
+            self._encoders[key] = encoder.to(self.device)
         return self._encoders[key]
 
     def _state(self, source: str, subfolder: str, name: str) -> dict[str, Any]:
         key = (source, subfolder, name)
         if key not in self._weights:
             log.info("reading IP-Adapter weights %s/%s/%s", source, subfolder, name)
-            self._weights[key] = _read_weights(
-                _weights_file(self._source(source), subfolder, name), self.dtype)
+            try:
+                path = _weights_file(self._source(source), subfolder, name)
+                self._weights[key] = _read_weights(path, self.dtype)
+            except (OSError, ValueError) as exc:
+                raise _unreadable("weights", name, exc) from exc
         return self._weights[key]
 
     @contextmanager

@@ -160,6 +160,25 @@ def test_image_reference_steers_text_to_image_through_the_tiny_ip_adapter(
     assert image_runner.pipe.unet.encoder_hid_proj is None
 
 
+def test_an_unreadable_reference_adapter_fails_the_call_naming_the_option(
+        image_runner: PipelineRunner, tmp_path: Path) -> None:
+    folder = tmp_path / "no-adapter-here"
+    folder.mkdir()
+    options = image_options({"reference_adapter": str(folder)}, tiny=True)
+    call = images_call(prompt="a fox", negative_prompt=None, aspect_ratio="1:1",
+                       resolution="1k", n=1, image_path=picture(tmp_path / "ref.png", (300, 300)),
+                       image_fidelity=0.5, image_reference="face", seed=1, options=options)
+    with pytest.raises(ValueError) as info:
+        image_runner.generate(call.to_dict(), tmp_path / "img", lambda s, t: None,
+                              lambda: False)
+    message = str(info.value)
+    assert message.startswith("could not read the IP-Adapter's image encoder")
+    assert "images.reference_adapter" in message and str(tmp_path) not in message
+    # Nothing was attached: the next plain call runs as before.
+    assert image_runner.pipe.image_encoder is None
+    _pictures(image_runner, tmp_path / "plain")
+
+
 def test_image_generation_stops_when_cancelled(image_runner: PipelineRunner,
                                                tmp_path: Path) -> None:
     options = image_options({"steps": 20}, tiny=True)
