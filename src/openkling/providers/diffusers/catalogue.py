@@ -173,7 +173,7 @@ _SDXL = CatalogueModel(
     pipelines={IMAGES: "StableDiffusionXLPipeline"}, sizes=_SDXL_SIZES, fps=None,
     frame_step=None, durations=(), audio=False, parameters=_SDXL_BASE,
     test_model="tiny-random-sdxl", note="the default images model (image-to-image with "
-    "AutoPipelineForImage2Image)",
+    "AutoPipelineForImage2Image; image_reference through IP-Adapter Plus, h94/IP-Adapter)",
 )
 
 _STABLE_AUDIO = CatalogueModel(
