@@ -18,7 +18,8 @@ only.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,18 @@ from openkling.providers.diffusers.tiny import build_clip_tokenizers, build_toke
 
 diffusers: Any = importlib.import_module("diffusers")
 transformers: Any = importlib.import_module("transformers")
+
+
+@contextmanager
+def _allocating(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
+    """New modules' weights made on `device` in `dtype` (on 'meta', none are made)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 @dataclass(frozen=True)
@@ -156,23 +169,18 @@ def build_random_wan(arch: WanArchitecture, device: torch.device | str = "cpu",
     The 'meta' device builds without memory, for counting parameters.
     """
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            text_encoder = transformers.UMT5EncoderModel(transformers.UMT5Config(
-                vocab_size=arch.text_vocab_size, d_model=arch.text_d_model,
-                d_ff=arch.text_d_ff, d_kv=arch.text_d_kv, num_heads=arch.text_num_heads,
-                num_layers=arch.text_num_layers,
-                relative_attention_num_buckets=arch.text_buckets,
-                relative_attention_max_distance=arch.text_max_distance,
-                feed_forward_proj="gated-gelu", dropout_rate=0.0,
-            ))
-            experts = [_wan_transformer(arch)
-                       for _ in range(1 if arch.boundary_ratio is None else 2)]
-            vae = diffusers.AutoencoderKLWan(**vae_config(arch))
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        text_encoder = transformers.UMT5EncoderModel(transformers.UMT5Config(
+            vocab_size=arch.text_vocab_size, d_model=arch.text_d_model,
+            d_ff=arch.text_d_ff, d_kv=arch.text_d_kv, num_heads=arch.text_num_heads,
+            num_layers=arch.text_num_layers,
+            relative_attention_num_buckets=arch.text_buckets,
+            relative_attention_max_distance=arch.text_max_distance,
+            feed_forward_proj="gated-gelu", dropout_rate=0.0,
+        ))
+        experts = [_wan_transformer(arch)
+                   for _ in range(1 if arch.boundary_ratio is None else 2)]
+        vae = diffusers.AutoencoderKLWan(**vae_config(arch))
     scheduler = diffusers.UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000,
         flow_shift=arch.flow_shift,
@@ -305,39 +313,34 @@ def build_random_sdxl(arch: SdxlArchitecture, device: torch.device | str = "cpu"
     tokenizers = build_clip_tokenizers()
     depth = len(arch.unet_channels)
     cross_dim = arch.text_encoder.hidden_size + arch.text_encoder_2.hidden_size
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            text_encoder = transformers.CLIPTextModel(
-                _clip_config(arch.text_encoder, arch.text_vocab_size))
-            text_encoder_2 = transformers.CLIPTextModelWithProjection(
-                _clip_config(arch.text_encoder_2, arch.text_vocab_size))
-            unet = diffusers.UNet2DConditionModel(
-                sample_size=128, in_channels=4, out_channels=4,
-                block_out_channels=arch.unet_channels,
-                layers_per_block=arch.unet_layers_per_block,
-                down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (depth - 1),
-                up_block_types=("CrossAttnUpBlock2D",) * (depth - 1) + ("UpBlock2D",),
-                attention_head_dim=arch.unet_head_dims,
-                transformer_layers_per_block=arch.unet_transformer_layers,
-                use_linear_projection=True, addition_embed_type="text_time",
-                addition_time_embed_dim=arch.unet_time_embed_dim,
-                # Six size/crop ids embedded, plus the second encoder's pooled projection.
-                projection_class_embeddings_input_dim=(
-                    6 * arch.unet_time_embed_dim + arch.text_encoder_2.projection_dim),
-                cross_attention_dim=cross_dim, norm_num_groups=arch.norm_groups,
-            )
-            blocks = len(arch.vae_channels)
-            vae = diffusers.AutoencoderKL(
-                in_channels=3, out_channels=3, latent_channels=4, sample_size=1024,
-                block_out_channels=arch.vae_channels, layers_per_block=2,
-                norm_num_groups=arch.vae_norm_groups,
-                down_block_types=("DownEncoderBlock2D",) * blocks,
-                up_block_types=("UpDecoderBlock2D",) * blocks, scaling_factor=0.13025,
-            )
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        text_encoder = transformers.CLIPTextModel(
+            _clip_config(arch.text_encoder, arch.text_vocab_size))
+        text_encoder_2 = transformers.CLIPTextModelWithProjection(
+            _clip_config(arch.text_encoder_2, arch.text_vocab_size))
+        unet = diffusers.UNet2DConditionModel(
+            sample_size=128, in_channels=4, out_channels=4,
+            block_out_channels=arch.unet_channels,
+            layers_per_block=arch.unet_layers_per_block,
+            down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (depth - 1),
+            up_block_types=("CrossAttnUpBlock2D",) * (depth - 1) + ("UpBlock2D",),
+            attention_head_dim=arch.unet_head_dims,
+            transformer_layers_per_block=arch.unet_transformer_layers,
+            use_linear_projection=True, addition_embed_type="text_time",
+            addition_time_embed_dim=arch.unet_time_embed_dim,
+            # Six size/crop ids embedded, plus the second encoder's pooled projection.
+            projection_class_embeddings_input_dim=(
+                6 * arch.unet_time_embed_dim + arch.text_encoder_2.projection_dim),
+            cross_attention_dim=cross_dim, norm_num_groups=arch.norm_groups,
+        )
+        blocks = len(arch.vae_channels)
+        vae = diffusers.AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, sample_size=1024,
+            block_out_channels=arch.vae_channels, layers_per_block=2,
+            norm_num_groups=arch.vae_norm_groups,
+            down_block_types=("DownEncoderBlock2D",) * blocks,
+            up_block_types=("UpDecoderBlock2D",) * blocks, scaling_factor=0.13025,
+        )
     scheduler = diffusers.EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
         timestep_spacing="leading", steps_offset=1,
@@ -374,20 +377,15 @@ def build_random_stable_audio(device: torch.device | str = "cpu",
     stable_audio: Any = importlib.import_module("diffusers.pipelines.stable_audio")
     arch = STABLE_AUDIO_OPEN_1_0
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            parts = {
-                "transformer": diffusers.StableAudioDiTModel(**arch["transformer"]),
-                "text_encoder": transformers.T5EncoderModel(
-                    transformers.T5Config(**arch["text_encoder"])),
-                "projection_model": stable_audio.StableAudioProjectionModel(
-                    **arch["projection_model"]),
-                "vae": diffusers.AutoencoderOobleck(**arch["vae"]),
-            }
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        parts = {
+            "transformer": diffusers.StableAudioDiTModel(**arch["transformer"]),
+            "text_encoder": transformers.T5EncoderModel(
+                transformers.T5Config(**arch["text_encoder"])),
+            "projection_model": stable_audio.StableAudioProjectionModel(
+                **arch["projection_model"]),
+            "vae": diffusers.AutoencoderOobleck(**arch["vae"]),
+        }
     scheduler = diffusers.EDMDPMSolverMultistepScheduler(
         solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
         sigma_schedule="exponential")
@@ -420,18 +418,13 @@ def build_qwen_image_edit_plus_parts(device: torch.device | str = "cpu",
     weights (diffusers' QwenImageTransformer2DModel and AutoencoderKLQwenImage defaults are
     Qwen-Image's); a 'meta' build counts the catalogue's parameters."""
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            return {
-                "transformer": diffusers.QwenImageTransformer2DModel(),
-                "text_encoder": transformers.Qwen2_5_VLForConditionalGeneration(
-                    transformers.Qwen2_5_VLConfig(**QWEN25_VL_7B)),
-                "vae": diffusers.AutoencoderKLQwenImage(),
-            }
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        return {
+            "transformer": diffusers.QwenImageTransformer2DModel(),
+            "text_encoder": transformers.Qwen2_5_VLForConditionalGeneration(
+                transformers.Qwen2_5_VLConfig(**QWEN25_VL_7B)),
+            "vae": diffusers.AutoencoderKLQwenImage(),
+        }
 
 
 def parameter_counts(pipe: Any) -> dict[str, int]:
@@ -474,18 +467,13 @@ def build_random_ltx_video(device: torch.device | str = "cpu",
     'meta' build counts the catalogue's parameters)."""
     arch = LTX_VIDEO_0_9_5
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            parts = {
-                "transformer": diffusers.LTXVideoTransformer3DModel(**arch["transformer"]),
-                "text_encoder": transformers.T5EncoderModel(
-                    transformers.T5Config(**arch["text_encoder"])),
-                "vae": diffusers.AutoencoderKLLTXVideo(**arch["vae"]),
-            }
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        parts = {
+            "transformer": diffusers.LTXVideoTransformer3DModel(**arch["transformer"]),
+            "text_encoder": transformers.T5EncoderModel(
+                transformers.T5Config(**arch["text_encoder"])),
+            "vae": diffusers.AutoencoderKLLTXVideo(**arch["vae"]),
+        }
     return diffusers.LTXConditionPipeline(
         tokenizer=build_tokenizer(), scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
         **parts)
@@ -519,21 +507,16 @@ def build_random_hunyuanvideo15(device: torch.device | str = "cpu",
 
     arch = HUNYUANVIDEO15_480P
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            parts = {
-                "transformer": diffusers.HunyuanVideo15Transformer3DModel(
-                    **arch["transformer"]),
-                "text_encoder": transformers.Qwen2_5_VLTextModel(
-                    transformers.Qwen2_5_VLTextConfig(**arch["text_encoder"])),
-                "text_encoder_2": transformers.T5EncoderModel(
-                    transformers.T5Config(**arch["text_encoder_2"])),
-                "vae": diffusers.AutoencoderKLHunyuanVideo15(**arch["vae"]),
-            }
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        parts = {
+            "transformer": diffusers.HunyuanVideo15Transformer3DModel(
+                **arch["transformer"]),
+            "text_encoder": transformers.Qwen2_5_VLTextModel(
+                transformers.Qwen2_5_VLTextConfig(**arch["text_encoder"])),
+            "text_encoder_2": transformers.T5EncoderModel(
+                transformers.T5Config(**arch["text_encoder_2"])),
+            "vae": diffusers.AutoencoderKLHunyuanVideo15(**arch["vae"]),
+        }
     tokenizer = build_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     return diffusers.HunyuanVideo15Pipeline(
@@ -574,20 +557,15 @@ def build_random_flux(device: torch.device | str = "cpu", dtype: torch.dtype = t
     'meta' build counts the catalogue's parameters."""
     arch = FLUX_1_DEV
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            parts = {
-                "transformer": diffusers.FluxTransformer2DModel(**arch["transformer"]),
-                "text_encoder": transformers.CLIPTextModel(
-                    transformers.CLIPTextConfig(**arch["text_encoder"])),
-                "text_encoder_2": transformers.T5EncoderModel(
-                    transformers.T5Config(**arch["text_encoder_2"])),
-                "vae": diffusers.AutoencoderKL(**arch["vae"]),
-            }
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        parts = {
+            "transformer": diffusers.FluxTransformer2DModel(**arch["transformer"]),
+            "text_encoder": transformers.CLIPTextModel(
+                transformers.CLIPTextConfig(**arch["text_encoder"])),
+            "text_encoder_2": transformers.T5EncoderModel(
+                transformers.T5Config(**arch["text_encoder_2"])),
+            "vae": diffusers.AutoencoderKL(**arch["vae"]),
+        }
     return diffusers.FluxPipeline(
         tokenizer=build_clip_tokenizers()[0], tokenizer_2=build_tokenizer(),
         scheduler=diffusers.FlowMatchEulerDiscreteScheduler(
@@ -630,26 +608,21 @@ def build_random_ltx2(device: torch.device | str = "cpu", dtype: torch.dtype = t
     vocoders: Any = importlib.import_module("diffusers.pipelines.ltx2.vocoder")
     arch = LTX2_19B
     torch.manual_seed(seed)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            text = transformers.Gemma3TextConfig(**arch["text_encoder"], pad_token_id=0,
-                                                 eos_token_id=1, bos_token_id=1)
-            vision = transformers.SiglipVisionConfig(**arch["vision_encoder"])
-            parts = {
-                "text_encoder": transformers.Gemma3ForConditionalGeneration(
-                    transformers.Gemma3Config(text_config=text.to_dict(),
-                                              vision_config=vision.to_dict(),
-                                              mm_tokens_per_image=256)),
-                "connectors": ltx2.LTX2TextConnectors(**arch["connectors"]),
-                "transformer": diffusers.LTX2VideoTransformer3DModel(**arch["transformer"]),
-                "vae": diffusers.AutoencoderKLLTX2Video(**arch["vae"]),
-                "audio_vae": diffusers.AutoencoderKLLTX2Audio(**arch["audio_vae"]),
-                "vocoder": vocoders.LTX2Vocoder(**arch["vocoder"]),
-            }
-    finally:
-        torch.set_default_dtype(previous)
+    with _allocating(device, dtype):
+        text = transformers.Gemma3TextConfig(**arch["text_encoder"], pad_token_id=0,
+                                             eos_token_id=1, bos_token_id=1)
+        vision = transformers.SiglipVisionConfig(**arch["vision_encoder"])
+        parts = {
+            "text_encoder": transformers.Gemma3ForConditionalGeneration(
+                transformers.Gemma3Config(text_config=text.to_dict(),
+                                          vision_config=vision.to_dict(),
+                                          mm_tokens_per_image=256)),
+            "connectors": ltx2.LTX2TextConnectors(**arch["connectors"]),
+            "transformer": diffusers.LTX2VideoTransformer3DModel(**arch["transformer"]),
+            "vae": diffusers.AutoencoderKLLTX2Video(**arch["vae"]),
+            "audio_vae": diffusers.AutoencoderKLLTX2Audio(**arch["audio_vae"]),
+            "vocoder": vocoders.LTX2Vocoder(**arch["vocoder"]),
+        }
     return diffusers.LTX2Pipeline(scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
                                   tokenizer=build_tokenizer(), **parts)
 
