@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from openkling.providers.diffusers.pipeline import PipelineRunner  # noqa: E402
 FIRST_BLOCK = "fbc_leader_block_hook"
 TAYLORSEER = "taylorseer_cache"
 MAG = "mag_cache_leader_block_hook"
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def _load(tmp_path: Path, model: str, **options: Any) -> PipelineRunner:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +46,6 @@ def test_tokenizer_knows_every_byte(tmp_path: Path) -> None:
     ids = tokenizer("un renard roux 🦊", padding="max_length", max_length=32).input_ids
     assert tokenizer.unk_token_id not in ids
     assert ids[-1] == tokenizer.pad_token_id
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    """Loading a CPU runner sets torch's thread count; other test modules keep theirs."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

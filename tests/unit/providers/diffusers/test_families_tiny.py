@@ -4,7 +4,6 @@ an MP4 checked with PyAV, PNGs of the right count and shape."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,6 @@ from openkling.providers.diffusers.pipeline import (  # noqa: E402
 from openkling.providers.diffusers.tiny import TINY_BUILDERS  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def load(model: str, data_dir: Path) -> PipelineRunner:

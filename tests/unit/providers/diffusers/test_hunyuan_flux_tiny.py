@@ -6,7 +6,6 @@ step; guidance reaches each where it takes it (HunyuanVideo's guider, FLUX's emb
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -25,13 +24,6 @@ from openkling.providers.diffusers.pipeline import (  # noqa: E402
 from tests.support.diffusers import probe  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def _load(model: str, folder: Path) -> PipelineRunner:

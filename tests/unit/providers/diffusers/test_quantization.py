@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,15 +126,6 @@ def test_offload_auto_counts_quantized_weights(gpu_bytes: int, quantization: str
 
 # The model process path: torch, diffusers and torchao on a CPU.
 os.environ["HF_HUB_OFFLINE"] = "1"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    """Loading a CPU runner sets torch's thread count; other test modules keep theirs."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def _load(tmp_path: Path, **options: str) -> object:

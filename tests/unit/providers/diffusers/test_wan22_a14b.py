@@ -4,7 +4,6 @@ the runner: both experts denoise, each its share of the steps."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,6 @@ from openkling.providers.diffusers.pipeline import PipelineRunner  # noqa: E402
 from tests.support.diffusers import probe  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_both_experts_denoise_and_the_clip_is_encoded(tmp_path: Path) -> None:
