@@ -5,9 +5,11 @@ mapping, field by field (docs/providers.md, "Omni-image").
   pictures. The pipeline's prompt template prefixes each picture with "Picture N: " (N from
   1, diffusers 0.42's `img_prompt_template`), so each `<<<image_N>>>` of the prompt becomes
   "Picture N" and keeps its meaning. A `<<<image_N>>>` beyond the images sent is refused
-  (naming `prompt`). At least one image is required: the pipeline reads the last input
-  picture's size before anything else (`image[-1].size`) and cannot run on text alone, so
-  a text-only omni-image (valid on Kling) is refused naming `image_list`.
+  (naming `prompt`). The pipeline reads the last input picture's size before anything else
+  (`image[-1].size`) and cannot run on text alone, so a text-only omni-image (valid on
+  Kling) is a text-to-image on the provider's images/generations model instead
+  (`omni_text_call`): same fields and limits, `auto` being 1:1 as there is no image to
+  follow.
 - `element_list` names entries of Kling's element library, which does not exist locally: a
   list that asks for something is refused (so is a `<<<element_N>>>` in the prompt).
 - `prompt` (required, <= 2500 characters) is the instruction after the references are
@@ -21,12 +23,14 @@ mapping, field by field (docs/providers.md, "Omni-image").
   naming it).
 
 Pure functions only: no torch here; the model process runs the call as multi-image2image's
-(`EditCall`, `PipelineRunner._generate_edit`).
+(`EditCall`, `PipelineRunner._generate_edit`), or a text-only one as images/generations'
+(`ImagesCall`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -41,7 +45,10 @@ from openkling.providers.diffusers.families import (
     SERVER_FIELDS,
     TINY_EDIT_DEFAULTS,
     EditCall,
+    ImageOptions,
+    ImagesCall,
     MultiImage2ImageOptions,
+    images_call,
     refuse_entry_keys,
     size_for_ratio,
 )
@@ -93,12 +100,18 @@ def picture_prompt(prompt: str, images: int) -> str:
     return REFERENCE.sub(rename, prompt)
 
 
-def omni_image_call(request: dict[str, Any], *, image_paths: list[str],
-                    first_size: tuple[int, int] | None, seed: int,
-                    options: OmniImageOptions) -> EditCall:
-    """The whole omni-image mapping: the stored request, the paths of its stored images (in
-    order) and the first one's size -> one pipeline call; refuses (400 / 1201) what Kling
-    refuses and any field the model cannot honour."""
+@dataclass(frozen=True)
+class _Asked:
+    """What an omni-image asks for, checked: the prompt with its references renamed."""
+
+    prompt: str
+    n: int
+    resolution: str
+    aspect_ratio: str
+
+
+def _checked(request: dict[str, Any], images: int) -> _Asked:
+    """Refuses (400 / 1201) what Kling refuses and any field the model cannot honour."""
     # The images are stored apart (`inputs`) but were sent: values neutral without an image
     # (a reference image's fidelities) ask for something here.
     sent = {**request, "image": "sent"}
@@ -111,11 +124,7 @@ def omni_image_call(request: dict[str, Any], *, image_paths: list[str],
     if asks_for(ELEMENT_LIST, request.get(ELEMENT_LIST), request):
         raise KlingError.invalid(ELEMENT_LIST, "not supported by the local diffusers provider "
                                  "(it has no element library; send the pictures in image_list)")
-    if not image_paths:
-        raise KlingError.invalid(IMAGE_LIST, "the local diffusers provider needs at least one "
-                                 "image (Qwen-Image-Edit Plus cannot make a picture from text "
-                                 'alone): [{"image": URL or raw base64}, ...]')
-    if len(image_paths) > MAX_OMNI_REFERENCES:
+    if images > MAX_OMNI_REFERENCES:
         raise KlingError.invalid(IMAGE_LIST, f"takes at most {MAX_OMNI_REFERENCES} images")
     prompt = request.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_PROMPT:
@@ -134,15 +143,39 @@ def omni_image_call(request: dict[str, Any], *, image_paths: list[str],
     if aspect_ratio != AUTO and aspect_ratio not in IMAGE_ASPECT_RATIOS:
         raise KlingError.invalid("aspect_ratio", f"must be one of {AUTO}, "
                                  f"{', '.join(IMAGE_ASPECT_RATIOS)}")
-    if aspect_ratio == AUTO:
+    return _Asked(picture_prompt(prompt, images), n, resolution, aspect_ratio)
+
+
+def omni_image_call(request: dict[str, Any], *, image_paths: list[str],
+                    first_size: tuple[int, int] | None, seed: int,
+                    options: OmniImageOptions) -> EditCall:
+    """The whole omni-image mapping: the stored request, the paths of its stored images (in
+    order) and the first one's size -> one pipeline call; refuses (400 / 1201) what Kling
+    refuses and any field the model cannot honour."""
+    asked = _checked(request, len(image_paths))
+    if not image_paths:
+        raise KlingError.invalid(IMAGE_LIST, "Qwen-Image-Edit Plus needs at least one image "
+                                 '(a text-only omni-image runs as text-to-image): '
+                                 '[{"image": URL or raw base64}, ...]')
+    if asked.aspect_ratio == AUTO:
         ratio_w, ratio_h = first_size or (1, 1)
     else:
-        ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[aspect_ratio]
-    area = options.area if resolution == "1k" else options.area_2k
+        ratio_w, ratio_h = IMAGE_ASPECT_RATIOS[asked.aspect_ratio]
+    area = options.area if asked.resolution == "1k" else options.area_2k
     width, height = size_for_ratio(ratio_w, ratio_h, area, options.size_multiple)
     return EditCall(
-        prompt=picture_prompt(prompt, len(image_paths)),
-        negative_prompt=options.negative_prompt, image_paths=list(image_paths), width=width,
-        height=height, n=n, num_inference_steps=options.steps,
-        guidance_scale=options.guidance, input_area=options.input_area, seed=seed,
+        prompt=asked.prompt, negative_prompt=options.negative_prompt,
+        image_paths=list(image_paths), width=width, height=height, n=asked.n,
+        num_inference_steps=options.steps, guidance_scale=options.guidance,
+        input_area=options.input_area, seed=seed,
     )
+
+
+def omni_text_call(request: dict[str, Any], *, seed: int, options: ImageOptions) -> ImagesCall:
+    """A text-only omni-image as a text-to-image on the images/generations model: the same
+    checks, `auto` being 1:1 (there is no image whose shape to follow)."""
+    asked = _checked(request, 0)
+    aspect_ratio = "1:1" if asked.aspect_ratio == AUTO else asked.aspect_ratio
+    return images_call(prompt=asked.prompt, negative_prompt=None, aspect_ratio=aspect_ratio,
+                       resolution=asked.resolution, n=asked.n, image_path=None,
+                       image_fidelity=0.5, seed=seed, options=options)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from openkling.config import Settings
 from openkling.core.errors import Code, KlingError
@@ -88,7 +88,11 @@ from openkling.providers.diffusers.multi_elements import (
     multi_elements_call,
     multi_elements_options,
 )
-from openkling.providers.diffusers.omni_image import omni_image_call, omni_image_options
+from openkling.providers.diffusers.omni_image import (
+    omni_image_call,
+    omni_image_options,
+    omni_text_call,
+)
 from openkling.providers.diffusers.omni_video import (
     OmniVideoOptions,
     omni_video_call,
@@ -178,6 +182,16 @@ class LocalFamily(Generic[M]):
     #: Another family whose model processes this one's tasks run in when both name the same
     #: model (one copy of the weights for two families of the same pipeline).
     shares_pool_of: str | None = None
+
+
+class _Resolved(NamedTuple):
+    """A spec's family on this host: the kind whose pool runs it, the route's provider
+    options and the family's model options within them."""
+
+    kind: str
+    family: LocalFamily[Any]
+    options: DiffusersOptions
+    model: Any
 
 
 # --- Stores: where each kind of output goes (the keys are part of the contract). ---
@@ -346,6 +360,10 @@ def _omni_image_call(job: Job, edit: Any) -> dict[str, Any]:
     ).to_dict()
 
 
+def _omni_text_call(job: Job, images: ImageOptions) -> dict[str, Any]:
+    return omni_text_call(job.spec.request, seed=job.seed, options=images).to_dict()
+
+
 def _multi_elements_call(job: Job, model: MultiElementsOptions) -> dict[str, Any]:
     """The stored request with its session's copy, the swap's image, the session's video
     (copied into the work folder by `_fetch_selection`)."""
@@ -447,6 +465,20 @@ LOCAL_FAMILIES: dict[str, LocalFamily[Any]] = {
         suffix=".mp4", prepare=_fetch_selection),
 }
 
+#: A text-only omni-image: Qwen-Image-Edit Plus cannot start from text alone, so it runs on
+#: the images/generations model, in that family's processes (omni_image.omni_text_call).
+OMNI_IMAGE_FROM_TEXT: LocalFamily[ImageOptions] = LocalFamily(
+    model=LOCAL_FAMILIES[IMAGES].model, honours=_nothing, call=_omni_text_call,
+    store=_store_images)
+
+
+def _family_of(spec: GenerationSpec) -> tuple[str, LocalFamily[Any]] | None:
+    """The local family a spec runs as, by its pool's kind (None: not served here)."""
+    if spec.kind == OMNI_IMAGE and not reference_inputs(spec.inputs):
+        return IMAGES, OMNI_IMAGE_FROM_TEXT
+    family = LOCAL_FAMILIES.get(spec.kind)
+    return None if family is None else (spec.kind, family)
+
 
 class DiffusersProvider:
     """Runs open diffusers models in warm model processes, one per device per model.
@@ -526,15 +558,17 @@ class DiffusersProvider:
         except ValueError as exc:
             raise ProviderError(str(exc)) from None
 
-    def _resolve(self, spec: GenerationSpec) -> tuple[LocalFamily[Any], DiffusersOptions, Any]:
-        """The spec's family, the route's options and the family's model options; a bad
-        route is a ProviderError (a misconfiguration, not the request's fault)."""
-        family = LOCAL_FAMILIES.get(spec.kind)
-        if family is None:
+    def _resolve(self, spec: GenerationSpec) -> _Resolved:
+        """The spec's family (as which kind it runs), the route's options and the family's
+        model options; a bad route is a ProviderError (a misconfiguration, not the request's
+        fault)."""
+        found = _family_of(spec)
+        if found is None:
             raise KlingError.invalid("model_name", f"{spec.kind} is not supported by {WHO}")
+        kind, family = found
         options = self._options_for(spec)
         try:
-            return family, options, family.model(options)
+            return _Resolved(kind, family, options, family.model(options))
         except ValueError as exc:
             raise ProviderError(str(exc)) from None
 
@@ -547,10 +581,10 @@ class DiffusersProvider:
     def check(self, spec: GenerationSpec) -> None:
         """Reject at create time what a local model cannot honour (400/1201), no I/O."""
         try:
-            family, options, model = self._resolve(spec)
+            resolved = self._resolve(spec)
         except ProviderError as exc:
             raise KlingError(Code.INTERNAL, f"diffusers provider misconfigured: {exc}") from None
-        family.call(self._job(spec, options, "check"), model)
+        resolved.family.call(self._job(spec, resolved.options, "check"), resolved.model)
 
     def plan(self, spec: GenerationSpec) -> PipelineCall:
         """The text2video pipeline call a spec maps to (what `run` will ask for)."""
@@ -560,8 +594,8 @@ class DiffusersProvider:
         """The pool of the spec's model: the own text-to-video model's, or the one for its
         family and load config, made on first use (one per model a route names, so each
         Kling model name can run on a model of its own)."""
-        _, options, model = self._resolve(spec)
-        return self._pool(spec.kind, options, model)
+        resolved = self._resolve(spec)
+        return self._pool(resolved.kind, resolved.options, resolved.model)
 
     def _pool(self, kind: str, options: DiffusersOptions, model: FamilyModel) -> ModelPool:
         config = {**options.load_config(), "model": model.model, "pipeline": model.pipeline}
@@ -611,7 +645,7 @@ class DiffusersProvider:
         generate, store the result where the family's outputs go."""
         ctx.raise_if_cancelled()
         try:
-            family, options, model = self._resolve(spec)
+            kind, family, options, model = self._resolve(spec)
         except KlingError as exc:
             raise ProviderError(exc.message) from None
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
@@ -633,7 +667,7 @@ class DiffusersProvider:
                 reported = percent
                 await ctx.report_progress(percent)
 
-        async with self._pool(spec.kind, options, model).take() as process:
+        async with self._pool(kind, options, model).take() as process:
             await ctx.set_processing()
             result = await process.generate(call, out_path, on_progress, ctx.cancelled)
         ctx.raise_if_cancelled()

@@ -73,13 +73,29 @@ def test_the_provider_declares_what_it_honours(tiny_provider: DiffusersProvider)
 def test_omni_image_runs_in_multi_image2images_processes_when_both_name_one_model(
         tiny_provider: DiffusersProvider) -> None:
     """One copy of Qwen-Image-Edit Plus serves both families (docs/providers.md)."""
-    omni = make_spec("3100", kind=OMNI_IMAGE, request={"prompt": "p"})
+    one = {"image_list.0.image": {"key": "inputs/3100/image_list.0.image.png", "width": 400,
+                                  "height": 400}}
+    omni = make_spec("3100", kind=OMNI_IMAGE, request={"prompt": "p", "inputs": one})
     edit = make_spec("3101", kind=MULTI_IMAGE2IMAGE, request={"prompt": "p"})
     assert tiny_provider.pool_for(omni) is tiny_provider.pool_for(edit)
     assert tiny_provider.pool_for(omni).model == "tiny-random-qwen-image-edit-plus"
-    other = make_spec("3102", kind=OMNI_IMAGE, request={"prompt": "p"},
+    other = make_spec("3102", kind=OMNI_IMAGE, request={"prompt": "p", "inputs": one},
                       options={"omni_image": {"model": "tiny-random-sdxl"}})
     assert tiny_provider.pool_for(other) is not tiny_provider.pool_for(edit)
+
+
+def test_a_text_only_omni_image_runs_in_images_generations_processes(
+        tiny_provider: DiffusersProvider) -> None:
+    """Qwen-Image-Edit Plus cannot start from text: the images model renders it."""
+    text = make_spec("3103", kind=OMNI_IMAGE, request={"prompt": "p"})
+    images = make_spec("3104", kind=IMAGES, request={"prompt": "p"})
+    assert tiny_provider.pool_for(text) is tiny_provider.pool_for(images)
+    assert tiny_provider.pool_for(text).model == "tiny-random-sdxl"
+    tiny_provider.check(text)
+    with pytest.raises(KlingError) as info:  # no image to name
+        tiny_provider.check(make_spec("3105", kind=OMNI_IMAGE,
+                                      request={"prompt": "<<<image_1>>> in snow"}))
+    assert info.value.message.startswith("prompt: <<<image_1>>> refers to an image not sent")
 
 
 def test_image2video_needs_a_first_frame_locally(tiny_provider: DiffusersProvider) -> None:

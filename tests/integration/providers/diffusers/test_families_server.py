@@ -4,7 +4,7 @@ and MP3), images/editing/expand (PNGs of the expanded size) and videos/multi-ima
 (an MP4 from reference images, on Wan VACE), videos/omni-video (MP4s from reference images,
 first and end frames, or text, on Wan VACE), images/multi-image2image (PNGs from subject
 images, on Qwen-Image-Edit Plus), images/omni-image (PNGs from the images a prompt names, on
-Qwen-Image-Edit Plus), and refuses, or with
+Qwen-Image-Edit Plus, or from text alone on the images model), and refuses, or with
 OPENKLING_ACCEPT_IGNORED_FIELDS accepts and reports, the fields it cannot honour."""
 
 from __future__ import annotations
@@ -333,9 +333,45 @@ async def test_omni_image_from_a_url_and_base64_makes_n_pngs(
         assert picture.format == "PNG" and picture.size == size
 
 
+async def _pictures(http: httpx.AsyncClient, creds: Credentials, path: str,
+                    body: dict[str, object]) -> list[tuple[int, int]]:
+    """The sizes of the PNGs a task of `path` made, created with `body` and polled to its
+    end."""
+    created = await http.post(path, headers=creds.headers, json=body)
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    done = await wait_for_status(http, f"{path}/{task_id}", creds.headers,
+                                 {"succeed", "failed"}, timeout=300)
+    assert done["task_status"] == "succeed", done
+    sizes = []
+    for image in done["task_result"]["images"]:  # type: ignore[index]
+        picture = Image.open(io.BytesIO((await http.get(image["url"])).content))
+        assert picture.format == "PNG"
+        sizes.append(picture.size)
+    return sizes
+
+
+@pytest.mark.parametrize(("mount", "body", "as_generation"), [
+    # auto with no image to follow: 1:1, at the tiny images model's 1k (128 x 128).
+    ("/kling/v1", {"n": 2}, {"n": 2, "aspect_ratio": "1:1"}),
+    ("/v1", {"image_list": [], "aspect_ratio": "16:9", "resolution": "2k"},
+     {"aspect_ratio": "16:9", "resolution": "2k"}),
+])
+async def test_omni_image_from_text_alone_makes_what_images_generations_makes(
+        http: httpx.AsyncClient, creds: Credentials, mount: str, body: dict[str, object],
+        as_generation: dict[str, object]) -> None:
+    """A text-only omni-image is valid on Kling; Qwen-Image-Edit Plus needs a picture, so
+    the images/generations model renders it (docs/providers.md, "Omni-image")."""
+    prompt = {"model_name": "kling-image-o1", "prompt": "a lighthouse at dusk"}
+    omni = await _pictures(http, creds, f"{mount}/images/omni-image", {**prompt, **body})
+    generated = await _pictures(http, creds, f"{mount}/images/generations",
+                                {**prompt, "model_name": "kling-v2", **as_generation})
+    assert omni == generated
+    if "resolution" not in body:
+        assert omni == [(128, 128)] * 2
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"image_list": None}, "image_list"),  # text only: the local model needs an image
-    ({"image_list": []}, "image_list"),
     ({"image_list": [{"image": "IMAGE"}] * 11}, "image_list"),  # Kling takes up to 10
     ({"image_list": [{"image": "IMAGE"}, {"image": "bm90IGFuIGltYWdl"}]}, "image_list.1.image"),
     ({"image_list": [{"image": "IMAGE", "weight": 2}]}, "image_list.0.weight"),

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from openkling.core.errors import KlingError
-from openkling.providers.diffusers.omni_image import omni_image_call, omni_image_options
+from openkling.providers.diffusers.families import image_options, images_call
+from openkling.providers.diffusers.omni_image import (
+    omni_image_call,
+    omni_image_options,
+    omni_text_call,
+)
 
 IMAGES = ["w/image_list.0.image.png", "w/image_list.1.image.jpg"]
 #: Kling's eight image ratios at about 1024 x 1024 pixels, sides multiples of 16 (the
@@ -73,10 +78,69 @@ def test_ten_images_may_be_named() -> None:
     assert message.startswith("image_list: takes at most 10")
 
 
-def test_without_an_image_the_local_model_cannot_make_a_picture() -> None:
+def test_the_edit_model_itself_cannot_start_from_text_alone() -> None:
     message = refused({"prompt": "a cat in snow"}, images=[])
-    assert message.startswith("image_list: the local diffusers provider needs at least one "
-                              "image")
+    assert message.startswith("image_list: Qwen-Image-Edit Plus needs at least one image")
+
+
+#: The provider's images/generations model (SDXL by default): about 1024 x 1024 pixels at
+#: 1k and 2048 x 2048 at 2k (kling-api.md's 1k/2k), sides multiples of 64.
+SDXL = image_options({}, tiny=False)
+
+
+def text(request: dict[str, Any]) -> Any:
+    return omni_text_call({"model_name": "kling-image-o1", "prompt": "a cat in snow",
+                           **request}, seed=7, options=SDXL)
+
+
+def text_refused(request: dict[str, Any]) -> str:
+    with pytest.raises(KlingError) as info:
+        text(request)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    return info.value.message
+
+
+def test_text_alone_is_a_text_to_image_on_the_images_model() -> None:
+    made = text({})
+    assert made.kind == "images" and made.prompt == "a cat in snow" and made.n == 1
+    assert (made.width, made.height) == (1024, 1024)  # auto: no image to follow, so 1:1
+    assert made.image_path is None and made.reference_path is None and made.seed == 7
+    assert made.negative_prompt == SDXL.negative_prompt  # omni-image has none of its own
+
+
+@pytest.mark.parametrize(("request_", "ratio", "resolution", "n"), [
+    ({"aspect_ratio": "16:9"}, "16:9", "1k", 1),
+    ({"aspect_ratio": "auto", "resolution": "2k", "n": 9}, "1:1", "2k", 9),
+    ({"aspect_ratio": "9:16", "resolution": "1k", "n": 2}, "9:16", "1k", 2),
+])
+def test_text_alone_makes_what_images_generations_makes(
+        request_: dict[str, Any], ratio: str, resolution: str, n: int) -> None:
+    made = text(request_)
+    same = images_call(prompt="a cat in snow", negative_prompt=None, aspect_ratio=ratio,
+                       resolution=resolution, n=n, image_path=None, image_fidelity=0.5, seed=7,
+                       options=SDXL)
+    assert made == same
+    want_w, want_h = (int(part) for part in ratio.split(":"))
+    assert made.width / made.height == pytest.approx(want_w / want_h, rel=0.05)
+    side = 1024 if resolution == "1k" else 2048
+    assert made.width * made.height == pytest.approx(side * side, rel=0.1)
+
+
+@pytest.mark.parametrize(("request_", "field"), [
+    ({"prompt": "<<<image_1>>> in snow"}, "prompt"),  # no image sent to name
+    ({"prompt": "<<<element_1>>> in snow"}, "prompt"),
+    ({"element_list": [{"element_id": 829}]}, "element_list"),
+    ({"prompt": "  "}, "prompt"),
+    ({"prompt": "x" * 2501}, "prompt"),
+    ({"n": 0}, "n"),
+    ({"n": 10}, "n"),
+    ({"aspect_ratio": "5:4"}, "aspect_ratio"),
+    ({"resolution": "4k"}, "resolution"),
+    ({"negative_prompt": "blur"}, "negative_prompt"),
+])
+def test_text_alone_takes_klings_limits_like_the_edit(request_: dict[str, Any],
+                                                      field: str) -> None:
+    assert text_refused(request_).startswith(f"{field}: ")
 
 
 def test_an_element_reference_or_list_is_refused() -> None:
