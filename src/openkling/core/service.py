@@ -136,43 +136,51 @@ class TaskService:
         if isinstance(provider, ResolvesCreate):
             await provider.resolve_create(family.path, stored,
                                           self._call_context(principal.account_id))
-        provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
-        callback_url = callback_url or getattr(req, "callback_url", None)
-        external_task_id = getattr(req, "external_task_id", None)
-        if callback_url:
-            try:
-                await check_outbound_url(
-                    callback_url, allow_private=self._settings.allow_private_callbacks,
-                    setting=CALLBACKS_SETTING,
-                )
-            except OutboundRefused as exc:
-                raise KlingError.invalid("callback_url", exc.reason) from None
-        now = now_ms()
-        values: dict[str, Any] = {
-            "id": task_id,
-            "account_id": principal.account_id,
-            "kind": family.kind,
-            "external_task_id": external_task_id,
-            "model_name": model.name,
-            "provider": model.provider,
-            "request": stored,
-            "callback_url": callback_url,
-            "status": TaskStatus.SUBMITTED,
-            "status_msg": "",
-            "progress": 0,
-            "created_at": now,
-            "updated_at": now,
-            "attempts": 0,
-            "max_attempts": self._settings.max_attempts,
-            "run_after": now,
-            "cancel_requested": False,
-        }
-        units = task_units(self._settings.unit_prices, family.path, stored)
-        kept = await store_images(self._storage, task_id, images) if images else {}
+        # What the provider stored for this create (omni-video's video to edit) goes if the
+        # create does not happen, like the images.
+        provided = {name: meta for name, meta in (stored.get("inputs") or {}).items()
+                    if name not in images}
         try:
-            task = await self._insert(values, units, new_id)
+            provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
+            callback_url = callback_url or getattr(req, "callback_url", None)
+            external_task_id = getattr(req, "external_task_id", None)
+            if callback_url:
+                try:
+                    await check_outbound_url(
+                        callback_url, allow_private=self._settings.allow_private_callbacks,
+                        setting=CALLBACKS_SETTING,
+                    )
+                except OutboundRefused as exc:
+                    raise KlingError.invalid("callback_url", exc.reason) from None
+            now = now_ms()
+            values: dict[str, Any] = {
+                "id": task_id,
+                "account_id": principal.account_id,
+                "kind": family.kind,
+                "external_task_id": external_task_id,
+                "model_name": model.name,
+                "provider": model.provider,
+                "request": stored,
+                "callback_url": callback_url,
+                "status": TaskStatus.SUBMITTED,
+                "status_msg": "",
+                "progress": 0,
+                "created_at": now,
+                "updated_at": now,
+                "attempts": 0,
+                "max_attempts": self._settings.max_attempts,
+                "run_after": now,
+                "cancel_requested": False,
+            }
+            units = task_units(self._settings.unit_prices, family.path, stored)
+            kept = await store_images(self._storage, task_id, images) if images else {}
+            try:
+                task = await self._insert(values, units, new_id)
+            except BaseException:
+                await forget_images(self._storage, kept)
+                raise
         except BaseException:
-            await forget_images(self._storage, kept)
+            await forget_images(self._storage, provided)
             raise
         if self.on_created is not None:
             self.on_created()

@@ -230,8 +230,16 @@ async def test_the_local_provider_takes_omni_image_its_images_stored_apart(
     assert list(task.request["inputs"]) == ["image_list.0.image", "image_list.1.image"]
 
 
+async def test_the_local_provider_takes_a_text_only_omni_image(
+        local_images: tuple[ApiParts, Principal]) -> None:
+    """Valid on Kling: the images/generations model renders it (docs/providers.md)."""
+    task = await _create(local_images, "images/omni-image", {"prompt": "a cat in snow"})
+    assert (task.kind, task.provider) == ("images/omni-image", "diffusers")
+    assert "inputs" not in task.request
+
+
 @pytest.mark.parametrize(("body", "message"), [
-    ({"prompt": "a cat in snow"}, "image_list: the local diffusers provider needs at least one"),
+    ({"prompt": "<<<image_1>>> in snow"}, "prompt: <<<image_1>>> refers to an image not sent"),
     ({"prompt": "<<<image_2>>> in snow", "image_list": [{"image": "IMAGE"}]},
      "prompt: <<<image_2>>> refers to an image not sent"),
     ({"prompt": "p", "image_list": [{"image": "IMAGE"}], "element_list": [{"element_id": 1}]},

@@ -396,6 +396,8 @@ class PipelineRunner:
                                           for path in call["reference_image_paths"]]
         if call.get("first_frame_path") or call.get("end_frame_path"):
             kwargs["video"], kwargs["mask"] = self._frame_conditioning(call, size)
+        if call.get("source_path"):
+            kwargs["video"], kwargs["mask"] = self._source_conditioning(call, size)
         kwargs = {key: value for key, value in kwargs.items() if key in self._call_params}
         stepped = "callback_on_step_end" in self._call_params
         if not stepped:
@@ -440,6 +442,20 @@ class PipelineRunner:
         first, last = (load_rgb(str(call[key]), size) if call.get(key) else None
                        for key in ("first_frame_path", "end_frame_path"))
         return frame_conditioning(first, last, size, int(call["num_frames"]))
+
+    def _source_conditioning(self, call: dict[str, Any],
+                             size: tuple[int, int]) -> tuple[list[Any], list[Any]]:
+        """omni-video's video to edit, at the model's rate and frame count, as VACE's
+        conditioning `video` under an all-white `mask`."""
+        from openkling.providers.diffusers.omni_video import source_conditioning
+        from openkling.providers.diffusers.segment import read_video, resample
+
+        if "mask" not in self._call_params:
+            raise ValueError(f"{type(self.pipe).__name__} takes no conditioning frames "
+                             "(videos/omni-video needs a Wan VACE model)")
+        frames, fps = read_video(str(call["source_path"]))
+        count = int(call["num_frames"])
+        return source_conditioning(resample(frames, fps, count, float(call["fps"])), size)
 
     def _sample_rate(self) -> int:
         """The sound's rate: the vocoder's output rate (LTX-2), else the audio VAE's (Stable

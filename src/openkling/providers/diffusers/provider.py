@@ -94,13 +94,21 @@ from openkling.providers.diffusers.omni_image import (
     omni_text_call,
 )
 from openkling.providers.diffusers.omni_video import (
+    SOURCE,
+    SOURCE_SPAN_S,
     OmniVideoOptions,
+    SourceVideo,
+    check_fields,
     omni_video_call,
     omni_video_options,
 )
 from openkling.providers.diffusers.pool import ModelPool
 from openkling.providers.diffusers.preflight import preflight
-from openkling.providers.diffusers.selection import Selections, resolve_selection
+from openkling.providers.diffusers.selection import (
+    MAX_VIDEO_BYTES,
+    Selections,
+    resolve_selection,
+)
 
 WHO = "the local diffusers provider"
 
@@ -307,13 +315,18 @@ def _multi_image2video_call(job: Job, vace: Any) -> dict[str, Any]:
 
 
 def _omni_video_call(job: Job, vace: OmniVideoOptions) -> dict[str, Any]:
-    """The stored request and its images (path and size), in the client's order."""
+    """The stored request, its images (path and size) in the client's order, and its video
+    to edit."""
     spec = job.spec
+    stored = spec.inputs.get(SOURCE)
+    source = None if stored is None else SourceVideo(
+        _stored_path(job.work, SOURCE, stored), int(stored["width"]), int(stored["height"]),
+        float(stored["fps"]), int(stored["frames"]))
     return omni_video_call(
         spec.request,
         images=[(_stored_path(job.work, name, meta), (int(meta["width"]), int(meta["height"])))
                 for name, meta in reference_inputs(spec.inputs)],
-        seed=job.seed, options=vace,
+        seed=job.seed, options=vace, source=source,
     ).to_dict()
 
 
@@ -627,9 +640,30 @@ class DiffusersProvider:
 
     async def resolve_create(self, family: str, stored: dict[str, Any],
                              call: CallContext) -> None:
-        """multi-elements' create: the account's session copied into the request."""
+        """multi-elements' create: the account's session copied into the request;
+        omni-video's: the video to edit fetched, checked and stored."""
         if family == MULTI_ELEMENTS:
             await resolve_selection(stored, call)
+        elif family == OMNI_VIDEO:
+            await self._store_omni_source(stored, call)
+
+    async def _store_omni_source(self, stored: dict[str, Any], call: CallContext) -> None:
+        """The `video_list` video downloaded past the outbound guard, probed and stored as
+        the task's input `SOURCE` (retention removes it with the task's other inputs), once
+        the fields that need no video pass."""
+        inputs = stored.get("inputs") or {}
+        url = check_fields(stored, len(reference_inputs(inputs)))
+        if url is None:
+            return
+        if call.fetch_url is None:
+            raise KlingError.invalid(SOURCE, "this server fetches no URLs")
+        data = await call.fetch_url(SOURCE, url, MAX_VIDEO_BYTES)
+        key = f"inputs/{uuid.uuid4().hex}/{SOURCE}.mp4"
+        probed = await self._selections.store_video(SOURCE, data, key, call, (SOURCE_SPAN_S,))
+        stored["inputs"] = {**inputs, SOURCE: {
+            "key": key, "width": int(probed["width"]), "height": int(probed["height"]),
+            "fps": float(probed["fps"]), "frames": int(probed["frames"]),
+            "content_type": "video/mp4"}}
 
     async def start(self) -> None:
         """Spawn the own model's process on each device; the pipelines load in the

@@ -322,7 +322,7 @@ def probe(call: dict[str, Any], out_path: Path) -> dict[str, Any]:
 
 # --- The create: Wan VACE repaints the masked area ---
 
-def _resample(items: list[Any], source_fps: float, count: int, fps: float) -> list[Any]:
+def resample(items: list[Any], source_fps: float, count: int, fps: float) -> list[Any]:
     """`count` items at `fps` from items at `source_fps`: the nearest earlier source frame of
     each output time."""
     last = len(items) - 1
@@ -346,9 +346,9 @@ def generate_inpaint(runner: Any, call: dict[str, Any], out_path: Path,
     count, model_fps = int(call["num_frames"]), float(call["fps"])
     size = (int(call["width"]), int(call["height"]))
     video = [Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS)
-             for rgb in _resample(frames, fps, count, model_fps)]
+             for rgb in resample(frames, fps, count, model_fps)]
     mask = [Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
-            .convert("RGB") for m in _resample(list(masks), fps, count, model_fps)]
+            .convert("RGB") for m in resample(list(masks), fps, count, model_fps)]
     if "mask" not in runner._call_params:
         raise ValueError(f"{type(runner.pipe).__name__} takes no masks (videos/multi-elements "
                          "needs a Wan VACE model)")

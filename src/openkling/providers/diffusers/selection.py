@@ -90,8 +90,10 @@ async def save_session(call: CallContext, session: dict[str, Any]) -> None:
                                  json.dumps(session).encode(), "application/json")
 
 
-def check_source(probed: dict[str, Any], field: str = "video_id") -> None:
-    """Refuse (400 / 1201 naming the video field) a source the local provider cannot take."""
+def check_source(probed: dict[str, Any], field: str = "video_id",
+                 spans: tuple[tuple[float, float], ...] = SPANS_S) -> None:
+    """Refuse (400 / 1201 naming the video field) a source the local provider cannot take
+    (its frames must span one of `spans`, in seconds)."""
     if probed.get("error"):
         raise KlingError.invalid(field, f"is not a readable video: {probed['error']}")
     if MP4_MOV not in str(probed.get("formats", "")).split(","):
@@ -104,9 +106,9 @@ def check_source(probed: dict[str, Any], field: str = "video_id") -> None:
         raise KlingError.invalid(field, f"{width}x{height}: each side must be {MIN_SIDE} to "
                                  f"{MAX_SIDE} px")
     span = span_seconds(frames, fps)
-    if not any(low <= span <= high for low, high in SPANS_S):
-        raise KlingError.invalid(field, f"its frames span {span:.2f} s: it must be 2-5 s or "
-                                 "7-10 s")
+    if not any(low <= span <= high for low, high in spans):
+        allowed = " or ".join(f"{low:g}-{high:g} s" for low, high in spans)
+        raise KlingError.invalid(field, f"its frames span {span:.2f} s: it must be {allowed}")
 
 
 def check_points(value: Any) -> list[dict[str, float]]:
@@ -224,19 +226,26 @@ class Selections:
                                      "video of one of your succeeded tasks")
         return "video_id", await call.storage.read_bytes(str(found["storage_key"]))
 
-    async def _init(self, body: dict[str, Any], call: CallContext) -> dict[str, Any]:
-        field, data = await self._source(body, call)
+    async def store_video(self, field: str, data: bytes, key: str, call: CallContext,
+                          spans: tuple[tuple[float, float], ...] = SPANS_S) -> dict[str, Any]:
+        """A client's video probed and checked (400 / 1201 naming `field`), its normalized
+        copy stored at `key`; what the probe found (`fps`, `frames`, `width`, `height`)."""
         work = self._work()
         try:
             source = work / "source"
             source.write_bytes(data)
             probed = await self._run({"kind": "probe", "source_path": str(source)}, work,
                                      "video.mp4")
-            check_source(probed, field)
-            session_id = new_task_id()
-            await call.storage.put_file(_key(session_id, "video.mp4"), work / "video.mp4")
+            check_source(probed, field, spans)
+            await call.storage.put_file(key, work / "video.mp4", "video/mp4")
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        return probed
+
+    async def _init(self, body: dict[str, Any], call: CallContext) -> dict[str, Any]:
+        field, data = await self._source(body, call)
+        session_id = new_task_id()
+        probed = await self.store_video(field, data, _key(session_id, "video.mp4"), call)
         fps, frames = float(probed["fps"]), int(probed["frames"])
         session = {"session_id": session_id, "account_id": call.account_id,
                    "created_at": now_ms(), "fps": fps, "total_frame": frames,

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
+from openkling.providers.diffusers.encode import write_mp4
 from tests.conftest import (
     TINY_WAN_ENV,
     Credentials,
@@ -582,6 +584,71 @@ async def test_omni_video_from_text_alone_renders_16_9(
     assert (info["frames"], info["size"]) == (49, (80, 48))
 
 
+def _source_mp4(tmp_path: Path, size: tuple[int, int], frames: int, fps: int) -> bytes:
+    """An MP4 of `frames` frames of `size` at `fps` (a moving gradient), as a client sends."""
+    width, height = size
+    ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    video = np.stack([np.broadcast_to((ramp + 7 * index) % 256, (height, width, 3))
+                      for index in range(frames)]).astype(np.uint8)
+    return write_mp4(video, tmp_path / "source.mp4", fps).path.read_bytes()
+
+
+async def test_omni_video_edits_a_base_video_in_its_shape_and_length(
+        http: httpx.AsyncClient, creds: Credentials, image_url: str, tmp_path: Path) -> None:
+    """video_list[{video_url, refer_type: "base"}]: the video to edit, fetched at create.
+    The edit covers the source in its shape, as Kling's does (duration and aspect_ratio do
+    not apply): an upright 96 x 160 source of 3.5 s (85 frames at 24 fps) makes the tiny
+    VACE's 3840-pixel area in that shape (48 x 80) over 3.5 s at 16 fps (57 frames)."""
+    with image_host(_source_mp4(tmp_path, (96, 160), 85, 24)) as url:
+        video, info = await _rendered(http, creds, "/v1", {
+            "model_name": "kling-video-o1", "prompt": "<<<image_1>>> walks into <<<video_1>>>",
+            "image_list": [{"image_url": image_url}],
+            "video_list": [{"video_url": url, "refer_type": "base",
+                            "keep_original_sound": "no"}],
+            "duration": "5", "aspect_ratio": "16:9"}, tmp_path)
+    assert (info["frames"], info["fps"], info["size"]) == (57, 16, (48, 80))
+    assert video["duration"] == f"{57 / 16:.1f}"
+
+
+async def test_a_refused_create_leaves_no_stored_video_to_edit(
+        http: httpx.AsyncClient, creds: Credentials, server: ServerHandle,
+        tmp_path: Path) -> None:
+    """The video is stored at create before the last checks (here the external_task_id,
+    already used): a create that does not happen removes it."""
+    first = await http.post("/v1/videos/omni-video", headers=creds.headers, json={
+        "prompt": "a fox in snow", "duration": 3, "external_task_id": "edit-once"})
+    assert first.status_code == 200, first.text
+    inputs = server.data_dir / "files" / "inputs"
+    before = set(inputs.rglob("*.mp4")) if inputs.exists() else set()
+    with image_host(_source_mp4(tmp_path, (96, 160), 57, 16)) as url:
+        response = await http.post("/v1/videos/omni-video", headers=creds.headers, json={
+            "prompt": "make it snow", "video_list": [{"video_url": url}],
+            "external_task_id": "edit-once"})
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith("external_task_id: "), data
+    after = set(inputs.rglob("*.mp4")) if inputs.exists() else set()
+    assert after == before
+
+
+@pytest.mark.parametrize(("what", "message"), [
+    ("png", "video_list.0.video_url: must be an MP4 or MOV video"),
+    ("2s", "video_list.0.video_url: its frames span 2.00 s: it must be 3-10 s"),
+])
+async def test_omni_video_refuses_a_video_to_edit_it_cannot_take(
+        http: httpx.AsyncClient, creds: Credentials, tmp_path: Path, what: str,
+        message: str) -> None:
+    """Kling's edits take 3-10 s of MP4 or MOV; the file is fetched and probed at create."""
+    body = png(320, 320) if what == "png" else _source_mp4(tmp_path, (96, 160), 33, 16)
+    with image_host(body) as url:
+        response = await http.post("/kling/v1/videos/omni-video", headers=creds.headers,
+                                   json={"prompt": "make it snow",
+                                         "video_list": [{"video_url": url}]})
+    data = response.json()
+    assert (response.status_code, data["code"]) == (400, 1201), data
+    assert data["message"].startswith(message), data
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"prompt": None}, "prompt"),
     ({"prompt": "x" * 2501}, "prompt"),
@@ -598,8 +665,14 @@ async def test_omni_video_from_text_alone_renders_16_9(
     ({"duration": "11"}, "duration"),
     ({"aspect_ratio": "4:3"}, "aspect_ratio"),
     ({"element_list": [{"element_id": 829833855335161946}]}, "element_list"),
-    ({"video_list": [{"video_url": "https://example.com/v.mp4", "refer_type": "base"}]},
-     "video_list"),
+    # Refused before anything is fetched (the URL is never asked for).
+    ({"video_list": [{"video_url": "https://example.com/v.mp4", "refer_type": "feature"}]},
+     "video_list.0.refer_type"),
+    ({"video_list": [{"video_url": "https://example.com/v.mp4",
+                      "keep_original_sound": "yes"}]}, "video_list.0.keep_original_sound"),
+    ({"video_list": [{"video_url": "https://example.com/v.mp4"}] * 2}, "video_list"),
+    ({"video_list": [{"video_url": "https://example.com/v.mp4"}],
+      "image_list": [{"image_url": "IMAGE", "type": "first_frame"}]}, "image_list"),
     ({"sound": "on"}, "sound"),
     ({"multi_shot": True, "shot_type": "intelligence"}, "multi_shot"),
     ({"camera_control": {"type": "down_back"}}, "camera_control"),

@@ -16,10 +16,13 @@ from openkling.core.families import FAMILIES, OMNI_VIDEO
 from openkling.providers.diffusers.families import DEFAULT_VACE_MODEL, TINY_VACE_MODEL
 from openkling.providers.diffusers.model_options import DEFAULT_NEGATIVE_PROMPT
 from openkling.providers.diffusers.omni_video import (
+    SourceVideo,
+    check_fields,
     frame_conditioning,
     nearest_ratio,
     omni_video_call,
     omni_video_options,
+    source_conditioning,
 )
 
 DEFAULTS = omni_video_options({}, tiny=False)
@@ -216,7 +219,6 @@ def test_mode_and_cfg_scale() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("element_list", [{"element_id": 123}]),
-    ("video_list", [{"video_url": "https://example.com/v.mp4", "refer_type": "feature"}]),
     ("sound", "on"),
     ("multi_shot", True),
     ("shot_type", "customize"),
@@ -252,3 +254,112 @@ def test_frame_conditioning_keeps_the_given_frames_and_leaves_the_rest_grey_to_m
     only_first, first_mask = frame_conditioning(red, None, (16, 8), 5)
     assert only_first[4].getpixel((0, 0)) == (128, 128, 128)
     assert [m.getpixel((0, 0)) for m in first_mask] == [0, 255, 255, 255, 255]
+
+
+# --- video_list: a video to edit (refer_type "base") ---
+
+URL = "https://example.com/v.mp4"
+#: A 1280 x 720 source of 5 s at 30 fps (151 frames: 150 intervals).
+SOURCE = SourceVideo("w/source_video.mp4", 1280, 720, 30.0, 151)
+
+
+def edit(request: dict[str, Any], source: SourceVideo | None = SOURCE,
+         images: list[tuple[str, tuple[int, int]]] | None = None) -> Any:
+    body = {"model_name": "kling-video-o1", "prompt": "make it snow",
+            "video_list": [{"video_url": URL, "refer_type": "base"}], **request}
+    return omni_video_call(body, images=images or [], seed=7, options=DEFAULTS, source=source)
+
+
+def edit_refused(request: dict[str, Any], **kwargs: Any) -> str:
+    with pytest.raises(KlingError) as info:
+        edit(request, **kwargs)
+    assert (info.value.http_status, info.value.code) == (400, 1201)
+    return info.value.message
+
+
+def test_a_base_video_is_repainted_whole_in_its_own_shape_and_length() -> None:
+    made = edit({})
+    assert made.source_path == "w/source_video.mp4"
+    # The source's 16:9 shape at the model's 832 x 480 area, sides multiples of 16.
+    assert made.width / made.height == pytest.approx(16 / 9, rel=0.05)
+    assert made.width % 16 == 0 and made.height % 16 == 0
+    assert made.width * made.height == pytest.approx(832 * 480, rel=0.1)
+    assert (made.num_frames, made.fps) == (81, 16)  # 5 s at 16 fps, 4k + 1 frames
+    assert made.first_frame_path is None and made.end_frame_path is None
+
+
+def test_an_upright_3_s_source_makes_an_upright_3_s_edit() -> None:
+    upright = SourceVideo("w/source_video.mp4", 720, 1280, 24.0, 73)  # 3 s at 24 fps
+    made = edit({}, source=upright)
+    assert made.height > made.width and made.num_frames == 49  # 3 s at 16 fps
+
+
+def test_duration_and_aspect_ratio_are_checked_but_the_edit_follows_the_source() -> None:
+    made = edit({"duration": 10, "aspect_ratio": "9:16"})
+    assert made.width > made.height and made.num_frames == 81
+    assert edit_refused({"duration": 11}).startswith("duration: ")
+    assert edit_refused({"aspect_ratio": "4:3"}).startswith("aspect_ratio: ")
+
+
+def test_refer_type_defaults_to_base_and_video_1_is_the_video() -> None:
+    made = edit({"video_list": [{"video_url": URL}], "prompt": "<<<video_1>>> in snow"})
+    assert made.prompt == "the video in snow" and made.source_path
+
+
+def test_beside_a_video_up_to_4_reference_images_and_no_frames() -> None:
+    made = edit({"image_list": [{}] * 4, "prompt": "<<<image_4>>> walks into <<<video_1>>>"},
+                images=paths(4))
+    assert len(made.reference_image_paths) == 4
+    assert made.prompt == "image 4 walks into the video"
+    assert edit_refused({"image_list": [{}] * 5}, images=paths(5)).startswith(
+        "image_list: takes at most 4 images beside a video")
+    assert edit_refused({"image_list": [{"type": "first_frame"}]}, images=paths(1)).startswith(
+        "image_list: takes no first_frame or end_frame beside a video")
+
+
+@pytest.mark.parametrize(("entry", "field"), [
+    ({"video_url": URL, "refer_type": "feature"}, "video_list.0.refer_type"),
+    ({"video_url": URL, "refer_type": "style"}, "video_list.0.refer_type"),
+    ({"video_url": URL, "keep_original_sound": "yes"}, "video_list.0.keep_original_sound"),
+    ({"video_url": URL, "keep_original_sound": "maybe"}, "video_list.0.keep_original_sound"),
+    ({"video_url": ""}, "video_list.0.video_url"),
+    ({"refer_type": "base"}, "video_list.0.video_url"),
+    ({"video_url": 7}, "video_list.0.video_url"),
+    ({"video_url": URL, "start_time": 2}, "video_list.0.start_time"),
+])
+def test_what_a_video_entry_cannot_ask_is_refused_naming_it(entry: dict[str, Any],
+                                                            field: str) -> None:
+    assert edit_refused({"video_list": [entry]}).startswith(f"{field}: ")
+
+
+def test_kling_takes_one_video_and_a_list_of_objects() -> None:
+    assert edit_refused({"video_list": [{"video_url": URL}] * 2}).startswith(
+        "video_list: takes at most 1 video")
+    assert edit_refused({"video_list": URL}).startswith("video_list: must be a list")
+    assert edit_refused({"prompt": "<<<video_2>>> in snow"}).startswith("prompt: ")
+
+
+def test_keep_original_sound_no_and_an_empty_list_ask_for_nothing() -> None:
+    made = edit({"video_list": [{"video_url": URL, "keep_original_sound": "no"}]})
+    assert made.source_path == "w/source_video.mp4"
+    assert call({"video_list": []}).source_path is None
+
+
+def test_the_create_checks_the_fields_before_fetching_and_the_video_must_be_stored() -> None:
+    body = {"prompt": "make it snow", "video_list": [{"video_url": f" {URL} "}]}
+    assert check_fields(body, 0) == URL
+    assert check_fields({"prompt": "a walk"}, 0) is None
+    with pytest.raises(KlingError) as info:
+        check_fields({**body, "mode": "ultra"}, 0)  # refused before any download
+    assert info.value.message.startswith("mode: ")
+    assert edit_refused({}, source=None).startswith("video_list: the video was not fetched")
+
+
+def test_the_source_frames_are_the_conditioning_under_an_all_white_mask() -> None:
+    import numpy as np
+
+    frames = [np.full((90, 160, 3), value, dtype=np.uint8) for value in (10, 200)]
+    video, mask = source_conditioning(frames, (64, 32))
+    assert [frame.size for frame in video] == [(64, 32)] * 2
+    assert [frame.getpixel((5, 5)) for frame in video] == [(10, 10, 10), (200, 200, 200)]
+    assert all(m.size == (64, 32) and m.getextrema() == (255, 255) for m in mask)

@@ -13,9 +13,9 @@ import torch
 
 from openkling.providers.diffusers.segment import (
     TINY_SAM2_MODEL,
-    _resample,
     load_segmenter,
     probe,
+    resample,
     track,
     write_video,
 )
@@ -39,9 +39,9 @@ def test_the_element_is_tracked_on_every_frame_at_the_video_size(tmp_path: Path)
 
 def test_the_source_is_resampled_by_the_nearest_earlier_frame() -> None:
     frames = list(range(31))  # 1 s at 30 fps
-    assert _resample(frames, 30.0, 17, 16.0) == [int(i * 30 / 16) for i in range(17)]
-    assert _resample(list(range(81)), 16.0, 81, 16.0) == list(range(81))
-    assert _resample(list(range(5)), 16.0, 9, 16.0)[-1] == 4  # never past the last frame
+    assert resample(frames, 30.0, 17, 16.0) == [int(i * 30 / 16) for i in range(17)]
+    assert resample(list(range(81)), 16.0, 81, 16.0) == list(range(81))
+    assert resample(list(range(5)), 16.0, 9, 16.0)[-1] == 4  # never past the last frame
 
 
 def test_a_probe_reads_the_container_and_writes_the_normalized_copy(tmp_path: Path) -> None:
