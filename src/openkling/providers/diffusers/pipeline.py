@@ -448,14 +448,14 @@ class PipelineRunner:
         """omni-video's video to edit, at the model's rate and frame count, as VACE's
         conditioning `video` under an all-white `mask`."""
         from openkling.providers.diffusers.omni_video import source_conditioning
-        from openkling.providers.diffusers.segment import read_video, resample
+        from openkling.providers.diffusers.segment import read_resampled
 
         if "mask" not in self._call_params:
             raise ValueError(f"{type(self.pipe).__name__} takes no conditioning frames "
                              "(videos/omni-video needs a Wan VACE model)")
-        frames, fps = read_video(str(call["source_path"]))
-        count = int(call["num_frames"])
-        return source_conditioning(resample(frames, fps, count, float(call["fps"])), size)
+        frames = read_resampled(str(call["source_path"]), int(call["num_frames"]),
+                                float(call["fps"]))
+        return source_conditioning(frames, size)
 
     def _sample_rate(self) -> int:
         """The sound's rate: the vocoder's output rate (LTX-2), else the audio VAE's (Stable

@@ -3,7 +3,10 @@ model process only (imports torch and transformers).
 
 `SegmentRunner` is the model process of the selection session (the API process asks it):
 - `probe`: read a source video (MP4/MOV), write its normalized copy (H.264 MP4, even sides,
-  the source's frames and rate) and say its fps, frame count and size;
+  at most `MAX_SIDE_NORMALIZED` px long, the source's frames and rate) and say its fps, frame
+  count and size, and the source's size. It streams, frame by frame, and stops past
+  `MAX_PROBE_FRAMES`: whatever a client sends, the process holds one frame at a time, and
+  what later reads the copy whole holds a bounded amount;
 - `segment`: the element the session's clicks mark, tracked over every frame (SAM 2 video:
   each frame's clicks are positive points of one object, propagated forward and backward from
   the first clicked frame), written as a `.npy` of booleans (frames, height, width);
@@ -24,11 +27,12 @@ masks resampled to the model's frame rate and size, and the pipeline repaints th
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,11 @@ STD = (0.229, 0.224, 0.225)
 OBJECT_ID = 1
 #: The tint of the element in the preview (RGB) and how much of it.
 TINT, TINT_ALPHA = (255, 64, 64), 0.5
+#: The most frames a probe reads (10 s at 60 fps, and a margin: every caller's limit is
+#: within it), and the longest side of a normalized copy (what SAM 2 and Wan VACE read is
+#: smaller still: a bigger copy would cost memory and give nothing).
+MAX_PROBE_FRAMES = 10 * 60 + 60
+MAX_SIDE_NORMALIZED = 1280
 
 
 def build_tiny_sam2(seed: int = 0) -> Any:
@@ -138,35 +147,69 @@ def read_video(path: str) -> tuple[list[np.ndarray[Any, Any]], float]:
     return frames, float(rate)
 
 
+def read_resampled(path: str, count: int, fps: float) -> list[np.ndarray[Any, Any]]:
+    """`count` RGB frames at `fps` from the video at `path`, as `resample(*read_video(path))`
+    gives them (each the nearest earlier frame), decoded one at a time: only the frames kept
+    are held, and decoding stops after the last one wanted."""
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise ValueError("the file has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            if not rate:
+                raise ValueError("the video has no frame rate")
+            wanted = [int(index * float(rate) / fps + 1e-6) for index in range(count)]
+            kept: dict[int, np.ndarray[Any, Any]] = {}
+            last: np.ndarray[Any, Any] | None = None
+            for index, frame in enumerate(container.decode(stream)):
+                last = frame.to_ndarray(format="rgb24")
+                if index in wanted:
+                    kept[index] = last
+                if index >= wanted[-1]:
+                    break
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"the file is not a readable video ({exc})") from None
+    if last is None:
+        raise ValueError("the video has no frames")
+    return [kept.get(index, last) for index in wanted]
+
+
 def container_format(path: str) -> str:
     """The container's format names as FFmpeg says them (mp4 and mov share one demuxer)."""
     with av.open(path) as container:
         return str(container.format.name)
 
 
-def write_video(frames: list[np.ndarray[Any, Any]], path: Path, fps: float) -> None:
-    """H.264 MP4 at `fps` (a fraction kept as such: 29.97 stays 30000/1001)."""
+def write_video(frames: Iterable[np.ndarray[Any, Any]], path: Path, fps: float) -> int:
+    """H.264 MP4 at `fps` (a fraction kept as such: 29.97 stays 30000/1001), encoded as the
+    frames come (each of the first one's size); the number written. Nothing is left at
+    `path` when the frames fail midway."""
     rate = Fraction(fps).limit_denominator(1001)
     partial = path.with_name(path.name + ".partial")
-    height, width = frames[0].shape[:2]
-    with av.open(str(partial), mode="w", format="mp4",
-                 options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "18", "preset": "medium"}
-        for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            for packet in stream.encode(frame):
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise ValueError("the video has no frames")
+    height, width = first.shape[:2]
+    count = 0
+    try:
+        with av.open(str(partial), mode="w", format="mp4",
+                     options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": "18", "preset": "medium"}
+            for rgb in itertools.chain([first], iterator):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+                count += 1
+            for packet in stream.encode(None):
                 container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    os.replace(partial, path)
-
-
-def even(frames: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
-    """Frames cropped to even sides (H.264's 4:2:0 needs them)."""
-    height, width = frames[0].shape[:2]
-    return [frame[: height - height % 2, : width - width % 2] for frame in frames]
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
 
 
 # --- Segmentation ---
@@ -303,21 +346,49 @@ class SegmentRunner:
             torch.cuda.empty_cache()
 
 
+def normalized_size(width: int, height: int) -> tuple[int, int]:
+    """A normalized copy's size: even sides (H.264's 4:2:0), the longer one at most
+    `MAX_SIDE_NORMALIZED`, the shape kept."""
+    scale = min(1.0, MAX_SIDE_NORMALIZED / max(width, height))
+    return (max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2))
+
+
+def _normalized(frames: Iterator[Any], seen: dict[str, int]) -> Iterator[np.ndarray[Any, Any]]:
+    """Each decoded frame as RGB at its normalized size (cropped to even sides, or scaled
+    down), one at a time; ValueError past `MAX_PROBE_FRAMES`. `seen` gets both sizes."""
+    for index, frame in enumerate(frames):
+        if index >= MAX_PROBE_FRAMES:
+            raise ValueError(f"the video has more than {MAX_PROBE_FRAMES} frames")
+        if not seen:
+            width, height = normalized_size(frame.width, frame.height)
+            seen.update(source_width=frame.width, source_height=frame.height, width=width,
+                        height=height)
+        width, height = seen["width"], seen["height"]
+        if (width, height) == (seen["source_width"] // 2 * 2, seen["source_height"] // 2 * 2):
+            yield frame.to_ndarray(format="rgb24")[:height, :width]
+        else:
+            yield frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
 def probe(call: dict[str, Any], out_path: Path) -> dict[str, Any]:
     """The source's container, rate, frame count and size; its normalized copy at
-    `out_path` (what the session segments and the create repaints)."""
+    `out_path` (what the session segments and the create repaints), its size."""
     source = str(call["source_path"])
+    seen: dict[str, int] = {}
     try:
         formats = container_format(source)
-        frames, fps = read_video(source)
+        with av.open(source) as container:
+            if not container.streams.video:
+                raise ValueError("the file has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            if not rate:
+                raise ValueError("the video has no frame rate")
+            count = write_video(_normalized(container.decode(stream), seen), out_path,
+                                float(rate))
     except (ValueError, av.error.FFmpegError) as exc:
         return {"error": str(exc)}
-    frames = even(frames)
-    height, width = frames[0].shape[:2]
-    if width and height:
-        write_video(frames, out_path, fps)
-    return {"formats": formats, "fps": fps, "frames": len(frames), "width": width,
-            "height": height}
+    return {"formats": formats, "fps": float(rate), "frames": count, **seen}
 
 
 # --- The create: Wan VACE repaints the masked area ---

@@ -16,7 +16,8 @@ operator removes `selections/` entries (no sweeper yet).
 What the local provider takes (Kling's limits, relaxed where the local models need not
 them): an MP4 or MOV whose frames span 2-5 s or 7-10 s (`multi_elements.span_seconds`),
 sides of 16 to 2160 px (Kling: 720 to 2160), any frame rate up to 60 (Kling: 24, 30 or 60;
-the model resamples to its own). The source is one of the account's own results (`video_id`)
+the model resamples to its own); the normalized copy is at most 1280 px long (segment.py's
+probe). The source is one of the account's own results (`video_id`)
 or a file at `video_url` (at most 100 MB), fetched past the same outbound guard as image URLs
 (`OPENKLING_ALLOW_PRIVATE_IMAGE_URLS` lets it reach private addresses).
 
@@ -101,7 +102,9 @@ def check_source(probed: dict[str, Any], field: str = "video_id",
     fps, frames = float(probed["fps"]), int(probed["frames"])
     if not 0 < fps <= MAX_FPS:
         raise KlingError.invalid(field, f"frame rate {fps:g}: at most {MAX_FPS:g} fps")
-    width, height = int(probed["width"]), int(probed["height"])
+    # The source's own size (the normalized copy's may be smaller).
+    width = int(probed.get("source_width", probed["width"]))
+    height = int(probed.get("source_height", probed["height"]))
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
         raise KlingError.invalid(field, f"{width}x{height}: each side must be {MIN_SIDE} to "
                                  f"{MAX_SIDE} px")

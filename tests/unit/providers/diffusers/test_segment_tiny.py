@@ -2,19 +2,24 @@
 checked is the shape of the work, not the masks' content): the element is tracked on every
 frame, before and after the clicked one, at the video's size; no click is no element; the
 same clicks give the same masks; the source is resampled to the model's rate by the nearest
-earlier frame; a probe reads the container and writes the normalized MP4."""
+earlier frame; a probe reads the container and writes the normalized MP4, streaming, with
+bounded frames and size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 
 from openkling.providers.diffusers.segment import (
+    MAX_PROBE_FRAMES,
     TINY_SAM2_MODEL,
     load_segmenter,
     probe,
+    read_resampled,
+    read_video,
     resample,
     track,
     write_video,
@@ -54,3 +59,55 @@ def test_a_probe_reads_the_container_and_writes_the_normalized_copy(tmp_path: Pa
     assert probe_mp4(tmp_path / "video.mp4")["frames"] == 9
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     assert "error" in probe({"source_path": str(tmp_path / "junk.mp4")}, tmp_path / "x.mp4")
+
+
+def _gradient(count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    width, height = size
+    ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    return [np.broadcast_to((ramp + 9 * i) % 256, (height, width, 3)).astype(np.uint8)
+            for i in range(count)]
+
+
+def test_a_probe_crops_odd_sides_and_scales_a_big_source_down(tmp_path: Path) -> None:
+    """Even sides for H.264; the longer side at most 1280 px, the shape kept; the checks
+    see the source's own size."""
+    odd = tmp_path / "odd.mov"  # PNG frames in a MOV: odd sides, which H.264 cannot hold
+    with av.open(str(odd), mode="w") as container:
+        stream = container.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 81, 49, "rgb24"
+        for rgb in _gradient(3, (81, 49)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    probed = probe({"source_path": str(odd)}, tmp_path / "even.mp4")
+    assert (probed["source_width"], probed["source_height"]) == (81, 49)
+    assert (probed["width"], probed["height"], probed["frames"]) == (80, 48, 3)
+    big = tmp_path / "big.mp4"
+    write_video(_gradient(3, (1600, 900)), big, 30.0)
+    probed = probe({"source_path": str(big)}, tmp_path / "normalized.mp4")
+    assert (probed["source_width"], probed["source_height"]) == (1600, 900)
+    assert (probed["width"], probed["height"], probed["frames"]) == (1280, 720, 3)
+    assert probe_mp4(tmp_path / "normalized.mp4")["size"] == (1280, 720)
+
+
+def test_a_probe_stops_past_its_frame_limit_and_leaves_no_copy(tmp_path: Path) -> None:
+    source = tmp_path / "long.mp4"
+    write_video(_gradient(MAX_PROBE_FRAMES + 1, (16, 16)), source, 60.0)
+    out = tmp_path / "video.mp4"
+    probed = probe({"source_path": str(source)}, out)
+    assert probed == {"error": f"the video has more than {MAX_PROBE_FRAMES} frames"}
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    write_video(_gradient(MAX_PROBE_FRAMES, (16, 16)), source, 60.0)
+    assert probe({"source_path": str(source)}, out)["frames"] == MAX_PROBE_FRAMES
+
+
+def test_reading_resampled_keeps_only_the_frames_asked_for(tmp_path: Path) -> None:
+    source = tmp_path / "source.mp4"
+    write_video(_gradient(31, (32, 16)), source, 30.0)  # 1 s at 30 fps
+    frames, fps = read_video(str(source))
+    for count in (17, 40):  # 40 at 16 fps runs past the end: the last frame repeats
+        got = read_resampled(str(source), count, 16.0)
+        want = resample(frames, fps, count, 16.0)
+        assert len(got) == count
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

@@ -65,6 +65,12 @@ def test_sides_are_16_to_2160_pixels(size: tuple[int, int], ok: bool) -> None:
         assert "each side" in refused(check_source, source)
 
 
+def test_the_sides_checked_are_the_sources_not_the_normalized_copys() -> None:
+    check_source(probed(width=1280, height=720, source_width=1920, source_height=1080))
+    assert "2400x1350" in refused(check_source, probed(width=1280, height=720,
+                                                       source_width=2400, source_height=1350))
+
+
 def test_the_frame_rate_is_at_most_60_and_the_container_mp4_or_mov() -> None:
     check_source(probed(fps=60.0, frames=301))
     assert "60 fps" in refused(check_source, probed(fps=61.0, frames=306))
