@@ -129,22 +129,28 @@ def load_segmenter(model: str, data_dir: Path | None, device: torch.device) -> A
 
 # --- Videos ---
 
+def _video_stream(container: Any) -> tuple[Any, float]:
+    """The container's first video stream and its frame rate; ValueError without either."""
+    if not container.streams.video:
+        raise ValueError("the file has no video stream")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate:
+        raise ValueError("the video has no frame rate")
+    return stream, float(rate)
+
+
 def read_video(path: str) -> tuple[list[np.ndarray[Any, Any]], float]:
     """Every frame (RGB uint8) and the frame rate; ValueError when it is no video."""
     try:
         with av.open(path) as container:
-            if not container.streams.video:
-                raise ValueError("the file has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            stream, rate = _video_stream(container)
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     except av.error.FFmpegError as exc:
         raise ValueError(f"the file is not a readable video ({exc})") from None
     if not frames:
         raise ValueError("the video has no frames")
-    if not rate:
-        raise ValueError("the video has no frame rate")
-    return frames, float(rate)
+    return frames, rate
 
 
 def read_resampled(path: str, count: int, fps: float) -> list[np.ndarray[Any, Any]]:
@@ -153,13 +159,8 @@ def read_resampled(path: str, count: int, fps: float) -> list[np.ndarray[Any, An
     are held, and decoding stops after the last one wanted."""
     try:
         with av.open(path) as container:
-            if not container.streams.video:
-                raise ValueError("the file has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            if not rate:
-                raise ValueError("the video has no frame rate")
-            wanted = [int(index * float(rate) / fps + 1e-6) for index in range(count)]
+            stream, rate = _video_stream(container)
+            wanted = [int(index * rate / fps + 1e-6) for index in range(count)]
             kept: dict[int, np.ndarray[Any, Any]] = {}
             last: np.ndarray[Any, Any] | None = None
             for index, frame in enumerate(container.decode(stream)):
@@ -378,17 +379,11 @@ def probe(call: dict[str, Any], out_path: Path) -> dict[str, Any]:
     try:
         formats = container_format(source)
         with av.open(source) as container:
-            if not container.streams.video:
-                raise ValueError("the file has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            if not rate:
-                raise ValueError("the video has no frame rate")
-            count = write_video(_normalized(container.decode(stream), seen), out_path,
-                                float(rate))
+            stream, rate = _video_stream(container)
+            count = write_video(_normalized(container.decode(stream), seen), out_path, rate)
     except (ValueError, av.error.FFmpegError) as exc:
         return {"error": str(exc)}
-    return {"formats": formats, "fps": float(rate), "frames": count, **seen}
+    return {"formats": formats, "fps": rate, "frames": count, **seen}
 
 
 # --- The create: Wan VACE repaints the masked area ---
