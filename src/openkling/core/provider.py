@@ -224,6 +224,9 @@ class CallContext:
     #: Downloads a client's URL past the outbound guard: (field, url, max_bytes) -> body,
     #: refusing with 400 / 1201 naming the field; None where the server fetches no URLs.
     fetch_url: Callable[[str, str, int], Awaitable[bytes]] | None = None
+    #: The id the task will have, for a create (its inputs are stored under
+    #: `inputs/<task id>/`); None for an immediate call.
+    task_id: str | None = None
 
 
 @runtime_checkable

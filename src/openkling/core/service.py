@@ -133,25 +133,26 @@ class TaskService:
                                                             principal.account_id))
             if videos:
                 stored[INPUT_VIDEOS] = videos
+        # Checked before a provider's work for the create (a download, a probe).
+        callback_url = callback_url or getattr(req, "callback_url", None)
+        if callback_url:
+            try:
+                await check_outbound_url(
+                    callback_url, allow_private=self._settings.allow_private_callbacks,
+                    setting=CALLBACKS_SETTING,
+                )
+            except OutboundRefused as exc:
+                raise KlingError.invalid("callback_url", exc.reason) from None
         if isinstance(provider, ResolvesCreate):
             await provider.resolve_create(family.path, stored,
-                                          self._call_context(principal.account_id))
+                                          self._call_context(principal.account_id, task_id))
         # What the provider stored for this create (omni-video's video to edit) goes if the
         # create does not happen, like the images.
         provided = {name: meta for name, meta in (stored.get("inputs") or {}).items()
                     if name not in images}
         try:
             provider.check(spec_from_stored("0", stored, model.options, kind=family.kind))
-            callback_url = callback_url or getattr(req, "callback_url", None)
             external_task_id = getattr(req, "external_task_id", None)
-            if callback_url:
-                try:
-                    await check_outbound_url(
-                        callback_url, allow_private=self._settings.allow_private_callbacks,
-                        setting=CALLBACKS_SETTING,
-                    )
-                except OutboundRefused as exc:
-                    raise KlingError.invalid("callback_url", exc.reason) from None
             now = now_ms()
             values: dict[str, Any] = {
                 "id": task_id,
@@ -204,7 +205,7 @@ class TaskService:
         return await provider.forward(family.path, action, body,
                                       self._call_context(principal.account_id))
 
-    def _call_context(self, account: int) -> CallContext:
+    def _call_context(self, account: int, task_id: str | None = None) -> CallContext:
         """What a provider gets for a call of `account` (see `CallContext`)."""
 
         async def find_video(video_id: str) -> dict[str, Any] | None:
@@ -220,7 +221,7 @@ class TaskService:
                                           what="video")
 
         return CallContext(account_id=account, storage=self._storage, find_video=find_video,
-                           fetch_url=fetch_url)
+                           fetch_url=fetch_url, task_id=task_id)
 
     def _not_served(self, family: Family, provider: str) -> KlingError:
         """The family, the provider that was asked and the one that would serve it."""

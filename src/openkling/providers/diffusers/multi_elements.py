@@ -81,6 +81,13 @@ def span_seconds(total_frame: int, fps: float) -> float:
     return (total_frame - 1) / fps
 
 
+def lasts(total_frame: int, fps: float, low: float, high: float) -> bool:
+    """Whether a clip lasts `low` to `high` seconds: it lasts anywhere from its frames' span
+    (81 frames at 16 fps: 5 s) to frames / fps (90 frames at 30 fps play 3 s), so either
+    measure within the bounds will do."""
+    return low <= total_frame / fps and span_seconds(total_frame, fps) <= high
+
+
 @dataclass(frozen=True)
 class InpaintCall(PipelineCall):
     """The source, the clicks and what to repaint (plain data: it crosses to the model
@@ -152,7 +159,7 @@ def multi_elements_call(request: dict[str, Any], *, reference_paths: list[str],
                                  "add-selection first")
     span = span_seconds(int(selection["total_frame"]), float(selection["fps"]))
     low, high = SPANS[duration]
-    if not low <= span <= high:
+    if not lasts(int(selection["total_frame"]), float(selection["fps"]), low, high):
         raise KlingError.invalid("duration", f'"{duration}" needs a source video of {low:g} '
                                  f"to {high:g} s; the session's spans {span:.2f} s")
     width, height = size_for_ratio(int(selection["width"]), int(selection["height"]),

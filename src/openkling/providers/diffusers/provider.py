@@ -658,7 +658,7 @@ class DiffusersProvider:
         if call.fetch_url is None:
             raise KlingError.invalid(SOURCE, "this server fetches no URLs")
         data = await call.fetch_url(SOURCE, url, MAX_VIDEO_BYTES)
-        key = f"inputs/{uuid.uuid4().hex}/{SOURCE}.mp4"
+        key = f"inputs/{call.task_id or uuid.uuid4().hex}/{SOURCE}.mp4"
         probed = await self._selections.store_video(SOURCE, data, key, call, (SOURCE_SPAN_S,))
         stored["inputs"] = {**inputs, SOURCE: {
             "key": key, "width": int(probed["width"]), "height": int(probed["height"]),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -129,6 +130,13 @@ def load_segmenter(model: str, data_dir: Path | None, device: torch.device) -> A
 
 # --- Videos ---
 
+def unreadable(exc: BaseException) -> ValueError:
+    """What a client is told of a file FFmpeg cannot read: FFmpeg's own message names the
+    file's path on this server, so it goes to the log only."""
+    log.info("unreadable video: %s", exc)
+    return ValueError("FFmpeg cannot decode it")
+
+
 def _video_stream(container: Any) -> tuple[Any, float]:
     """The container's first video stream and its frame rate; ValueError without either."""
     if not container.streams.video:
@@ -147,7 +155,7 @@ def read_video(path: str) -> tuple[list[np.ndarray[Any, Any]], float]:
             stream, rate = _video_stream(container)
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     except av.error.FFmpegError as exc:
-        raise ValueError(f"the file is not a readable video ({exc})") from None
+        raise unreadable(exc) from None
     if not frames:
         raise ValueError("the video has no frames")
     return frames, rate
@@ -170,7 +178,7 @@ def read_resampled(path: str, count: int, fps: float) -> list[np.ndarray[Any, An
                 if index >= wanted[-1]:
                     break
     except av.error.FFmpegError as exc:
-        raise ValueError(f"the file is not a readable video ({exc})") from None
+        raise unreadable(exc) from None
     if last is None:
         raise ValueError("the video has no frames")
     return [kept.get(index, last) for index in wanted]
@@ -294,12 +302,22 @@ def mask_frames(masks: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
 
 
 class SegmentRunner:
-    """The selection session's model process: a SAM 2 video model (see the module doc)."""
+    """The selection session's model process: a SAM 2 video model (see the module doc),
+    loaded on the first call that segments: a probe needs none (omni-video's video to edit
+    is probed here too, on hosts that may never segment)."""
 
-    def __init__(self, model: Any, device: torch.device, config: dict[str, Any]) -> None:
-        self.model = model
+    def __init__(self, device: torch.device, config: dict[str, Any],
+                 data_dir: Path | None) -> None:
         self.device = device
         self.config = config
+        self.data_dir = data_dir
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = load_segmenter(str(self.config["model"]), self.data_dir, self.device)
+        return self._model
 
     @classmethod
     def load(cls, config: dict[str, Any], data_dir: Path) -> SegmentRunner:
@@ -309,7 +327,7 @@ class SegmentRunner:
         device = resolve_device(str(config["device"]))
         if device.type == "cpu":
             torch.set_num_threads(cpu_threads(config.get("cpu_threads")))
-        return cls(load_segmenter(str(config["model"]), data_dir, device), device, config)
+        return cls(device, config, data_dir)
 
     def describe(self) -> dict[str, Any]:
         return {"pipeline": SEGMENTER_PIPELINE, "device": str(self.device),
@@ -354,18 +372,15 @@ def normalized_size(width: int, height: int) -> tuple[int, int]:
     return (max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2))
 
 
-def _normalized(frames: Iterator[Any], seen: dict[str, int]) -> Iterator[np.ndarray[Any, Any]]:
-    """Each decoded frame as RGB at its normalized size (cropped to even sides, or scaled
-    down), one at a time; ValueError past `MAX_PROBE_FRAMES`. `seen` gets both sizes."""
+def _normalized(frames: Iterator[Any], size: tuple[int, int],
+                limit: int) -> Iterator[np.ndarray[Any, Any]]:
+    """Each decoded frame as RGB at the normalized `size` (cropped to even sides, or scaled
+    down), one at a time, at most `limit` of them (the caller sees whether more followed)."""
+    width, height = size
     for index, frame in enumerate(frames):
-        if index >= MAX_PROBE_FRAMES:
-            raise ValueError(f"the video has more than {MAX_PROBE_FRAMES} frames")
-        if not seen:
-            width, height = normalized_size(frame.width, frame.height)
-            seen.update(source_width=frame.width, source_height=frame.height, width=width,
-                        height=height)
-        width, height = seen["width"], seen["height"]
-        if (width, height) == (seen["source_width"] // 2 * 2, seen["source_height"] // 2 * 2):
+        if index >= limit:
+            return
+        if (width, height) == (frame.width // 2 * 2, frame.height // 2 * 2):
             yield frame.to_ndarray(format="rgb24")[:height, :width]
         else:
             yield frame.to_ndarray(format="rgb24", width=width, height=height)
@@ -373,17 +388,38 @@ def _normalized(frames: Iterator[Any], seen: dict[str, int]) -> Iterator[np.ndar
 
 def probe(call: dict[str, Any], out_path: Path) -> dict[str, Any]:
     """The source's container, rate, frame count and size; its normalized copy at
-    `out_path` (what the session segments and the create repaints), its size."""
+    `out_path` (what the session segments and the create repaints), its size.
+
+    The call may bound the work (`max_side`, `max_fps`, `max_aspect`, `max_seconds`): a
+    source over a side, rate or shape limit is answered from its stream's header, unread,
+    and decoding stops one frame past `max_seconds` (the answer's `frames` then says too
+    long). Errors name no server path."""
     source = str(call["source_path"])
-    seen: dict[str, int] = {}
     try:
         formats = container_format(source)
         with av.open(source) as container:
             stream, rate = _video_stream(container)
-            count = write_video(_normalized(container.decode(stream), seen), out_path, rate)
-    except (ValueError, av.error.FFmpegError) as exc:
+            width, height = stream.codec_context.width, stream.codec_context.height
+            header = {"formats": formats, "fps": rate, "source_width": width,
+                      "source_height": height, "width": width, "height": height}
+            if not width or not height:
+                raise ValueError("the video has no frame size")
+            if max(width, height) > int(call.get("max_side") or 1 << 30) or \
+                    rate > float(call.get("max_fps") or math.inf) or \
+                    max(width, height) / min(width, height) > float(call.get("max_aspect")
+                                                                    or math.inf):
+                return {**header, "frames": 0}  # refused by its header: nothing decoded
+            seconds = call.get("max_seconds")
+            limit = MAX_PROBE_FRAMES if seconds is None else \
+                min(MAX_PROBE_FRAMES, math.floor(float(seconds) * rate) + 2)
+            size = normalized_size(width, height)
+            count = write_video(_normalized(container.decode(stream), size, limit), out_path,
+                                rate)
+    except av.error.FFmpegError as exc:
+        return {"error": str(unreadable(exc))}
+    except ValueError as exc:
         return {"error": str(exc)}
-    return {"formats": formats, "fps": rate, "frames": count, **seen}
+    return {**header, "frames": count, "width": size[0], "height": size[1]}
 
 
 # --- The create: Wan VACE repaints the masked area ---

@@ -14,7 +14,7 @@ is a session older than 24 hours (Kling's validity). Expired sessions' files sta
 operator removes `selections/` entries (no sweeper yet).
 
 What the local provider takes (Kling's limits, relaxed where the local models need not
-them): an MP4 or MOV whose frames span 2-5 s or 7-10 s (`multi_elements.span_seconds`),
+them): an MP4 or MOV lasting 2-5 s or 7-10 s (`check_source`),
 sides of 16 to 2160 px (Kling: 720 to 2160), any frame rate up to 60 (Kling: 24, 30 or 60;
 the model resamples to its own); the normalized copy is at most 1280 px long (segment.py's
 probe). The source is one of the account's own results (`video_id`)
@@ -43,12 +43,14 @@ from openkling.core.errors import Code, KlingError
 from openkling.core.ids import new_task_id
 from openkling.core.provider import CallContext, ProviderError, TransientProviderError
 from openkling.providers.diffusers.model_process import ModelProcess
-from openkling.providers.diffusers.multi_elements import SELECTION, span_seconds
+from openkling.providers.diffusers.multi_elements import SELECTION, lasts, span_seconds
 
 SESSION_TTL_MS = 24 * 3600 * 1000
 #: The local limits of a source video (see the module doc).
 SPANS_S = ((2.0, 5.0), (7.0, 10.0))
 MIN_SIDE, MAX_SIDE, MAX_FPS = 16, 2160, 60.0
+#: The longest side over the shortest: Kling's 720-2160 px sides allow 3:1 at most.
+MAX_ASPECT = 3.0
 #: The largest `video_url` download (a local limit: Kling states none for this route).
 MAX_VIDEO_BYTES = 100 * 1024 * 1024
 #: Points one add-selection takes (Kling's clients send a few clicks at a time).
@@ -108,8 +110,11 @@ def check_source(probed: dict[str, Any], field: str = "video_id",
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
         raise KlingError.invalid(field, f"{width}x{height}: each side must be {MIN_SIDE} to "
                                  f"{MAX_SIDE} px")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise KlingError.invalid(field, f"{width}x{height}: at most {MAX_ASPECT:g}:1 (Kling's "
+                                 "720 to 2160 px sides)")
     span = span_seconds(frames, fps)
-    if not any(low <= span <= high for low, high in spans):
+    if not any(lasts(frames, fps, low, high) for low, high in spans):
         allowed = " or ".join(f"{low:g}-{high:g} s" for low, high in spans)
         raise KlingError.invalid(field, f"its frames span {span:.2f} s: it must be {allowed}")
 
@@ -237,8 +242,10 @@ class Selections:
         try:
             source = work / "source"
             source.write_bytes(data)
-            probed = await self._run({"kind": "probe", "source_path": str(source)}, work,
-                                     "video.mp4")
+            probed = await self._run({
+                "kind": "probe", "source_path": str(source), "max_side": MAX_SIDE,
+                "max_fps": MAX_FPS, "max_aspect": MAX_ASPECT,
+                "max_seconds": max(high for _, high in spans)}, work, "video.mp4")
             check_source(probed, field, spans)
             await call.storage.put_file(key, work / "video.mp4", "video/mp4")
         finally:

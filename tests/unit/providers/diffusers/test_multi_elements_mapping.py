@@ -104,11 +104,13 @@ def test_mode_picks_the_steps() -> None:
 
 @pytest.mark.parametrize(("frames", "fps", "duration", "ok"), [
     (33, 16.0, 5, True),    # spans 2.0 s: the shortest "5" source
-    (32, 16.0, 5, False),   # 1.94 s
+    (32, 16.0, 5, True),    # spans 1.94 s, plays 2.0 s
+    (31, 16.0, 5, False),   # plays 1.94 s
     (81, 16.0, 5, True),    # 5.0 s: the longest
     (82, 16.0, 5, False),   # 5.06 s
     (113, 16.0, 10, True),  # 7.0 s: the shortest "10" source
-    (112, 16.0, 10, False),
+    (112, 16.0, 10, True),  # plays 7.0 s
+    (111, 16.0, 10, False),
     (301, 30.0, 10, True),  # 10.0 s
     (302, 30.0, 10, False),
     (81, 16.0, 10, False),  # a 5 s source cannot make "10"

@@ -16,6 +16,7 @@ import torch
 from openkling.providers.diffusers.segment import (
     MAX_PROBE_FRAMES,
     TINY_SAM2_MODEL,
+    SegmentRunner,
     load_segmenter,
     probe,
     read_resampled,
@@ -91,15 +92,44 @@ def test_a_probe_crops_odd_sides_and_scales_a_big_source_down(tmp_path: Path) ->
     assert probe_mp4(tmp_path / "normalized.mp4")["size"] == (1280, 720)
 
 
-def test_a_probe_stops_past_its_frame_limit_and_leaves_no_copy(tmp_path: Path) -> None:
+def test_a_probe_stops_decoding_past_its_limits(tmp_path: Path) -> None:
+    """At most MAX_PROBE_FRAMES, and one frame past `max_seconds`: a long source costs no
+    more than that (its span then says it is too long)."""
     source = tmp_path / "long.mp4"
-    write_video(_gradient(MAX_PROBE_FRAMES + 1, (16, 16)), source, 60.0)
-    out = tmp_path / "video.mp4"
-    probed = probe({"source_path": str(source)}, out)
-    assert probed == {"error": f"the video has more than {MAX_PROBE_FRAMES} frames"}
-    assert not out.exists() and not list(tmp_path.glob("*.partial"))
-    write_video(_gradient(MAX_PROBE_FRAMES, (16, 16)), source, 60.0)
-    assert probe({"source_path": str(source)}, out)["frames"] == MAX_PROBE_FRAMES
+    write_video(_gradient(MAX_PROBE_FRAMES + 5, (16, 16)), source, 60.0)
+    assert probe({"source_path": str(source)}, tmp_path / "a.mp4")["frames"] == MAX_PROBE_FRAMES
+    write_video(_gradient(40, (16, 16)), source, 16.0)
+    limited = probe({"source_path": str(source), "max_seconds": 1}, tmp_path / "b.mp4")
+    assert limited["frames"] == 18  # 1 s at 16 fps spans 17 frames: one more says too long
+    assert probe({"source_path": str(source), "max_seconds": 3}, tmp_path / "c.mp4")[
+        "frames"] == 40
+
+
+def test_a_source_over_a_limit_is_answered_from_its_header_unread(tmp_path: Path) -> None:
+    source = tmp_path / "wide.mp4"
+    write_video(_gradient(3, (640, 160)), source, 30.0)
+    for limits in ({"max_side": 600}, {"max_fps": 24}, {"max_aspect": 3}):
+        out = tmp_path / "video.mp4"
+        probed = probe({"source_path": str(source), **limits}, out)
+        assert (probed["frames"], probed["source_width"], probed["source_height"],
+                probed["fps"]) == (0, 640, 160, 30.0)
+        assert not out.exists()
+
+
+def test_a_probe_error_names_no_server_path(tmp_path: Path) -> None:
+    (tmp_path / "junk.mp4").write_bytes(b"<html>not a video</html>")
+    probed = probe({"source_path": str(tmp_path / "junk.mp4")}, tmp_path / "x.mp4")
+    assert probed == {"error": "FFmpeg cannot decode it"}
+
+
+def test_the_segmenter_process_probes_without_loading_sam_2(tmp_path: Path) -> None:
+    """omni-video's video to edit is probed here on hosts that may never segment."""
+    runner = SegmentRunner.load({"device": "cpu", "model": "no-such/segmenter"}, tmp_path)
+    source = tmp_path / "source.mp4"
+    write_video(FRAMES, source, 24.0)
+    probed = runner.generate({"kind": "probe", "source_path": str(source)},
+                             tmp_path / "video.mp4", lambda step, total: None, lambda: False)
+    assert probed["frames"] == 9 and runner._model is None
 
 
 def test_reading_resampled_keeps_only_the_frames_asked_for(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pycocotools import mask as coco
 from openkling.core.errors import KlingError
 from openkling.providers.diffusers.selection import (
     MAX_POINTS,
+    SPANS_S,
     check_frame,
     check_points,
     check_source,
@@ -38,11 +39,13 @@ def refused(check: Any, *args: Any) -> str:
 
 @pytest.mark.parametrize(("frames", "fps", "ok"), [
     (49, 24.0, True),    # spans 2.0 s
-    (48, 24.0, False),   # 1.96 s
+    (48, 24.0, True),    # spans 1.96 s, plays 2.0 s
+    (47, 24.0, False),   # plays 1.96 s
     (121, 24.0, True),   # 5.0 s
     (122, 24.0, False),  # 5.04 s: between Kling's two ranges
     (211, 30.0, True),   # 7.0 s
-    (210, 30.0, False),  # 6.97 s
+    (210, 30.0, True),   # spans 6.97 s, plays 7.0 s
+    (209, 30.0, False),  # plays 6.97 s
     (601, 60.0, True),   # 10.0 s at 60 fps
     (602, 60.0, False),  # 10.02 s
 ])
@@ -69,6 +72,33 @@ def test_the_sides_checked_are_the_sources_not_the_normalized_copys() -> None:
     check_source(probed(width=1280, height=720, source_width=1920, source_height=1080))
     assert "2400x1350" in refused(check_source, probed(width=1280, height=720,
                                                        source_width=2400, source_height=1350))
+
+
+@pytest.mark.parametrize(("frames", "fps", "spans", "ok"), [
+    (90, 30.0, ((3.0, 10.0),), True),  # plays 3.0 s though its frames span 2.97 s
+    (89, 30.0, ((3.0, 10.0),), False),
+    (301, 30.0, ((3.0, 10.0),), True),  # spans exactly 10 s
+    (302, 30.0, ((3.0, 10.0),), False),
+    (60, 30.0, SPANS_S, True),  # multi-elements: plays 2.0 s
+])
+def test_a_clip_may_last_its_span_or_its_frames_over_the_rate(
+        frames: int, fps: float, spans: tuple[tuple[float, float], ...], ok: bool) -> None:
+    source = probed(frames=frames, fps=fps)
+    if ok:
+        check_source(source, "video_url", spans)
+    else:
+        assert "its frames span" in refused(check_source, source, "video_url", spans)
+
+
+@pytest.mark.parametrize(("size", "ok"), [((2160, 720), True), ((720, 2160), True),
+                                          ((2160, 719), False), ((48, 16), True),
+                                          ((49, 16), False)])
+def test_a_source_is_at_most_3_to_1(size: tuple[int, int], ok: bool) -> None:
+    source = probed(width=size[0], height=size[1])
+    if ok:
+        check_source(source)
+    else:
+        assert "at most 3:1" in refused(check_source, source)
 
 
 def test_the_frame_rate_is_at_most_60_and_the_container_mp4_or_mov() -> None:
