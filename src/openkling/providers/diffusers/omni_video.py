@@ -270,9 +270,23 @@ def _text(request: dict[str, Any], name: str) -> str | None:
     return value
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What the checks that need no stored video read: the URL of the video to edit, each
+    image's type, the prompt in words."""
+
+    video_url: str | None
+    types: list[str | None]
+    prompt: str
+
+
 def check_fields(request: dict[str, Any], image_count: int) -> str | None:
     """Every check that needs no stored video (the create runs it before fetching one);
     the URL of the video to edit, if any."""
+    return _checked(request, image_count).video_url
+
+
+def _checked(request: dict[str, Any], image_count: int) -> _Checked:
     _refuse_unhonoured(request)
     video_url = video_entry(request)
     types = image_types(request, image_count)
@@ -286,7 +300,7 @@ def check_fields(request: dict[str, Any], image_count: int) -> str | None:
     prompt = _text(request, "prompt")
     if prompt is None or not prompt.strip():
         raise KlingError.invalid("prompt", "is required: the video to make")
-    plain_prompt(prompt, types, 0 if video_url is None else 1)
+    prompt = plain_prompt(prompt, types, 0 if video_url is None else 1)
     _text(request, "negative_prompt")
     if (request.get("mode") or "std") not in MODES:
         raise KlingError.invalid("mode", f"must be one of {', '.join(MODES)}")
@@ -299,7 +313,7 @@ def check_fields(request: dict[str, Any], image_count: int) -> str | None:
                                  or not DURATIONS[0] <= duration <= DURATIONS[1]):
         raise KlingError.invalid("duration", f"must be whole seconds from {DURATIONS[0]} to "
                                  f"{DURATIONS[1]}")
-    return video_url
+    return _Checked(video_url, types, prompt)
 
 
 def omni_video_call(request: dict[str, Any], *, images: Sequence[tuple[str, tuple[int, int]]],
@@ -308,11 +322,10 @@ def omni_video_call(request: dict[str, Any], *, images: Sequence[tuple[str, tupl
     """The whole omni-video mapping: the stored request, its stored images ((path, (width,
     height)), in `image_list`'s order) and its stored video to edit -> one pipeline call;
     refuses (400 / 1201) what Kling refuses and any field the model cannot honour."""
-    video_url = check_fields(request, len(images))
-    if video_url is not None and source is None:
+    checked = _checked(request, len(images))
+    if checked.video_url is not None and source is None:
         raise KlingError.invalid(VIDEO_LIST, "the video was not fetched at create")
-    types = image_types(request, len(images))
-    prompt = plain_prompt(str(request["prompt"]), types, 0 if source is None else 1)
+    types, prompt = checked.types, checked.prompt
     negative_prompt = _text(request, "negative_prompt")
     pro = (request.get("mode") or "std") == "pro"
     first = types.index(FIRST_FRAME) if FIRST_FRAME in types else None
